@@ -1,0 +1,1 @@
+//! Kestrel benches (see benches/).

@@ -1,0 +1,25 @@
+//! DSPy's `ChatAdapter`: `[[ ## field ## ]]` sections.
+
+use crate::adapter::{chat_format, chat_parse, Adapter};
+use crate::error::{AdapterParseError, Result};
+use crate::example::{Example, Fields};
+use crate::message::Message;
+use crate::signature::SignatureSpec;
+
+/// DSPy 3.4.1's `ChatAdapter`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChatAdapter;
+
+impl Adapter for ChatAdapter {
+    fn name(&self) -> &'static str {
+        "ChatAdapter"
+    }
+
+    fn format(&self, signature: &SignatureSpec, demos: &[Example], inputs: &Example) -> Result<Vec<Message>> {
+        chat_format::format(signature, demos, inputs)
+    }
+
+    fn parse(&self, signature: &SignatureSpec, completion: &str) -> std::result::Result<Fields, AdapterParseError> {
+        chat_parse::parse(signature, completion)
+    }
+}

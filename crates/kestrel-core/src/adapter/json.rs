@@ -1,0 +1,31 @@
+//! DSPy's `JSONAdapter`: JSON objects and structured outputs.
+
+use serde_json::Value;
+
+use crate::adapter::{json_format, json_parse, Adapter};
+use crate::error::{AdapterParseError, Result};
+use crate::example::{Example, Fields};
+use crate::message::Message;
+use crate::signature::SignatureSpec;
+
+/// DSPy 3.4.1's `JSONAdapter`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonAdapter;
+
+impl Adapter for JsonAdapter {
+    fn name(&self) -> &'static str {
+        "JSONAdapter"
+    }
+
+    fn format(&self, signature: &SignatureSpec, demos: &[Example], inputs: &Example) -> Result<Vec<Message>> {
+        json_format::format(signature, demos, inputs)
+    }
+
+    fn response_format(&self, signature: &SignatureSpec) -> Option<Value> {
+        Some(json_format::response_format(signature))
+    }
+
+    fn parse(&self, signature: &SignatureSpec, completion: &str) -> std::result::Result<Fields, AdapterParseError> {
+        json_parse::parse(signature, completion)
+    }
+}

@@ -1,0 +1,46 @@
+//! Adapters turn (signature, demos, inputs) into chat messages and LM replies
+//! back into output values.
+//!
+//! [`ChatAdapter`] reproduces DSPy 3.4.1's `ChatAdapter` byte for byte
+//! (`[[ ## field ## ]]` markers); [`JsonAdapter`] reproduces `JSONAdapter`
+//! (structured outputs). Both are pure: they never call an LM. Calling an LM
+//! with an adapter, and the Chat → JSON fallback, live in `kestrel-lm`.
+
+mod chat;
+mod chat_format;
+mod chat_parse;
+mod json;
+mod json_format;
+mod json_parse;
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::error::{AdapterParseError, Result};
+use crate::example::{Example, Fields};
+use crate::message::Message;
+use crate::signature::SignatureSpec;
+
+pub use chat::ChatAdapter;
+pub use json::JsonAdapter;
+
+/// Formats prompts for a signature and parses replies.
+pub trait Adapter: Send + Sync + fmt::Debug {
+    /// DSPy's class name (`ChatAdapter`, `JSONAdapter`), used in errors.
+    fn name(&self) -> &'static str;
+
+    /// The full message list: system message, two messages per usable demo,
+    /// then the user message with `inputs`.
+    fn format(&self, signature: &SignatureSpec, demos: &[Example], inputs: &Example) -> Result<Vec<Message>>;
+
+    /// The `response_format` to put in the request body, if this adapter uses
+    /// structured outputs.
+    fn response_format(&self, _signature: &SignatureSpec) -> Option<Value> {
+        None
+    }
+
+    /// Parse one completion into the signature's output fields (in signature
+    /// order, converted to their types).
+    fn parse(&self, signature: &SignatureSpec, completion: &str) -> std::result::Result<Fields, AdapterParseError>;
+}

@@ -1,0 +1,33 @@
+//! Kestrel core: the data model every other Kestrel crate stands on.
+//!
+//! - [`SignatureSpec`] / [`FieldSpec`] / [`FieldType`]: what an LM step takes and
+//!   produces, parsed from DSPy's string syntax ([`SignatureSpec::parse`]) or
+//!   built by `#[derive(Signature)]` (see [`Signature`]).
+//! - [`Example`] and [`Prediction`]: ordered field maps.
+//! - [`adapter`]: [`ChatAdapter`] and [`JsonAdapter`], which turn a signature,
+//!   demos and inputs into chat messages exactly as DSPy 3.4.1 does, and parse
+//!   LM replies back into typed field values.
+//! - [`trace`]: the records a predictor call leaves behind while tracing is on.
+//!
+//! Invariant: this crate knows no HTTP, no async runtime and no LM provider.
+//! It is pure data and text.
+
+pub mod adapter;
+pub mod error;
+pub mod example;
+pub mod field;
+pub mod message;
+pub mod signature;
+mod signature_parse;
+mod type_parse;
+pub mod trace;
+pub mod types;
+
+pub use adapter::{Adapter, ChatAdapter, JsonAdapter};
+pub use error::{AdapterParseError, CoreError, Result};
+pub use example::{Example, Fields, Prediction};
+pub use field::{FieldSpec, Io};
+pub use message::{Message, Role, Usage};
+pub use signature::{Dynamic, Signature, SignatureSpec, SignatureTypes};
+pub use trace::{PredictorId, TraceEntry};
+pub use types::FieldType;

@@ -1,0 +1,114 @@
+//! One signature call: format with an adapter, call the LM, parse each
+//! completion, and fall back from ChatAdapter to JSONAdapter on a parse
+//! failure, as DSPy does.
+//!
+//! The fallback is a second LM call. It is kept visible: the LM sees (and
+//! records) both requests, the returned usage is the sum of both, and
+//! [`AdapterCallOutput::json_fallback`] says it happened.
+
+use kestrel_core::{Adapter, ChatAdapter, Example, Fields, JsonAdapter, Prediction, SignatureSpec, Usage};
+
+use crate::error::LmError;
+use crate::lm::SharedLm;
+use crate::request::{CallConfig, LmRequest};
+
+/// Which adapter formats the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdapterChoice {
+    /// DSPy's ChatAdapter; on a parse failure, retry once with the JSON
+    /// adapter when `json_fallback` is true (DSPy's default).
+    Chat {
+        /// Retry with JSONAdapter when the reply cannot be parsed.
+        json_fallback: bool,
+    },
+    /// DSPy's JSONAdapter.
+    Json,
+}
+
+impl Default for AdapterChoice {
+    fn default() -> Self {
+        AdapterChoice::Chat { json_fallback: true }
+    }
+}
+
+/// What [`call_with_adapter`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdapterCallOutput {
+    /// The parsed prediction (all `n` completions), with the usage of every
+    /// LM call made for it.
+    pub prediction: Prediction,
+    /// LM calls made (2 when the JSON fallback ran).
+    pub lm_calls: u32,
+    /// True when the ChatAdapter reply failed to parse and the JSON adapter
+    /// produced the prediction.
+    pub json_fallback: bool,
+    /// True when every LM response came from a cache.
+    pub cache_hit: bool,
+}
+
+/// Format `signature` + `demos` + `inputs`, call `lm`, parse the reply.
+///
+/// Missing inputs are [`kestrel_core::CoreError::MissingInputs`]; a reply that
+/// cannot be parsed is [`LmError::Parse`] carrying the raw completion.
+pub async fn call_with_adapter(
+    lm: &SharedLm,
+    choice: AdapterChoice,
+    signature: &SignatureSpec,
+    demos: &[Example],
+    inputs: &Example,
+    config: &CallConfig,
+) -> Result<AdapterCallOutput, LmError> {
+    signature.check_inputs(inputs)?;
+    match choice {
+        AdapterChoice::Json => run_once(lm, &JsonAdapter, signature, demos, inputs, config).await.map_err(|(e, _)| e),
+        AdapterChoice::Chat { json_fallback } => {
+            match run_once(lm, &ChatAdapter, signature, demos, inputs, config).await {
+                Ok(out) => Ok(out),
+                Err((LmError::Parse(_), spent)) if json_fallback => {
+                    let mut out =
+                        run_once(lm, &JsonAdapter, signature, demos, inputs, config).await.map_err(|(e, _)| e)?;
+                    let mut usage = out.prediction.usage();
+                    usage += spent;
+                    out.prediction.set_usage(usage);
+                    out.lm_calls += 1;
+                    out.json_fallback = true;
+                    out.cache_hit = false;
+                    Ok(out)
+                }
+                Err((e, _)) => Err(e),
+            }
+        }
+    }
+}
+
+/// One adapter round; on error also returns the usage already spent.
+async fn run_once(
+    lm: &SharedLm,
+    adapter: &dyn Adapter,
+    signature: &SignatureSpec,
+    demos: &[Example],
+    inputs: &Example,
+    config: &CallConfig,
+) -> Result<AdapterCallOutput, (LmError, Usage)> {
+    let messages = adapter.format(signature, demos, inputs).map_err(|e| (e.into(), Usage::default()))?;
+    let mut request = LmRequest::new(messages).with_config(config);
+    if lm.capabilities().structured_outputs {
+        request.response_format = adapter.response_format(signature);
+    }
+    let response = lm.call(request).await.map_err(|e| (e, Usage::default()))?;
+    if response.completions.is_empty() {
+        return Err((LmError::EmptyResponse { model: response.model }, response.usage));
+    }
+    let mut completions: Vec<Fields> = Vec::with_capacity(response.completions.len());
+    for completion in &response.completions {
+        let fields = adapter.parse(signature, &completion.text).map_err(|e| (LmError::Parse(e), response.usage))?;
+        completions.push(fields);
+    }
+    Ok(AdapterCallOutput {
+        prediction: Prediction::from_completions(completions).with_usage(response.usage),
+        lm_calls: 1,
+        json_fallback: false,
+        cache_hit: response.cache_hit,
+    })
+}

@@ -1,0 +1,29 @@
+//! Kestrel's LM layer.
+//!
+//! - [`Lm`]: the trait every provider implements (one async `call`), and
+//!   [`SharedLm`], the cheap-to-clone handle programs hold.
+//! - [`LmRequest`] / [`LmResponse`]: messages, `n`, temperature, max tokens,
+//!   stop, `response_format`, rollout id; completions, usage, finish reason.
+//! - [`scope`]: which LM a call uses — the predictor's own, else the
+//!   task-local one set by [`with_lm`], else the process default set once by
+//!   [`set_default_lm`]. Nothing configured is [`LmError::NotConfigured`].
+//! - [`adapter_call`]: format a signature with an adapter, call the LM, parse
+//!   the reply, and fall back from ChatAdapter to JSONAdapter as DSPy does.
+//!
+//! Invariant: this crate knows no module or optimizer; it turns a signature,
+//! demos and inputs into a prediction through some `Lm`.
+
+pub mod adapter_call;
+pub mod error;
+pub mod lm;
+pub mod request;
+pub mod scope;
+
+pub use adapter_call::{AdapterCallOutput, AdapterChoice, call_with_adapter};
+pub use error::LmError;
+pub use lm::{Lm, LmCapabilities, SharedLm};
+pub use request::{CallConfig, Completion, FinishReason, LmRequest, LmResponse};
+pub use scope::{current_lm, resolve_lm, set_default_lm, with_lm};
+
+/// Result alias for this crate.
+pub type Result<T, E = LmError> = std::result::Result<T, E>;

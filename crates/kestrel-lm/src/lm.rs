@@ -1,0 +1,92 @@
+//! The [`Lm`] trait and the [`SharedLm`] handle.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::LmError;
+use crate::request::{LmRequest, LmResponse};
+
+/// What a model can do beyond plain chat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LmCapabilities {
+    /// Accepts `response_format` with a strict JSON schema (structured
+    /// outputs). When false, the JSON adapter sends no `response_format`, as
+    /// DSPy does for models it does not know to support one.
+    pub structured_outputs: bool,
+}
+
+impl LmCapabilities {
+    /// Capabilities with structured outputs on or off.
+    pub fn with_structured_outputs(mut self, on: bool) -> Self {
+        self.structured_outputs = on;
+        self
+    }
+}
+
+/// A language model: one async chat-completion call.
+///
+/// Implement this for a new provider; wrap it in [`SharedLm`] to use it.
+#[async_trait]
+pub trait Lm: Send + Sync + fmt::Debug {
+    /// The model string, DSPy style (`openai/gpt-4o-mini`).
+    fn model(&self) -> &str;
+
+    /// What the model supports.
+    fn capabilities(&self) -> LmCapabilities {
+        LmCapabilities::default()
+    }
+
+    /// Send one request.
+    async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError>;
+}
+
+/// A cheap-to-clone handle to an [`Lm`] (an `Arc`).
+#[derive(Clone)]
+pub struct SharedLm(Arc<dyn Lm>);
+
+impl SharedLm {
+    /// Wrap a provider.
+    pub fn new(lm: impl Lm + 'static) -> Self {
+        SharedLm(Arc::new(lm))
+    }
+
+    /// Wrap an already shared provider.
+    pub fn from_arc(lm: Arc<dyn Lm>) -> Self {
+        SharedLm(lm)
+    }
+
+    /// The model string.
+    pub fn model(&self) -> &str {
+        self.0.model()
+    }
+
+    /// What the model supports.
+    pub fn capabilities(&self) -> LmCapabilities {
+        self.0.capabilities()
+    }
+
+    /// Send one request.
+    pub async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
+        self.0.call(request).await
+    }
+
+    /// True when both handles point at the same provider instance.
+    pub fn same_as(&self, other: &SharedLm) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for SharedLm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SharedLm").field(&self.0).finish()
+    }
+}
+
+impl<T: Lm + 'static> From<T> for SharedLm {
+    fn from(lm: T) -> Self {
+        SharedLm::new(lm)
+    }
+}

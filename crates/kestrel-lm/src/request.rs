@@ -1,0 +1,133 @@
+//! Request and response types of one LM call.
+
+use kestrel_core::{Message, Usage};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One chat-completion request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LmRequest {
+    /// The conversation, system message first.
+    pub messages: Vec<Message>,
+    /// Number of completions wanted.
+    pub n: u32,
+    /// Sampling temperature (provider default when `None`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Completion token limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Stop sequences.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+    /// Structured-output request body value (`{"type": "json_schema", ...}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<Value>,
+    /// DSPy's rollout id: distinguishes otherwise identical requests in the
+    /// cache; never sent to the provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout_id: Option<u64>,
+}
+
+impl LmRequest {
+    /// A request for one completion of `messages` with provider defaults.
+    pub fn new(messages: Vec<Message>) -> Self {
+        Self { messages, n: 1, temperature: None, max_tokens: None, stop: Vec::new(), response_format: None, rollout_id: None }
+    }
+
+    /// Apply per-call options.
+    pub fn with_config(mut self, config: &CallConfig) -> Self {
+        self.n = config.n.unwrap_or(1).max(1);
+        self.temperature = config.temperature;
+        self.max_tokens = config.max_tokens;
+        self.stop = config.stop.clone();
+        self.rollout_id = config.rollout_id;
+        self
+    }
+}
+
+/// Why a completion ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FinishReason {
+    /// Natural end or a stop sequence.
+    Stop,
+    /// The token limit was hit (the reply may be truncated).
+    Length,
+    /// The provider filtered the content.
+    ContentFilter,
+    /// The model asked for a tool call.
+    ToolCalls,
+    /// Anything else, as the provider spelled it.
+    Other(String),
+}
+
+/// One completion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    /// The text.
+    pub text: String,
+    /// Why it ended, if the provider said.
+    pub finish_reason: Option<FinishReason>,
+}
+
+impl Completion {
+    /// A completion that ended normally.
+    pub fn stop(text: impl Into<String>) -> Self {
+        Self { text: text.into(), finish_reason: Some(FinishReason::Stop) }
+    }
+}
+
+/// The answer to one [`LmRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LmResponse {
+    /// `n` completions.
+    pub completions: Vec<Completion>,
+    /// Tokens spent (zero on a cache hit).
+    pub usage: Usage,
+    /// The model that answered.
+    pub model: String,
+    /// True when served from a cache.
+    pub cache_hit: bool,
+}
+
+/// Per-predictor call options (DSPy's `config` / LM kwargs).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallConfig {
+    /// Number of completions.
+    pub n: Option<u32>,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// Completion token limit.
+    pub max_tokens: Option<u32>,
+    /// Stop sequences.
+    #[serde(default)]
+    pub stop: Vec<String>,
+    /// Rollout id (cache key only).
+    pub rollout_id: Option<u64>,
+}
+
+impl CallConfig {
+    /// DSPy's rule in `Predict`: asking for several completions at a
+    /// temperature unset or at most 0.15 raises the temperature to 0.7.
+    pub fn with_dspy_sampling_rule(mut self) -> Self {
+        let n = self.n.unwrap_or(1);
+        if n > 1 && self.temperature.is_none_or(|t| t <= 0.15) {
+            self.temperature = Some(0.7);
+        }
+        self
+    }
+
+    /// Fill every unset option of `self` from `fallback`.
+    pub fn or(mut self, fallback: &CallConfig) -> Self {
+        self.n = self.n.or(fallback.n);
+        self.temperature = self.temperature.or(fallback.temperature);
+        self.max_tokens = self.max_tokens.or(fallback.max_tokens);
+        if self.stop.is_empty() {
+            self.stop = fallback.stop.clone();
+        }
+        self.rollout_id = self.rollout_id.or(fallback.rollout_id);
+        self
+    }
+}

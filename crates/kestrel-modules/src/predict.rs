@@ -1,0 +1,249 @@
+//! [`Predict`]: one signature call with demos, instructions, an optional LM
+//! of its own and call options.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use kestrel_core::{Dynamic, Example, Prediction, PredictorId, Signature, SignatureSpec, SignatureTypes, TraceEntry};
+use kestrel_lm::{AdapterChoice, CallConfig, SharedLm, call_with_adapter, resolve_lm};
+
+use crate::error::ModuleError;
+use crate::module::Module;
+use crate::predictor::{Predictor, Predictors, leaf_path};
+use crate::trace;
+
+/// A predictor: formats its signature, demos and inputs with an adapter,
+/// calls the LM and parses the reply.
+///
+/// `Predict<Qa>` (a typed signature) takes `QaInput` and returns `QaOutput`;
+/// `Predict` (= `Predict<Dynamic>`, from a string) takes an [`Example`] and
+/// returns a [`Prediction`]. Cloning is cheap and keeps the predictor's id.
+pub struct Predict<S: SignatureTypes = Dynamic> {
+    id: PredictorId,
+    signature: Arc<SignatureSpec>,
+    demos: Arc<Vec<Example>>,
+    lm: Option<SharedLm>,
+    config: CallConfig,
+    adapter: AdapterChoice,
+    _types: PhantomData<fn() -> S>,
+}
+
+impl<S: SignatureTypes> Clone for Predict<S> {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id,
+            signature: Arc::clone(&self.signature),
+            demos: Arc::clone(&self.demos),
+            lm: self.lm.clone(),
+            config: self.config.clone(),
+            adapter: self.adapter,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<S: SignatureTypes> fmt::Debug for Predict<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Predict")
+            .field("id", &self.id)
+            .field("signature", &self.signature.to_string())
+            .field("demos", &self.demos.len())
+            .field("lm", &self.lm.as_ref().map(SharedLm::model))
+            .field("config", &self.config)
+            .field("adapter", &self.adapter)
+            .finish()
+    }
+}
+
+impl<S: Signature> Predict<S> {
+    /// A predictor for the typed signature `S`.
+    pub fn new() -> Self {
+        Self::with_spec(S::spec())
+    }
+}
+
+impl<S: Signature> Default for Predict<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Predict<Dynamic> {
+    /// A dynamic predictor from DSPy's string syntax
+    /// (`"context: list[str], question -> answer"`).
+    pub fn from_signature(text: &str) -> Result<Self, ModuleError> {
+        Ok(Self::with_spec(SignatureSpec::parse(text)?))
+    }
+}
+
+impl FromStr for Predict<Dynamic> {
+    type Err = ModuleError;
+    fn from_str(text: &str) -> Result<Self, ModuleError> {
+        Self::from_signature(text)
+    }
+}
+
+impl<S: SignatureTypes> Predict<S> {
+    /// A predictor for an explicit runtime signature. For a typed `S` the
+    /// spec must have `S`'s fields.
+    pub fn with_spec(signature: SignatureSpec) -> Self {
+        Self {
+            id: PredictorId::fresh(),
+            signature: Arc::new(signature),
+            demos: Arc::new(Vec::new()),
+            lm: None,
+            config: CallConfig::default(),
+            adapter: AdapterChoice::default(),
+            _types: PhantomData,
+        }
+    }
+
+    /// Builder: set the demos.
+    pub fn demos_from(mut self, demos: Vec<Example>) -> Self {
+        self.demos = Arc::new(demos);
+        self
+    }
+
+    /// Builder: replace the instructions.
+    pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.signature).set_instructions(instructions);
+        self
+    }
+
+    /// Builder: use this LM rather than the one in scope.
+    pub fn lm(mut self, lm: impl Into<SharedLm>) -> Self {
+        self.lm = Some(lm.into());
+        self
+    }
+
+    /// Builder: call options (n, temperature, max_tokens...).
+    pub fn config(mut self, config: CallConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Builder: the number of completions (`n`); all are kept on the
+    /// prediction.
+    pub fn n(mut self, n: u32) -> Self {
+        self.config.n = Some(n);
+        self
+    }
+
+    /// Builder: sampling temperature.
+    pub fn temperature(mut self, temperature: f32) -> Self {
+        self.config.temperature = Some(temperature);
+        self
+    }
+
+    /// Builder: which adapter formats the prompt.
+    pub fn adapter(mut self, adapter: AdapterChoice) -> Self {
+        self.adapter = adapter;
+        self
+    }
+
+    /// The signature in use (shared).
+    pub fn signature_spec(&self) -> &SignatureSpec {
+        &self.signature
+    }
+
+    /// Call with an [`Example`] of inputs, returning a [`Prediction`]; this
+    /// is the dynamic core every typed call goes through.
+    ///
+    /// `overrides` take precedence over the predictor's own config (DSPy's
+    /// per-call `config=`).
+    pub async fn forward_example(&self, inputs: &Example, overrides: Option<&CallConfig>) -> Result<Prediction, ModuleError> {
+        let lm = resolve_lm(self.lm.as_ref())?;
+        let config = match overrides {
+            Some(o) => o.clone().or(&self.config),
+            None => self.config.clone(),
+        }
+        .with_dspy_sampling_rule();
+        let out = call_with_adapter(&lm, self.adapter, &self.signature, &self.demos, inputs, &config).await?;
+        trace::record(|| TraceEntry {
+            predictor: self.id,
+            name: self.signature.to_string(),
+            inputs: inputs.clone(),
+            outputs: out.prediction.clone(),
+        });
+        Ok(out.prediction)
+    }
+}
+
+impl<S: SignatureTypes> Predictors for Predict<S> {
+    fn visit_predictors(&self, path: &str, visit: &mut dyn FnMut(&str, &dyn Predictor)) {
+        visit(leaf_path(path), self);
+    }
+    fn visit_predictors_mut(&mut self, path: &str, visit: &mut dyn FnMut(&str, &mut dyn Predictor)) {
+        visit(leaf_path(path), self);
+    }
+}
+
+impl<S: SignatureTypes> Predictor for Predict<S> {
+    fn id(&self) -> PredictorId {
+        self.id
+    }
+    fn signature(&self) -> &SignatureSpec {
+        &self.signature
+    }
+    fn demos(&self) -> &[Example] {
+        &self.demos
+    }
+    fn set_demos(&mut self, demos: Vec<Example>) {
+        self.demos = Arc::new(demos);
+    }
+    fn set_instructions(&mut self, instructions: String) {
+        Arc::make_mut(&mut self.signature).set_instructions(instructions);
+    }
+    fn set_signature(&mut self, signature: SignatureSpec) -> Result<(), ModuleError> {
+        let shape = |s: &SignatureSpec| s.fields().map(|f| (f.name.clone(), f.io)).collect::<Vec<_>>();
+        if shape(&signature) != shape(&self.signature) {
+            return Err(ModuleError::SignatureMismatch {
+                path: self.signature.to_string(),
+                expected: self.signature.fields().map(|f| f.name.clone()).collect(),
+                got: signature.fields().map(|f| f.name.clone()).collect(),
+            });
+        }
+        self.signature = Arc::new(signature);
+        Ok(())
+    }
+    fn lm(&self) -> Option<&SharedLm> {
+        self.lm.as_ref()
+    }
+    fn set_lm(&mut self, lm: Option<SharedLm>) {
+        self.lm = lm;
+    }
+    fn config(&self) -> &CallConfig {
+        &self.config
+    }
+    fn set_config(&mut self, config: CallConfig) {
+        self.config = config;
+    }
+}
+
+impl<S: SignatureTypes> Module for Predict<S> {
+    type Input = S::Input;
+    type Output = S::Output;
+
+    async fn forward(&self, input: S::Input) -> Result<S::Output, ModuleError> {
+        let inputs = Example::from_serialize(&input)?;
+        let prediction = self.forward_example(&inputs, None).await?;
+        output_from_prediction::<S::Output>(prediction)
+    }
+}
+
+/// Convert a prediction into the typed output. A [`Prediction`] output keeps
+/// every completion and the usage (serde would drop them).
+pub(crate) fn output_from_prediction<O: serde::de::DeserializeOwned + 'static>(
+    prediction: Prediction,
+) -> Result<O, ModuleError> {
+    let mut slot = Some(prediction);
+    if let Some(p) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<O>>() {
+        if let Some(out) = p.take() {
+            return Ok(out);
+        }
+    }
+    let prediction = slot.unwrap_or_default();
+    Ok(prediction.to_typed::<O>()?)
+}

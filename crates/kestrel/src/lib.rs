@@ -1,0 +1,2 @@
+//! Kestrel facade (being written).
+pub use kestrel_core as core;
