@@ -88,11 +88,7 @@ impl fmt::Display for AdapterParseError {
             self.expected_fields.join(", ")
         )?;
         if let Some(parsed) = &self.parsed_fields {
-            write!(
-                f,
-                "Actual output fields parsed from the LM response: [{}] \n\n",
-                parsed.join(", ")
-            )?;
+            write!(f, "Actual output fields parsed from the LM response: [{}] \n\n", parsed.join(", "))?;
         }
         Ok(())
     }

@@ -52,10 +52,9 @@ impl Example {
                 what: std::any::type_name::<T>().to_string(),
                 message: format!("expected a JSON object, got {other}"),
             }),
-            Err(e) => Err(CoreError::Conversion {
-                what: std::any::type_name::<T>().to_string(),
-                message: e.to_string(),
-            }),
+            Err(e) => {
+                Err(CoreError::Conversion { what: std::any::type_name::<T>().to_string(), message: e.to_string() })
+            }
         }
     }
 
@@ -295,8 +294,6 @@ impl From<Prediction> for Example {
 
 fn fields_to_typed<T: DeserializeOwned>(fields: &Fields) -> Result<T, CoreError> {
     let object: serde_json::Map<String, Value> = fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    serde_json::from_value(Value::Object(object)).map_err(|e| CoreError::Conversion {
-        what: std::any::type_name::<T>().to_string(),
-        message: e.to_string(),
-    })
+    serde_json::from_value(Value::Object(object))
+        .map_err(|e| CoreError::Conversion { what: std::any::type_name::<T>().to_string(), message: e.to_string() })
 }

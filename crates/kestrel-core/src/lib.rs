@@ -19,8 +19,8 @@ pub mod field;
 pub mod message;
 pub mod signature;
 mod signature_parse;
-mod type_parse;
 pub mod trace;
+mod type_parse;
 pub mod types;
 
 pub use adapter::{Adapter, ChatAdapter, JsonAdapter};

@@ -32,7 +32,15 @@ pub struct LmRequest {
 impl LmRequest {
     /// A request for one completion of `messages` with provider defaults.
     pub fn new(messages: Vec<Message>) -> Self {
-        Self { messages, n: 1, temperature: None, max_tokens: None, stop: Vec::new(), response_format: None, rollout_id: None }
+        Self {
+            messages,
+            n: 1,
+            temperature: None,
+            max_tokens: None,
+            stop: Vec::new(),
+            response_format: None,
+            rollout_id: None,
+        }
     }
 
     /// Apply per-call options.

@@ -120,7 +120,11 @@ impl<S: SignatureTypes> ChainOfThought<S> {
 
     /// Call with an [`Example`] of inputs; the prediction has `reasoning` and
     /// the signature's outputs.
-    pub async fn forward_example(&self, inputs: &Example, overrides: Option<&CallConfig>) -> Result<Prediction, ModuleError> {
+    pub async fn forward_example(
+        &self,
+        inputs: &Example,
+        overrides: Option<&CallConfig>,
+    ) -> Result<Prediction, ModuleError> {
         self.predict.forward_example(inputs, overrides).await
     }
 }

@@ -153,7 +153,11 @@ impl<S: SignatureTypes> Predict<S> {
     ///
     /// `overrides` take precedence over the predictor's own config (DSPy's
     /// per-call `config=`).
-    pub async fn forward_example(&self, inputs: &Example, overrides: Option<&CallConfig>) -> Result<Prediction, ModuleError> {
+    pub async fn forward_example(
+        &self,
+        inputs: &Example,
+        overrides: Option<&CallConfig>,
+    ) -> Result<Prediction, ModuleError> {
         let lm = resolve_lm(self.lm.as_ref())?;
         let config = match overrides {
             Some(o) => o.clone().or(&self.config),

@@ -106,11 +106,7 @@ pub trait PredictorsExt: Predictors {
     }
 
     /// Run `f` on the predictor at `path`.
-    fn with_predictor_mut<R>(
-        &mut self,
-        path: &str,
-        f: impl FnOnce(&mut dyn Predictor) -> R,
-    ) -> Result<R, ModuleError> {
+    fn with_predictor_mut<R>(&mut self, path: &str, f: impl FnOnce(&mut dyn Predictor) -> R) -> Result<R, ModuleError> {
         let mut f = Some(f);
         let mut result = None;
         self.visit_predictors_mut("", &mut |p, predictor| {
@@ -120,7 +116,8 @@ pub trait PredictorsExt: Predictors {
                 result = Some(f(predictor));
             }
         });
-        result.ok_or_else(|| ModuleError::UnknownPredictor { path: path.to_string(), available: self.predictor_paths() })
+        result
+            .ok_or_else(|| ModuleError::UnknownPredictor { path: path.to_string(), available: self.predictor_paths() })
     }
 
     /// Set the LM of every predictor.

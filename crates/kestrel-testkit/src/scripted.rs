@@ -176,7 +176,9 @@ fn follow_demos(messages: &[Message]) -> Result<String, String> {
     let wanted = input_blocks(&last.content);
     messages
         .windows(2)
-        .find(|pair| pair[0].role == Role::User && pair[1].role == Role::Assistant && input_blocks(&pair[0].content) == wanted)
+        .find(|pair| {
+            pair[0].role == Role::User && pair[1].role == Role::Assistant && input_blocks(&pair[0].content) == wanted
+        })
         .map(|pair| pair[1].content.clone())
         .ok_or_else(|| "no demo in the prompt has these inputs".to_string())
 }
@@ -199,7 +201,9 @@ impl Lm for ScriptedLm {
         self.inner.requests.lock().unwrap_or_else(PoisonError::into_inner).push(request.clone());
         let mut completions = Vec::with_capacity(request.n as usize);
         for _ in 0..request.n.max(1) {
-            let text = self.answer(&request).map_err(|message| LmError::Provider { model: self.inner.model.clone(), message })?;
+            let text = self
+                .answer(&request)
+                .map_err(|message| LmError::Provider { model: self.inner.model.clone(), message })?;
             completions.push(Completion::stop(text));
         }
         let usage = Usage {

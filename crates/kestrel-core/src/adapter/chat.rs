@@ -1,6 +1,6 @@
 //! DSPy's `ChatAdapter`: `[[ ## field ## ]]` sections.
 
-use crate::adapter::{chat_format, chat_parse, Adapter};
+use crate::adapter::{Adapter, chat_format, chat_parse};
 use crate::error::{AdapterParseError, Result};
 use crate::example::{Example, Fields};
 use crate::message::Message;

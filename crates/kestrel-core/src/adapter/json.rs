@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::adapter::{json_format, json_parse, Adapter};
+use crate::adapter::{Adapter, json_format, json_parse};
 use crate::error::{AdapterParseError, Result};
 use crate::example::{Example, Fields};
 use crate::message::Message;

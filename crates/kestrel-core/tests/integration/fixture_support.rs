@@ -39,12 +39,7 @@ pub fn field_type(field: &Value) -> FieldType {
     let ty = field["type"].as_str().expect("field type");
     if let Some(enums) = field.get("enums").and_then(Value::as_object) {
         let (name, members) = enums.iter().next().expect("one enum");
-        let members = members
-            .as_object()
-            .expect("enum members")
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let members = members.as_object().expect("enum members").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         return FieldType::Enum { name: name.clone(), members };
     }
     if let Some(schema) = field.get("schema") {
