@@ -45,8 +45,9 @@ pub enum CoreError {
         expected: Vec<String>,
     },
     /// The LM reply could not be parsed into the signature's output fields.
+    /// Boxed: it carries the raw completion.
     #[error(transparent)]
-    Parse(#[from] AdapterParseError),
+    Parse(Box<AdapterParseError>),
     /// A value could not be converted between its JSON form and a Rust type.
     #[error("cannot convert {what}: {message}")]
     Conversion {
@@ -55,6 +56,12 @@ pub enum CoreError {
         /// serde's message.
         message: String,
     },
+}
+
+impl From<AdapterParseError> for CoreError {
+    fn from(e: AdapterParseError) -> Self {
+        CoreError::Parse(Box::new(e))
+    }
 }
 
 /// An LM reply that an adapter could not turn into the signature's outputs.

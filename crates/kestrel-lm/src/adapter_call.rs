@@ -102,7 +102,7 @@ async fn run_once(
     }
     let mut completions: Vec<Fields> = Vec::with_capacity(response.completions.len());
     for completion in &response.completions {
-        let fields = adapter.parse(signature, &completion.text).map_err(|e| (LmError::Parse(e), response.usage))?;
+        let fields = adapter.parse(signature, &completion.text).map_err(|e| (LmError::from(e), response.usage))?;
         completions.push(fields);
     }
     Ok(AdapterCallOutput {

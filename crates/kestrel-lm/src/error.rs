@@ -31,9 +31,16 @@ pub enum LmError {
         model: String,
     },
     /// The reply could not be parsed (after the JSON fallback, if enabled).
+    /// Boxed: it carries the raw completion.
     #[error(transparent)]
-    Parse(#[from] AdapterParseError),
+    Parse(Box<AdapterParseError>),
     /// A core error (missing inputs, conversion...).
     #[error(transparent)]
     Core(#[from] CoreError),
+}
+
+impl From<AdapterParseError> for LmError {
+    fn from(e: AdapterParseError) -> Self {
+        LmError::Parse(Box::new(e))
+    }
 }

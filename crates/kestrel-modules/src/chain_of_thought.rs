@@ -71,10 +71,10 @@ impl<S: Signature> ChainOfThought<S> {
     pub fn new() -> Self {
         let spec = S::spec();
         match spec.field("reasoning") {
-            Some(_) => Self { predict: Predict::with_spec(spec) },
+            Some(_) => Self { predict: Predict::from_spec(spec) },
             None => match with_reasoning_field(spec.clone()) {
-                Ok(extended) => Self { predict: Predict::with_spec(extended) },
-                Err(_) => Self { predict: Predict::with_spec(spec) },
+                Ok(extended) => Self { predict: Predict::from_spec(extended) },
+                Err(_) => Self { predict: Predict::from_spec(spec) },
             },
         }
     }
@@ -91,15 +91,15 @@ impl ChainOfThought<Dynamic> {
     pub fn from_signature(text: &str) -> Result<Self, ModuleError> {
         Self::with_spec(SignatureSpec::parse(text)?)
     }
+
+    /// Chain of thought over a runtime signature (without `reasoning`; it is
+    /// added here). Fails if the signature already has a `reasoning` field.
+    pub fn with_spec(signature: SignatureSpec) -> Result<Self, ModuleError> {
+        Ok(Self { predict: Predict::from_spec(with_reasoning_field(signature)?) })
+    }
 }
 
 impl<S: SignatureTypes> ChainOfThought<S> {
-    /// Chain of thought over an explicit signature (without `reasoning`; it is
-    /// added here). Fails if the signature already has a `reasoning` field.
-    pub fn with_spec(signature: SignatureSpec) -> Result<Self, ModuleError> {
-        Ok(Self { predict: Predict::with_spec(with_reasoning_field(signature)?) })
-    }
-
     /// Builder: use this LM rather than the one in scope.
     pub fn lm(mut self, lm: impl Into<SharedLm>) -> Self {
         self.predict = self.predict.lm(lm);

@@ -60,7 +60,7 @@ impl<S: SignatureTypes> fmt::Debug for Predict<S> {
 impl<S: Signature> Predict<S> {
     /// A predictor for the typed signature `S`.
     pub fn new() -> Self {
-        Self::with_spec(S::spec())
+        Self::from_spec(S::spec())
     }
 }
 
@@ -71,10 +71,15 @@ impl<S: Signature> Default for Predict<S> {
 }
 
 impl Predict<Dynamic> {
+    /// A dynamic predictor for a runtime signature.
+    pub fn with_spec(signature: SignatureSpec) -> Self {
+        Self::from_spec(signature)
+    }
+
     /// A dynamic predictor from DSPy's string syntax
     /// (`"context: list[str], question -> answer"`).
     pub fn from_signature(text: &str) -> Result<Self, ModuleError> {
-        Ok(Self::with_spec(SignatureSpec::parse(text)?))
+        Ok(Self::from_spec(SignatureSpec::parse(text)?))
     }
 }
 
@@ -86,9 +91,9 @@ impl FromStr for Predict<Dynamic> {
 }
 
 impl<S: SignatureTypes> Predict<S> {
-    /// A predictor for an explicit runtime signature. For a typed `S` the
-    /// spec must have `S`'s fields.
-    pub fn with_spec(signature: SignatureSpec) -> Self {
+    /// A predictor for an explicit runtime signature; for a typed `S` the
+    /// spec must have `S`'s fields (modules use this to extend signatures).
+    pub(crate) fn from_spec(signature: SignatureSpec) -> Self {
         Self {
             id: PredictorId::fresh(),
             signature: Arc::new(signature),

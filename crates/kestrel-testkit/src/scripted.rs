@@ -83,6 +83,7 @@ struct Inner {
     script: Script,
     next: AtomicUsize,
     requests: Mutex<Vec<LmRequest>>,
+    record: bool,
     capabilities: LmCapabilities,
 }
 
@@ -101,6 +102,7 @@ impl ScriptedLm {
                 script,
                 next: AtomicUsize::new(0),
                 requests: Mutex::new(Vec::new()),
+                record: true,
                 capabilities: LmCapabilities::default(),
             }),
         }
@@ -127,6 +129,15 @@ impl ScriptedLm {
     pub fn with_structured_outputs(mut self, on: bool) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.capabilities = inner.capabilities.with_structured_outputs(on);
+        }
+        self
+    }
+
+    /// Stop recording requests (benchmarks make millions of calls). Call
+    /// before cloning.
+    pub fn without_recording(mut self) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.record = false;
         }
         self
     }
@@ -198,7 +209,9 @@ impl Lm for ScriptedLm {
     }
 
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
-        self.inner.requests.lock().unwrap_or_else(PoisonError::into_inner).push(request.clone());
+        if self.inner.record {
+            self.inner.requests.lock().unwrap_or_else(PoisonError::into_inner).push(request.clone());
+        }
         let mut completions = Vec::with_capacity(request.n as usize);
         for _ in 0..request.n.max(1) {
             let text = self

@@ -1,2 +1,50 @@
-//! Kestrel facade (being written).
+//! Kestrel: DSPy for Rust.
+//!
+//! Declare what each LM step must do (a *signature*), compose steps into
+//! *modules*, and (with the optimizer crates) compile the program against a
+//! metric. This facade re-exports the Kestrel crates as modules plus a small
+//! [`prelude`]:
+//!
+//! | module | crate | holds |
+//! |---|---|---|
+//! | [`core`] | `kestrel-core` | signatures, examples, predictions, adapters, traces |
+//! | [`lm`] | `kestrel-lm` | the `Lm` trait, requests, LM scoping, adapter calls |
+//! | [`modules`] | `kestrel-modules` | `Module`, `Predict`, `ChainOfThought`, trace scopes |
+//! | [`eval`] | `kestrel-eval` | evaluation (arrives with the evaluation issue) |
+//! | [`optimizers`] | `kestrel-optimizers` | optimizers (arrive with the compile issue) |
+//!
+//! ```
+//! use kestrel::prelude::*;
+//!
+//! let qa = Predict::from_signature("question -> answer").unwrap();
+//! assert_eq!(qa.signature_spec().to_string(), "question -> answer");
+//! ```
+
 pub use kestrel_core as core;
+pub use kestrel_eval as eval;
+pub use kestrel_lm as lm;
+pub use kestrel_modules as modules;
+pub use kestrel_optimizers as optimizers;
+
+pub use kestrel_lm::{set_default_lm, with_lm};
+pub use kestrel_macros::{Module, Signature};
+
+mod error;
+pub use error::{Error, Result};
+
+/// The names most programs need.
+pub mod prelude {
+    pub use crate::{Error, Result};
+    pub use kestrel_core::{
+        Adapter, ChatAdapter, Dynamic, Example, FieldType, JsonAdapter, Prediction, Signature, SignatureSpec,
+        SignatureTypes,
+    };
+    pub use kestrel_lm::{CallConfig, Lm, SharedLm, set_default_lm, with_lm};
+    pub use kestrel_macros::{Module, Signature};
+    /// Derive it on your own struct and enum field types (they become JSON
+    /// schemas in prompts).
+    pub use schemars::JsonSchema;
+    pub use kestrel_modules::{
+        ChainOfThought, Module, ModuleExt, Predict, Predictor, Predictors, PredictorsExt, WithReasoning, with_trace,
+    };
+}

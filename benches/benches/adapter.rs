@@ -1,0 +1,59 @@
+//! Per-call framework overhead that does not involve an LM: ChatAdapter
+//! format and parse of a 3-field signature with 4 demos, and a whole Predict
+//! call against the in-process scripted LM.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use kestrel_core::{Adapter, ChatAdapter, Example, SignatureSpec};
+use kestrel_lm::with_lm;
+use kestrel_modules::Predict;
+use kestrel_testkit::ScriptedLm;
+
+fn signature() -> SignatureSpec {
+    SignatureSpec::parse("context: list[str], question -> answer").expect("valid signature")
+}
+
+fn demos() -> Vec<Example> {
+    (0..4)
+        .map(|i| {
+            Example::from_pairs([
+                ("context", serde_json::json!([format!("passage {i} a"), format!("passage {i} b")])),
+                ("question", format!("question number {i}?").into()),
+                ("answer", format!("answer {i}").into()),
+            ])
+        })
+        .collect()
+}
+
+fn inputs() -> Example {
+    Example::from_pairs([
+        ("context", serde_json::json!(["The Eiffel Tower is in Paris.", "Paris is in France."])),
+        ("question", "Where is the Eiffel Tower?".into()),
+    ])
+}
+
+const REPLY: &str = "[[ ## answer ## ]]\nParis, France\n\n[[ ## completed ## ]]\n";
+
+fn adapter(c: &mut Criterion) {
+    let sig = signature();
+    let demos = demos();
+    let inputs = inputs();
+    c.bench_function("chat_format_3_fields_4_demos", |b| {
+        b.iter(|| ChatAdapter.format(black_box(&sig), black_box(&demos), black_box(&inputs)))
+    });
+    c.bench_function("chat_parse_1_output", |b| b.iter(|| ChatAdapter.parse(black_box(&sig), black_box(REPLY))));
+}
+
+fn predict_call(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let lm = ScriptedLm::keyed([("Eiffel", REPLY)]).without_recording();
+    let predict = Predict::with_spec(signature()).demos_from(demos());
+    let inputs = inputs();
+    c.bench_function("predict_call_scripted_lm", |b| {
+        b.iter(|| runtime.block_on(with_lm(lm.clone(), predict.forward_example(black_box(&inputs), None))))
+    });
+}
+
+criterion_group!(benches, adapter, predict_call);
+criterion_main!(benches);

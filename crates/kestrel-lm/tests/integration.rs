@@ -1,0 +1,179 @@
+//! kestrel-lm's integration tests: a provider written outside the crate, LM
+//! scoping and the process default, call options, and adapter calls.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use kestrel_core::{Example, SignatureSpec, Usage};
+use kestrel_lm::{
+    AdapterChoice, CallConfig, Completion, Lm, LmCapabilities, LmError, LmRequest, LmResponse, SharedLm,
+    call_with_adapter, current_lm, resolve_lm, set_default_lm, with_lm,
+};
+
+/// A provider defined outside `kestrel-lm`: echoes a fixed reply and keeps
+/// the requests it saw.
+#[derive(Debug, Default)]
+struct Echo {
+    name: String,
+    reply: String,
+    structured: bool,
+    seen: Mutex<Vec<LmRequest>>,
+}
+
+impl Echo {
+    fn new(name: &str, reply: &str) -> Arc<Self> {
+        Arc::new(Echo { name: name.into(), reply: reply.into(), ..Echo::default() })
+    }
+}
+
+#[async_trait]
+impl Lm for Echo {
+    fn model(&self) -> &str {
+        &self.name
+    }
+    fn capabilities(&self) -> LmCapabilities {
+        LmCapabilities::default().with_structured_outputs(self.structured)
+    }
+    async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
+        self.seen.lock().unwrap().push(request.clone());
+        let completions = (0..request.n).map(|_| Completion::stop(self.reply.clone())).collect();
+        Ok(LmResponse {
+            completions,
+            usage: Usage { prompt_tokens: 10, completion_tokens: 2 },
+            model: self.name.clone(),
+            cache_hit: false,
+        })
+    }
+}
+
+fn shared(lm: &Arc<Echo>) -> SharedLm {
+    SharedLm::from_arc(lm.clone())
+}
+
+#[tokio::test]
+async fn scopes_nest_and_the_default_is_set_once() {
+    let a = shared(&Echo::new("test/a", ""));
+    let b = shared(&Echo::new("test/b", ""));
+    assert!(current_lm().is_none() || current_lm().is_some_and(|lm| lm.model() == "test/default"));
+    with_lm(a.clone(), async {
+        assert_eq!(current_lm().unwrap().model(), "test/a");
+        with_lm(b.clone(), async { assert_eq!(current_lm().unwrap().model(), "test/b") }).await;
+        assert_eq!(current_lm().unwrap().model(), "test/a");
+        assert_eq!(resolve_lm(Some(&b)).unwrap().model(), "test/b", "a predictor's own LM wins");
+    })
+    .await;
+
+    let default = shared(&Echo::new("test/default", ""));
+    set_default_lm(default.clone()).unwrap();
+    assert!(matches!(set_default_lm(a.clone()), Err(LmError::DefaultAlreadySet)));
+    assert_eq!(current_lm().unwrap().model(), "test/default");
+    with_lm(a.clone(), async { assert_eq!(current_lm().unwrap().model(), "test/a") }).await;
+}
+
+#[test]
+fn dspy_sampling_rule_and_config_merging() {
+    let c = CallConfig { n: Some(4), ..CallConfig::default() }.with_dspy_sampling_rule();
+    assert_eq!(c.temperature, Some(0.7));
+    let c = CallConfig { n: Some(4), temperature: Some(0.1), ..CallConfig::default() }.with_dspy_sampling_rule();
+    assert_eq!(c.temperature, Some(0.7));
+    let c = CallConfig { n: Some(4), temperature: Some(0.9), ..CallConfig::default() }.with_dspy_sampling_rule();
+    assert_eq!(c.temperature, Some(0.9));
+    let c = CallConfig { n: Some(1), ..CallConfig::default() }.with_dspy_sampling_rule();
+    assert_eq!(c.temperature, None);
+
+    let over = CallConfig { max_tokens: Some(5), ..CallConfig::default() };
+    let base = CallConfig { max_tokens: Some(100), temperature: Some(0.3), stop: vec!["END".into()], ..CallConfig::default() };
+    let merged = over.or(&base);
+    assert_eq!((merged.max_tokens, merged.temperature, merged.stop), (Some(5), Some(0.3), vec!["END".to_string()]));
+
+    let req = LmRequest::new(Vec::new()).with_config(&CallConfig { n: Some(0), ..CallConfig::default() });
+    assert_eq!(req.n, 1, "n is at least 1");
+}
+
+#[tokio::test]
+async fn an_outside_provider_serves_adapter_calls() {
+    let echo = Echo::new("test/echo", "[[ ## answer ## ]]\nParis");
+    let sig = SignatureSpec::parse("question -> answer").unwrap();
+    let inputs = Example::from_pairs([("question", "Capital of France?")]);
+    let config = CallConfig { n: Some(2), ..CallConfig::default() };
+    let out = call_with_adapter(&shared(&echo), AdapterChoice::default(), &sig, &[], &inputs, &config).await.unwrap();
+    assert_eq!(out.prediction.get_str("answer"), Some("Paris"));
+    assert_eq!(out.prediction.completions().len(), 2);
+    assert_eq!(out.prediction.usage(), Usage { prompt_tokens: 10, completion_tokens: 2 });
+    assert_eq!((out.lm_calls, out.json_fallback, out.cache_hit), (1, false, false));
+    let seen = echo.seen.lock().unwrap();
+    assert_eq!(seen[0].n, 2);
+    assert!(seen[0].response_format.is_none(), "ChatAdapter never sends response_format");
+}
+
+#[tokio::test]
+async fn json_adapter_sends_response_format_only_to_models_that_support_it() {
+    let sig = SignatureSpec::parse("question -> answer").unwrap();
+    let inputs = Example::from_pairs([("question", "Capital of France?")]);
+    for structured in [false, true] {
+        let echo =
+            Arc::new(Echo { name: "test/json".into(), reply: r#"{"answer": "Paris"}"#.into(), structured, ..Echo::default() });
+        let out = call_with_adapter(&shared(&echo), AdapterChoice::Json, &sig, &[], &inputs, &CallConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(out.prediction.get_str("answer"), Some("Paris"));
+        let seen = echo.seen.lock().unwrap();
+        assert_eq!(seen[0].response_format.is_some(), structured);
+        if structured {
+            assert_eq!(seen[0].response_format.as_ref().unwrap()["type"], "json_schema");
+        }
+    }
+}
+
+#[tokio::test]
+async fn fallback_sums_usage_and_reports_itself() {
+    #[derive(Debug, Default)]
+    struct Flaky(Mutex<u32>);
+    #[async_trait]
+    impl Lm for Flaky {
+        fn model(&self) -> &str {
+            "test/flaky"
+        }
+        async fn call(&self, _request: LmRequest) -> Result<LmResponse, LmError> {
+            let mut calls = self.0.lock().unwrap();
+            *calls += 1;
+            let text = if *calls == 1 { "no markers here" } else { r#"{"answer": "4"}"# };
+            Ok(LmResponse {
+                completions: vec![Completion::stop(text)],
+                usage: Usage { prompt_tokens: 7, completion_tokens: 1 },
+                model: "test/flaky".into(),
+                cache_hit: false,
+            })
+        }
+    }
+    let sig = SignatureSpec::parse("question -> answer").unwrap();
+    let inputs = Example::from_pairs([("question", "2+2?")]);
+    let lm = SharedLm::new(Flaky::default());
+    let out = call_with_adapter(&lm, AdapterChoice::default(), &sig, &[], &inputs, &CallConfig::default()).await.unwrap();
+    assert_eq!(out.prediction.get_str("answer"), Some("4"));
+    assert_eq!((out.lm_calls, out.json_fallback), (2, true));
+    assert_eq!(out.prediction.usage(), Usage { prompt_tokens: 14, completion_tokens: 2 });
+}
+
+#[tokio::test]
+async fn provider_errors_are_not_retried_through_the_fallback() {
+    #[derive(Debug)]
+    struct Down;
+    #[async_trait]
+    impl Lm for Down {
+        fn model(&self) -> &str {
+            "test/down"
+        }
+        async fn call(&self, _request: LmRequest) -> Result<LmResponse, LmError> {
+            Err(LmError::Provider { model: "test/down".into(), message: "503 upstream".into() })
+        }
+    }
+    let sig = SignatureSpec::parse("question -> answer").unwrap();
+    let inputs = Example::from_pairs([("question", "2+2?")]);
+    let err = call_with_adapter(&SharedLm::new(Down), AdapterChoice::default(), &sig, &[], &inputs, &CallConfig::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LmError::Provider { ref message, .. } if message == "503 upstream"), "{err}");
+}
