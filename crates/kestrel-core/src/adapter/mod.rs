@@ -9,9 +9,19 @@
 mod chat;
 mod chat_format;
 mod chat_parse;
+mod coerce;
 mod json;
 mod json_format;
 mod json_parse;
+mod prompt;
+mod pyfmt;
+mod pyliteral;
+mod pyrepr;
+mod render;
+mod repair;
+mod schema;
+mod schema_check;
+mod strict;
 
 use std::fmt;
 

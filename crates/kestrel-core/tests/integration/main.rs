@@ -1,5 +1,8 @@
 //! kestrel-core's integration tests (one binary; one module per area).
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod example_prediction;
 mod fixture_support;
 mod fixtures_format;
 mod fixtures_parse;
