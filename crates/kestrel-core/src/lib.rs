@@ -17,6 +17,7 @@ pub mod error;
 pub mod example;
 pub mod field;
 pub mod message;
+pub mod schema_type;
 pub mod signature;
 mod signature_parse;
 pub mod trace;
@@ -28,6 +29,9 @@ pub use error::{AdapterParseError, CoreError, Result};
 pub use example::{Example, Fields, Prediction};
 pub use field::{FieldSpec, Io};
 pub use message::{Message, Role, Usage};
+#[doc(hidden)]
+pub use schema_type::__private;
+pub use schema_type::field_type_of;
 pub use signature::{Dynamic, Signature, SignatureSpec, SignatureTypes};
 pub use trace::{PredictorId, TraceEntry};
 pub use types::FieldType;

@@ -52,8 +52,11 @@ impl SignatureSpec {
     ///
     /// Field names must be unique identifiers; inputs and outputs may come in
     /// any order (they are kept as given within each side).
-    pub fn new(fields: Vec<FieldSpec>, instructions: Option<String>) -> Result<Self> {
+    pub fn new(mut fields: Vec<FieldSpec>, instructions: Option<String>) -> Result<Self> {
         validate_fields(&fields)?;
+        // Inputs first (stable), so equal signatures compare equal however
+        // their fields were interleaved.
+        fields.sort_by_key(|f| f.io == Io::Output);
         let mut spec = Self { fields, instructions: String::new() };
         spec.instructions = match instructions {
             Some(text) => text,

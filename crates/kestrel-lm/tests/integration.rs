@@ -84,7 +84,8 @@ fn dspy_sampling_rule_and_config_merging() {
     assert_eq!(c.temperature, None);
 
     let over = CallConfig { max_tokens: Some(5), ..CallConfig::default() };
-    let base = CallConfig { max_tokens: Some(100), temperature: Some(0.3), stop: vec!["END".into()], ..CallConfig::default() };
+    let base =
+        CallConfig { max_tokens: Some(100), temperature: Some(0.3), stop: vec!["END".into()], ..CallConfig::default() };
     let merged = over.or(&base);
     assert_eq!((merged.max_tokens, merged.temperature, merged.stop), (Some(5), Some(0.3), vec!["END".to_string()]));
 
@@ -113,8 +114,12 @@ async fn json_adapter_sends_response_format_only_to_models_that_support_it() {
     let sig = SignatureSpec::parse("question -> answer").unwrap();
     let inputs = Example::from_pairs([("question", "Capital of France?")]);
     for structured in [false, true] {
-        let echo =
-            Arc::new(Echo { name: "test/json".into(), reply: r#"{"answer": "Paris"}"#.into(), structured, ..Echo::default() });
+        let echo = Arc::new(Echo {
+            name: "test/json".into(),
+            reply: r#"{"answer": "Paris"}"#.into(),
+            structured,
+            ..Echo::default()
+        });
         let out = call_with_adapter(&shared(&echo), AdapterChoice::Json, &sig, &[], &inputs, &CallConfig::default())
             .await
             .unwrap();
@@ -151,7 +156,8 @@ async fn fallback_sums_usage_and_reports_itself() {
     let sig = SignatureSpec::parse("question -> answer").unwrap();
     let inputs = Example::from_pairs([("question", "2+2?")]);
     let lm = SharedLm::new(Flaky::default());
-    let out = call_with_adapter(&lm, AdapterChoice::default(), &sig, &[], &inputs, &CallConfig::default()).await.unwrap();
+    let out =
+        call_with_adapter(&lm, AdapterChoice::default(), &sig, &[], &inputs, &CallConfig::default()).await.unwrap();
     assert_eq!(out.prediction.get_str("answer"), Some("4"));
     assert_eq!((out.lm_calls, out.json_fallback), (2, true));
     assert_eq!(out.prediction.usage(), Usage { prompt_tokens: 14, completion_tokens: 2 });
@@ -172,8 +178,9 @@ async fn provider_errors_are_not_retried_through_the_fallback() {
     }
     let sig = SignatureSpec::parse("question -> answer").unwrap();
     let inputs = Example::from_pairs([("question", "2+2?")]);
-    let err = call_with_adapter(&SharedLm::new(Down), AdapterChoice::default(), &sig, &[], &inputs, &CallConfig::default())
-        .await
-        .unwrap_err();
+    let err =
+        call_with_adapter(&SharedLm::new(Down), AdapterChoice::default(), &sig, &[], &inputs, &CallConfig::default())
+            .await
+            .unwrap_err();
     assert!(matches!(err, LmError::Provider { ref message, .. } if message == "503 upstream"), "{err}");
 }

@@ -59,6 +59,10 @@ pub trait Predictor: Send + Sync {
 
 /// Walks the predictors of a program. `#[derive(Module)]` implements it by
 /// visiting each field with the field's name appended to `path`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` holds no predictors Kestrel can walk",
+    note = "derive `Module` on it, or mark the field `#[module(skip)]` if it is plain data"
+)]
 pub trait Predictors {
     /// Call `visit(path, predictor)` for every predictor, in field order.
     /// `path` is this value's own path (`""` at the root).

@@ -69,7 +69,10 @@ async fn follow_demos_answers_with_the_matching_demo() {
 #[test]
 fn fields_render_like_the_dspy_fixtures() {
     let reply = Reply::fields([("reasoning", json!("Because.")), ("answer", json!(4)), ("tags", json!(["a", "b"]))]);
-    assert_eq!(reply.render(), "[[ ## reasoning ## ]]\nBecause.\n\n[[ ## answer ## ]]\n4\n\n[[ ## tags ## ]]\n[\"a\",\"b\"]");
+    assert_eq!(
+        reply.render(),
+        "[[ ## reasoning ## ]]\nBecause.\n\n[[ ## answer ## ]]\n4\n\n[[ ## tags ## ]]\n[\"a\",\"b\"]"
+    );
     if let Reply::Fields(f) = &reply {
         assert_eq!(format_fields(f), reply.render());
     }

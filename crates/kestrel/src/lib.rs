@@ -41,10 +41,10 @@ pub mod prelude {
     };
     pub use kestrel_lm::{CallConfig, Lm, SharedLm, set_default_lm, with_lm};
     pub use kestrel_macros::{Module, Signature};
-    /// Derive it on your own struct and enum field types (they become JSON
-    /// schemas in prompts).
-    pub use schemars::JsonSchema;
     pub use kestrel_modules::{
         ChainOfThought, Module, ModuleExt, Predict, Predictor, Predictors, PredictorsExt, WithReasoning, with_trace,
     };
+    /// Derive it on your own struct and enum field types (they become JSON
+    /// schemas in prompts).
+    pub use schemars::JsonSchema;
 }

@@ -37,9 +37,10 @@ async fn nested_scopes_use_the_innermost() {
     let outer = ScriptedLm::sequence(["[[ ## answer ## ]]\nouter"]);
     let inner = ScriptedLm::sequence(["[[ ## answer ## ]]\ninner"]);
     let predict = Predict::from_signature("question -> answer").unwrap();
-    let out = with_lm(outer.clone(), async { with_lm(inner.clone(), predict.forward_example(&question(), None)).await })
-        .await
-        .unwrap();
+    let out =
+        with_lm(outer.clone(), async { with_lm(inner.clone(), predict.forward_example(&question(), None)).await })
+            .await
+            .unwrap();
     assert_eq!(out.get_str("answer"), Some("inner"));
     assert_eq!(outer.request_count(), 0);
 }

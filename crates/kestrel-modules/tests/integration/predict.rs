@@ -65,7 +65,11 @@ async fn unparsable_reply_falls_back_to_json_adapter_visibly() {
     assert_eq!(out.get_str("answer"), Some("4"));
     let requests = lm.requests();
     assert_eq!(requests.len(), 2, "the fallback is a second, recorded LM call");
-    assert!(requests[1].messages[0].content.contains("Outputs will be a JSON object"), "{}", requests[1].messages[0].content);
+    assert!(
+        requests[1].messages[0].content.contains("Outputs will be a JSON object"),
+        "{}",
+        requests[1].messages[0].content
+    );
     // Usage of both calls is counted.
     assert!(out.usage().prompt_tokens > 0);
     let single = lm.requests()[0].messages.iter().map(|m| m.content.split_whitespace().count() as u64).sum::<u64>();

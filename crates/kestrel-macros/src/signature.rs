@@ -1,0 +1,199 @@
+//! `#[derive(Signature)]`: the `{Name}Input` / `{Name}Output` structs and
+//! the `SignatureTypes` / `Signature` impls, with the spec built once and
+//! cached.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Fields, Ident, Type};
+
+use crate::attrs::{self, Side};
+use crate::docs::{cleandoc, doc_text};
+use crate::paths;
+
+/// One field of the signature.
+struct SigField<'a> {
+    ident: &'a Ident,
+    name: String,
+    ty: &'a Type,
+    attrs: attrs::FieldAttrs,
+    docs: Vec<&'a syn::Attribute>,
+}
+
+pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let named = match &input.data {
+        Data::Struct(s) => match &s.fields {
+            Fields::Named(named) => named,
+            Fields::Unnamed(_) => {
+                return Err(syn::Error::new_spanned(
+                    &input.ident,
+                    "#[derive(Signature)] needs named fields (`struct Qa { #[input] question: String, ... }`); \
+                     tuple structs are not supported",
+                ));
+            }
+            Fields::Unit => {
+                return Err(syn::Error::new_spanned(
+                    &input.ident,
+                    "#[derive(Signature)] needs named fields; a signature needs at least one #[output] field",
+                ));
+            }
+        },
+        Data::Enum(e) => {
+            return Err(syn::Error::new_spanned(
+                e.enum_token,
+                "#[derive(Signature)] works on structs with named fields; enums are not supported",
+            ));
+        }
+        Data::Union(u) => {
+            return Err(syn::Error::new_spanned(
+                u.union_token,
+                "#[derive(Signature)] works on structs with named fields; unions are not supported",
+            ));
+        }
+    };
+    if !input.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &input.generics,
+            "#[derive(Signature)] does not support generic parameters; declare one signature struct per set of \
+             field types",
+        ));
+    }
+
+    let mut errors: Vec<syn::Error> = Vec::new();
+    let mut fields = Vec::new();
+    for field in &named.named {
+        let Some(ident) = &field.ident else { continue };
+        let name = ident.unraw().to_string();
+        if name.starts_with('_') {
+            errors.push(syn::Error::new_spanned(
+                ident,
+                format!(
+                    "field `{name}`: signature field names must not start with an underscore (DSPy's pydantic \
+                     models reject them)"
+                ),
+            ));
+            continue;
+        }
+        match attrs::signature_field(field, &name) {
+            Ok(attrs) => {
+                let docs = field.attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
+                fields.push(SigField { ident, name, ty: &field.ty, attrs, docs });
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    let instructions = match attrs::signature_struct(&input.attrs) {
+        Ok(Some(lit)) => Some(lit.value()),
+        Ok(None) => doc_text(&input.attrs).map(|d| cleandoc(&d)).filter(|d| !d.is_empty()),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    if errors.is_empty() && !fields.iter().any(|f| f.attrs.side == Side::Output) {
+        errors.push(syn::Error::new_spanned(
+            &input.ident,
+            "a signature needs at least one #[output] field (mark what the LM should produce with #[output])",
+        ));
+    }
+    let mut errors = errors.into_iter();
+    if let Some(mut first) = errors.next() {
+        first.extend(errors);
+        return Err(first);
+    }
+    Ok(generate(input, &fields, instructions))
+}
+
+fn generate(input: &DeriveInput, fields: &[SigField<'_>], instructions: Option<String>) -> TokenStream {
+    let core = paths::core();
+    let core_path = &core.tokens;
+    let serde_path = format!("{}::__private::serde", core.text);
+    let ident = &input.ident;
+    let vis = &input.vis;
+    let input_ident = format_ident!("{}Input", ident);
+    let output_ident = format_ident!("{}Output", ident);
+    let side_struct = |side: Side, struct_ident: &Ident, what: &str| {
+        let members = fields.iter().filter(|f| f.attrs.side == side).map(|f| {
+            let (field_ident, ty, docs) = (f.ident, f.ty, &f.docs);
+            if !docs.is_empty() {
+                return quote! { #(#docs)* pub #field_ident: #ty, };
+            }
+            // Public fields get a doc line (for `missing_docs`): the
+            // description, or the field's name.
+            let doc = match &f.attrs.desc {
+                Some(desc) => desc.value(),
+                None => format!("The `{}` field.", f.name),
+            };
+            quote! { #[doc = #doc] pub #field_ident: #ty, }
+        });
+        let doc = format!("The {what} of the [`{ident}`] signature (generated by `#[derive(Signature)]`).");
+        quote! {
+            #[doc = #doc]
+            #[derive(
+                ::core::fmt::Debug,
+                ::core::clone::Clone,
+                #core_path::__private::serde::Serialize,
+                #core_path::__private::serde::Deserialize,
+            )]
+            #[serde(crate = #serde_path)]
+            #vis struct #struct_ident {
+                #(#members)*
+            }
+        }
+    };
+    let input_struct = side_struct(Side::Input, &input_ident, "inputs");
+    let output_struct = side_struct(Side::Output, &output_ident, "outputs");
+
+    let specs = fields.iter().map(|f| {
+        let name = &f.name;
+        let ty = f.ty;
+        let io = match f.attrs.side {
+            Side::Input => quote!(#core_path::Io::Input),
+            Side::Output => quote!(#core_path::Io::Output),
+        };
+        let field_type = quote_spanned! {ty.span()=> #core_path::field_type_of::<#ty>() };
+        let desc = f.attrs.desc.as_ref().map(|d| quote!(.with_desc(#d)));
+        let prefix = f.attrs.prefix.as_ref().map(|p| quote!(.with_prefix(#p)));
+        quote! { #core_path::FieldSpec::new(#name, #io, #field_type) #desc #prefix }
+    });
+    let instructions = match instructions {
+        Some(text) => quote!(::core::option::Option::Some(#text)),
+        None => quote!(::core::option::Option::None),
+    };
+    let type_name = ident.to_string();
+    // The signature struct is a marker: nothing reads its fields. Reading
+    // them in an allowed-dead function keeps `dead_code` quiet for users.
+    let field_idents = fields.iter().map(|f| f.ident);
+    quote! {
+        #input_struct
+        #output_struct
+
+        #[allow(dead_code, clippy::all)]
+        const _: () = {
+            fn __kestrel_marker_fields(signature: &#ident) {
+                let _ = (#(&signature.#field_idents,)*);
+            }
+        };
+
+        #[automatically_derived]
+        impl #core_path::SignatureTypes for #ident {
+            type Input = #input_ident;
+            type Output = #output_ident;
+        }
+
+        #[automatically_derived]
+        impl #core_path::Signature for #ident {
+            fn spec() -> #core_path::SignatureSpec {
+                static SPEC: ::std::sync::OnceLock<#core_path::SignatureSpec> = ::std::sync::OnceLock::new();
+                ::core::clone::Clone::clone(SPEC.get_or_init(|| {
+                    #core_path::__private::signature_spec(
+                        #type_name,
+                        ::std::vec![#(#specs),*],
+                        #instructions,
+                    )
+                }))
+            }
+        }
+    }
+}
