@@ -91,38 +91,17 @@ impl FieldType {
     }
 }
 
-/// Python's `repr` of a literal value: `'a'`, `"it's"`, `1`, `True`.
+/// Python's `repr` of a literal value: `'a'`, `"it's"`, `1`, `True`, `None`
+/// (any JSON value is written as the Python object it stands for).
 pub fn python_literal_repr(value: &Value) -> String {
-    match value {
-        Value::String(s) => python_str_repr(s),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Null => "None".into(),
-        other => other.to_string(),
-    }
+    crate::adapter::pyfmt::py_repr(value)
 }
 
 /// Python's `repr` of a string: single quotes unless the text holds a single
-/// quote and no double quote; backslashes and the chosen quote escaped.
+/// quote and no double quote; backslashes, the chosen quote, `\n` / `\r` /
+/// `\t` escaped, and characters Python does not print as `\x..` / `\u....`.
 pub fn python_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
+    crate::adapter::pyfmt::py_str_repr(s)
 }
 
 impl std::str::FromStr for FieldType {

@@ -1,5 +1,7 @@
 //! [`LmError`]: everything that can go wrong between a prompt and a parsed
-//! prediction.
+//! prediction, with the provider's own message kept.
+
+use std::time::Duration;
 
 use kestrel_core::{AdapterParseError, CoreError};
 
@@ -16,7 +18,84 @@ pub enum LmError {
     /// `set_default_lm` was called a second time.
     #[error("the process default LM is already set; use `with_lm` to override it for a task")]
     DefaultAlreadySet,
-    /// The provider failed; `message` keeps its words.
+    /// A model string or builder setting is invalid (unknown provider prefix,
+    /// missing API key...). The message says what to set.
+    #[error("LM configuration: {0}")]
+    Config(String),
+    /// HTTP 429: the provider asks us to slow down.
+    #[error("rate limited by {model}{}: {message}", retry_after_text(*.retry_after))]
+    RateLimited {
+        /// The model that was asked.
+        model: String,
+        /// The provider's message.
+        message: String,
+        /// The provider's `Retry-After`, if it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// The request (or the connection) timed out.
+    #[error("request to {model} timed out: {message}")]
+    Timeout {
+        /// The model that was asked.
+        model: String,
+        /// What timed out.
+        message: String,
+    },
+    /// The connection failed or was dropped before a full response arrived.
+    #[error("connection to {model} failed: {message}")]
+    Connection {
+        /// The model that was asked.
+        model: String,
+        /// The transport's message.
+        message: String,
+    },
+    /// HTTP 401/403: the key is missing, wrong or not allowed.
+    #[error("authentication with {model} failed: {message}")]
+    Auth {
+        /// The model that was asked.
+        model: String,
+        /// The provider's message.
+        message: String,
+    },
+    /// The prompt does not fit the model's context window.
+    #[error("context window of {model} exceeded: {message}")]
+    ContextWindowExceeded {
+        /// The model that was asked.
+        model: String,
+        /// The provider's message.
+        message: String,
+    },
+    /// HTTP 400/404/422: the provider rejected the request as invalid.
+    #[error("{model} rejected the request ({status}): {message}")]
+    BadRequest {
+        /// The model that was asked.
+        model: String,
+        /// HTTP status.
+        status: u16,
+        /// The provider's message.
+        message: String,
+    },
+    /// HTTP 5xx: the provider failed.
+    #[error("{model} server error ({status}){}: {message}", retry_after_text(*.retry_after))]
+    Server {
+        /// The model that was asked.
+        model: String,
+        /// HTTP status.
+        status: u16,
+        /// The provider's message.
+        message: String,
+        /// The provider's `Retry-After`, if it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// The provider answered, but the body could not be read (truncated or
+    /// malformed JSON, missing fields).
+    #[error("bad response from {model}: {message}")]
+    BadResponse {
+        /// The model that was asked.
+        model: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// Any other provider failure; `message` keeps its words.
     #[error("LM provider error ({model}): {message}")]
     Provider {
         /// The model that was asked.
@@ -37,6 +116,37 @@ pub enum LmError {
     /// A core error (missing inputs, conversion...).
     #[error(transparent)]
     Core(#[from] CoreError),
+}
+
+impl LmError {
+    /// True for failures worth retrying with backoff: rate limits, server
+    /// errors, timeouts, dropped connections and unreadable bodies. Auth,
+    /// bad requests and context-window errors fail at once.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            LmError::RateLimited { .. }
+                | LmError::Server { .. }
+                | LmError::Timeout { .. }
+                | LmError::Connection { .. }
+                | LmError::BadResponse { .. }
+        )
+    }
+
+    /// The delay the provider asked for (`Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            LmError::RateLimited { retry_after, .. } | LmError::Server { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+fn retry_after_text(retry_after: Option<Duration>) -> String {
+    match retry_after {
+        Some(d) => format!(" (retry after {:.1}s)", d.as_secs_f64()),
+        None => String::new(),
+    }
 }
 
 impl From<AdapterParseError> for LmError {

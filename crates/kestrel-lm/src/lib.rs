@@ -14,8 +14,10 @@
 //! demos and inputs into a prediction through some `Lm`.
 
 pub mod adapter_call;
+pub mod cache;
 pub mod error;
 pub mod lm;
+pub mod providers;
 pub mod request;
 pub mod scope;
 

@@ -27,6 +27,14 @@ pub struct LmRequest {
     /// cache; never sent to the provider.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout_id: Option<u64>,
+    /// Whether a caching layer may serve or store this call (per-call
+    /// opt-out). Not part of the request sent, nor of the cache key.
+    #[serde(skip, default = "yes")]
+    pub use_cache: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl LmRequest {
@@ -40,6 +48,7 @@ impl LmRequest {
             stop: Vec::new(),
             response_format: None,
             rollout_id: None,
+            use_cache: true,
         }
     }
 
@@ -50,6 +59,7 @@ impl LmRequest {
         self.max_tokens = config.max_tokens;
         self.stop = config.stop.clone();
         self.rollout_id = config.rollout_id;
+        self.use_cache = config.use_cache.unwrap_or(true);
         self
     }
 }
@@ -98,6 +108,17 @@ pub struct LmResponse {
     pub model: String,
     /// True when served from a cache.
     pub cache_hit: bool,
+    /// Cost in US dollars, when the model's price is known (zero on a cache
+    /// hit).
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+}
+
+impl LmResponse {
+    /// A fresh (not cached) response with no known cost.
+    pub fn new(completions: Vec<Completion>, usage: Usage, model: impl Into<String>) -> Self {
+        Self { completions, usage, model: model.into(), cache_hit: false, cost_usd: None }
+    }
 }
 
 /// Per-predictor call options (DSPy's `config` / LM kwargs).
@@ -114,6 +135,8 @@ pub struct CallConfig {
     pub stop: Vec<String>,
     /// Rollout id (cache key only).
     pub rollout_id: Option<u64>,
+    /// `Some(false)` bypasses the LM's cache for these calls.
+    pub use_cache: Option<bool>,
 }
 
 impl CallConfig {
@@ -136,6 +159,7 @@ impl CallConfig {
             self.stop = fallback.stop.clone();
         }
         self.rollout_id = self.rollout_id.or(fallback.rollout_id);
+        self.use_cache = self.use_cache.or(fallback.use_cache);
         self
     }
 }

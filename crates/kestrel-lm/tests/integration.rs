@@ -39,12 +39,7 @@ impl Lm for Echo {
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         self.seen.lock().unwrap().push(request.clone());
         let completions = (0..request.n).map(|_| Completion::stop(self.reply.clone())).collect();
-        Ok(LmResponse {
-            completions,
-            usage: Usage { prompt_tokens: 10, completion_tokens: 2 },
-            model: self.name.clone(),
-            cache_hit: false,
-        })
+        Ok(LmResponse::new(completions, Usage { prompt_tokens: 10, completion_tokens: 2 }, self.name.clone()))
     }
 }
 
@@ -145,12 +140,11 @@ async fn fallback_sums_usage_and_reports_itself() {
             let mut calls = self.0.lock().unwrap();
             *calls += 1;
             let text = if *calls == 1 { "no markers here" } else { r#"{"answer": "4"}"# };
-            Ok(LmResponse {
-                completions: vec![Completion::stop(text)],
-                usage: Usage { prompt_tokens: 7, completion_tokens: 1 },
-                model: "test/flaky".into(),
-                cache_hit: false,
-            })
+            Ok(LmResponse::new(
+                vec![Completion::stop(text)],
+                Usage { prompt_tokens: 7, completion_tokens: 1 },
+                "test/flaky",
+            ))
         }
     }
     let sig = SignatureSpec::parse("question -> answer").unwrap();

@@ -4,6 +4,7 @@
 //! It is a dev-dependency: nothing here reaches a network. (The
 //! OpenAI-compatible mock HTTP server arrives with the LM-layer issue.)
 
+pub mod mock;
 mod scripted;
 
 pub use scripted::{Reply, ScriptedLm, format_fields};

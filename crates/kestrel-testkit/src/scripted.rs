@@ -223,6 +223,6 @@ impl Lm for ScriptedLm {
             prompt_tokens: request.messages.iter().map(|m| rough_tokens(&m.content)).sum(),
             completion_tokens: completions.iter().map(|c| rough_tokens(&c.text)).sum(),
         };
-        Ok(LmResponse { completions, usage, model: self.inner.model.clone(), cache_hit: false })
+        Ok(LmResponse::new(completions, usage, self.inner.model.clone()))
     }
 }

@@ -15,8 +15,9 @@ use std::fmt;
 
 use serde_json::{Map, Number, Value};
 
+use crate::adapter::pyeq::py_eq;
+use crate::adapter::pyfmt::{py_number, py_repr, py_str};
 use crate::adapter::pyliteral::literal_eval;
-use crate::adapter::pyrepr::{py_eq, py_number, py_repr, py_str};
 use crate::adapter::repair::{MAX_DEPTH, repair_json};
 use crate::adapter::schema_check::validate_schema;
 use crate::example::Fields;

@@ -14,9 +14,10 @@ mod json;
 mod json_format;
 mod json_parse;
 mod prompt;
-mod pyfmt;
+mod pyeq;
+pub(crate) mod pyfmt;
 mod pyliteral;
-mod pyrepr;
+mod pytext;
 mod render;
 mod repair;
 mod schema;
@@ -34,6 +35,25 @@ use crate::signature::SignatureSpec;
 
 pub use chat::ChatAdapter;
 pub use json::JsonAdapter;
+
+/// Python's `json.dumps(value, ensure_ascii=False)`, the text DSPy shows for
+/// lists, dicts and JSON schemas: `", "` and `": "` separators, object keys
+/// in their order, non-ASCII characters as they are (only `"`, `\` and
+/// control characters are escaped), and floats as Python's `repr` (`2.0`,
+/// `1e+16`).
+///
+/// ```
+/// use serde_json::json;
+///
+/// let value = json!({"b": [1, 2.0, 1e16], "a": "café \"x\"", "n": null});
+/// assert_eq!(
+///     kestrel_core::adapter::python_json_dumps(&value),
+///     r#"{"b": [1, 2.0, 1e+16], "a": "café \"x\"", "n": null}"#
+/// );
+/// ```
+pub fn python_json_dumps(value: &Value) -> String {
+    pyfmt::json_dumps(value)
+}
 
 /// Formats prompts for a signature and parses replies.
 pub trait Adapter: Send + Sync + fmt::Debug {

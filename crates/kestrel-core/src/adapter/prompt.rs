@@ -2,7 +2,8 @@
 //! 3.4.1 words them: the field lists, type notes, task description, user
 //! turns with `[[ ## name ## ]]` blocks, and the sorting of demos.
 
-use crate::adapter::pyfmt::{json_dumps, py_dedent, py_splitlines, py_str, py_strip};
+use crate::adapter::pyfmt::{json_dumps, py_str};
+use crate::adapter::pytext::{py_dedent, py_splitlines, py_strip};
 use crate::adapter::render::field_value;
 use crate::adapter::schema::note_schema;
 use crate::example::Example;

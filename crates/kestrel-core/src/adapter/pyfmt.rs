@@ -1,83 +1,16 @@
-//! Python text conventions that DSPy's prompts inherit: `str()` and `repr()` of
-//! JSON values (`True`, `None`, `2.0`), `json.dumps` (compact with `", "` /
-//! `": "` separators, or `indent=2`), `str.strip`, `str.splitlines` and
-//! `textwrap.dedent`.
+//! How Python writes the values DSPy's prompts and error messages show:
+//! `str()` and `repr()` of JSON values (`True`, `None`, `2.0`, `'it\'s'` vs
+//! `"it's"`), `repr(float)`, and `json.dumps` (compact with `", "` / `": "`
+//! separators, or `indent=2`). Python's `str` methods DSPy uses live in
+//! `pytext`, and `==` between values in `pyeq`.
+
+use std::fmt::Write as _;
 
 use serde_json::{Number, Value};
 
-/// Python's `str.isspace` for one character (Unicode whitespace plus the
-/// ASCII information separators `\x1c`..`\x1f`).
-pub(crate) fn is_py_space(c: char) -> bool {
-    c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
-}
-
-/// Python's `str.strip()` with no arguments.
-pub(crate) fn py_strip(s: &str) -> &str {
-    s.trim_matches(is_py_space)
-}
-
-/// Python's `str.splitlines()` (no line ends kept, no trailing empty line).
-pub(crate) fn py_splitlines(s: &str) -> Vec<&str> {
-    let mut lines = Vec::new();
-    let mut start = 0;
-    let mut chars = s.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let is_break =
-            matches!(c, '\n' | '\r' | '\x0b' | '\x0c' | '\x1c' | '\x1d' | '\x1e' | '\u{85}' | '\u{2028}' | '\u{2029}');
-        if is_break {
-            lines.push(&s[start..i]);
-            let mut end = i + c.len_utf8();
-            if c == '\r' {
-                if let Some(&(j, '\n')) = chars.peek() {
-                    chars.next();
-                    end = j + 1;
-                }
-            }
-            start = end;
-        }
-    }
-    if start < s.len() {
-        lines.push(&s[start..]);
-    }
-    lines
-}
-
-/// Python's `textwrap.dedent`: blank (space/tab only) lines are emptied and the
-/// longest common leading run of spaces and tabs is removed from every line.
-pub(crate) fn py_dedent(text: &str) -> String {
-    let is_blank = |line: &str| !line.is_empty() && line.chars().all(|c| c == ' ' || c == '\t');
-    let mut margin: Option<&str> = None;
-    for line in text.split('\n') {
-        if line.is_empty() || is_blank(line) {
-            continue;
-        }
-        let indent_len = line.len() - line.trim_start_matches([' ', '\t']).len();
-        let indent = &line[..indent_len];
-        margin = Some(match margin {
-            None => indent,
-            Some(m) => {
-                let common = m.bytes().zip(indent.bytes()).take_while(|(a, b)| a == b).count();
-                &m[..common]
-            }
-        });
-    }
-    let margin = margin.unwrap_or("");
-    let mut out = String::with_capacity(text.len());
-    for (i, line) in text.split('\n').enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        if is_blank(line) {
-            continue;
-        }
-        out.push_str(line.strip_prefix(margin).unwrap_or(line));
-    }
-    out
-}
-
 /// Python's `repr(float)`: the shortest digits that round-trip, written in
-/// fixed notation with at least one decimal (`2.0`, `0.0001`) or, for very
-/// large or small magnitudes, as `1e+16` / `1.5e-05`.
+/// fixed notation with at least one decimal (`2.0`, `0.0001`) when the
+/// decimal exponent is in `-4..16`, else as `1e+16` / `1.5e-05`.
 pub(crate) fn py_float_repr(x: f64) -> String {
     if x.is_nan() {
         return "nan".into();
@@ -85,12 +18,16 @@ pub(crate) fn py_float_repr(x: f64) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    // `{:e}` finds how many digits the shortest round-trip form needs;
-    // formatting again at that precision rounds exact ties to even, as
-    // Python does (`{:e}` alone may round them up).
+    // `{:e}` gives the shortest round-tripping digits, but when two such
+    // candidates are equally near (2**-25 = 2.98023223876953125e-08) it takes
+    // the upper one where Python takes the even one (`...312e-08`).
+    // Formatting again at that precision rounds the exact value half to even:
+    // Python's pick whenever it round-trips, which it may not next to a power
+    // of two, where the gap below is half the gap above; there `{:e}` is right.
     let shortest = format!("{x:e}");
     let precision = shortest.split('e').next().map_or(0, |m| m.chars().filter(char::is_ascii_digit).count());
-    let sci = format!("{x:.*e}", precision.saturating_sub(1));
+    let even = format!("{x:.*e}", precision.saturating_sub(1));
+    let sci = if even.parse::<f64>() == Ok(x) { even } else { shortest };
     let (negative, body) = match sci.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, sci.as_str()),
@@ -126,20 +63,17 @@ pub(crate) fn py_float_repr(x: f64) -> String {
         }
         let e = decpt - 1;
         out.push_str(if e < 0 { "e-" } else { "e+" });
-        let abs = e.unsigned_abs();
-        if abs < 10 {
-            out.push('0');
-        }
-        out.push_str(&abs.to_string());
+        let _ = write!(out, "{:02}", e.unsigned_abs());
     }
     out
 }
 
-/// A JSON number as Python writes it: integers as is, floats with `repr`.
-pub(crate) fn push_number(out: &mut String, n: &Number) {
+/// Python's text for a JSON number: integers as digits, floats as
+/// `repr(float)` (`7.0`, `1e+16`).
+pub(crate) fn py_number(n: &Number) -> String {
     match n.as_f64() {
-        Some(f) if n.is_f64() => out.push_str(&py_float_repr(f)),
-        _ => out.push_str(&n.to_string()),
+        Some(f) if n.is_f64() => py_float_repr(f),
+        _ => n.to_string(),
     }
 }
 
@@ -149,22 +83,26 @@ pub(crate) fn push_number(out: &mut String, n: &Number) {
 pub(crate) fn py_str(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
-        other => {
-            let mut out = String::new();
-            push_py_repr(&mut out, other);
-            out
-        }
+        other => py_repr(other),
     }
 }
 
-/// Python's `repr` of a JSON-like value (`'a'`, `[1, 'b']`, `{'k': None}`).
+/// Python's `repr` of the object a JSON value stands for (`'a'`, `7.0`,
+/// `[1, 'b']`, `{'k': None}`).
+pub(crate) fn py_repr(value: &Value) -> String {
+    let mut out = String::new();
+    push_py_repr(&mut out, value);
+    out
+}
+
+/// [`py_repr`], appended to `out`.
 pub(crate) fn push_py_repr(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("None"),
         Value::Bool(true) => out.push_str("True"),
         Value::Bool(false) => out.push_str("False"),
-        Value::Number(n) => push_number(out, n),
-        Value::String(s) => out.push_str(&crate::types::python_str_repr(s)),
+        Value::Number(n) => out.push_str(&py_number(n)),
+        Value::String(s) => push_py_str_repr(out, s),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -181,13 +119,104 @@ pub(crate) fn push_py_repr(out: &mut String, value: &Value) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                out.push_str(&crate::types::python_str_repr(k));
+                push_py_str_repr(out, k);
                 out.push_str(": ");
                 push_py_repr(out, v);
             }
             out.push('}');
         }
     }
+}
+
+/// Python's `repr(str)`: single quotes unless the text holds a single quote
+/// and no double quote (`"it's"`, `'both \' and "'`); backslashes, the chosen
+/// quote, `\n` / `\r` / `\t` escaped, and characters Python does not print
+/// written as `\x..`, `\u....` or `\U........`.
+pub(crate) fn py_str_repr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    push_py_str_repr(&mut out, s);
+    out
+}
+
+fn push_py_str_repr(out: &mut String, s: &str) {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if !is_py_printable(c) => {
+                let _ = match c as u32 {
+                    n @ ..0x100 => write!(out, "\\x{n:02x}"),
+                    n @ ..0x10000 => write!(out, "\\u{n:04x}"),
+                    n => write!(out, "\\U{n:08x}"),
+                };
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+}
+
+/// Python's `str.isprintable` for one character: false for the assigned
+/// characters of categories Cc, Cf, Co, Zl, Zp and Zs (but the space).
+/// Unassigned code points, which depend on the Python version's Unicode
+/// database, count as printable.
+fn is_py_printable(c: char) -> bool {
+    /// Inclusive ranges of the characters above: the same from Unicode 15
+    /// (Python 3.12) on; Python 3.11's Unicode 14 lacks U+13439..U+1343F,
+    /// which it escapes as unassigned.
+    const NOT_PRINTABLE: [(u32, u32); 28] = [
+        (0x0, 0x1f),
+        (0x7f, 0xa0),
+        (0xad, 0xad),
+        (0x600, 0x605),
+        (0x61c, 0x61c),
+        (0x6dd, 0x6dd),
+        (0x70f, 0x70f),
+        (0x890, 0x891),
+        (0x8e2, 0x8e2),
+        (0x1680, 0x1680),
+        (0x180e, 0x180e),
+        (0x2000, 0x200f),
+        (0x2028, 0x202f),
+        (0x205f, 0x2064),
+        (0x2066, 0x206f),
+        (0x3000, 0x3000),
+        (0xe000, 0xf8ff),
+        (0xfeff, 0xfeff),
+        (0xfff9, 0xfffb),
+        (0x110bd, 0x110bd),
+        (0x110cd, 0x110cd),
+        (0x13430, 0x1343f),
+        (0x1bca0, 0x1bca3),
+        (0x1d173, 0x1d17a),
+        (0xe0001, 0xe0001),
+        (0xe0020, 0xe007f),
+        (0xf0000, 0xffffd),
+        (0x100000, 0x10fffd),
+    ];
+    let n = c as u32;
+    if (0x20..0x7f).contains(&n) {
+        return true;
+    }
+    NOT_PRINTABLE
+        .binary_search_by(|&(lo, hi)| {
+            if hi < n {
+                std::cmp::Ordering::Less
+            } else if lo > n {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_err()
 }
 
 /// `json.dumps(value, ensure_ascii=False)`: `", "` and `": "` separators.
@@ -213,7 +242,7 @@ fn write_json(out: &mut String, value: &Value, indent: Option<usize>, level: usi
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => push_number(out, n),
+        Value::Number(n) => out.push_str(&py_number(n)),
         Value::String(s) => push_json_str(out, s),
         Value::Array(items) if items.is_empty() => out.push_str("[]"),
         Value::Object(map) if map.is_empty() => out.push_str("{}"),
@@ -272,7 +301,9 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\x08' => out.push_str("\\b"),
             '\x0c' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
             c => out.push(c),
         }
     }
@@ -300,6 +331,27 @@ mod tests {
             (123456789.125, "123456789.125"),
             (1.2345678901234568e17, "1.2345678901234568e+17"),
             (1.5e300, "1.5e+300"),
+            (7.0, "7.0"),
+            (19.99, "19.99"),
+            (1.5e16, "1.5e+16"),
+            (123456789012345.0, "123456789012345.0"),
+            (-2.5, "-2.5"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (123456789012345680.0, "1.2345678901234568e+17"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (f64::NAN, "nan"),
+            // Exact ties between two shortest candidates: Python takes the even one.
+            (2f64.powi(-25), "2.9802322387695312e-08"),
+            (1000000000000000.25, "1000000000000000.2"),
+            (-111275153569243.125, "-111275153569243.12"),
+            // Powers of two, where the correctly rounded digits do not round-trip.
+            (7.120236347223045e-307, "7.120236347223045e-307"),
+            (5.641232424577593e-278, "5.641232424577593e-278"),
+            (5.858190679279809e-244, "5.858190679279809e-244"),
         ];
         for (x, want) in cases {
             assert_eq!(py_float_repr(x), want, "{x}");
@@ -317,12 +369,36 @@ mod tests {
     }
 
     #[test]
-    fn python_text_helpers() {
-        assert_eq!(py_splitlines("a\r\nb\n\nc\n"), vec!["a", "b", "", "c"]);
-        assert!(py_splitlines("").is_empty());
-        assert_eq!(py_dedent("  a\n    b\n  \n  c"), "a\n  b\n\nc");
-        assert_eq!(py_dedent("a\n  b"), "a\n  b");
-        assert_eq!(py_strip(" \x1c x \n"), "x");
+    fn values_print_like_python() {
         assert_eq!(py_str(&json!({"k": [true, null, "it's"]})), r#"{'k': [True, None, "it's"]}"#);
+        assert_eq!(py_str(&json!({"a": [1, 2.0, true, null, "it's"]})), "{'a': [1, 2.0, True, None, \"it's\"]}");
+        assert_eq!(py_str(&json!("plain")), "plain");
+        assert_eq!(py_repr(&json!("plain")), "'plain'");
+        assert_eq!(py_repr(&json!([1e16, -0.0, {"it's": "a\nb"}])), "[1e+16, -0.0, {\"it's\": 'a\\nb'}]");
+        assert_eq!(py_number(&serde_json::Number::from(7)), "7");
+        assert_eq!(py_number(&serde_json::Number::from_f64(7.0).unwrap()), "7.0");
+    }
+
+    #[test]
+    fn strings_repr_like_python() {
+        // Each expectation is `repr(s)` from CPython.
+        let cases = [
+            ("plain", "'plain'"),
+            ("", "''"),
+            ("'", "\"'\""),
+            ("it's", "\"it's\""),
+            ("say \"hi\"", "'say \"hi\"'"),
+            ("both ' and \"", "'both \\' and \"'"),
+            ("back\\slash", "'back\\\\slash'"),
+            ("a\nb\tc\rd", "'a\\nb\\tc\\rd'"),
+            ("\x00\x1f\x7f\u{80}\u{9f}", "'\\x00\\x1f\\x7f\\x80\\x9f'"),
+            ("nbsp\u{a0}soft\u{ad}", "'nbsp\\xa0soft\\xad'"),
+            ("\u{200b}\u{2028}\u{3000}\u{feff}", "'\\u200b\\u2028\\u3000\\ufeff'"),
+            ("\u{e0001}\u{f0000}", "'\\U000e0001\\U000f0000'"),
+            ("café 日本 😀", "'café 日本 😀'"),
+        ];
+        for (s, want) in cases {
+            assert_eq!(py_str_repr(s), want, "{s:?}");
+        }
     }
 }

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::adapter::pyrepr::py_str;
+use crate::adapter::pyfmt::py_str;
 use crate::adapter::repair::{MAX_DEPTH, number_value};
 
 /// Evaluate a Python literal; `None` where Python raises.

@@ -186,7 +186,7 @@ fn resolve_ref<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
 }
 
 fn enum_text(allowed: &[Value]) -> String {
-    let parts: Vec<String> = allowed.iter().map(crate::adapter::pyrepr::py_repr).collect();
+    let parts: Vec<String> = allowed.iter().map(crate::adapter::pyfmt::py_repr).collect();
     format!("one of {}", parts.join(", "))
 }
 

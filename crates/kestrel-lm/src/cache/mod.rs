@@ -1,0 +1,1 @@
+//! The two-level LM response cache (being written).

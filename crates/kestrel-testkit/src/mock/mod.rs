@@ -1,0 +1,1 @@
+//! The OpenAI-compatible mock server (being written).
