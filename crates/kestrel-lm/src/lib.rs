@@ -15,17 +15,29 @@
 
 pub mod adapter_call;
 pub mod cache;
+pub mod client;
+pub mod embed;
 pub mod error;
+pub mod history;
+pub mod limits;
 pub mod lm;
 pub mod providers;
 pub mod request;
+pub mod retry;
 pub mod scope;
+pub mod usage;
 
 pub use adapter_call::{AdapterCallOutput, AdapterChoice, call_with_adapter};
+pub use client::{LmBuilder, LmClient, lm};
+pub use embed::Embedder;
 pub use error::LmError;
+pub use history::{History, HistoryEntry, format_history};
+pub use limits::RateLimits;
 pub use lm::{Lm, LmCapabilities, SharedLm};
 pub use request::{CallConfig, Completion, FinishReason, LmRequest, LmResponse};
+pub use retry::RetryPolicy;
 pub use scope::{current_lm, resolve_lm, set_default_lm, with_lm};
+pub use usage::{Price, PriceTable, UsageReport, track_usage};
 
 /// Result alias for this crate.
 pub type Result<T, E = LmError> = std::result::Result<T, E>;

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::error::LmError;
+use crate::history::{HistoryEntry, format_history};
 use crate::request::{LmRequest, LmResponse};
+use crate::usage::UsageReport;
 
 /// What a model can do beyond plain chat.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -16,9 +18,18 @@ pub struct LmCapabilities {
     /// outputs). When false, the JSON adapter sends no `response_format`, as
     /// DSPy does for models it does not know to support one.
     pub structured_outputs: bool,
+    /// Responses must never be cached (scripted test LMs, whose replies
+    /// depend on call order).
+    pub no_cache: bool,
 }
 
 impl LmCapabilities {
+    /// Capabilities that forbid caching (see [`LmCapabilities::no_cache`]).
+    pub fn uncacheable(mut self) -> Self {
+        self.no_cache = true;
+        self
+    }
+
     /// Capabilities with structured outputs on or off.
     pub fn with_structured_outputs(mut self, on: bool) -> Self {
         self.structured_outputs = on;
@@ -41,6 +52,16 @@ pub trait Lm: Send + Sync + fmt::Debug {
 
     /// Send one request.
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError>;
+
+    /// Usage totals, for LMs that account for it ([`crate::LmClient`]).
+    fn usage(&self) -> Option<UsageReport> {
+        None
+    }
+
+    /// The last `n` calls, for LMs that keep history ([`crate::LmClient`]).
+    fn history(&self, _n: usize) -> Vec<HistoryEntry> {
+        Vec::new()
+    }
 }
 
 /// A cheap-to-clone handle to an [`Lm`] (an `Arc`).
@@ -71,6 +92,21 @@ impl SharedLm {
     /// Send one request.
     pub async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         self.0.call(request).await
+    }
+
+    /// Usage totals, if this LM accounts for them.
+    pub fn usage(&self) -> Option<UsageReport> {
+        self.0.usage()
+    }
+
+    /// The last `n` calls, oldest first (empty if the LM keeps no history).
+    pub fn history(&self, n: usize) -> Vec<HistoryEntry> {
+        self.0.history(n)
+    }
+
+    /// Print the last `n` calls readably (DSPy's `inspect_history`).
+    pub fn inspect_history(&self, n: usize) {
+        println!("{}", format_history(&self.history(n)));
     }
 
     /// True when both handles point at the same provider instance.

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
+use kestrel_core::adapter::python_json_dumps;
 use kestrel_core::{Fields, Message, Role, Usage};
 use kestrel_lm::{Completion, Lm, LmCapabilities, LmError, LmRequest, LmResponse};
 use serde_json::Value;
@@ -55,14 +56,15 @@ impl From<String> for Reply {
 }
 
 /// `[[ ## name ## ]]\nvalue` blocks joined by blank lines; strings as is,
-/// other values as JSON. This is the reply text the DSPy fixtures record.
+/// other values as Python's `json.dumps`. This is the reply text the DSPy
+/// fixtures record.
 pub fn format_fields(fields: &Fields) -> String {
     fields
         .iter()
         .map(|(name, value)| {
             let text = match value {
                 Value::String(s) => s.clone(),
-                other => other.to_string(),
+                other => python_json_dumps(other),
             };
             format!("[[ ## {name} ## ]]\n{text}")
         })
@@ -103,7 +105,8 @@ impl ScriptedLm {
                 next: AtomicUsize::new(0),
                 requests: Mutex::new(Vec::new()),
                 record: true,
-                capabilities: LmCapabilities::default(),
+                // Replies depend on call order: a cache would change them.
+                capabilities: LmCapabilities::default().uncacheable(),
             }),
         }
     }
@@ -152,7 +155,9 @@ impl ScriptedLm {
         self.inner.requests.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
-    fn answer(&self, request: &LmRequest) -> Result<String, String> {
+    /// The scripted reply text for `request` (advancing the sequence), without
+    /// recording it. The mock HTTP server uses this to serve a script.
+    pub fn reply_for(&self, request: &LmRequest) -> Result<String, String> {
         match &self.inner.script {
             Script::Sequence(replies) => {
                 let i = self.inner.next.fetch_add(1, Ordering::SeqCst);
@@ -215,7 +220,7 @@ impl Lm for ScriptedLm {
         let mut completions = Vec::with_capacity(request.n as usize);
         for _ in 0..request.n.max(1) {
             let text = self
-                .answer(&request)
+                .reply_for(&request)
                 .map_err(|message| LmError::Provider { model: self.inner.model.clone(), message })?;
             completions.push(Completion::stop(text));
         }

@@ -20,6 +20,7 @@
 use serde_json::Value;
 
 use crate::adapter::coerce::{complete, parse_value};
+use crate::adapter::pytext::{py_splitlines, py_strip};
 use crate::error::AdapterParseError;
 use crate::example::Fields;
 use crate::field::FieldSpec;
@@ -32,7 +33,7 @@ pub(crate) fn parse(signature: &SignatureSpec, completion: &str) -> Result<Field
     // First section of each output field, in reply order: (field, lines).
     let mut sections: Vec<(usize, Vec<&str>)> = Vec::new();
     let mut open: Option<usize> = None; // index into `sections` being filled
-    for line in split_lines(completion) {
+    for line in py_splitlines(completion) {
         let stripped = py_strip(line);
         if let Some((name, marker_chars)) = match_header(stripped) {
             open = None;
@@ -94,49 +95,15 @@ fn skip_chars(line: &str, n: usize) -> &str {
     }
 }
 
-/// Python's `str.strip()` (Unicode whitespace, plus `\x1c`..`\x1f`).
-pub(crate) fn py_strip(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
-}
-
-/// Python's `str.splitlines()`: lines without their line breaks.
-fn split_lines(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = text;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let found = rest.char_indices().find(|&(_, c)| {
-            matches!(c, '\n' | '\r' | '\x0b' | '\x0c' | '\x1c' | '\x1d' | '\x1e' | '\u{85}' | '\u{2028}' | '\u{2029}')
-        });
-        match found {
-            Some((i, c)) => {
-                let line = &rest[..i];
-                let mut next = i + c.len_utf8();
-                if c == '\r' && rest[next..].starts_with('\n') {
-                    next += 1;
-                }
-                rest = &rest[next..];
-                Some(line)
-            }
-            None => {
-                let line = rest;
-                rest = "";
-                Some(line)
-            }
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn splits_like_python() {
-        let lines: Vec<&str> = split_lines("a\r\nb\rc\n\nd\u{2028}e\n").collect();
+        let lines: Vec<&str> = py_splitlines("a\r\nb\rc\n\nd\u{2028}e\n");
         assert_eq!(lines, ["a", "b", "c", "", "d", "e"]);
-        assert_eq!(split_lines("").count(), 0);
+        assert!(py_splitlines("").is_empty());
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! The scripted LM: sequence, keyed and follow-the-demos modes, request
 //! recording, and typed errors when the script runs out.
 
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
-
 use kestrel_core::Message;
 use kestrel_lm::{LmError, LmRequest, SharedLm};
 use kestrel_testkit::{Reply, ScriptedLm, format_fields};
@@ -71,7 +69,7 @@ fn fields_render_like_the_dspy_fixtures() {
     let reply = Reply::fields([("reasoning", json!("Because.")), ("answer", json!(4)), ("tags", json!(["a", "b"]))]);
     assert_eq!(
         reply.render(),
-        "[[ ## reasoning ## ]]\nBecause.\n\n[[ ## answer ## ]]\n4\n\n[[ ## tags ## ]]\n[\"a\",\"b\"]"
+        "[[ ## reasoning ## ]]\nBecause.\n\n[[ ## answer ## ]]\n4\n\n[[ ## tags ## ]]\n[\"a\", \"b\"]"
     );
     if let Reply::Fields(f) = &reply {
         assert_eq!(format_fields(f), reply.render());

@@ -2,8 +2,6 @@
 //! string forms rendering the same prompt, and `Send + Sync` for the public
 //! types that cross tasks.
 
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
-
 use std::collections::HashMap;
 
 use kestrel::core::{FieldType, TraceEntry};

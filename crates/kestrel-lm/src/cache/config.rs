@@ -1,0 +1,78 @@
+//! [`CacheConfig`]: which levels are on, how big memory may grow, and where
+//! the disk level lives.
+
+use std::path::PathBuf;
+
+/// Environment variable that overrides the default cache directory.
+pub const CACHE_DIR_ENV: &str = "KESTREL_CACHE_DIR";
+
+/// Default number of responses kept in memory.
+pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
+
+/// Cache settings. The default is both levels on, 100,000 responses in
+/// memory, and the disk level in the default directory (see
+/// [`CacheConfig::resolved_dir`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Keep responses in memory (default true).
+    pub memory: bool,
+    /// Most responses kept in memory; the least recently used go first
+    /// (default 100,000; 0 turns the memory level off).
+    pub memory_capacity: usize,
+    /// Keep responses on disk, shared across runs and processes (default
+    /// true).
+    pub disk: bool,
+    /// The disk level's directory; `None` means the default (see
+    /// [`CacheConfig::resolved_dir`]).
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { memory: true, memory_capacity: DEFAULT_MEMORY_CAPACITY, disk: true, dir: None }
+    }
+}
+
+impl CacheConfig {
+    /// Memory only: nothing survives the process.
+    pub fn memory_only() -> Self {
+        Self { disk: false, ..Self::default() }
+    }
+
+    /// No cache: every call reaches the provider.
+    pub fn disabled() -> Self {
+        Self { memory: false, disk: false, ..Self::default() }
+    }
+
+    /// Builder: the disk level's directory (does not turn the disk level on
+    /// if it is off).
+    pub fn with_dir(mut self, dir: PathBuf) -> Self {
+        self.dir = Some(dir);
+        self
+    }
+
+    /// The directory the disk level uses, `None` when it is off: `dir` if
+    /// set, else `$KESTREL_CACHE_DIR` if set and not empty, else
+    /// `<user cache dir>/kestrel/lm` (`~/.cache/kestrel/lm` on Linux), else
+    /// `./.kestrel-cache`. The environment is read at each call.
+    pub fn resolved_dir(&self) -> Option<PathBuf> {
+        if !self.disk {
+            return None;
+        }
+        if let Some(dir) = &self.dir {
+            return Some(dir.clone());
+        }
+        if let Some(dir) = std::env::var_os(CACHE_DIR_ENV).filter(|d| !d.is_empty()) {
+            return Some(PathBuf::from(dir));
+        }
+        Some(match dirs::cache_dir() {
+            Some(base) => base.join("kestrel").join("lm"),
+            None => PathBuf::from(".kestrel-cache"),
+        })
+    }
+
+    /// True when the memory level is on (enabled with a non-zero capacity).
+    pub(crate) fn memory_enabled(&self) -> bool {
+        self.memory && self.memory_capacity > 0
+    }
+}

@@ -1,0 +1,236 @@
+//! [`LmClient`]: wraps any provider (an [`Lm`]) with the production layers —
+//! cache (memory + disk, single flight), retries with backoff, rate limits,
+//! usage and cost accounting, and history — so a provider written in any crate
+//! gets all of them by wrapping. [`lm`] builds one from a DSPy model string.
+//!
+//! Order of the layers for one call: history and usage (outermost, so cache
+//! hits are counted) → cache → rate limits → retries → provider.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime};
+
+use async_trait::async_trait;
+
+use crate::cache::{Cache, CacheConfig, CacheKey};
+use crate::error::LmError;
+use crate::history::{History, HistoryEntry, format_history};
+use crate::limits::{Limiter, RateLimits};
+use crate::lm::{Lm, LmCapabilities, SharedLm};
+use crate::request::{LmRequest, LmResponse};
+use crate::retry::RetryPolicy;
+use crate::usage::{PriceTable, UsageReport, record_in_scopes};
+
+/// Default number of calls kept in history.
+pub const DEFAULT_HISTORY: usize = 1_000;
+
+/// Configures an [`LmClient`].
+#[derive(Debug)]
+pub struct LmBuilder {
+    provider: SharedLm,
+    cache: CacheConfig,
+    retry: RetryPolicy,
+    limits: RateLimits,
+    prices: PriceTable,
+    history: usize,
+}
+
+impl LmBuilder {
+    /// Wrap a provider with the defaults: cache on (memory + disk), 3
+    /// retries, no rate limits, the default price table, 1,000 calls of
+    /// history. A provider that declares itself uncacheable (the testkit's
+    /// scripted LM) is never cached.
+    pub fn new(provider: impl Into<SharedLm>) -> Self {
+        Self {
+            provider: provider.into(),
+            cache: CacheConfig::default(),
+            retry: RetryPolicy::default(),
+            limits: RateLimits::default(),
+            prices: PriceTable::default(),
+            history: DEFAULT_HISTORY,
+        }
+    }
+
+    /// The provider for a DSPy model string (`openai/gpt-4o-mini`,
+    /// `anthropic/claude-3-5-haiku-latest`), configured from the environment.
+    pub fn from_model(model: &str) -> Result<Self, LmError> {
+        Ok(Self::new(crate::providers::provider_for_model(model)?))
+    }
+
+    /// Builder: cache settings.
+    pub fn cache(mut self, cache: CacheConfig) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Builder: no cache at all.
+    pub fn no_cache(self) -> Self {
+        self.cache(CacheConfig::disabled())
+    }
+
+    /// Builder: retry policy.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Builder: number of retries (DSPy's `num_retries`).
+    pub fn num_retries(mut self, n: u32) -> Self {
+        self.retry.num_retries = n;
+        self
+    }
+
+    /// Builder: rate limits.
+    pub fn rate_limits(mut self, limits: RateLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Builder: price table for cost accounting.
+    pub fn prices(mut self, prices: PriceTable) -> Self {
+        self.prices = prices;
+        self
+    }
+
+    /// Builder: how many calls history keeps.
+    pub fn history_size(mut self, n: usize) -> Self {
+        self.history = n;
+        self
+    }
+
+    /// Open the cache and build the client.
+    pub fn build(self) -> Result<LmClient, LmError> {
+        let cacheable = !self.provider.capabilities().no_cache;
+        let cache =
+            if cacheable && (self.cache.memory || self.cache.disk) { Some(Cache::new(self.cache)?) } else { None };
+        Ok(LmClient {
+            inner: Arc::new(Inner {
+                provider: self.provider,
+                cache,
+                retry: self.retry,
+                limiter: Limiter::new(self.limits),
+                prices: self.prices,
+                totals: Mutex::default(),
+                history: History::new(self.history),
+            }),
+        })
+    }
+}
+
+/// A provider wrapped with cache, retries, limits, usage and history. Cheap
+/// to clone; clones share everything.
+#[derive(Debug, Clone)]
+pub struct LmClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    provider: SharedLm,
+    cache: Option<Cache>,
+    retry: RetryPolicy,
+    limiter: Limiter,
+    prices: PriceTable,
+    totals: Mutex<UsageReport>,
+    history: History,
+}
+
+/// `dspy.LM(model)`: the provider for a DSPy model string from the
+/// environment, wrapped with the default cache, retries and accounting.
+pub fn lm(model: &str) -> Result<SharedLm, LmError> {
+    Ok(SharedLm::new(LmBuilder::from_model(model)?.build()?))
+}
+
+impl LmClient {
+    /// The wrapped provider.
+    pub fn provider(&self) -> &SharedLm {
+        &self.inner.provider
+    }
+
+    /// The cache, if enabled.
+    pub fn cache(&self) -> Option<&Cache> {
+        self.inner.cache.as_ref()
+    }
+
+    /// Everything this client has answered so far.
+    pub fn usage(&self) -> UsageReport {
+        self.inner.totals.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The last `n` calls, oldest first.
+    pub fn history(&self, n: usize) -> Vec<HistoryEntry> {
+        self.inner.history.last(n)
+    }
+
+    /// The last `n` calls as readable text.
+    pub fn history_text(&self, n: usize) -> String {
+        format_history(&self.history(n))
+    }
+
+    /// Print the last `n` calls (DSPy's `inspect_history`).
+    pub fn inspect_history(&self, n: usize) {
+        println!("{}", self.history_text(n));
+    }
+
+    /// Limits, retries and the provider: one uncached call.
+    async fn call_provider(&self, request: &LmRequest) -> Result<LmResponse, LmError> {
+        let inner = &self.inner;
+        let mut response = inner
+            .retry
+            .run(|| async {
+                let _permit = inner.limiter.acquire(request).await;
+                inner.provider.call(request.clone()).await
+            })
+            .await?;
+        if response.cost_usd.is_none() {
+            response.cost_usd = inner.prices.cost(
+                inner.provider.model(),
+                response.usage.prompt_tokens,
+                response.usage.completion_tokens,
+            );
+        }
+        Ok(response)
+    }
+}
+
+#[async_trait]
+impl Lm for LmClient {
+    fn model(&self) -> &str {
+        self.inner.provider.model()
+    }
+
+    fn capabilities(&self) -> LmCapabilities {
+        self.inner.provider.capabilities()
+    }
+
+    async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
+        let started = Instant::now();
+        let model = self.model().to_string();
+        let outcome = match (&self.inner.cache, request.use_cache) {
+            (Some(cache), true) => {
+                let key = CacheKey::for_request(&model, &request);
+                cache.get_or_fetch(key, || self.call_provider(&request)).await
+            }
+            _ => self.call_provider(&request).await,
+        };
+        if let Ok(response) = &outcome {
+            self.inner.totals.lock().unwrap_or_else(PoisonError::into_inner).record(&model, response);
+            record_in_scopes(&model, response);
+        }
+        self.inner.history.push(HistoryEntry {
+            timestamp: SystemTime::now(),
+            model,
+            request,
+            outcome: outcome.clone().map_err(|e| e.to_string()),
+            latency: started.elapsed(),
+        });
+        outcome
+    }
+
+    fn usage(&self) -> Option<UsageReport> {
+        Some(LmClient::usage(self))
+    }
+
+    fn history(&self, n: usize) -> Vec<HistoryEntry> {
+        LmClient::history(self, n)
+    }
+}

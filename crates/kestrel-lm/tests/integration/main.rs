@@ -1,0 +1,8 @@
+//! kestrel-lm's integration tests, one binary: each module covers one part
+//! of the crate.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod basics;
+mod cache;
+mod client;

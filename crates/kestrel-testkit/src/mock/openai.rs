@@ -1,0 +1,103 @@
+//! The OpenAI chat-completions wire format: `POST /v1/chat/completions`
+//! bodies parsed into an [`LmRequest`], answers from the script as a
+//! `chat.completion` object.
+
+use hyper::StatusCode;
+use kestrel_core::{Message, Role};
+use kestrel_lm::LmRequest;
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::wire::{
+    Flavor, JsonReply, content_text, error, ok, optional_f32, optional_u32, required_str, string_list, unix_now, words,
+};
+
+/// OpenAI's upper bound on `n`.
+const MAX_N: u64 = 128;
+
+/// Answer one chat-completions request: `n` scripted choices, or a 400 for a
+/// malformed body, or a 500 naming the problem when the script has no reply.
+pub(super) fn chat(shared: &Shared, body: &Value) -> JsonReply {
+    let (model, request) = match parse_chat(body) {
+        Ok(parsed) => parsed,
+        Err(message) => return error(Flavor::OpenAi, StatusCode::BAD_REQUEST, &message),
+    };
+    let mut choices = Vec::with_capacity(request.n as usize);
+    let mut completion_tokens = 0;
+    for index in 0..request.n {
+        let text = match shared.script.reply_for(&request) {
+            Ok(text) => text,
+            Err(problem) => {
+                let message = format!("mock server: the scripted LM has no reply: {problem}");
+                return error(Flavor::OpenAi, StatusCode::INTERNAL_SERVER_ERROR, &message);
+            }
+        };
+        completion_tokens += words(&text);
+        choices.push(json!({
+            "index": index,
+            "message": {"role": "assistant", "content": text, "refusal": null, "annotations": []},
+            "logprobs": null,
+            "finish_reason": "stop",
+        }));
+    }
+    let prompt_tokens: u64 = request.messages.iter().map(|m| words(&m.content)).sum();
+    ok(json!({
+        "id": format!("chatcmpl-mock{}", shared.next_id()),
+        "object": "chat.completion",
+        "created": unix_now(),
+        "model": model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+        "service_tier": "default",
+        "system_fingerprint": null,
+    }))
+}
+
+/// The model and the [`LmRequest`] of a chat-completions body. Unknown keys
+/// are ignored.
+pub(super) fn parse_chat(body: &Value) -> Result<(String, LmRequest), String> {
+    if !body.is_object() {
+        return Err("the request body must be a JSON object".to_string());
+    }
+    let model = required_str(body, "model")?.to_string();
+    let raw_messages = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .filter(|m| !m.is_empty())
+        .ok_or("you must provide a non-empty `messages` array")?;
+    let messages = raw_messages.iter().map(parse_message).collect::<Result<Vec<_>, _>>()?;
+    let n = match body.get("n") {
+        None | Some(Value::Null) => 1,
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=MAX_N).contains(&n) => n as u32,
+            _ => return Err(format!("`n` must be an integer between 1 and {MAX_N}, got {v}")),
+        },
+    };
+    let max_tokens = match optional_u32(body, "max_completion_tokens")? {
+        Some(limit) => Some(limit),
+        None => optional_u32(body, "max_tokens")?,
+    };
+    let mut request = LmRequest::new(messages);
+    request.n = n;
+    request.temperature = optional_f32(body, "temperature")?;
+    request.max_tokens = max_tokens;
+    request.stop = string_list(body, "stop")?;
+    request.response_format = body.get("response_format").filter(|v| !v.is_null()).cloned();
+    Ok((model, request))
+}
+
+fn parse_message(message: &Value) -> Result<Message, String> {
+    let role = match message.get("role").and_then(Value::as_str) {
+        Some("system" | "developer") => Role::System,
+        Some("user" | "tool" | "function") => Role::User,
+        Some("assistant") => Role::Assistant,
+        Some(other) => return Err(format!("unknown message role `{other}`")),
+        None => return Err("every message needs a string `role`".to_string()),
+    };
+    let content = content_text(message.get("content").unwrap_or(&Value::Null))?;
+    Ok(Message { role, content })
+}
