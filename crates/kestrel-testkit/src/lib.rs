@@ -1,8 +1,14 @@
-//! Test support for Kestrel: [`ScriptedLm`], an in-process LM like DSPy's
-//! `DummyLM` that answers from a script and records every request.
+//! Test support for Kestrel:
 //!
-//! It is a dev-dependency: nothing here reaches a network. (The
-//! OpenAI-compatible mock HTTP server arrives with the LM-layer issue.)
+//! - [`ScriptedLm`]: an in-process LM like DSPy's `DummyLM` that answers
+//!   from a script and records every request;
+//! - [`mock::MockServer`]: an OpenAI- and Anthropic-compatible HTTP server on
+//!   `127.0.0.1:<free port>` that answers from a script or a closure,
+//!   records requests, simulates latency and injects faults (error statuses
+//!   with `Retry-After`, delays, dropped connections, truncated and
+//!   malformed bodies), so providers are tested over real HTTP.
+//!
+//! It is a dev-dependency: nothing here reaches a network beyond loopback.
 
 pub mod mock;
 mod scripted;

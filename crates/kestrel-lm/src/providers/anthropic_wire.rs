@@ -51,7 +51,7 @@ pub(crate) fn messages_body(model: &str, request: &LmRequest, default_max_tokens
     }
     body.insert("messages".into(), messages.into());
     if let Some(t) = request.temperature {
-        body.insert("temperature".into(), json!(t));
+        body.insert("temperature".into(), super::f32_json(t));
     }
     if !request.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(request.stop));

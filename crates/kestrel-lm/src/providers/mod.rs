@@ -179,6 +179,19 @@ pub(crate) fn host_of(url: &str) -> &str {
     host_port.split(':').next().unwrap_or(host_port)
 }
 
+/// An `f32` option (temperature) as the JSON number its shortest decimal
+/// spells: `0.3f32` is sent as `0.3`, as Python sends it, not as the
+/// widened `0.30000001192092896`. Not finite is `null`.
+#[allow(dead_code)] // unused without provider features
+pub(crate) fn f32_json(value: f32) -> serde_json::Value {
+    value
+        .to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
 /// A non-empty environment variable.
 #[allow(dead_code)] // unused without provider features
 pub(crate) fn env_var(name: &str) -> Option<String> {
@@ -224,6 +237,15 @@ mod tests {
         } else {
             assert!(matches!(https, Err(LmError::Config(m)) if m.contains("`tls`")));
         }
+    }
+
+    #[test]
+    fn f32_options_keep_their_short_decimal() {
+        assert_eq!(f32_json(0.3).to_string(), "0.3");
+        assert_eq!(f32_json(0.7).to_string(), "0.7");
+        assert_eq!(f32_json(1.0).to_string(), "1.0");
+        assert_eq!(f32_json(0.0), serde_json::json!(0.0));
+        assert_eq!(f32_json(f32::NAN), serde_json::Value::Null);
     }
 
     #[test]

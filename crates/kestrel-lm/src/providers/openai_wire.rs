@@ -61,7 +61,7 @@ pub(crate) fn chat_body(model: &str, request: &LmRequest) -> Value {
     body.insert("model".into(), model.into());
     body.insert("messages".into(), messages.into());
     if let Some(t) = request.temperature {
-        body.insert("temperature".into(), json!(t));
+        body.insert("temperature".into(), super::f32_json(t));
     }
     if request.n > 1 {
         body.insert("n".into(), request.n.into());

@@ -6,3 +6,4 @@
 mod basics;
 mod cache;
 mod client;
+mod http;

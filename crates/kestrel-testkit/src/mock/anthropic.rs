@@ -1,26 +1,24 @@
 //! The Anthropic Messages API wire format: `POST /v1/messages` bodies
 //! parsed into an [`LmRequest`] (the `system` prompt as a first system
-//! message), answers from the script as a `message` object.
+//! message), answers from the responder as a `message` object.
 
 use hyper::StatusCode;
 use kestrel_core::{Message, Role};
 use kestrel_lm::LmRequest;
 use serde_json::{Value, json};
 
-use super::Shared;
-use super::wire::{Flavor, JsonReply, content_text, error, ok, optional_f32, optional_u32, required_str, string_list, words};
+use super::state::Shared;
+use super::wire::{
+    Flavor, JsonReply, content_text, error, ok, optional_f32, optional_u32, required_str, string_list, words,
+};
 
-/// Answer one Messages API request, or a 400 for a malformed body, or a 500
-/// naming the problem when the script has no reply.
-pub(super) fn messages(shared: &Shared, body: &Value) -> JsonReply {
-    let (model, request) = match parse_messages(body) {
-        Ok(parsed) => parsed,
-        Err(message) => return error(Flavor::Anthropic, StatusCode::BAD_REQUEST, &message),
-    };
-    let text = match shared.script.reply_for(&request) {
+/// Answer one parsed Messages API request from the responder, or a 500
+/// naming the problem when it has no reply.
+pub(super) fn messages(shared: &Shared, model: &str, request: &LmRequest) -> JsonReply {
+    let text = match shared.reply(request) {
         Ok(text) => text,
         Err(problem) => {
-            let message = format!("mock server: the scripted LM has no reply: {problem}");
+            let message = format!("mock server: the responder has no reply: {problem}");
             return error(Flavor::Anthropic, StatusCode::INTERNAL_SERVER_ERROR, &message);
         }
     };

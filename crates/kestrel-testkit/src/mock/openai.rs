@@ -1,5 +1,5 @@
 //! The OpenAI chat-completions wire format: `POST /v1/chat/completions`
-//! bodies parsed into an [`LmRequest`], answers from the script as a
+//! bodies parsed into an [`LmRequest`], answers from the responder as a
 //! `chat.completion` object.
 
 use hyper::StatusCode;
@@ -7,7 +7,7 @@ use kestrel_core::{Message, Role};
 use kestrel_lm::LmRequest;
 use serde_json::{Value, json};
 
-use super::Shared;
+use super::state::Shared;
 use super::wire::{
     Flavor, JsonReply, content_text, error, ok, optional_f32, optional_u32, required_str, string_list, unix_now, words,
 };
@@ -15,20 +15,16 @@ use super::wire::{
 /// OpenAI's upper bound on `n`.
 const MAX_N: u64 = 128;
 
-/// Answer one chat-completions request: `n` scripted choices, or a 400 for a
-/// malformed body, or a 500 naming the problem when the script has no reply.
-pub(super) fn chat(shared: &Shared, body: &Value) -> JsonReply {
-    let (model, request) = match parse_chat(body) {
-        Ok(parsed) => parsed,
-        Err(message) => return error(Flavor::OpenAi, StatusCode::BAD_REQUEST, &message),
-    };
+/// Answer one parsed chat-completions request: `n` choices from the
+/// responder, or a 500 naming the problem when it has no reply.
+pub(super) fn chat(shared: &Shared, model: &str, request: &LmRequest) -> JsonReply {
     let mut choices = Vec::with_capacity(request.n as usize);
     let mut completion_tokens = 0;
     for index in 0..request.n {
-        let text = match shared.script.reply_for(&request) {
+        let text = match shared.reply(request) {
             Ok(text) => text,
             Err(problem) => {
-                let message = format!("mock server: the scripted LM has no reply: {problem}");
+                let message = format!("mock server: the responder has no reply: {problem}");
                 return error(Flavor::OpenAi, StatusCode::INTERNAL_SERVER_ERROR, &message);
             }
         };

@@ -1,7 +1,8 @@
 //! The kestrel-testkit integration tests, one binary: the scripted LM and
-//! the mock HTTP server.
+//! the mock HTTP server (routes, recording, latency, lifecycle; faults).
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-// mod mock_server; — the mock server is still being written (issue 3)
+mod mock_faults;
+mod mock_server;
 mod scripted;

@@ -1,0 +1,79 @@
+//! [`Responder`]: where the mock server's reply texts come from — a
+//! [`ScriptedLm`] script or any closure from the parsed [`LmRequest`] to the
+//! reply text (a simulated LM computing answers from the prompt).
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use kestrel_lm::LmRequest;
+
+use crate::ScriptedLm;
+
+/// A closure answering one parsed request with the reply text, or with a
+/// message the server sends back as a 500 in the provider's error shape.
+pub type ReplyFn = Arc<dyn Fn(&LmRequest) -> Result<String, String> + Send + Sync>;
+
+/// The source of every reply text the mock server sends.
+///
+/// For chat completions the responder is asked once per choice (`n` times),
+/// for Anthropic once per request (the provider sends `n` requests).
+/// Embeddings never reach it (they are derived from the input text, see
+/// [`super::embed`]).
+#[derive(Clone)]
+pub enum Responder {
+    /// A script (sequence, keyed, follow-the-demos), through
+    /// [`ScriptedLm::reply_for`]. The script's own request log is not used;
+    /// the server records requests itself.
+    Scripted(ScriptedLm),
+    /// A closure: deterministic simulated LMs, echo servers, anything that
+    /// computes the answer from the prompt.
+    Fn(ReplyFn),
+}
+
+impl Responder {
+    /// A responder from a closure.
+    pub fn from_fn<F>(reply: F) -> Self
+    where
+        F: Fn(&LmRequest) -> Result<String, String> + Send + Sync + 'static,
+    {
+        Responder::Fn(Arc::new(reply))
+    }
+
+    /// The reply text for `request`. A closure that panics is an `Err`
+    /// naming the panic, never a crashed server.
+    pub fn reply(&self, request: &LmRequest) -> Result<String, String> {
+        match self {
+            Responder::Scripted(script) => script.reply_for(request),
+            Responder::Fn(reply) => catch_unwind(AssertUnwindSafe(|| reply(request))).unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a non-string payload".to_string());
+                Err(format!("the responder panicked: {what}"))
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for Responder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Responder::Scripted(script) => f.debug_tuple("Scripted").field(script).finish(),
+            Responder::Fn(_) => f.write_str("Fn(..)"),
+        }
+    }
+}
+
+impl From<ScriptedLm> for Responder {
+    fn from(script: ScriptedLm) -> Self {
+        Responder::Scripted(script)
+    }
+}
+
+impl From<ReplyFn> for Responder {
+    fn from(reply: ReplyFn) -> Self {
+        Responder::Fn(reply)
+    }
+}

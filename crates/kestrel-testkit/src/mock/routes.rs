@@ -1,0 +1,225 @@
+//! Request handling: match the route ([`Route`]), read and parse the body,
+//! record it, wait the latency, then answer normally or with the fault due.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use hyper::body::Incoming;
+use hyper::header::CONTENT_LENGTH;
+use hyper::{Method, Request, Response, StatusCode};
+use kestrel_lm::LmRequest;
+use serde_json::{Value, json};
+
+use super::faults::Fault;
+use super::record::RecordedRequest;
+use super::state::Shared;
+use super::wire::{Flavor, JsonReply, error, json_response, ok, unix_now};
+use super::{anthropic, embeddings, fault_reply, openai};
+
+/// Largest request body read (bigger ones get a 413).
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// An endpoint of the mock server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Route {
+    /// `POST /v1/chat/completions` (OpenAI).
+    ChatCompletions,
+    /// `POST /v1/embeddings` (OpenAI).
+    Embeddings,
+    /// `POST /v1/messages` (Anthropic).
+    Messages,
+    /// `GET /v1/models` (OpenAI).
+    Models,
+}
+
+impl Route {
+    /// Every route.
+    pub const ALL: [Route; 4] = [Route::ChatCompletions, Route::Embeddings, Route::Messages, Route::Models];
+
+    /// The path it is served at.
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::ChatCompletions => "/v1/chat/completions",
+            Route::Embeddings => "/v1/embeddings",
+            Route::Messages => "/v1/messages",
+            Route::Models => "/v1/models",
+        }
+    }
+
+    /// The method it answers.
+    pub fn method(self) -> Method {
+        match self {
+            Route::Models => Method::GET,
+            _ => Method::POST,
+        }
+    }
+
+    /// Whose error shape it speaks.
+    pub(super) fn flavor(self) -> Flavor {
+        match self {
+            Route::Messages => Flavor::Anthropic,
+            _ => Flavor::OpenAi,
+        }
+    }
+
+    fn for_path(path: &str) -> Option<Route> {
+        Route::ALL.into_iter().find(|route| route.path() == path.trim_end_matches('/'))
+    }
+}
+
+/// What a route's body parsed into.
+enum Parsed {
+    /// Chat completions or Anthropic messages.
+    Lm { model: String, request: LmRequest },
+    /// Embeddings (answered from the body itself).
+    Embeddings,
+    /// `GET /v1/models`.
+    Models,
+}
+
+/// The service's error: the connection is closed without a response.
+#[derive(Debug)]
+pub(super) struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("mock server fault: connection dropped")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+/// Answer one HTTP request.
+pub(super) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Body>, DropConnection> {
+    let _in_flight = shared.enter();
+    shared.recorder.count();
+    let (head, incoming) = request.into_parts();
+    let path = head.uri.path().to_string();
+    let headers = || {
+        head.headers
+            .iter()
+            .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .collect()
+    };
+    let route = match Route::for_path(&path) {
+        Some(route) if route.method() == head.method => route,
+        other => {
+            shared.recorder.keep(|| RecordedRequest {
+                method: head.method.to_string(),
+                path: path.clone(),
+                route: None,
+                headers: headers(),
+                body: None,
+                model: None,
+                lm_request: None,
+                fault: None,
+            });
+            return Ok(json_response(unrouted(other, &head.method, &path)));
+        }
+    };
+    let flavor = route.flavor();
+    let declared = head.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        let message = format!("request body larger than {MAX_BODY_BYTES} bytes");
+        return Ok(json_response(error(flavor, StatusCode::PAYLOAD_TOO_LARGE, &message)));
+    }
+    let bytes = match axum::body::to_bytes(Body::new(incoming), MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let message = format!("could not read the request body: {e}");
+            return Ok(json_response(error(flavor, StatusCode::BAD_REQUEST, &message)));
+        }
+    };
+    let body = parse_json(route, &bytes);
+    let parsed = body.as_ref().map_err(String::clone).and_then(|body| parse(route, body));
+    let fault = shared.faults.take(route);
+    shared.recorder.keep(|| {
+        let (model, lm_request) = match &parsed {
+            Ok(Parsed::Lm { model, request }) => (Some(model.clone()), Some(request.clone())),
+            _ => (body.as_ref().ok().and_then(|b| b.get("model")?.as_str()).map(str::to_string), None),
+        };
+        RecordedRequest {
+            method: head.method.to_string(),
+            path: path.clone(),
+            route: Some(route),
+            headers: headers(),
+            body: body.as_ref().ok().filter(|b| !b.is_null()).cloned(),
+            model,
+            lm_request,
+            fault: fault.clone(),
+        }
+    });
+    let latency = shared.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let answer = || match (&parsed, &body) {
+        (Ok(parsed), Ok(body)) => answer(&shared, route, parsed, body),
+        (Err(message), _) | (_, Err(message)) => error(flavor, StatusCode::BAD_REQUEST, message),
+    };
+    let model = || body.as_ref().ok().and_then(|b| b.get("model")?.as_str()).map(str::to_string);
+    Ok(match fault {
+        None => json_response(answer()),
+        Some(Fault::Status(status)) => fault_reply::status(flavor, &status),
+        Some(Fault::ContextWindowExceeded) => fault_reply::context_window(flavor),
+        Some(Fault::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            json_response(answer())
+        }
+        Some(Fault::DropConnection) => return Err(DropConnection),
+        Some(Fault::TruncatedBody) => fault_reply::truncated(answer()),
+        Some(Fault::MalformedBody) => fault_reply::malformed(),
+        Some(Fault::MissingFields) => fault_reply::missing_fields(route, model(), shared.next_id()),
+    })
+}
+
+/// The body as JSON (`GET` routes take none).
+fn parse_json(route: Route, bytes: &Bytes) -> Result<Value, String> {
+    if route.method() == Method::GET && bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| format!("We could not parse the JSON body of your request ({e}). The body must be a JSON object."))
+}
+
+fn parse(route: Route, body: &Value) -> Result<Parsed, String> {
+    match route {
+        Route::ChatCompletions => openai::parse_chat(body).map(|(model, request)| Parsed::Lm { model, request }),
+        Route::Messages => anthropic::parse_messages(body).map(|(model, request)| Parsed::Lm { model, request }),
+        Route::Embeddings => Ok(Parsed::Embeddings),
+        Route::Models => Ok(Parsed::Models),
+    }
+}
+
+/// The normal answer to a parsed request.
+fn answer(shared: &Shared, route: Route, parsed: &Parsed, body: &Value) -> JsonReply {
+    match parsed {
+        Parsed::Lm { model, request } if route == Route::Messages => anthropic::messages(shared, model, request),
+        Parsed::Lm { model, request } => openai::chat(shared, model, request),
+        Parsed::Embeddings => embeddings::embeddings(body),
+        Parsed::Models => ok(json!({
+            "object": "list",
+            "data": shared.models.iter().map(|id| json!({
+                "id": id, "object": "model", "created": unix_now(), "owned_by": "kestrel-testkit",
+            })).collect::<Vec<_>>(),
+        })),
+    }
+}
+
+/// 404 (OpenAI's shape) for an unknown path, 405 for a known path with the
+/// wrong method.
+fn unrouted(route: Option<Route>, method: &Method, path: &str) -> JsonReply {
+    match route {
+        Some(route) => error(
+            route.flavor(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("{method} is not allowed on {path}; use {}", route.method()),
+        ),
+        None => error(
+            Flavor::OpenAi,
+            StatusCode::NOT_FOUND,
+            &format!("Unknown request URL: {method} {path}. Please check the URL for typos."),
+        ),
+    }
+}

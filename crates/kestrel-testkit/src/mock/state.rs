@@ -1,0 +1,98 @@
+//! [`Shared`]: the state every connection of one mock server reads and
+//! updates — responder, latency, faults, recorder, in-flight counters.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{PoisonError, RwLock};
+use std::time::Duration;
+
+use kestrel_lm::LmRequest;
+
+use super::faults::FaultQueue;
+use super::record::Recorder;
+use super::responder::Responder;
+
+/// One server's state, behind an `Arc`.
+#[derive(Debug)]
+pub(super) struct Shared {
+    responder: RwLock<Responder>,
+    ids: AtomicU64,
+    latency_nanos: AtomicU64,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    pub(super) recorder: Recorder,
+    pub(super) faults: FaultQueue,
+    pub(super) models: Vec<String>,
+}
+
+impl Shared {
+    pub(super) fn new(responder: Responder, latency: Duration, record: bool, models: Vec<String>) -> Self {
+        let shared = Self {
+            responder: RwLock::new(responder),
+            ids: AtomicU64::new(0),
+            latency_nanos: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+            recorder: Recorder::new(record),
+            faults: FaultQueue::default(),
+            models,
+        };
+        shared.set_latency(latency);
+        shared
+    }
+
+    /// A fresh number for response ids.
+    pub(super) fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The responder's text for `request`.
+    pub(super) fn reply(&self, request: &LmRequest) -> Result<String, String> {
+        self.responder.read().unwrap_or_else(PoisonError::into_inner).reply(request)
+    }
+
+    pub(super) fn set_responder(&self, responder: Responder) {
+        *self.responder.write().unwrap_or_else(PoisonError::into_inner) = responder;
+    }
+
+    pub(super) fn latency(&self) -> Duration {
+        Duration::from_nanos(self.latency_nanos.load(Ordering::Relaxed))
+    }
+
+    pub(super) fn set_latency(&self, latency: Duration) {
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.latency_nanos.store(nanos, Ordering::Relaxed);
+    }
+
+    /// Count a request as in flight until the guard is dropped (also when
+    /// its future is cancelled).
+    pub(super) fn enter(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight { shared: self }
+    }
+
+    pub(super) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Restart the maximum from the current in-flight count.
+    pub(super) fn reset_max_in_flight(&self) {
+        self.max_in_flight.store(self.in_flight(), Ordering::SeqCst);
+    }
+}
+
+/// A request in flight (see [`Shared::enter`]).
+#[derive(Debug)]
+pub(super) struct InFlight<'a> {
+    shared: &'a Shared,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
