@@ -17,6 +17,7 @@ pub mod error;
 pub mod example;
 pub mod field;
 pub mod message;
+pub mod pyrandom;
 pub mod schema_type;
 pub mod signature;
 mod signature_parse;
@@ -29,6 +30,7 @@ pub use error::{AdapterParseError, CoreError, Result};
 pub use example::{Example, Fields, Prediction};
 pub use field::{FieldSpec, Io};
 pub use message::{Message, Role, Usage};
+pub use pyrandom::PyRandom;
 #[doc(hidden)]
 pub use schema_type::__private;
 pub use schema_type::field_type_of;

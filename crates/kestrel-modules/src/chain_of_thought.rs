@@ -12,8 +12,9 @@ use crate::module::Module;
 use crate::predict::{Predict, output_from_prediction};
 use crate::predictor::{Predictor, Predictors, join_path};
 
-/// DSPy's prefix for the reasoning field (saved programs show it).
-pub const REASONING_PREFIX: &str = "Reasoning: Let's think step by step in order to";
+/// DSPy 3.4.1's prefix for the reasoning field: the one inferred from its
+/// name (prompts do not show prefixes; saved programs do).
+pub const REASONING_PREFIX: &str = "Reasoning:";
 
 /// The output of a [`ChainOfThought`]: the reasoning plus the signature's own
 /// outputs (reachable directly through `Deref`: `out.answer`).

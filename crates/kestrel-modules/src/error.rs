@@ -1,4 +1,7 @@
-//! [`ModuleError`]: errors of module calls and predictor access.
+//! [`ModuleError`]: errors of module calls, predictor access and saved
+//! program state.
+
+use std::path::PathBuf;
 
 use kestrel_core::CoreError;
 use kestrel_lm::LmError;
@@ -31,6 +34,65 @@ pub enum ModuleError {
         /// The field names given.
         got: Vec<String>,
     },
+    /// A saved state's predictors are not the program's: `missing` are the
+    /// program's paths the state lacks, `unexpected` the state's paths the
+    /// program does not have.
+    #[error("{}", crate::state::describe_path_mismatch(.missing, .unexpected, .program))]
+    StatePredictors {
+        /// Program paths absent from the state.
+        missing: Vec<String>,
+        /// State paths absent from the program.
+        unexpected: Vec<String>,
+        /// Every predictor path of the program, in order.
+        program: Vec<String>,
+    },
+    /// A saved signature has a different number of fields than the
+    /// predictor's signature.
+    #[error("saved signature of `{path}` has {saved} fields, the predictor's has {expected} ({fields:?})")]
+    StateFieldCount {
+        /// The predictor's path.
+        path: String,
+        /// Number of fields in the saved state.
+        saved: usize,
+        /// Number of fields of the predictor's signature.
+        expected: usize,
+        /// The predictor's field names, in order.
+        fields: Vec<String>,
+    },
+    /// A saved state is malformed at `at` (a location such as
+    /// `polish.demos[1]` or `signature.fields[0].prefix`; empty for the whole
+    /// document).
+    #[error("saved state{}: {message}", crate::state::describe_location(.at))]
+    State {
+        /// Where in the state document.
+        at: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading or writing a state file failed.
+    #[error("cannot {action} `{}`: {message}", file.display())]
+    StateIo {
+        /// The file.
+        file: PathBuf,
+        /// `read` or `write`.
+        action: &'static str,
+        /// The I/O error kind.
+        kind: std::io::ErrorKind,
+        /// The I/O error's message.
+        message: String,
+    },
+    /// A state file is not valid JSON.
+    #[error("`{}` is not valid JSON: {message} (line {line}, column {column})", file.display())]
+    StateJson {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
     /// A module-specific failure (the module names itself in the message).
     #[error("{module}: {message}")]
     Module {
@@ -38,5 +100,52 @@ pub enum ModuleError {
         module: String,
         /// What went wrong.
         message: String,
+    },
+    /// A tool was called with arguments that do not fit its schema. The
+    /// message is worded as DSPy words it (`Arg city is not in the tool's
+    /// args.`); ReAct shows it to the LM as `Execution error in {tool}: ...`.
+    #[error("tool `{tool}`: {message}")]
+    ToolArgs {
+        /// The tool's name.
+        tool: String,
+        /// What is wrong with the arguments.
+        message: String,
+    },
+    /// A tool ran and returned an error; `message` is that error's text.
+    #[error("tool `{tool}` failed: {message}")]
+    ToolFailed {
+        /// The tool's name.
+        tool: String,
+        /// The tool's error, as text.
+        message: String,
+    },
+    /// No tool has this name.
+    #[error("no tool named `{name}`; the tools are {available:?}")]
+    UnknownTool {
+        /// The name asked for.
+        name: String,
+        /// The tools' names.
+        available: Vec<String>,
+    },
+    /// Every attempt of a `BestOfN` / `Refine` call failed without the
+    /// failure budget running out first.
+    #[error("{module}: all {attempts} attempt(s) failed; the last error: {last}")]
+    AttemptsFailed {
+        /// `BestOfN` or `Refine`.
+        module: &'static str,
+        /// Attempts made.
+        attempts: usize,
+        /// The last attempt's error.
+        last: Box<ModuleError>,
+    },
+    /// A batch stopped because `max_errors` items failed.
+    #[error("batch stopped after {errors} failed item(s) (max_errors = {max_errors}); the first error: {first}")]
+    TooManyErrors {
+        /// Items that failed before the batch stopped.
+        errors: usize,
+        /// The budget that was reached.
+        max_errors: usize,
+        /// The first failure, in input order.
+        first: Box<ModuleError>,
     },
 }

@@ -8,22 +8,66 @@
 //!   `reasoning` output prepended, exactly as DSPy.
 //! - [`trace`]: a task-local scope that records every predictor call made
 //!   inside it (bootstrapping optimizers read these).
+//! - [`ProgramState`]: `save` / `load` of a program's learnable state in
+//!   DSPy's JSON format, so state moves both ways between DSPy and Kestrel.
+//! - [`ReAct`]: DSPy's tool-using agent over any signature, with [`Tool`]s
+//!   built from async Rust functions (argument schemas derived from a serde
+//!   args struct) or declared dynamically; returns the outputs with the
+//!   [`Trajectory`] ([`WithTrajectory`]).
+//! - [`BestOfN`] and [`Refine`]: up to `N` attempts of any module with
+//!   distinct rollout ids at temperature 1.0, scored by a [`Reward`], the
+//!   first reaching the threshold winning; Refine adds DSPy's feedback step
+//!   and per-predictor hints. BestOfN attempts may run concurrently
+//!   ([`BestOfN::parallel`]) with the sequential result.
+//! - [`MultiChainComparison`]: compares `M` earlier attempts into a
+//!   corrected `rationale` and outputs ([`WithRationale`]).
+//! - [`majority`]: the most common answer among a prediction's completions,
+//!   compared with DSPy's [`normalize_text`].
+//! - [`Parallel`] / [`BatchExt::batch`]: a module over many inputs with
+//!   bounded same-task concurrency, results in input order, per-item errors,
+//!   an optional error budget.
 //!
 //! Invariant: modules know no provider and no HTTP; they reach an LM only
 //! through `kestrel-lm`'s `SharedLm` and scope rules.
 
+mod attempt;
+mod best_of_n;
+mod call_scope;
 mod chain_of_thought;
 mod error;
+mod hint_scope;
+mod majority;
 mod module;
+mod multi_chain;
+mod parallel;
 mod predict;
 mod predictor;
+mod react;
+mod react_format;
+mod refine;
+mod refine_feedback;
+mod reward;
+mod state;
+mod tool;
+mod tool_schema;
 pub mod trace;
 
+pub use best_of_n::BestOfN;
+pub use call_scope::{current_call_config, with_call_config};
 pub use chain_of_thought::{ChainOfThought, WithReasoning};
 pub use error::ModuleError;
+pub use majority::{Majority, Normalize, NormalizeFn, majority, normalize_text};
 pub use module::{Module, ModuleExt};
+pub use multi_chain::{ComparisonInput, MultiChainComparison, WithRationale};
+pub use parallel::{BatchExt, BatchResults, Parallel};
 pub use predict::Predict;
 pub use predictor::{Predictor, PredictorState, Predictors, PredictorsExt, join_path};
+pub use react::{ReAct, WithTrajectory};
+pub use react_format::{ToolStep, Trajectory};
+pub use refine::Refine;
+pub use reward::{AsyncReward, Reward};
+pub use state::{DSPY_STATE_FORMAT, ProgramState, SavedLm};
+pub use tool::Tool;
 pub use trace::{Trace, with_trace};
 
 /// Result alias for this crate.

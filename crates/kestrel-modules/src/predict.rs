@@ -12,6 +12,7 @@ use kestrel_lm::{AdapterChoice, CallConfig, SharedLm, call_with_adapter, resolve
 use crate::error::ModuleError;
 use crate::module::Module;
 use crate::predictor::{Predictor, Predictors, leaf_path};
+use crate::state::SavedLm;
 use crate::trace;
 
 /// A predictor: formats its signature, demos and inputs with an adapter,
@@ -27,6 +28,7 @@ pub struct Predict<S: SignatureTypes = Dynamic> {
     lm: Option<SharedLm>,
     config: CallConfig,
     adapter: AdapterChoice,
+    saved_lm: Option<Arc<SavedLm>>,
     _types: PhantomData<fn() -> S>,
 }
 
@@ -39,6 +41,7 @@ impl<S: SignatureTypes> Clone for Predict<S> {
             lm: self.lm.clone(),
             config: self.config.clone(),
             adapter: self.adapter,
+            saved_lm: self.saved_lm.clone(),
             _types: PhantomData,
         }
     }
@@ -53,6 +56,7 @@ impl<S: SignatureTypes> fmt::Debug for Predict<S> {
             .field("lm", &self.lm.as_ref().map(SharedLm::model))
             .field("config", &self.config)
             .field("adapter", &self.adapter)
+            .field("saved_lm", &self.saved_lm.as_deref().map(SavedLm::model))
             .finish()
     }
 }
@@ -101,6 +105,7 @@ impl<S: SignatureTypes> Predict<S> {
             lm: None,
             config: CallConfig::default(),
             adapter: AdapterChoice::default(),
+            saved_lm: None,
             _types: PhantomData,
         }
     }
@@ -164,12 +169,21 @@ impl<S: SignatureTypes> Predict<S> {
         overrides: Option<&CallConfig>,
     ) -> Result<Prediction, ModuleError> {
         let lm = resolve_lm(self.lm.as_ref())?;
-        let config = match overrides {
+        let mut config = match overrides {
             Some(o) => o.clone().or(&self.config),
             None => self.config.clone(),
+        };
+        if let Some(scope) = crate::call_scope::current_call_config() {
+            config = config.or(&scope);
         }
-        .with_dspy_sampling_rule();
-        let out = call_with_adapter(&lm, self.adapter, &self.signature, &self.demos, inputs, &config).await?;
+        let config = config.with_dspy_sampling_rule();
+        // Inside a Refine retry: the `hint_` input is added (see `hint_scope`).
+        let hinted = crate::hint_scope::hinted(self.id, &self.signature, inputs).transpose()?;
+        let (signature, inputs) = match &hinted {
+            Some((signature, inputs)) => (signature, inputs),
+            None => (&*self.signature, inputs),
+        };
+        let out = call_with_adapter(&lm, self.adapter, signature, &self.demos, inputs, &config).await?;
         trace::record(|| TraceEntry {
             predictor: self.id,
             name: self.signature.to_string(),
@@ -228,6 +242,12 @@ impl<S: SignatureTypes> Predictor for Predict<S> {
     }
     fn set_config(&mut self, config: CallConfig) {
         self.config = config;
+    }
+    fn saved_lm(&self) -> Option<&SavedLm> {
+        self.saved_lm.as_deref()
+    }
+    fn set_saved_lm(&mut self, saved: Option<SavedLm>) {
+        self.saved_lm = saved.map(Arc::new);
     }
 }
 

@@ -9,6 +9,7 @@ use kestrel_core::{Example, PredictorId, SignatureSpec};
 use kestrel_lm::{CallConfig, SharedLm};
 
 use crate::error::ModuleError;
+use crate::state::SavedLm;
 
 /// The learnable state of one predictor: its signature (instructions, field
 /// descriptions and prefixes) and its demos. Save/load serialize this.
@@ -43,6 +44,17 @@ pub trait Predictor: Send + Sync {
     fn config(&self) -> &CallConfig;
     /// Replace the call options.
     fn set_config(&mut self, config: CallConfig);
+
+    /// The `lm` entry a loaded state file gave this predictor, recorded as
+    /// is (loading never builds an LM client). Predictors that do not keep
+    /// it return `None`.
+    fn saved_lm(&self) -> Option<&SavedLm> {
+        None
+    }
+
+    /// Record or clear the saved `lm` entry (no effect on predictors that do
+    /// not keep it).
+    fn set_saved_lm(&mut self, _saved: Option<SavedLm>) {}
 
     /// A copy of the learnable state.
     fn state(&self) -> PredictorState {

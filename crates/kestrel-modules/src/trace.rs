@@ -35,3 +35,13 @@ pub fn is_tracing() -> bool {
 pub(crate) fn record(entry: impl FnOnce() -> TraceEntry) {
     let _ = TRACE.try_with(|sink| sink.lock().unwrap_or_else(PoisonError::into_inner).push(entry()));
 }
+
+/// Append entries recorded elsewhere (an inner scope's) to the active scope,
+/// if any. BestOfN and Refine run each attempt in a scope of its own and
+/// hand the chosen attempt's calls to the caller's scope, as DSPy does.
+pub(crate) fn extend(entries: Trace) {
+    if entries.is_empty() {
+        return;
+    }
+    let _ = TRACE.try_with(|sink| sink.lock().unwrap_or_else(PoisonError::into_inner).extend(entries));
+}

@@ -1,10 +1,54 @@
-//! Kestrel optimizers (not built yet).
+//! Kestrel optimizers: compile a program against a metric and a training
+//! set, choosing demos as DSPy 3.x does — concurrently, with the same
+//! choices a sequential run makes.
 //!
-//! This crate will hold the optimizers that compile a program against a
-//! metric and a training set: LabeledFewShot, BootstrapFewShot (and its
-//! RandomSearch variant), KNNFewShot, COPRO, MIPROv2, SIMBA, GEPA, Ensemble
-//! and BetterTogether, following DSPy 3.x's algorithms. They arrive with the
-//! compile issue and after; until then it deliberately exports nothing.
+//! - [`LabeledFewShot`]: `k` labeled training examples per predictor.
+//! - [`BootstrapFewShot`]: a teacher runs the training examples inside a
+//!   trace scope; accepted runs become `augmented` demos, labeled examples
+//!   fill the remaining slots.
+//! - [`BootstrapFewShotWithRandomSearch`]: zero-shot, labeled-only,
+//!   unshuffled and shuffled bootstraps, all scored on a validation set; the
+//!   best wins.
+//!
+//! Every optimizer implements [`Optimizer`]: `compile(&student, &trainset)`
+//! returns a new program ([`Compiled`], which derefs to it) with a
+//! [`CompileReport`] — candidates and scores, LM calls, cache hits, tokens,
+//! cost, wall time, skipped examples. The student is never mutated. A failing
+//! example is skipped and counted against `max_errors`; it never aborts a
+//! compile.
+//!
+//! ```no_run
+//! use kestrel_core::{Example, Prediction};
+//! use kestrel_modules::{ChainOfThought, Trace};
+//! use kestrel_optimizers::{BootstrapFewShot, Optimizer};
+//!
+//! # async fn run(trainset: Vec<Example>) -> Result<(), kestrel_optimizers::OptimizerError> {
+//! let program = ChainOfThought::from_signature("question -> answer")?;
+//! let metric = |ex: &Example, pred: &Prediction, _: Option<&Trace>| ex.get("answer") == pred.get("answer");
+//! let compiled = BootstrapFewShot::new(metric).max_bootstrapped_demos(4).compile(&program, &trainset).await?;
+//! println!("{}", compiled.report);
+//! # Ok(()) }
+//! ```
 //!
 //! Invariant: optimizers see programs only through the `Module` trait and its
-//! predictor visitor; they never mutate a program another task is running.
+//! predictor visitor; they make candidates by cloning and setting predictor
+//! state, never by mutating a program another task is running.
+
+mod bootstrap;
+mod error;
+mod in_order;
+mod labeled;
+mod optimizer;
+mod progress;
+mod random_search;
+mod report;
+
+pub use bootstrap::{BootstrapFewShot, DEFAULT_CONCURRENCY, DEFAULT_MAX_ERRORS};
+pub use error::OptimizerError;
+pub use labeled::{DEFAULT_K, LabeledFewShot};
+pub use optimizer::{Compiled, Optimizer, demo_counts, has_demos, reset_copy};
+pub use random_search::{BootstrapFewShotWithRandomSearch, DEFAULT_SEARCH_CONCURRENCY};
+pub use report::{CandidateScore, CompileReport, SkippedExample};
+
+/// Result alias for this crate.
+pub type Result<T, E = OptimizerError> = std::result::Result<T, E>;

@@ -11,9 +11,15 @@ pub enum Error {
     /// From `kestrel-lm` (no LM configured, provider errors...).
     #[error(transparent)]
     Lm(#[from] kestrel_lm::LmError),
-    /// From `kestrel-modules`.
+    /// From `kestrel-modules` (module calls, tools, save/load).
     #[error(transparent)]
     Module(#[from] kestrel_modules::ModuleError),
+    /// From `kestrel-eval` (evaluation settings, datasets, metrics).
+    #[error(transparent)]
+    Eval(#[from] kestrel_eval::EvalError),
+    /// From `kestrel-optimizers`.
+    #[error(transparent)]
+    Optimizer(#[from] kestrel_optimizers::OptimizerError),
 }
 
 /// Result alias using [`Error`].

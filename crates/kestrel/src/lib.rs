@@ -9,9 +9,9 @@
 //! |---|---|---|
 //! | [`core`] | `kestrel-core` | signatures, examples, predictions, adapters, traces |
 //! | [`lm`] | `kestrel-lm` | the `Lm` trait, requests, LM scoping, adapter calls |
-//! | [`modules`] | `kestrel-modules` | `Module`, `Predict`, `ChainOfThought`, trace scopes |
-//! | [`eval`] | `kestrel-eval` | evaluation (arrives with the evaluation issue) |
-//! | [`optimizers`] | `kestrel-optimizers` | optimizers (arrive with the compile issue) |
+//! | [`modules`] | `kestrel-modules` | `Module`, `Predict`, `ChainOfThought`, `ReAct`, `BestOfN`, `Refine`, save/load, trace scopes |
+//! | [`eval`] | `kestrel-eval` | `Evaluate`, metrics, datasets |
+//! | [`optimizers`] | `kestrel-optimizers` | `LabeledFewShot`, `BootstrapFewShot`, `BootstrapFewShotWithRandomSearch` |
 //!
 //! ```
 //! use kestrel::prelude::*;
@@ -41,8 +41,13 @@ pub mod prelude {
     };
     pub use kestrel_lm::{CallConfig, Lm, SharedLm, set_default_lm, with_lm};
     pub use kestrel_macros::{Module, Signature};
+    pub use kestrel_eval::{Dataset, Evaluate, EvaluationResult, Metric, Score};
     pub use kestrel_modules::{
-        ChainOfThought, Module, ModuleExt, Predict, Predictor, Predictors, PredictorsExt, WithReasoning, with_trace,
+        BestOfN, ChainOfThought, Module, ModuleExt, Predict, Predictor, Predictors, PredictorsExt, ProgramState, ReAct,
+        Refine, Tool, Trace, WithReasoning, WithTrajectory, with_trace,
+    };
+    pub use kestrel_optimizers::{
+        BootstrapFewShot, BootstrapFewShotWithRandomSearch, Compiled, LabeledFewShot, Optimizer,
     };
     /// Derive it on your own struct and enum field types (they become JSON
     /// schemas in prompts).

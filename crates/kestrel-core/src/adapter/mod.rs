@@ -55,6 +55,33 @@ pub fn python_json_dumps(value: &Value) -> String {
     pyfmt::json_dumps(value)
 }
 
+/// DSPy's `format_user_message_content(signature, values)` (ChatAdapter's,
+/// which JSONAdapter inherits): one `[[ ## name ## ]]` block per input field
+/// of `signature` present in `values`, rendered as in prompts, joined by
+/// blank lines and stripped. ReAct formats its trajectory with it.
+///
+/// ```
+/// use kestrel_core::{Example, SignatureSpec};
+///
+/// let sig = SignatureSpec::parse("thought_0, observation_0 -> x").unwrap();
+/// let values = Example::from_pairs([("thought_0", serde_json::json!("Look it up.")), ("observation_0", 5.into())]);
+/// assert_eq!(
+///     kestrel_core::adapter::format_user_message_content(&sig, &values),
+///     "[[ ## thought_0 ## ]]\nLook it up.\n\n[[ ## observation_0 ## ]]\n5"
+/// );
+/// ```
+pub fn format_user_message_content(signature: &SignatureSpec, values: &Example) -> String {
+    prompt::user_content(signature, values, "", None)
+}
+
+/// DSPy's `get_field_description_string`: ``N. `name` (type): description``
+/// lines (with a `Constraints:` line under a constrained field), the whole
+/// list stripped. Prompts list input and output fields with it; Refine's
+/// feedback step describes each module with it.
+pub fn field_description_string<'a>(fields: impl IntoIterator<Item = &'a crate::field::FieldSpec>) -> String {
+    prompt::field_list(fields.into_iter())
+}
+
 /// Formats prompts for a signature and parses replies.
 pub trait Adapter: Send + Sync + fmt::Debug {
     /// DSPy's class name (`ChatAdapter`, `JSONAdapter`), used in errors.

@@ -79,7 +79,7 @@ fn field_description(signature: &SignatureSpec) -> String {
 
 /// ``N. `name` (type): description`` lines, with a `Constraints:` line after
 /// a constrained field; the whole list is stripped.
-fn field_list<'a>(fields: impl Iterator<Item = &'a FieldSpec>) -> String {
+pub(crate) fn field_list<'a>(fields: impl Iterator<Item = &'a FieldSpec>) -> String {
     let mut out = String::new();
     for (i, field) in fields.enumerate() {
         if i > 0 {
@@ -163,7 +163,12 @@ pub(crate) fn field_block(name: &str, value: &str) -> String {
 
 /// A user turn: `prefix`, one block per input present in `values`, then the
 /// output reminder (for the main request), joined by blank lines and stripped.
-fn user_content(signature: &SignatureSpec, values: &Example, prefix: &str, requirements: Option<&str>) -> String {
+pub(crate) fn user_content(
+    signature: &SignatureSpec,
+    values: &Example,
+    prefix: &str,
+    requirements: Option<&str>,
+) -> String {
     let blocks: Vec<String> = signature
         .input_fields()
         .filter_map(|f| values.get(&f.name).map(|v| field_block(&f.name, &field_value(&f.ty, v))))

@@ -6,8 +6,17 @@
 #[allow(dead_code)]
 mod fixture_support;
 
+mod best_of_n;
+mod inference_fixtures;
 mod lm_selection;
+mod majority;
 mod module_fixtures;
+mod parallel;
 mod predict;
 mod predictors;
+mod react;
+mod refine;
+mod saved_programs;
+mod test_lms;
+mod tools;
 mod traces;

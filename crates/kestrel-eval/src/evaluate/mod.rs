@@ -1,0 +1,188 @@
+//! [`Evaluate`]: run a program over a devset with bounded async concurrency
+//! and score every prediction with a metric (DSPy's `dspy.Evaluate`).
+//!
+//! The pieces: the builder and `run` (here), the driver loop (`run.rs`), the
+//! result types (`result.rs`), the progress bar (`progress.rs`), the text
+//! table (`table.rs`) and the JSON / CSV exports (`export.rs`).
+
+mod example_ref;
+mod export;
+mod progress;
+mod result;
+mod run;
+mod table;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use kestrel_core::Example;
+use kestrel_lm::track_usage;
+use kestrel_modules::Module;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::EvalError;
+use crate::metric::Metric;
+
+pub use example_ref::ExampleRef;
+pub use result::{EvalRow, EvaluationResult, StopReason};
+
+/// Runs a program over a devset and scores it (DSPy's `Evaluate`).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), kestrel_eval::EvalError> {
+/// use kestrel_core::Example;
+/// use kestrel_eval::{Evaluate, metrics::AnswerExactMatch};
+/// use kestrel_modules::Predict;
+///
+/// let devset = vec![Example::from_pairs([("question", "2+2?"), ("answer", "4")]).with_inputs(["question"])];
+/// let program = Predict::from_signature("question -> answer")?;
+/// let result = Evaluate::new(devset)
+///     .concurrency(32)
+///     .display_progress(true)
+///     .run(&program, &AnswerExactMatch::new())
+///     .await?;
+/// println!("{result}"); // Average Metric: 1.0 / 1 (100.0%)
+/// # Ok(()) }
+/// ```
+///
+/// # Semantics
+///
+/// - At most `concurrency` examples (program call, then metric) are in
+///   flight at once, all inside the caller's task, so the caller's
+///   `with_lm`, `track_usage` and other task-local scopes apply.
+/// - A program or metric error scores `failure_score` and counts against
+///   `max_errors`. When the errors exceed `max_errors` the run stops: no new
+///   calls start, calls in flight are dropped, and the result keeps what
+///   finished, with [`EvaluationResult::stop`] saying why.
+/// - Cancellation (the token, or Ctrl-C when enabled) stops the same way and
+///   returns what finished, marked [`StopReason::Cancelled`]. Dropping the
+///   future returned by [`Evaluate::run`] stops everything at once and
+///   returns nothing; responses that already arrived stay in the LM's cache,
+///   so a rerun does not pay for them again.
+#[derive(Debug, Clone)]
+pub struct Evaluate {
+    devset: Arc<[Example]>,
+    concurrency: usize,
+    max_errors: Option<usize>,
+    failure_score: f64,
+    display_progress: bool,
+    display_table: usize,
+    cancel: Option<CancellationToken>,
+    ctrl_c: bool,
+    limiter: Option<Arc<Semaphore>>,
+}
+
+impl Evaluate {
+    /// Default number of examples in flight.
+    pub const DEFAULT_CONCURRENCY: usize = 16;
+    /// Default error budget (DSPy's `settings.max_errors`).
+    pub const DEFAULT_MAX_ERRORS: usize = 10;
+
+    /// Evaluate on `devset` (a `Vec<Example>`, a [`crate::Dataset`] or an
+    /// already shared `Arc<[Example]>`, which is reused without copying).
+    pub fn new(devset: impl Into<Arc<[Example]>>) -> Self {
+        Self {
+            devset: devset.into(),
+            concurrency: Self::DEFAULT_CONCURRENCY,
+            max_errors: Some(Self::DEFAULT_MAX_ERRORS),
+            failure_score: 0.0,
+            display_progress: false,
+            display_table: 0,
+            cancel: None,
+            ctrl_c: false,
+            limiter: None,
+        }
+    }
+
+    /// Builder: how many examples may be in flight at once (DSPy's
+    /// `num_threads`); thousands are fine. Must be at least 1.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    /// Builder: how many failed examples are tolerated; one more stops the
+    /// run. `None` never stops. Default 10.
+    pub fn max_errors(mut self, max_errors: impl Into<Option<usize>>) -> Self {
+        self.max_errors = max_errors.into();
+        self
+    }
+
+    /// Builder: the score of an example whose program or metric failed
+    /// (default `0.0`).
+    pub fn failure_score(mut self, score: f64) -> Self {
+        self.failure_score = score;
+        self
+    }
+
+    /// Builder: show a progress bar on stderr (only when it is a terminal).
+    pub fn display_progress(mut self, on: bool) -> Self {
+        self.display_progress = on;
+        self
+    }
+
+    /// Builder: print a table of the first `rows` results to stdout at the
+    /// end (`0`, the default, prints none).
+    pub fn display_table(mut self, rows: usize) -> Self {
+        self.display_table = rows;
+        self
+    }
+
+    /// Builder: a limit shared with other work. Each example holds one
+    /// permit of `limiter` while its program and metric run (on top of this
+    /// run's own `concurrency`), so several evaluations running at once —
+    /// an optimizer scoring candidates concurrently — stay under one bound
+    /// on calls in flight. A closed semaphore no longer limits anything.
+    pub fn limiter(mut self, limiter: Arc<Semaphore>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// Builder: stop when this token is cancelled.
+    pub fn cancel_token(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Builder: stop when the process receives Ctrl-C (SIGINT).
+    ///
+    /// While a run listens, Ctrl-C no longer ends the process: the run
+    /// returns its partial result instead. (Tokio keeps its signal handler
+    /// installed afterwards, so later Ctrl-C presses are also caught; a
+    /// program that wants to exit on them should listen for them itself.)
+    pub fn cancel_on_ctrl_c(mut self) -> Self {
+        self.ctrl_c = true;
+        self
+    }
+
+    /// The devset.
+    pub fn devset(&self) -> &[Example] {
+        &self.devset
+    }
+
+    /// Run `program` on every example and score it with `metric`.
+    ///
+    /// Fails only on bad settings (an empty devset, `concurrency(0)`);
+    /// program and metric errors are counted in the result.
+    pub async fn run<M, F>(&self, program: &M, metric: &F) -> Result<EvaluationResult, EvalError>
+    where
+        M: Module + ?Sized,
+        F: Metric + ?Sized,
+    {
+        if self.devset.is_empty() {
+            return Err(EvalError::EmptyDevset);
+        }
+        if self.concurrency == 0 {
+            return Err(EvalError::invalid("concurrency", "must be at least 1"));
+        }
+        let started = Instant::now();
+        let (outcome, usage) = track_usage(run::drive(self, program, metric)).await;
+        let result = outcome.into_result(self, metric.name(), started.elapsed(), usage);
+        tracing::info!(target: "kestrel_eval", "{}", result.summary());
+        if self.display_table > 0 {
+            println!("{}", result.table(self.display_table));
+        }
+        Ok(result)
+    }
+}

@@ -1,0 +1,28 @@
+//! [`OptimizerError`]: why a compile could not produce a program.
+
+use kestrel_eval::EvalError;
+use kestrel_modules::ModuleError;
+
+/// Errors of `kestrel-optimizers`.
+///
+/// Failures of single training or validation examples are not errors: they
+/// are counted against the optimizer's error budget and listed in the
+/// [`crate::CompileReport`]. These are the failures that leave nothing to
+/// return.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptimizerError {
+    /// A module-level failure outside any single example (predictor access,
+    /// a signature that cannot be set...).
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+    /// Evaluation failed as a whole.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    /// The optimizer's settings are inconsistent.
+    #[error("optimizer configuration: {0}")]
+    Config(String),
+    /// The teacher program does not have the student's structure.
+    #[error("teacher and student differ: {0}")]
+    Structure(String),
+}

@@ -1,0 +1,92 @@
+//! The [`Optimizer`] trait and [`Compiled`], a compiled program with its
+//! [`CompileReport`].
+
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+
+use kestrel_core::Example;
+use kestrel_modules::{Module, Predictor, Predictors, PredictorsExt};
+
+use crate::error::OptimizerError;
+use crate::report::CompileReport;
+
+/// A compiled program and what compiling it did. Derefs to the program, so
+/// `compiled.call(..)` and `compiled.save(..)` work directly.
+#[derive(Debug, Clone)]
+pub struct Compiled<M> {
+    /// The optimized program.
+    pub program: M,
+    /// What the compile did and spent.
+    pub report: CompileReport,
+}
+
+impl<M> Compiled<M> {
+    /// The program, without the report.
+    pub fn into_program(self) -> M {
+        self.program
+    }
+}
+
+impl<M> Deref for Compiled<M> {
+    type Target = M;
+    fn deref(&self) -> &M {
+        &self.program
+    }
+}
+
+impl<M> DerefMut for Compiled<M> {
+    fn deref_mut(&mut self) -> &mut M {
+        &mut self.program
+    }
+}
+
+/// Compiles a program against a training set (and the metric the optimizer
+/// was built with). The student is never mutated: the result is a new
+/// program made by cloning it and setting predictor state.
+pub trait Optimizer: Send + Sync {
+    /// The optimizer's name, as DSPy names it.
+    fn name(&self) -> &'static str;
+
+    /// Compile `student` on `trainset`; optimizers that score candidates use
+    /// `valset` (or the trainset when `None`, as DSPy).
+    fn compile_with_valset<'a, M>(
+        &'a self,
+        student: &'a M,
+        trainset: &'a [Example],
+        valset: Option<&'a [Example]>,
+    ) -> impl Future<Output = Result<Compiled<M>, OptimizerError>> + Send + 'a
+    where
+        M: Module + Clone + 'static;
+
+    /// Compile `student` on `trainset`.
+    fn compile<'a, M>(
+        &'a self,
+        student: &'a M,
+        trainset: &'a [Example],
+    ) -> impl Future<Output = Result<Compiled<M>, OptimizerError>> + Send + 'a
+    where
+        M: Module + Clone + 'static,
+    {
+        self.compile_with_valset(student, trainset, None)
+    }
+}
+
+/// DSPy's `reset_copy`: a clone whose predictors have no demos. Unlike DSPy,
+/// a predictor's own LM is kept (a Rust program that pins a model per
+/// predictor expects the compiled program to keep it).
+pub fn reset_copy<M: Predictors + Clone>(program: &M) -> M {
+    let mut copy = program.clone();
+    copy.visit_predictors_mut("", &mut |_, p: &mut dyn Predictor| p.set_demos(Vec::new()));
+    copy
+}
+
+/// Demos per predictor, in predictor order.
+pub fn demo_counts<M: Predictors>(program: &M) -> Vec<usize> {
+    program.predictor_states().iter().map(|(_, s)| s.demos.len()).collect()
+}
+
+/// True when any predictor of `program` has demos (Kestrel's stand-in for
+/// DSPy's `_compiled` flag on a teacher).
+pub fn has_demos<M: Predictors>(program: &M) -> bool {
+    demo_counts(program).iter().any(|&n| n > 0)
+}

@@ -1,0 +1,304 @@
+//! [`BootstrapFewShotWithRandomSearch`]: DSPy's random search over
+//! bootstrapped demo sets. Candidate seeds run from -3: `-3` zero-shot,
+//! `-2` labeled demos only, `-1` an unshuffled BootstrapFewShot, then seeds
+//! `0..num_candidate_programs`, each a BootstrapFewShot on the trainset
+//! shuffled with `random.Random(seed)` and a demo count drawn with
+//! `random.Random(seed).randint(1, max_bootstrapped_demos)`. Every candidate
+//! is scored on the validation set; the best wins, ties going to the earlier
+//! seed, and `stop_at_score` ends the search at the first candidate (in seed
+//! order) that reaches it.
+//!
+//! DSPy builds and scores candidates one after another. Here they all run
+//! at once under one shared limit on program calls in flight, and results
+//! are taken in seed order — the winner is the sequential run's winner.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::stream::{FuturesOrdered, StreamExt};
+use kestrel_core::{Example, PyRandom};
+use kestrel_eval::{Evaluate, Metric};
+use kestrel_lm::{CallConfig, SharedLm, track_usage};
+use kestrel_modules::Module;
+use tokio::sync::Semaphore;
+
+use crate::bootstrap::{BootstrapFewShot, DEFAULT_MAX_ERRORS};
+use crate::error::OptimizerError;
+use crate::labeled::LabeledFewShot;
+use crate::optimizer::{Compiled, Optimizer, demo_counts, reset_copy};
+use crate::progress::Progress;
+use crate::report::{CandidateScore, CompileReport};
+
+/// Program calls in flight by default, shared by every candidate.
+pub const DEFAULT_SEARCH_CONCURRENCY: usize = 16;
+
+/// Random search over bootstrapped few-shot programs.
+#[derive(Clone)]
+pub struct BootstrapFewShotWithRandomSearch {
+    metric: Arc<dyn Metric>,
+    metric_threshold: Option<f64>,
+    teacher_lm: Option<SharedLm>,
+    teacher_config: Option<CallConfig>,
+    max_bootstrapped_demos: usize,
+    max_labeled_demos: usize,
+    max_rounds: usize,
+    num_candidate_programs: usize,
+    max_errors: usize,
+    stop_at_score: Option<f64>,
+    labeled_sample: bool,
+    concurrency: usize,
+    display_progress: bool,
+}
+
+impl std::fmt::Debug for BootstrapFewShotWithRandomSearch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapFewShotWithRandomSearch")
+            .field("max_bootstrapped_demos", &self.max_bootstrapped_demos)
+            .field("max_labeled_demos", &self.max_labeled_demos)
+            .field("num_candidate_programs", &self.num_candidate_programs)
+            .field("stop_at_score", &self.stop_at_score)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One candidate's program and its validation result.
+struct Scored<M> {
+    program: M,
+    candidate: CandidateScore,
+    report: Option<CompileReport>,
+}
+
+impl BootstrapFewShotWithRandomSearch {
+    /// DSPy's defaults: 16 candidate programs, 4 bootstrapped and 16 labeled
+    /// demos, 1 round, no `stop_at_score`.
+    pub fn new(metric: impl Metric + 'static) -> Self {
+        Self {
+            metric: Arc::new(metric),
+            metric_threshold: None,
+            teacher_lm: None,
+            teacher_config: None,
+            max_bootstrapped_demos: 4,
+            max_labeled_demos: 16,
+            max_rounds: 1,
+            num_candidate_programs: 16,
+            max_errors: DEFAULT_MAX_ERRORS,
+            stop_at_score: None,
+            labeled_sample: true,
+            concurrency: DEFAULT_SEARCH_CONCURRENCY,
+            display_progress: true,
+        }
+    }
+
+    /// Builder: the bootstraps' metric threshold.
+    pub fn metric_threshold(mut self, threshold: f64) -> Self {
+        self.metric_threshold = Some(threshold);
+        self
+    }
+
+    /// Builder: the teacher's LM.
+    pub fn teacher_lm(mut self, lm: impl Into<SharedLm>) -> Self {
+        self.teacher_lm = Some(lm.into());
+        self
+    }
+
+    /// Builder: call options for teacher calls.
+    pub fn teacher_config(mut self, config: CallConfig) -> Self {
+        self.teacher_config = Some(config);
+        self
+    }
+
+    /// Builder: the largest demo count a candidate may draw (DSPy's
+    /// `max_bootstrapped_demos`, sampled between 1 and this).
+    pub fn max_bootstrapped_demos(mut self, n: usize) -> Self {
+        self.max_bootstrapped_demos = n;
+        self
+    }
+
+    /// Builder: labeled demos per predictor.
+    pub fn max_labeled_demos(mut self, n: usize) -> Self {
+        self.max_labeled_demos = n;
+        self
+    }
+
+    /// Builder: teacher rounds per example.
+    pub fn max_rounds(mut self, n: usize) -> Self {
+        self.max_rounds = n.max(1);
+        self
+    }
+
+    /// Builder: shuffled-bootstrap candidates (seeds `0..n`), on top of the
+    /// three fixed ones.
+    pub fn num_candidate_programs(mut self, n: usize) -> Self {
+        self.num_candidate_programs = n;
+        self
+    }
+
+    /// Builder: error budget of each bootstrap and each evaluation.
+    pub fn max_errors(mut self, n: usize) -> Self {
+        self.max_errors = n.max(1);
+        self
+    }
+
+    /// Builder: stop at the first candidate (in seed order) scoring at least
+    /// this (percent).
+    pub fn stop_at_score(mut self, score: f64) -> Self {
+        self.stop_at_score = Some(score);
+        self
+    }
+
+    /// Builder: `false` gives the labeled-only candidate the first examples
+    /// instead of a sample.
+    pub fn labeled_sample(mut self, on: bool) -> Self {
+        self.labeled_sample = on;
+        self
+    }
+
+    /// Builder: program calls in flight at once, across all candidates.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Builder: show progress on a terminal (default on).
+    pub fn display_progress(mut self, on: bool) -> Self {
+        self.display_progress = on;
+        self
+    }
+
+    fn bootstrap(&self, max_bootstrapped: usize, limiter: &Arc<Semaphore>) -> BootstrapFewShot {
+        let mut b = BootstrapFewShot::with_shared_metric(Arc::clone(&self.metric))
+            .max_bootstrapped_demos(max_bootstrapped)
+            .max_labeled_demos(self.max_labeled_demos)
+            .max_rounds(self.max_rounds)
+            .max_errors(self.max_errors)
+            .concurrency(self.concurrency)
+            .limiter(Arc::clone(limiter))
+            .display_progress(false);
+        if let Some(t) = self.metric_threshold {
+            b = b.metric_threshold(t);
+        }
+        if let Some(lm) = &self.teacher_lm {
+            b = b.teacher_lm(lm.clone());
+        }
+        if let Some(config) = &self.teacher_config {
+            b = b.teacher_config(config.clone());
+        }
+        b
+    }
+
+    /// Build the candidate of `seed` and score it on `valset`.
+    async fn candidate<M>(
+        &self,
+        seed: i64,
+        student: &M,
+        trainset: &[Example],
+        valset: &[Example],
+        limiter: &Arc<Semaphore>,
+    ) -> Result<Scored<M>, OptimizerError>
+    where
+        M: Module + Clone + 'static,
+    {
+        let (program, label, report) = match seed {
+            -3 => (reset_copy(student), "zero-shot", None),
+            -2 => {
+                let program = LabeledFewShot::new(self.max_labeled_demos).sample(self.labeled_sample).apply(student, trainset);
+                (program, "labeled", None)
+            }
+            -1 => {
+                let compiled = self.bootstrap(self.max_bootstrapped_demos, limiter).compile(student, trainset).await?;
+                (compiled.program, "bootstrap", Some(compiled.report))
+            }
+            seed => {
+                let mut shuffled = trainset.to_vec();
+                PyRandom::new(seed).shuffle(&mut shuffled);
+                let size = PyRandom::new(seed).randint(1, self.max_bootstrapped_demos.max(1));
+                let compiled = self.bootstrap(size, limiter).compile(student, &shuffled).await?;
+                (compiled.program, "shuffled", Some(compiled.report))
+            }
+        };
+        let result = Evaluate::new(valset.to_vec())
+            .concurrency(self.concurrency)
+            .limiter(Arc::clone(limiter))
+            .max_errors(Some(self.max_errors))
+            .display_progress(false)
+            .display_table(0)
+            .run(&program, self.metric.as_ref())
+            .await?;
+        let candidate = CandidateScore {
+            seed,
+            label: label.to_string(),
+            score: result.score,
+            subscores: result.scores(),
+            demos: demo_counts(&program),
+        };
+        Ok(Scored { program, candidate, report })
+    }
+
+    async fn search<M>(
+        &self,
+        student: &M,
+        trainset: &[Example],
+        valset: &[Example],
+    ) -> Result<(M, CompileReport), OptimizerError>
+    where
+        M: Module + Clone + 'static,
+    {
+        let limiter = Arc::new(Semaphore::new(self.concurrency));
+        let seeds: Vec<i64> = (-3..self.num_candidate_programs as i64).collect();
+        let progress = Progress::new(seeds.len(), self.display_progress, "random search");
+        let mut pending: FuturesOrdered<_> =
+            seeds.iter().map(|&seed| self.candidate(seed, student, trainset, valset, &limiter)).collect();
+        let mut report = CompileReport::new("BootstrapFewShotWithRandomSearch");
+        let mut best: Option<(f64, i64, M)> = None;
+        while let Some(scored) = pending.next().await {
+            let Scored { program, candidate, report: child } = scored?;
+            progress.inc();
+            let (score, seed) = (candidate.score, candidate.seed);
+            if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
+                best = Some((score, seed, program));
+            }
+            report.candidates.push(candidate);
+            if let Some(child) = child {
+                report.teacher_runs += child.teacher_runs;
+                report.speculative_runs += child.speculative_runs;
+                report.skipped.extend(child.skipped.iter().cloned());
+                report.children.push(child);
+            }
+            progress.message(format!("best {:.2}", best.as_ref().map_or(0.0, |b| b.0)));
+            if self.stop_at_score.is_some_and(|stop| score >= stop) {
+                report.stopped_early = Some(format!("seed {seed} scored {score:.2} >= stop_at_score"));
+                break;
+            }
+        }
+        progress.finish();
+        let (_, best_seed, program) =
+            best.ok_or_else(|| OptimizerError::Config("no candidate programs were evaluated".into()))?;
+        report.best_seed = Some(best_seed);
+        Ok((program, report))
+    }
+}
+
+impl Optimizer for BootstrapFewShotWithRandomSearch {
+    fn name(&self) -> &'static str {
+        "BootstrapFewShotWithRandomSearch"
+    }
+
+    async fn compile_with_valset<'a, M>(
+        &'a self,
+        student: &'a M,
+        trainset: &'a [Example],
+        valset: Option<&'a [Example]>,
+    ) -> Result<Compiled<M>, OptimizerError>
+    where
+        M: Module + Clone + 'static,
+    {
+        let started = Instant::now();
+        let valset = valset.unwrap_or(trainset);
+        let (result, usage) = track_usage(self.search(student, trainset, valset)).await;
+        let (program, mut report) = result?;
+        report.usage = usage;
+        report.elapsed = started.elapsed();
+        Ok(Compiled { program, report })
+    }
+}
