@@ -42,16 +42,15 @@ fn problem(a: u64, b: u64) -> Example {
 fn simulated_reply(request: &kestrel::lm::LmRequest) -> Result<String, String> {
     let last = request.messages.last().map(|m| m.content.as_str()).unwrap_or("");
     let question = last.rsplit("[[ ## question ## ]]\n").next().unwrap_or("").split("\n\n").next().unwrap_or("");
-    let numbers: Vec<u64> = question
-        .trim_end_matches('?')
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|t| t.parse().ok())
-        .collect();
+    let numbers: Vec<u64> =
+        question.trim_end_matches('?').split(|c: char| !c.is_ascii_digit()).filter_map(|t| t.parse().ok()).collect();
     let [a, b] = numbers[..] else { return Err(format!("no two numbers in `{question}`")) };
     let demos = request.messages.iter().filter(|m| m.role == kestrel::core::Role::Assistant).count();
     let sum = a + b;
     let answer = if demos > 0 || sum % 3 != 0 { sum } else { sum + 1 };
-    Ok(format!("[[ ## reasoning ## ]]\n{a} plus {b} is {answer}.\n\n[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]"))
+    Ok(format!(
+        "[[ ## reasoning ## ]]\n{a} plus {b} is {answer}.\n\n[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]"
+    ))
 }
 
 fn exact(example: &Example, prediction: &Prediction, _trace: Option<&Trace>) -> bool {

@@ -72,7 +72,10 @@ async fn run(path: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
             let server = MockServer::start(Responder::from_fn(stand_in_model)).await?;
             let provider = OpenAiProvider::new("gpt-4o-mini").base_url(server.base_url());
             let lm = LmBuilder::new(provider).cache(CacheConfig::memory_only()).build()?;
-            println!("Model: a stand-in for openai/gpt-4o-mini at {} (set KESTREL_LM for a real one)\n", server.base_url());
+            println!(
+                "Model: a stand-in for openai/gpt-4o-mini at {} (set KESTREL_LM for a real one)\n",
+                server.base_url()
+            );
             with_lm(lm, evaluate.run(&program, &metric)).await?
         }
     };
@@ -83,7 +86,12 @@ async fn run(path: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
 fn report(result: &EvaluationResult) {
     println!("{}", result.table(result.total));
     println!("{result}");
-    println!("Score: {:.2}% (errors: {}, wall time {:.2} s)", result.score, result.errors, result.elapsed.as_secs_f64());
+    println!(
+        "Score: {:.2}% (errors: {}, wall time {:.2} s)",
+        result.score,
+        result.errors,
+        result.elapsed.as_secs_f64()
+    );
     let usage = &result.usage.total;
     println!(
         "Usage: {} LM call(s), {} cache hit(s), {} prompt + {} completion tokens, cost ${:.6}",

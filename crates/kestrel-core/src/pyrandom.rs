@@ -75,8 +75,7 @@ impl PyRandom {
         }
         for _ in 0..N - 1 {
             let prev = self.state[i - 1];
-            self.state[i] =
-                (self.state[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_566_083_941)).wrapping_sub(i as u32);
+            self.state[i] = (self.state[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_566_083_941)).wrapping_sub(i as u32);
             i += 1;
             if i >= N {
                 self.state[0] = self.state[N - 1];

@@ -7,48 +7,10 @@ use std::sync::Arc;
 
 use kestrel_core::{Fields, Prediction};
 use serde_json::Value;
-use unicode_normalization::UnicodeNormalization;
 
 use crate::error::ModuleError;
 
-/// DSPy's `normalize_text`: Unicode NFD, lowercase, ASCII punctuation
-/// removed, the words `a` / `an` / `the` removed, whitespace collapsed.
-///
-/// ```
-/// assert_eq!(kestrel_modules::normalize_text("The,  Eiffel  Tower!"), "eiffel tower");
-/// ```
-pub fn normalize_text(text: &str) -> String {
-    let lowered: String = text.nfd().collect::<String>().to_lowercase();
-    let no_punct: String = lowered.chars().filter(|c| !c.is_ascii_punctuation()).collect();
-    let no_articles = remove_articles(&no_punct);
-    no_articles.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Python's `re.sub(r"\b(a|an|the)\b", " ", text)`: a whole word `a`, `an`
-/// or `the` becomes a space (word characters are alphanumerics and `_`).
-fn remove_articles(text: &str) -> String {
-    let is_word = |c: char| c.is_alphanumeric() || c == '_';
-    let mut out = String::with_capacity(text.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        if matches!(word.as_str(), "a" | "an" | "the") {
-            out.push(' ');
-        } else {
-            out.push_str(word);
-        }
-        word.clear();
-    };
-    for c in text.chars() {
-        if is_word(c) {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
-    out
-}
+pub use kestrel_core::normalize_text;
 
 /// A custom normalization: the answer's text in, its comparison key out
 /// (`None` ignores the answer).

@@ -166,6 +166,26 @@ impl BootstrapFewShot {
         self
     }
 
+    /// The metric.
+    pub fn metric(&self) -> &dyn Metric {
+        self.metric.as_ref()
+    }
+
+    /// Labeled demos per predictor.
+    pub fn max_labeled(&self) -> usize {
+        self.max_labeled_demos
+    }
+
+    /// Program calls in flight at once.
+    pub fn concurrency_limit(&self) -> usize {
+        self.concurrency
+    }
+
+    /// Failed runs tolerated.
+    pub fn error_budget(&self) -> usize {
+        self.max_errors
+    }
+
     /// Compile with an explicit teacher of the student's structure. A
     /// teacher that has no demos gets labeled ones first (DSPy does this to
     /// an uncompiled teacher); one with demos is used as it is.

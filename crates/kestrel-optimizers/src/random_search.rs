@@ -18,11 +18,11 @@ use std::time::Instant;
 use futures::stream::{FuturesOrdered, StreamExt};
 use kestrel_core::{Example, PyRandom};
 use kestrel_eval::{Evaluate, Metric};
-use kestrel_lm::{CallConfig, SharedLm, track_usage};
+use kestrel_lm::track_usage;
 use kestrel_modules::Module;
 use tokio::sync::Semaphore;
 
-use crate::bootstrap::{BootstrapFewShot, DEFAULT_MAX_ERRORS};
+use crate::bootstrap::BootstrapFewShot;
 use crate::error::OptimizerError;
 use crate::labeled::LabeledFewShot;
 use crate::optimizer::{Compiled, Optimizer, demo_counts, reset_copy};
@@ -35,29 +35,23 @@ pub const DEFAULT_SEARCH_CONCURRENCY: usize = 16;
 /// Random search over bootstrapped few-shot programs.
 #[derive(Clone)]
 pub struct BootstrapFewShotWithRandomSearch {
-    metric: Arc<dyn Metric>,
-    metric_threshold: Option<f64>,
-    teacher_lm: Option<SharedLm>,
-    teacher_config: Option<CallConfig>,
+    /// Settings every bootstrap candidate shares (metric, threshold,
+    /// teacher, labeled demos, rounds, error budget, concurrency).
+    base: BootstrapFewShot,
     max_bootstrapped_demos: usize,
-    max_labeled_demos: usize,
-    max_rounds: usize,
     num_candidate_programs: usize,
-    max_errors: usize,
     stop_at_score: Option<f64>,
     labeled_sample: bool,
-    concurrency: usize,
     display_progress: bool,
 }
 
 impl std::fmt::Debug for BootstrapFewShotWithRandomSearch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BootstrapFewShotWithRandomSearch")
+            .field("base", &self.base)
             .field("max_bootstrapped_demos", &self.max_bootstrapped_demos)
-            .field("max_labeled_demos", &self.max_labeled_demos)
             .field("num_candidate_programs", &self.num_candidate_programs)
             .field("stop_at_score", &self.stop_at_score)
-            .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
     }
 }
@@ -71,41 +65,42 @@ struct Scored<M> {
 
 impl BootstrapFewShotWithRandomSearch {
     /// DSPy's defaults: 16 candidate programs, 4 bootstrapped and 16 labeled
-    /// demos, 1 round, no `stop_at_score`.
+    /// demos, 1 round, no `stop_at_score`; program calls in flight default
+    /// to [`DEFAULT_SEARCH_CONCURRENCY`], shared by every candidate.
     pub fn new(metric: impl Metric + 'static) -> Self {
         Self {
-            metric: Arc::new(metric),
-            metric_threshold: None,
-            teacher_lm: None,
-            teacher_config: None,
+            base: BootstrapFewShot::new(metric).concurrency(DEFAULT_SEARCH_CONCURRENCY).display_progress(false),
             max_bootstrapped_demos: 4,
-            max_labeled_demos: 16,
-            max_rounds: 1,
             num_candidate_programs: 16,
-            max_errors: DEFAULT_MAX_ERRORS,
             stop_at_score: None,
             labeled_sample: true,
-            concurrency: DEFAULT_SEARCH_CONCURRENCY,
             display_progress: true,
         }
     }
 
+    /// Builder: change the settings the bootstrap candidates share — the
+    /// same builders as [`BootstrapFewShot`] (`metric_threshold`,
+    /// `teacher_lm`, `teacher_config`, `max_labeled_demos`, `max_rounds`,
+    /// `max_errors` — also the evaluations' error budget — and `concurrency`,
+    /// the limit on program calls in flight across all candidates).
+    pub fn bootstrap_settings(mut self, f: impl FnOnce(BootstrapFewShot) -> BootstrapFewShot) -> Self {
+        self.base = f(self.base);
+        self
+    }
+
     /// Builder: the bootstraps' metric threshold.
-    pub fn metric_threshold(mut self, threshold: f64) -> Self {
-        self.metric_threshold = Some(threshold);
-        self
+    pub fn metric_threshold(self, threshold: f64) -> Self {
+        self.bootstrap_settings(|b| b.metric_threshold(threshold))
     }
 
-    /// Builder: the teacher's LM.
-    pub fn teacher_lm(mut self, lm: impl Into<SharedLm>) -> Self {
-        self.teacher_lm = Some(lm.into());
-        self
+    /// Builder: labeled demos per predictor.
+    pub fn max_labeled_demos(self, n: usize) -> Self {
+        self.bootstrap_settings(|b| b.max_labeled_demos(n))
     }
 
-    /// Builder: call options for teacher calls.
-    pub fn teacher_config(mut self, config: CallConfig) -> Self {
-        self.teacher_config = Some(config);
-        self
+    /// Builder: program calls in flight at once, across all candidates.
+    pub fn concurrency(self, n: usize) -> Self {
+        self.bootstrap_settings(|b| b.concurrency(n))
     }
 
     /// Builder: the largest demo count a candidate may draw (DSPy's
@@ -115,28 +110,10 @@ impl BootstrapFewShotWithRandomSearch {
         self
     }
 
-    /// Builder: labeled demos per predictor.
-    pub fn max_labeled_demos(mut self, n: usize) -> Self {
-        self.max_labeled_demos = n;
-        self
-    }
-
-    /// Builder: teacher rounds per example.
-    pub fn max_rounds(mut self, n: usize) -> Self {
-        self.max_rounds = n.max(1);
-        self
-    }
-
     /// Builder: shuffled-bootstrap candidates (seeds `0..n`), on top of the
     /// three fixed ones.
     pub fn num_candidate_programs(mut self, n: usize) -> Self {
         self.num_candidate_programs = n;
-        self
-    }
-
-    /// Builder: error budget of each bootstrap and each evaluation.
-    pub fn max_errors(mut self, n: usize) -> Self {
-        self.max_errors = n.max(1);
         self
     }
 
@@ -154,12 +131,6 @@ impl BootstrapFewShotWithRandomSearch {
         self
     }
 
-    /// Builder: program calls in flight at once, across all candidates.
-    pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
-        self
-    }
-
     /// Builder: show progress on a terminal (default on).
     pub fn display_progress(mut self, on: bool) -> Self {
         self.display_progress = on;
@@ -167,24 +138,7 @@ impl BootstrapFewShotWithRandomSearch {
     }
 
     fn bootstrap(&self, max_bootstrapped: usize, limiter: &Arc<Semaphore>) -> BootstrapFewShot {
-        let mut b = BootstrapFewShot::with_shared_metric(Arc::clone(&self.metric))
-            .max_bootstrapped_demos(max_bootstrapped)
-            .max_labeled_demos(self.max_labeled_demos)
-            .max_rounds(self.max_rounds)
-            .max_errors(self.max_errors)
-            .concurrency(self.concurrency)
-            .limiter(Arc::clone(limiter))
-            .display_progress(false);
-        if let Some(t) = self.metric_threshold {
-            b = b.metric_threshold(t);
-        }
-        if let Some(lm) = &self.teacher_lm {
-            b = b.teacher_lm(lm.clone());
-        }
-        if let Some(config) = &self.teacher_config {
-            b = b.teacher_config(config.clone());
-        }
-        b
+        self.base.clone().max_bootstrapped_demos(max_bootstrapped).limiter(Arc::clone(limiter))
     }
 
     /// Build the candidate of `seed` and score it on `valset`.
@@ -202,7 +156,8 @@ impl BootstrapFewShotWithRandomSearch {
         let (program, label, report) = match seed {
             -3 => (reset_copy(student), "zero-shot", None),
             -2 => {
-                let program = LabeledFewShot::new(self.max_labeled_demos).sample(self.labeled_sample).apply(student, trainset);
+                let labeled = LabeledFewShot::new(self.base.max_labeled()).sample(self.labeled_sample);
+                let program = labeled.apply(student, trainset);
                 (program, "labeled", None)
             }
             -1 => {
@@ -218,12 +173,12 @@ impl BootstrapFewShotWithRandomSearch {
             }
         };
         let result = Evaluate::new(valset.to_vec())
-            .concurrency(self.concurrency)
+            .concurrency(self.base.concurrency_limit())
             .limiter(Arc::clone(limiter))
-            .max_errors(Some(self.max_errors))
+            .max_errors(Some(self.base.error_budget()))
             .display_progress(false)
             .display_table(0)
-            .run(&program, self.metric.as_ref())
+            .run(&program, self.base.metric())
             .await?;
         let candidate = CandidateScore {
             seed,
@@ -244,7 +199,7 @@ impl BootstrapFewShotWithRandomSearch {
     where
         M: Module + Clone + 'static,
     {
-        let limiter = Arc::new(Semaphore::new(self.concurrency));
+        let limiter = Arc::new(Semaphore::new(self.base.concurrency_limit()));
         let seeds: Vec<i64> = (-3..self.num_candidate_programs as i64).collect();
         let progress = Progress::new(seeds.len(), self.display_progress, "random search");
         let mut pending: FuturesOrdered<_> =

@@ -39,9 +39,9 @@ pub mod prelude {
         Adapter, ChatAdapter, Dynamic, Example, FieldType, JsonAdapter, Prediction, Signature, SignatureSpec,
         SignatureTypes,
     };
+    pub use kestrel_eval::{Dataset, Evaluate, EvaluationResult, Metric, Score};
     pub use kestrel_lm::{CallConfig, Lm, SharedLm, set_default_lm, with_lm};
     pub use kestrel_macros::{Module, Signature};
-    pub use kestrel_eval::{Dataset, Evaluate, EvaluationResult, Metric, Score};
     pub use kestrel_modules::{
         BestOfN, ChainOfThought, Module, ModuleExt, Predict, Predictor, Predictors, PredictorsExt, ProgramState, ReAct,
         Refine, Tool, Trace, WithReasoning, WithTrajectory, with_trace,

@@ -13,7 +13,7 @@ async fn predict_and_chain_of_thought_fixtures_match_dspy() {
     for (name, case) in fixtures("module_call", None) {
         let module = case["module"].as_str().unwrap_or_default();
         if module != "ChainOfThought" && module != "Predict" {
-            continue; // ReAct and MultiChainComparison arrive with their issue.
+            continue; // ReAct and MultiChainComparison replay in inference_fixtures.rs.
         }
         ran += 1;
         let spec = signature(&case);

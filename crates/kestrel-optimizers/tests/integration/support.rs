@@ -90,7 +90,10 @@ impl Lm for ArithmeticLm {
         }
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         if question.contains("FAIL") {
-            return Err(LmError::Provider { model: "test/arithmetic".into(), message: format!("cannot do {question}") });
+            return Err(LmError::Provider {
+                model: "test/arithmetic".into(),
+                message: format!("cannot do {question}"),
+            });
         }
         let marker = format!("[[ ## question ## ]]\n{question}\n");
         if request.messages.iter().filter(|m| m.content.contains(&marker)).count() > 1 {
@@ -112,7 +115,11 @@ impl Lm for ArithmeticLm {
             None => 0,
         };
         let text = format!("[[ ## reasoning ## ]]\nAdd them.\n\n[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]");
-        Ok(LmResponse::new(vec![Completion::stop(text)], Usage { prompt_tokens: 10, completion_tokens: 5 }, "test/arithmetic"))
+        Ok(LmResponse::new(
+            vec![Completion::stop(text)],
+            Usage { prompt_tokens: 10, completion_tokens: 5 },
+            "test/arithmetic",
+        ))
     }
 }
 
@@ -126,7 +133,7 @@ pub fn example(a: u64, b: u64) -> Example {
         ("question", serde_json::Value::from(format!("What is {a} + {b}?"))),
         ("answer", serde_json::Value::from((a + b).to_string())),
     ])
-        .with_inputs(["question"])
+    .with_inputs(["question"])
 }
 
 /// Exact match of `answer` as text.

@@ -112,4 +112,24 @@ fn public_types_are_send_and_sync() {
     check::<kestrel::lm::LmError>();
     check::<kestrel::modules::ModuleError>();
     check::<ScriptedLm>();
+    check::<ReAct<Qa>>();
+    check::<Tool>();
+    check::<BestOfN<ChainOfThought<Qa>>>();
+    check::<Refine<Predict<Qa>>>();
+    check::<kestrel::modules::MultiChainComparison<Qa>>();
+    check::<kestrel::modules::Parallel>();
+    check::<Evaluate>();
+    check::<EvaluationResult>();
+    check::<Score>();
+    check::<Dataset>();
+    check::<kestrel::eval::metrics::SemanticF1>();
+    check::<kestrel::eval::EvalError>();
+    check::<LabeledFewShot>();
+    check::<BootstrapFewShot>();
+    check::<BootstrapFewShotWithRandomSearch>();
+    check::<Compiled<ChainOfThought<Qa>>>();
+    check::<kestrel::optimizers::CompileReport>();
+    check::<kestrel::optimizers::OptimizerError>();
+    check::<kestrel::lm::LmClient>();
+    check::<kestrel_testkit::mock::MockServer>();
 }
