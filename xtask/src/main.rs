@@ -1,17 +1,18 @@
 //! `cargo xtask`: project tasks that are programs rather than tests.
 //!
+//! - `bench-compile`: the end-to-end compile benchmark — evaluate, compile
+//!   and re-evaluate programs with every optimizer on a generated or
+//!   reference dataset, against a simulated LM served over HTTP on 127.0.0.1
+//!   (default, offline) or a real model. See `docs/BENCH_COMPILE.md`.
 //! - `sync-fixtures [--from DIR] [--check]`: copy DSPy's golden fixtures
-//!   (default `../shared/fixtures/dspy`) into `testdata/dspy/`, or with
-//!   `--check` fail when the committed copy differs from the source.
-//!
-//! (`bench-compile`, the end-to-end compile benchmark, arrives with the
-//! compile issue.)
+//!   into `testdata/dspy/`, or check the committed copy.
 
-use std::collections::BTreeMap;
-use std::fs;
+mod bench_compile;
+mod sync_fixtures;
+
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -23,6 +24,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Compile programs with every optimizer and report scores, LM usage and
+    /// wall time (offline by default: a generated dataset and a simulated LM).
+    BenchCompile(Box<bench_compile::BenchArgs>),
     /// Copy the DSPy golden fixtures into testdata/dspy (or check the copy).
     SyncFixtures {
         /// Folder holding the recorded fixtures.
@@ -34,61 +38,25 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let root = project_root();
-    match Cli::parse().command {
+    let outcome = match Cli::parse().command {
+        Command::BenchCompile(args) => bench_compile::run(*args, &root),
         Command::SyncFixtures { from, check } => {
             let from = from.unwrap_or_else(|| root.join("../shared/fixtures/dspy"));
-            sync_fixtures(&from, &root.join("testdata/dspy"), check)
+            sync_fixtures::sync_fixtures(&from, &root.join("testdata/dspy"), check)
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
         }
     }
 }
 
+/// The workspace root (the folder above `xtask/`).
 fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// The fixture files (`*.json` and the README) of a folder, by name.
-fn fixture_files(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        if name.ends_with(".json") || name == "README.md" {
-            out.insert(name, fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
-        }
-    }
-    Ok(out)
-}
-
-fn sync_fixtures(from: &Path, to: &Path, check: bool) -> Result<()> {
-    let source = fixture_files(from)?;
-    if source.is_empty() {
-        bail!("no fixtures in {}", from.display());
-    }
-    fs::create_dir_all(to)?;
-    let current = fixture_files(to)?;
-    let mut differing = Vec::new();
-    for (name, bytes) in &source {
-        let state = match current.get(name) {
-            None => "added",
-            Some(old) if old != bytes => "changed",
-            Some(_) => continue,
-        };
-        differing.push(format!("{state}: {name}"));
-        if !check {
-            fs::write(to.join(name), bytes)?;
-        }
-    }
-    for name in current.keys().filter(|n| !source.contains_key(*n)) {
-        differing.push(format!("only in testdata (kept): {name}"));
-    }
-    for line in &differing {
-        println!("{line}");
-    }
-    if check && differing.iter().any(|l| !l.starts_with("only in")) {
-        bail!("testdata/dspy differs from {}: run `cargo xtask sync-fixtures`", from.display());
-    }
-    println!("{} fixture file(s) in {}, {} difference(s)", source.len(), from.display(), differing.len());
-    Ok(())
 }

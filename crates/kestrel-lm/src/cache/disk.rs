@@ -23,13 +23,16 @@
 //!
 //! A write streams the envelope (serializing and hashing the payload on the
 //! way) into a temporary file in the entry's own directory (named
-//! `.tmp-*.partial`, so never mistaken for an entry), is flushed and synced
-//! (`sync_data`), then renamed over the final name. Rename is atomic, so a
+//! `.tmp-*.partial`, so never mistaken for an entry), is flushed — and, with
+//! `CacheConfig::durable_writes`, synced to the device (`sync_data`, about a
+//! millisecond) — then renamed over the final name. Rename is atomic, so a
 //! reader — in this process or another — sees the old entry, the new one or
 //! none, never part of one, even if the writer is killed mid-write (its temp
 //! file is left behind and ignored; [`DiskLevel::clear`] removes it). Two
 //! processes writing the same key both write complete files; the last
-//! rename wins.
+//! rename wins. Without the sync a power cut (not a killed process) may
+//! leave a short file behind the new name; its checksum fails on read, so it
+//! is a miss like any corrupt entry.
 
 use std::fs;
 use std::io::{self, Write};
@@ -76,16 +79,17 @@ pub(crate) enum DiskRead {
 pub(crate) struct DiskLevel {
     dir: PathBuf,
     root: PathBuf,
+    durable: bool,
 }
 
 impl DiskLevel {
     /// Open (creating) the level under `dir`, checking that it is writable.
-    pub(crate) fn open(dir: PathBuf) -> Result<Self, LmError> {
+    pub(crate) fn open(dir: PathBuf, durable: bool) -> Result<Self, LmError> {
         let root = dir.join(VERSION_DIR);
         let unusable = |e: io::Error| LmError::Config(format!("cache directory {} is not usable: {e}", dir.display()));
         fs::create_dir_all(&root).map_err(unusable)?;
         temp_file_in(&root).map_err(unusable)?;
-        Ok(Self { dir, root })
+        Ok(Self { dir, root, durable })
     }
 
     /// The cache directory (as configured).
@@ -122,7 +126,8 @@ impl DiskLevel {
         }
     }
 
-    /// Write the entry of `key` atomically (temp file, sync, rename).
+    /// Write the entry of `key` atomically (temp file, sync if durable,
+    /// rename).
     pub(crate) fn write(&self, key: &CacheKey, response: &LmResponse) -> io::Result<()> {
         let path = self.entry_path(key);
         let shard = path.parent().unwrap_or(&self.root);
@@ -137,7 +142,9 @@ impl DiskLevel {
         encode(key, response, &mut out)?;
         out.flush()?;
         drop(out);
-        file.as_file().sync_data()?;
+        if self.durable {
+            file.as_file().sync_data()?;
+        }
         file.persist(&path).map_err(|e| e.error)?;
         Ok(())
     }

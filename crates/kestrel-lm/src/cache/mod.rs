@@ -6,8 +6,9 @@
 //!   model and the request's answer-determining fields ([`key`]).
 //! - [`Cache::get_or_fetch`]: memory, then disk (promoting into memory), then
 //!   one fetch per key however many callers miss at once.
-//! - Disk entries are written atomically (temp file, `sync_data`, rename) and
-//!   checksummed; a damaged entry is a miss, never an error.
+//! - Disk entries are written atomically (temp file, rename; `sync_data`
+//!   first with [`CacheConfig::durable_writes`]) and checksummed; a damaged
+//!   entry is a miss, never an error.
 //!
 //! Disk layout (format 1): `<dir>/v1/<2 hex>/<64 hex of the key>.json`, each
 //! file `{"format":1,"key":"<hex>","payload":<LmResponse>,
@@ -70,7 +71,7 @@ impl Cache {
     /// [`LmError::Config`] naming the path.
     pub fn new(config: CacheConfig) -> Result<Cache, LmError> {
         let memory = config.memory_enabled().then(|| MemoryLevel::new(config.memory_capacity));
-        let disk = config.resolved_dir().map(DiskLevel::open).transpose()?;
+        let disk = config.resolved_dir().map(|dir| DiskLevel::open(dir, config.durable_writes)).transpose()?;
         let inner = Inner { memory, disk, flights: Flights::default(), counters: Counters::default() };
         Ok(Cache { inner: Arc::new(inner) })
     }
@@ -197,8 +198,8 @@ impl Cache {
         self.inner.memory.as_ref().map_or(0, MemoryLevel::len)
     }
 
-    /// Write to disk on tokio's blocking pool when inside a runtime (an
-    /// entry is synced to disk, which may take milliseconds), else inline.
+    /// Write to disk on tokio's blocking pool when inside a runtime (file
+    /// system calls block; a durable write takes milliseconds), else inline.
     async fn write_disk_off_thread(&self, key: CacheKey, response: &LmResponse) {
         if self.inner.disk.is_none() {
             return;

@@ -1,0 +1,249 @@
+//! `cargo xtask bench-compile` flags ([`BenchArgs`]) and the value sets
+//! scripts can rely on: programs, optimizers and metrics. Unknown values are
+//! clap errors that list the accepted ones.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+
+use super::datasets::DatasetChoice;
+use super::simulated_lm;
+
+/// The value of `--lm` that selects the simulated LM (the default).
+pub const SIMULATED: &str = "simulated";
+/// Simulated latency when `--latency-ms` is not given.
+pub const DEFAULT_LATENCY_MS: u64 = 50;
+
+/// A program to compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum ProgramKind {
+    /// `Predict` on the dataset's signature.
+    Predict,
+    /// `ChainOfThought` on the dataset's signature.
+    Cot,
+}
+
+impl ProgramKind {
+    /// The name reports show.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProgramKind::Predict => "predict",
+            ProgramKind::Cot => "cot",
+        }
+    }
+}
+
+/// An optimizer to compile with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum OptimizerKind {
+    /// No compile: the program as it is (the baseline).
+    None,
+    /// `LabeledFewShot` (k = `--max-labeled-demos`).
+    Labeled,
+    /// `BootstrapFewShot`.
+    Bootstrap,
+    /// `BootstrapFewShotWithRandomSearch` (`--candidates` programs).
+    RandomSearch,
+}
+
+impl OptimizerKind {
+    /// The name reports show (the flag value).
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::None => "none",
+            OptimizerKind::Labeled => "labeled",
+            OptimizerKind::Bootstrap => "bootstrap",
+            OptimizerKind::RandomSearch => "random-search",
+        }
+    }
+
+    /// Every optimizer, in matrix order.
+    pub const ALL: [OptimizerKind; 4] =
+        [OptimizerKind::None, OptimizerKind::Labeled, OptimizerKind::Bootstrap, OptimizerKind::RandomSearch];
+}
+
+/// Which metric scores predictions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricKind {
+    /// The dataset's own metric.
+    Default,
+    /// The dataset's metric, but a bootstrapping run is accepted for only one
+    /// correct prediction in 16 (by a hash): bootstrapping then needs many
+    /// teacher runs. Evaluation scores are the default metric's.
+    Strict,
+}
+
+/// Flags of `cargo xtask bench-compile`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Dataset: generated (offline), gsm8k, hotpotqa, hover, banking77 (read from $KESTREL_DATA_DIR), or a
+    /// PATH.jsonl of {"question", "answer"} records.
+    #[arg(long, default_value = "generated", value_parser = DatasetChoice::parse)]
+    pub dataset: DatasetChoice,
+    /// Programs (repeatable or comma-separated) [default: predict,cot; cot for reference datasets].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub program: Vec<ProgramKind>,
+    /// Optimizers (repeatable or comma-separated) [default: all four].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub optimizer: Vec<OptimizerKind>,
+    /// Candidate programs of RandomSearch (DSPy's num_candidate_programs; DSPy defaults to 16).
+    #[arg(long, default_value_t = 4)]
+    pub candidates: usize,
+    /// The LM: `simulated` (deterministic, served on 127.0.0.1) or a model string such as openai/gpt-4o-mini
+    /// (configured from the provider's environment: OPENAI_API_KEY, OPENAI_BASE_URL...).
+    #[arg(long, default_value = SIMULATED)]
+    pub lm: String,
+    /// Training examples.
+    #[arg(long, default_value_t = 50)]
+    pub train: usize,
+    /// Validation examples for RandomSearch's candidate scores; 0 scores them on the trainset (DSPy's default).
+    #[arg(long, default_value_t = 0)]
+    pub val: usize,
+    /// Evaluation (dev) examples, scored before and after compiling.
+    #[arg(long, default_value_t = 100)]
+    pub dev: usize,
+    /// Seed of the generated problems and of the dataset shuffles.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Program calls in flight (Evaluate, bootstrap teacher runs, RandomSearch).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Latency of every simulated LM response, in milliseconds [default: 50]. Simulated LM only.
+    #[arg(long)]
+    pub latency_ms: Option<u64>,
+    /// Response cache folder [default: a fresh temporary folder for the simulated LM, the user cache for a
+    /// real LM].
+    #[arg(long, conflicts_with = "no_cache")]
+    pub cache_dir: Option<PathBuf>,
+    /// No response cache at all (memory or disk).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Also write the results as JSON (schema in docs/BENCH_COMPILE.md).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Metric: the dataset's own, or `strict` (see docs/BENCH_COMPILE.md).
+    #[arg(long, value_enum, default_value_t = MetricKind::Default)]
+    pub metric: MetricKind,
+    /// Bootstrapped demos per predictor (DSPy's max_bootstrapped_demos).
+    #[arg(long, default_value_t = 4)]
+    pub max_bootstrapped_demos: usize,
+    /// Labeled demos per predictor (DSPy's max_labeled_demos; LabeledFewShot's k).
+    #[arg(long, default_value_t = 16)]
+    pub max_labeled_demos: usize,
+    /// Fetch a missing reference dataset at a pinned commit (sha256-checked) into target/kestrel-data.
+    /// Needs an xtask built with `--features download` and a network.
+    #[arg(long)]
+    pub download: bool,
+}
+
+impl BenchArgs {
+    /// True when the simulated LM answers.
+    pub fn simulated(&self) -> bool {
+        self.lm == SIMULATED || self.lm == format!("openai/{}", simulated_lm::MODEL)
+    }
+
+    /// The simulated latency in milliseconds, `None` for a real LM.
+    pub fn latency(&self) -> Option<u64> {
+        self.simulated().then(|| self.latency_ms.unwrap_or(DEFAULT_LATENCY_MS))
+    }
+
+    /// The optimizers to run, deduplicated, in matrix order.
+    pub fn optimizers(&self) -> Vec<OptimizerKind> {
+        let mut chosen = if self.optimizer.is_empty() { OptimizerKind::ALL.to_vec() } else { self.optimizer.clone() };
+        chosen.sort();
+        chosen.dedup();
+        chosen
+    }
+
+    /// The programs to run, deduplicated, in matrix order.
+    pub fn programs(&self, dataset_default: &[ProgramKind]) -> Vec<ProgramKind> {
+        let mut chosen = if self.program.is_empty() { dataset_default.to_vec() } else { self.program.clone() };
+        chosen.sort();
+        chosen.dedup();
+        chosen
+    }
+
+    /// Flag combinations that make no sense.
+    pub fn check(&self) -> Result<()> {
+        if !self.simulated() && self.latency_ms.is_some() {
+            bail!("--latency-ms applies only to the simulated LM (got --lm {})", self.lm);
+        }
+        if self.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        if self.dev == 0 {
+            bail!("--dev must be at least 1 (the dev set is scored before and after compiling)");
+        }
+        let compiles = self.optimizers().iter().any(|o| *o != OptimizerKind::None);
+        if compiles && self.train == 0 {
+            bail!("--train must be at least 1 to compile");
+        }
+        if self.optimizers().contains(&OptimizerKind::RandomSearch) && self.candidates == 0 {
+            bail!("--candidates must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<BenchArgs, clap::Error> {
+        Wrapper::try_parse_from(std::iter::once("bench-compile").chain(args.iter().copied())).map(|w| w.args)
+    }
+
+    #[test]
+    fn defaults_run_the_offline_matrix() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(args.dataset, DatasetChoice::Generated);
+        assert!(args.simulated());
+        assert_eq!(args.latency(), Some(DEFAULT_LATENCY_MS));
+        assert_eq!(args.optimizers(), OptimizerKind::ALL);
+        assert_eq!(args.programs(&[ProgramKind::Predict, ProgramKind::Cot]), [ProgramKind::Predict, ProgramKind::Cot]);
+        args.check().unwrap();
+    }
+
+    #[test]
+    fn lists_are_repeatable_or_comma_separated() {
+        let args =
+            parse(&["--optimizer", "bootstrap,none", "--optimizer", "random-search", "--program", "cot"]).unwrap();
+        assert_eq!(args.optimizers(), [OptimizerKind::None, OptimizerKind::Bootstrap, OptimizerKind::RandomSearch]);
+        assert_eq!(args.programs(&[ProgramKind::Predict]), [ProgramKind::Cot]);
+    }
+
+    #[test]
+    fn unknown_values_list_the_accepted_ones() {
+        let error = parse(&["--optimizer", "mipro"]).unwrap_err().to_string();
+        assert!(error.contains("mipro") && error.contains("random-search") && error.contains("labeled"), "{error}");
+        let error = parse(&["--program", "react"]).unwrap_err().to_string();
+        assert!(error.contains("predict") && error.contains("cot"), "{error}");
+        let error = parse(&["--dataset", "mnist"]).unwrap_err().to_string();
+        assert!(error.contains("gsm8k") && error.contains(".jsonl"), "{error}");
+        let error = parse(&["--metric", "lenient"]).unwrap_err().to_string();
+        assert!(error.contains("strict"), "{error}");
+        assert!(parse(&["--cache-dir", "x", "--no-cache"]).is_err());
+        assert!(parse(&["--train", "-1"]).is_err());
+    }
+
+    #[test]
+    fn latency_is_for_the_simulated_lm_only() {
+        let real = parse(&["--lm", "openai/gpt-4o-mini", "--latency-ms", "10"]).unwrap();
+        assert!(real.check().unwrap_err().to_string().contains("--latency-ms"));
+        let real = parse(&["--lm", "openai/gpt-4o-mini"]).unwrap();
+        assert_eq!(real.latency(), None);
+        real.check().unwrap();
+        assert!(parse(&["--concurrency", "0"]).unwrap().check().is_err());
+        assert!(parse(&["--train", "0"]).unwrap().check().is_err());
+        parse(&["--train", "0", "--optimizer", "none"]).unwrap().check().unwrap();
+    }
+}

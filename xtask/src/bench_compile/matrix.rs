@@ -1,0 +1,220 @@
+//! Running the matrix: for each program, evaluate it uncompiled on dev
+//! (the baseline), then for each optimizer compile it on train and evaluate
+//! the compiled program on dev, measuring wall time, LM usage (deltas of the
+//! LM client's totals) and the HTTP requests the simulated LM's server saw.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use kestrel_core::Example;
+use kestrel_eval::{Evaluate, EvaluationResult, Metric};
+use kestrel_lm::LmClient;
+use kestrel_modules::{Module, PredictorsExt};
+use kestrel_optimizers::{
+    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, Compiled, LabeledFewShot, Optimizer, demo_counts,
+};
+use kestrel_testkit::mock::MockServer;
+use sha2::{Digest, Sha256};
+
+use super::cli::{BenchArgs, OptimizerKind, ProgramKind};
+use super::datasets::Loaded;
+use super::report::{Baseline, Candidate, Phase, Row};
+
+/// Everything a row needs.
+pub struct Runner<'a> {
+    /// The LM client every call goes through (usage is read from it).
+    pub lm: LmClient,
+    /// The simulated LM's server (request counts), if simulated.
+    pub server: Option<&'a MockServer>,
+    /// The data.
+    pub data: &'a Loaded,
+    /// The metric.
+    pub metric: Arc<dyn Metric>,
+    /// The flags.
+    pub args: &'a BenchArgs,
+    /// The dev set, shared by every evaluation.
+    pub dev: Arc<[Example]>,
+}
+
+impl Runner<'_> {
+    /// Run `future`, returning its output and what it spent.
+    async fn measure<F: Future>(&self, future: F) -> (F::Output, Phase) {
+        let usage = self.lm.usage().total;
+        let requests = self.server.map(|s| s.request_count() as u64);
+        let started = Instant::now();
+        let output = future.await;
+        let seconds = started.elapsed().as_secs_f64();
+        let mut phase = Phase::between(&usage, &self.lm.usage().total);
+        phase.seconds = seconds;
+        phase.http_requests = self.server.zip(requests).map(|(s, r)| (s.request_count() as u64).saturating_sub(r));
+        (output, phase)
+    }
+
+    async fn evaluate<M: Module>(&self, program: &M) -> Result<(EvaluationResult, Phase)> {
+        let evaluate = Evaluate::new(Arc::clone(&self.dev))
+            .concurrency(self.args.concurrency)
+            .max_errors(None)
+            .display_progress(false);
+        let (result, phase) = self.measure(evaluate.run(program, self.metric.as_ref())).await;
+        Ok((result.context("evaluating on the dev set")?, phase))
+    }
+
+    /// The baseline and one row per optimizer for one program.
+    pub async fn run_program<M>(&self, kind: ProgramKind, program: M) -> Result<(Baseline, Vec<Row>)>
+    where
+        M: Module + Clone + 'static,
+    {
+        let dataset = self.data.name.clone();
+        let (before, before_phase) = self.evaluate(&program).await?;
+        progress(kind, "baseline", &before_phase, before.score);
+        let baseline = Baseline {
+            dataset: dataset.clone(),
+            program: kind.name(),
+            score: before.score,
+            eval_errors: before.errors,
+            eval: before_phase,
+        };
+        let mut rows = Vec::new();
+        for optimizer in self.args.optimizers() {
+            let row = if optimizer == OptimizerKind::None {
+                let mut row = self.row(kind, optimizer, &program, &baseline, Phase::default(), before_phase);
+                row.eval_errors = before.errors;
+                row.score_after = before.score;
+                row
+            } else {
+                let (compiled, compile_phase) = self.measure(self.compile(optimizer, &program)).await;
+                let compiled =
+                    compiled.with_context(|| format!("compiling {} with {}", kind.name(), optimizer.name()))?;
+                let (after, eval_phase) = self.evaluate(&compiled.program).await?;
+                let mut row = self.row(kind, optimizer, &compiled.program, &baseline, compile_phase, eval_phase);
+                row.score_after = after.score;
+                row.eval_errors = after.errors;
+                fill_from_report(&mut row, &compiled.report);
+                row
+            };
+            progress(kind, optimizer.name(), &row.compile.plus(&row.eval), row.score_after);
+            rows.push(row);
+        }
+        Ok((baseline, rows))
+    }
+
+    async fn compile<M>(&self, optimizer: OptimizerKind, program: &M) -> Result<Compiled<M>>
+    where
+        M: Module + Clone + 'static,
+    {
+        let a = self.args;
+        let train = &self.data.train[..];
+        let compiled = match optimizer {
+            OptimizerKind::None => Compiled { program: program.clone(), report: CompileReport::new("none") },
+            OptimizerKind::Labeled => LabeledFewShot::new(a.max_labeled_demos).compile(program, train).await?,
+            OptimizerKind::Bootstrap => {
+                BootstrapFewShot::with_shared_metric(Arc::clone(&self.metric))
+                    .max_bootstrapped_demos(a.max_bootstrapped_demos)
+                    .max_labeled_demos(a.max_labeled_demos)
+                    .concurrency(a.concurrency)
+                    .display_progress(false)
+                    .compile(program, train)
+                    .await?
+            }
+            OptimizerKind::RandomSearch => {
+                BootstrapFewShotWithRandomSearch::new(Arc::clone(&self.metric))
+                    .num_candidate_programs(a.candidates)
+                    .max_bootstrapped_demos(a.max_bootstrapped_demos)
+                    .max_labeled_demos(a.max_labeled_demos)
+                    .concurrency(a.concurrency)
+                    .display_progress(false)
+                    .compile_with_valset(program, train, self.data.val.as_deref())
+                    .await?
+            }
+        };
+        Ok(compiled)
+    }
+
+    fn row<M: Module>(
+        &self,
+        kind: ProgramKind,
+        optimizer: OptimizerKind,
+        program: &M,
+        baseline: &Baseline,
+        compile: Phase,
+        eval: Phase,
+    ) -> Row {
+        let total = compile.plus(&eval);
+        Row {
+            dataset: baseline.dataset.clone(),
+            program: kind.name(),
+            optimizer: optimizer.name(),
+            score_before: baseline.score,
+            score_after: baseline.score,
+            lm_calls: total.lm_calls,
+            cache_hits: total.cache_hits,
+            prompt_tokens: total.prompt_tokens,
+            completion_tokens: total.completion_tokens,
+            cost_usd: total.cost_usd,
+            compile_seconds: compile.seconds,
+            eval_seconds: eval.seconds,
+            http_requests: total.http_requests,
+            teacher_runs: 0,
+            speculative_runs: 0,
+            bootstrapped: 0,
+            skipped: 0,
+            eval_errors: 0,
+            demos: demo_counts(program),
+            demos_sha256: demos_sha256(program),
+            best_seed: None,
+            candidates: Vec::new(),
+            stopped_early: None,
+            compile,
+            eval,
+        }
+    }
+}
+
+fn fill_from_report(row: &mut Row, report: &CompileReport) {
+    row.teacher_runs = report.teacher_runs;
+    row.speculative_runs = report.speculative_runs;
+    row.bootstrapped = if report.children.is_empty() {
+        report.bootstrapped
+    } else {
+        report.children.iter().map(|c| c.bootstrapped).sum()
+    };
+    row.skipped = report.skipped.len();
+    row.best_seed = report.best_seed;
+    row.stopped_early = report.stopped_early.clone();
+    row.candidates = report
+        .candidates
+        .iter()
+        .map(|c| Candidate { seed: c.seed, label: c.label.clone(), score: c.score, demos: c.demos.clone() })
+        .collect();
+}
+
+/// SHA-256 over every predictor's path and demos, in order.
+pub fn demos_sha256<M: Module>(program: &M) -> String {
+    let mut hasher = Sha256::new();
+    for (path, state) in program.predictor_states() {
+        hasher.update(path.as_bytes());
+        hasher.update([0]);
+        for demo in &state.demos {
+            hasher.update(serde_json::to_vec(demo.fields()).unwrap_or_default());
+            hasher.update([0]);
+        }
+        hasher.update([1]);
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One progress line on stderr per finished row.
+fn progress(kind: ProgramKind, what: &str, phase: &Phase, score: f64) {
+    let http = phase.http_requests.map_or_else(String::new, |n| format!(", {n} HTTP requests"));
+    eprintln!(
+        "  {:<8} {:<14} score {:>5.1}  {:>7.2} s  {} LM calls ({} cached){http}",
+        kind.name(),
+        what,
+        score,
+        phase.seconds,
+        phase.lm_calls,
+        phase.cache_hits
+    );
+}

@@ -1,0 +1,382 @@
+//! `cargo xtask bench-compile`: the end-to-end compile benchmark.
+//!
+//! For each program (Predict, ChainOfThought) it evaluates the uncompiled
+//! program on the dev set, then for each optimizer (none, LabeledFewShot,
+//! BootstrapFewShot, BootstrapFewShotWithRandomSearch) compiles it on the
+//! trainset and evaluates the compiled program, and prints a table of
+//! scores, LM usage and wall time (`--json PATH` writes it all as JSON).
+//!
+//! With no arguments it runs offline: generated arithmetic problems and a
+//! deterministic simulated LM served by the testkit's mock server over the
+//! real OpenAI-compatible HTTP path, so provider, cache and retry costs are
+//! measured. See `docs/BENCH_COMPILE.md`.
+
+mod arithmetic;
+mod cli;
+mod datasets;
+mod download;
+mod matrix;
+mod metrics;
+mod prompt;
+mod report;
+mod simulated_lm;
+mod text;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use kestrel_lm::cache::CacheConfig;
+use kestrel_lm::providers::OpenAiProvider;
+use kestrel_lm::{LmBuilder, LmClient, PriceTable, SharedLm, with_lm};
+use kestrel_modules::{ChainOfThought, Predict};
+use kestrel_testkit::mock::{MockServer, Responder};
+use tempfile::TempDir;
+
+pub use cli::BenchArgs;
+use cli::{MetricKind, ProgramKind};
+use datasets::Sizes;
+use matrix::Runner;
+use report::{Machine, Report, Settings};
+
+/// The environment variable naming the reference datasets folder.
+pub const DATA_DIR_ENV: &str = "KESTREL_DATA_DIR";
+
+/// Run the benchmark with these flags; `root` is the workspace root.
+pub fn run(args: BenchArgs, root: &Path) -> Result<()> {
+    args.check()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+    runtime.block_on(run_async(args, root))
+}
+
+/// The LM every call goes through, and what keeps it alive.
+struct LmSetup {
+    client: LmClient,
+    server: Option<MockServer>,
+    cache: &'static str,
+    cache_dir: Option<PathBuf>,
+    _temp: Option<TempDir>,
+}
+
+async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let started = Instant::now();
+    let data_dir = data_dir(&args, root).await?;
+    let sizes = Sizes { train: args.train, val: args.val, dev: args.dev };
+    let data = datasets::load(&args.dataset, sizes, args.seed, data_dir.as_deref())?;
+    let programs = args.programs(&data.default_programs);
+    let setup = setup_lm(&args).await?;
+
+    let lm_text = match args.latency() {
+        Some(ms) => format!("simulated (deterministic; measures the framework, not model quality), {ms} ms latency"),
+        None => args.lm.clone(),
+    };
+    eprintln!("Kestrel bench-compile");
+    eprintln!("  dataset   {} ({})", data.name, data.source);
+    eprintln!("  splits    train {}, val {}, dev {}", data.train.len(), val_text(&args), data.dev.len());
+    eprintln!("  program   {} on `{}`", names(&programs, |p| p.name()), short(&data.signature));
+    eprintln!("  metric    {}", metric_name(&args, &data));
+    eprintln!("  LM        {lm_text}");
+    eprintln!(
+        "  settings  concurrency {}, seed {}, RandomSearch candidates {}",
+        args.concurrency, args.seed, args.candidates
+    );
+
+    let (baselines, rows) = run_matrix(&args, &data, &programs, &setup).await?;
+    let total_seconds = started.elapsed().as_secs_f64();
+
+    println!();
+    if args.simulated() {
+        println!("SIMULATED LM: scores measure the framework, not model quality.");
+    }
+    print!("{}", report::table(&rows, setup.server.is_some()));
+    let http = setup.server.as_ref().map_or_else(String::new, |s| format!(", {} HTTP requests", s.request_count()));
+    println!("total {total_seconds:.2} s{http} (before = uncompiled program on dev, after = compiled; percent)");
+
+    if let Some(path) = &args.json {
+        let report = Report {
+            schema_version: report::SCHEMA_VERSION,
+            kestrel_version: env!("CARGO_PKG_VERSION"),
+            git_commit: git_commit(root),
+            started_at,
+            total_seconds,
+            machine: Machine::current(),
+            settings: settings(&args, &data, &programs, &setup),
+            baselines,
+            rows,
+        };
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+        }
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Every (program, optimizer) row, and the baselines.
+async fn run_matrix(
+    args: &BenchArgs,
+    data: &datasets::Loaded,
+    programs: &[ProgramKind],
+    setup: &LmSetup,
+) -> Result<(Vec<report::Baseline>, Vec<report::Row>)> {
+    let runner = Runner {
+        lm: setup.client.clone(),
+        server: setup.server.as_ref(),
+        data,
+        metric: data.metric.build(args.metric == MetricKind::Strict),
+        args,
+        dev: Arc::from(data.dev.clone()),
+    };
+    let shared = SharedLm::new(setup.client.clone());
+    let mut baselines = Vec::new();
+    let mut rows = Vec::new();
+    for kind in programs {
+        let (baseline, program_rows) = match kind {
+            ProgramKind::Predict => {
+                let program = Predict::from_signature(&data.signature)?;
+                with_lm(shared.clone(), runner.run_program(*kind, program)).await?
+            }
+            ProgramKind::Cot => {
+                let program = ChainOfThought::from_signature(&data.signature)?;
+                with_lm(shared.clone(), runner.run_program(*kind, program)).await?
+            }
+        };
+        baselines.push(baseline);
+        rows.extend(program_rows);
+    }
+    Ok((baselines, rows))
+}
+
+fn val_text(args: &BenchArgs) -> String {
+    if args.val == 0 { "= train (RandomSearch scores candidates on the trainset)".into() } else { args.val.to_string() }
+}
+
+fn names<T>(items: &[T], name: impl Fn(&T) -> &'static str) -> String {
+    items.iter().map(name).collect::<Vec<_>>().join(", ")
+}
+
+fn short(text: &str) -> String {
+    if text.chars().count() <= 80 {
+        text.to_string()
+    } else {
+        format!("{}...", text.chars().take(77).collect::<String>())
+    }
+}
+
+/// The simulated LM (mock server + OpenAI provider) or a real model, wrapped
+/// in an LM client with the chosen cache.
+async fn setup_lm(args: &BenchArgs) -> Result<LmSetup> {
+    let (builder, server) = match args.latency() {
+        Some(ms) => {
+            let server = MockServer::builder(Responder::from_fn(simulated_lm::respond))
+                .latency(Duration::from_millis(ms))
+                .record(false)
+                .models([simulated_lm::MODEL])
+                .start()
+                .await
+                .context("starting the simulated LM's server on 127.0.0.1")?;
+            let provider = OpenAiProvider::new(simulated_lm::MODEL).base_url(server.base_url()).api_key("sk-simulated");
+            // Costs are what the same (word-count) tokens would cost at gpt-4o-mini's list price.
+            let mut prices = PriceTable::default();
+            if let Some(p) = prices.price("gpt-4o-mini") {
+                prices = prices.with_price(simulated_lm::MODEL, p.input_per_million, p.output_per_million);
+            }
+            (LmBuilder::new(provider).prices(prices), Some(server))
+        }
+        None => {
+            let hint = if cfg!(feature = "tls") {
+                ""
+            } else {
+                " (https endpoints need an xtask built with TLS: `cargo run -p xtask --features tls -- bench-compile ...`)"
+            };
+            let builder =
+                LmBuilder::from_model(&args.lm).with_context(|| format!("configuring --lm {}{hint}", args.lm))?;
+            (builder, None)
+        }
+    };
+    let mut temp = None;
+    let (cache, cache_dir, config) = if args.no_cache {
+        ("off", None, CacheConfig::disabled())
+    } else if let Some(dir) = &args.cache_dir {
+        ("directory", Some(dir.clone()), CacheConfig::default().with_dir(dir.clone()))
+    } else if server.is_some() {
+        let dir = tempfile::Builder::new().prefix("kestrel-bench-cache-").tempdir()?;
+        let path = dir.path().to_path_buf();
+        temp = Some(dir);
+        ("temporary", Some(path.clone()), CacheConfig::default().with_dir(path))
+    } else {
+        let config = CacheConfig::default();
+        ("directory", config.resolved_dir(), config)
+    };
+    let client = builder.cache(config).build().context("building the LM client")?;
+    Ok(LmSetup { client, server, cache, cache_dir, _temp: temp })
+}
+
+/// The folder holding a reference dataset's files: `$KESTREL_DATA_DIR`, else
+/// `target/kestrel-data` (filled by `--download`).
+async fn data_dir(args: &BenchArgs, root: &Path) -> Result<Option<PathBuf>> {
+    let Some(folder) = args.dataset.folder() else { return Ok(None) };
+    let missing = |dir: &Path| -> Vec<&str> {
+        args.dataset.required_files().iter().copied().filter(|f| !dir.join(f).is_file()).collect()
+    };
+    let from_env = std::env::var_os(DATA_DIR_ENV).filter(|d| !d.is_empty()).map(PathBuf::from);
+    if let Some(dir) = &from_env {
+        let lacking = missing(dir);
+        if lacking.is_empty() {
+            return Ok(Some(dir.clone()));
+        }
+        if !args.download {
+            bail!(
+                "{DATA_DIR_ENV}={} lacks {} for --dataset {folder}; fix the folder (the layout of the shared \
+                 datasets: {folder}/...), or pass --download to fetch pinned copies into target/kestrel-data",
+                dir.display(),
+                lacking.join(", ")
+            );
+        }
+    }
+    let downloaded = root.join("target").join("kestrel-data");
+    if missing(&downloaded).is_empty() {
+        return Ok(Some(downloaded));
+    }
+    if args.download {
+        download::fetch(&args.dataset, &downloaded).await?;
+        return Ok(Some(downloaded));
+    }
+    bail!(
+        "--dataset {folder} needs {}: set {DATA_DIR_ENV} to a folder with that layout (such as the project's shared \
+         datasets folder), or pass --download (with an xtask built with `--features download`, and a network) to \
+         fetch pinned, checksummed copies into {}",
+        args.dataset.required_files().join(", "),
+        downloaded.display()
+    )
+}
+
+fn settings(args: &BenchArgs, data: &datasets::Loaded, programs: &[ProgramKind], setup: &LmSetup) -> Settings {
+    Settings {
+        dataset: data.name.clone(),
+        dataset_source: data.source.clone(),
+        signature: data.signature.clone(),
+        metric: metric_name(args, data),
+        programs: programs.iter().map(|p| p.name()).collect(),
+        optimizers: args.optimizers().iter().map(|o| o.name()).collect(),
+        candidates: args.candidates,
+        lm: if args.simulated() { cli::SIMULATED.into() } else { args.lm.clone() },
+        simulated: args.simulated(),
+        latency_ms: args.latency(),
+        train: data.train.len(),
+        val: data.val.as_ref().map_or(0, Vec::len),
+        dev: data.dev.len(),
+        seed: args.seed,
+        concurrency: args.concurrency,
+        cache: setup.cache,
+        cache_dir: setup.cache_dir.as_ref().map(|d| d.display().to_string()),
+        max_bootstrapped_demos: args.max_bootstrapped_demos,
+        max_labeled_demos: args.max_labeled_demos,
+    }
+}
+
+fn metric_name(args: &BenchArgs, data: &datasets::Loaded) -> String {
+    match args.metric {
+        MetricKind::Strict => format!("strict_{}", data.metric.name()),
+        MetricKind::Default => data.metric.name().to_string(),
+    }
+}
+
+fn git_commit(root: &Path) -> Option<String> {
+    let output = Command::new("git").args(["rev-parse", "--short", "HEAD"]).current_dir(root).output().ok()?;
+    let text = String::from_utf8(output.stdout).ok()?.trim().to_string();
+    (output.status.success() && !text.is_empty()).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    async fn matrix(flags: &[&str]) -> (Vec<report::Baseline>, Vec<report::Row>) {
+        let args = Wrapper::try_parse_from(std::iter::once("bench").chain(flags.iter().copied())).unwrap().args;
+        args.check().unwrap();
+        let sizes = Sizes { train: args.train, val: args.val, dev: args.dev };
+        let data = datasets::load(&args.dataset, sizes, args.seed, None).unwrap();
+        let programs = args.programs(&data.default_programs);
+        let setup = setup_lm(&args).await.unwrap();
+        run_matrix(&args, &data, &programs, &setup).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_offline_matrix_runs_over_http_and_compiling_helps() {
+        let flags = ["--train", "16", "--dev", "30", "--latency-ms", "0", "--candidates", "1", "--concurrency", "8"];
+        let (baselines, rows) = matrix(&flags).await;
+        assert_eq!(baselines.len(), 2);
+        let names: Vec<(&str, &str)> = rows.iter().map(|r| (r.program, r.optimizer)).collect();
+        assert_eq!(names.len(), 8);
+        assert_eq!(names[0], ("predict", "none"));
+        assert_eq!(names[7], ("cot", "random-search"));
+        for row in &rows {
+            let http = row.http_requests.unwrap();
+            // Every call the cache did not answer reached the server (speculative runs may add more).
+            assert!(http >= row.lm_calls - row.cache_hits, "{row:?}");
+            assert!(row.eval_errors == 0 && row.lm_calls > 0 && row.prompt_tokens > 0, "{row:?}");
+            assert_eq!(row.demos_sha256.len(), 64);
+        }
+        let row = |p: &str, o: &str| rows.iter().find(|r| r.program == p && r.optimizer == o).unwrap();
+        assert_eq!(row("predict", "none").score_after, baselines[0].score);
+        assert!(row("predict", "none").demos == [0] && row("cot", "labeled").demos == [16]);
+        for program in ["predict", "cot"] {
+            let labeled = row(program, "labeled");
+            assert!(labeled.score_after > labeled.score_before, "{labeled:?}");
+            let bootstrap = row(program, "bootstrap");
+            assert_eq!(bootstrap.bootstrapped, 4, "{bootstrap:?}");
+            assert!(bootstrap.teacher_runs >= 4 && bootstrap.score_after > bootstrap.score_before, "{bootstrap:?}");
+            let search = row(program, "random-search");
+            assert_eq!(search.candidates.len(), 4, "{search:?}");
+            assert!(search.best_seed.is_some());
+        }
+        // The simulated LM is deterministic: a second run scores the same.
+        let (again, rows_again) = matrix(&flags).await;
+        assert_eq!(again[1].score, baselines[1].score);
+        let scores =
+            |rows: &[report::Row]| rows.iter().map(|r| (r.score_after, r.demos_sha256.clone())).collect::<Vec<_>>();
+        assert_eq!(scores(&rows_again), scores(&rows));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bootstrap_picks_the_same_demos_at_any_concurrency() {
+        let flags = |c: &'static str| {
+            [
+                "--program",
+                "predict",
+                "--optimizer",
+                "bootstrap",
+                "--metric",
+                "strict",
+                "--train",
+                "60",
+                "--dev",
+                "5",
+                "--latency-ms",
+                "0",
+                "--concurrency",
+                c,
+            ]
+        };
+        let (_, sequential) = matrix(&flags("1")).await;
+        let (_, parallel) = matrix(&flags("16")).await;
+        assert_eq!(sequential[0].demos_sha256, parallel[0].demos_sha256);
+        assert_eq!(sequential[0].score_after, parallel[0].score_after);
+        assert_eq!(sequential[0].speculative_runs, 0);
+        assert!(sequential[0].teacher_runs > 4, "strict metric: {:?}", sequential[0]);
+    }
+}
