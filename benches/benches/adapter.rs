@@ -1,6 +1,7 @@
 //! Per-call framework overhead that does not involve an LM: ChatAdapter
-//! format and parse of a 3-field signature with 4 demos, and a whole Predict
-//! call against the in-process scripted LM.
+//! format and parse of a 3-field signature (`context: list[str], question ->
+//! answer`) with 4 demos, apart and together, and a whole Predict call
+//! against the in-process scripted LM.
 
 use std::hint::black_box;
 
@@ -43,6 +44,13 @@ fn adapter(c: &mut Criterion) {
         b.iter(|| ChatAdapter.format(black_box(&sig), black_box(&demos), black_box(&inputs)))
     });
     c.bench_function("chat_parse_1_output", |b| b.iter(|| ChatAdapter.parse(black_box(&sig), black_box(REPLY))));
+    // Both halves of one call, as a Predict call pays them.
+    c.bench_function("chat_format_parse_3_fields_4_demos", |b| {
+        b.iter(|| {
+            let messages = ChatAdapter.format(black_box(&sig), black_box(&demos), black_box(&inputs));
+            (messages, ChatAdapter.parse(black_box(&sig), black_box(REPLY)))
+        })
+    });
 }
 
 fn predict_call(c: &mut Criterion) {

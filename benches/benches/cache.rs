@@ -1,6 +1,7 @@
 //! Per-call overhead of the LM response cache through its public API: the
 //! key of a typical request, a warm memory hit (target < 5 µs), a disk hit
-//! with the memory level off (target < 100 µs), and a synced disk write.
+//! with the memory level off (target < 100 µs), and a disk write, plain (the
+//! default) and synced (`durable_writes`).
 
 use std::hint::black_box;
 
@@ -60,7 +61,14 @@ fn cache(c: &mut Criterion) {
     let mut group = c.benchmark_group("cache_disk_write");
     group.sample_size(20);
     let fresh = response();
-    group.bench_function("put_synced", |b| b.iter(|| disk.put(black_box(key), black_box(&fresh))));
+    // The default: temp file + rename, no fsync.
+    group.bench_function("put", |b| b.iter(|| disk.put(black_box(key), black_box(&fresh))));
+    // `durable_writes`: the temp file is synced before the rename.
+    let synced_dir = tempfile::tempdir().expect("temp dir");
+    let config =
+        CacheConfig { memory: false, ..CacheConfig::default() }.with_dir(synced_dir.path().to_path_buf()).durable(true);
+    let synced = Cache::new(config).expect("disk cache");
+    group.bench_function("put_synced", |b| b.iter(|| synced.put(black_box(key), black_box(&fresh))));
     group.finish();
 }
 
