@@ -5,8 +5,16 @@
 //! The fallback is a second LM call. It is kept visible: the LM sees (and
 //! records) both requests, the returned usage is the sum of both, and
 //! [`AdapterCallOutput::json_fallback`] says it happened.
+//!
+//! A [`PromptCache`] lets a predictor format the part of the prompt that
+//! depends only on its signature and demos (system message, demo turns)
+//! once per adapter and reuse it for every call.
 
-use kestrel_core::{Adapter, ChatAdapter, Example, Fields, JsonAdapter, Prediction, SignatureSpec, Usage};
+use std::sync::OnceLock;
+
+use kestrel_core::{
+    Adapter, ChatAdapter, CoreError, Example, Fields, JsonAdapter, Message, Prediction, SignatureSpec, Usage,
+};
 
 use crate::error::LmError;
 use crate::lm::SharedLm;
@@ -47,6 +55,24 @@ pub struct AdapterCallOutput {
     pub cache_hit: bool,
 }
 
+/// The formatted prompt prefixes (system message and demo turns) of one
+/// signature + demos pair, one per adapter, made on first use.
+///
+/// Whoever holds one must replace it when the signature or the demos
+/// change (`Predict` does); clones of a predictor may share it.
+#[derive(Debug, Default)]
+pub struct PromptCache {
+    chat: OnceLock<Vec<Message>>,
+    json: OnceLock<Vec<Message>>,
+}
+
+impl PromptCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 /// Format `signature` + `demos` + `inputs`, call `lm`, parse the reply.
 ///
 /// Missing inputs are [`kestrel_core::CoreError::MissingInputs`]; a reply that
@@ -59,26 +85,71 @@ pub async fn call_with_adapter(
     inputs: &Example,
     config: &CallConfig,
 ) -> Result<AdapterCallOutput, LmError> {
+    call_with_adapter_cached(lm, choice, signature, demos, inputs, config, None).await
+}
+
+/// [`call_with_adapter`], reusing the prompt prefix kept in `cache` (which
+/// must belong to this `signature` and `demos`).
+pub async fn call_with_adapter_cached(
+    lm: &SharedLm,
+    choice: AdapterChoice,
+    signature: &SignatureSpec,
+    demos: &[Example],
+    inputs: &Example,
+    config: &CallConfig,
+    cache: Option<&PromptCache>,
+) -> Result<AdapterCallOutput, LmError> {
     signature.check_inputs(inputs)?;
+    let (chat_slot, json_slot) = (cache.map(|c| &c.chat), cache.map(|c| &c.json));
+    let prompt = Prompt { signature, demos, inputs };
     match choice {
-        AdapterChoice::Json => run_once(lm, &JsonAdapter, signature, demos, inputs, config).await.map_err(|(e, _)| e),
-        AdapterChoice::Chat { json_fallback } => {
-            match run_once(lm, &ChatAdapter, signature, demos, inputs, config).await {
-                Ok(out) => Ok(out),
-                Err((LmError::Parse(_), spent)) if json_fallback => {
-                    let mut out =
-                        run_once(lm, &JsonAdapter, signature, demos, inputs, config).await.map_err(|(e, _)| e)?;
-                    let mut usage = out.prediction.usage();
-                    usage += spent;
-                    out.prediction.set_usage(usage);
-                    out.lm_calls += 1;
-                    out.json_fallback = true;
-                    out.cache_hit = false;
-                    Ok(out)
-                }
-                Err((e, _)) => Err(e),
+        AdapterChoice::Json => run_once(lm, &JsonAdapter, &prompt, json_slot, config).await.map_err(|(e, _)| e),
+        AdapterChoice::Chat { json_fallback } => match run_once(lm, &ChatAdapter, &prompt, chat_slot, config).await {
+            Ok(out) => Ok(out),
+            Err((LmError::Parse(_), spent)) if json_fallback => {
+                let mut out = run_once(lm, &JsonAdapter, &prompt, json_slot, config).await.map_err(|(e, _)| e)?;
+                let mut usage = out.prediction.usage();
+                usage += spent;
+                out.prediction.set_usage(usage);
+                out.lm_calls += 1;
+                out.json_fallback = true;
+                out.cache_hit = false;
+                Ok(out)
             }
-        }
+            Err((e, _)) => Err(e),
+        },
+    }
+}
+
+/// What one call formats.
+struct Prompt<'a> {
+    signature: &'a SignatureSpec,
+    demos: &'a [Example],
+    inputs: &'a Example,
+}
+
+impl Prompt<'_> {
+    /// The messages, reusing (or filling) `slot`'s prefix when the adapter
+    /// splits its prompt.
+    fn messages(
+        &self,
+        adapter: &dyn Adapter,
+        slot: Option<&OnceLock<Vec<Message>>>,
+    ) -> Result<Vec<Message>, CoreError> {
+        let whole = || adapter.format(self.signature, self.demos, self.inputs);
+        let Some(slot) = slot else { return whole() };
+        let Some(request) = adapter.format_request(self.signature, self.inputs) else { return whole() };
+        let prefix = match slot.get() {
+            Some(prefix) => prefix,
+            None => match adapter.format_prefix(self.signature, self.demos) {
+                Some(prefix) => slot.get_or_init(|| prefix),
+                None => return whole(),
+            },
+        };
+        let mut messages = Vec::with_capacity(prefix.len() + 1);
+        messages.extend_from_slice(prefix);
+        messages.extend(request);
+        Ok(messages)
     }
 }
 
@@ -86,12 +157,12 @@ pub async fn call_with_adapter(
 async fn run_once(
     lm: &SharedLm,
     adapter: &dyn Adapter,
-    signature: &SignatureSpec,
-    demos: &[Example],
-    inputs: &Example,
+    prompt: &Prompt<'_>,
+    slot: Option<&OnceLock<Vec<Message>>>,
     config: &CallConfig,
 ) -> Result<AdapterCallOutput, (LmError, Usage)> {
-    let messages = adapter.format(signature, demos, inputs).map_err(|e| (e.into(), Usage::default()))?;
+    let signature = prompt.signature;
+    let messages = prompt.messages(adapter, slot).map_err(|e| (e.into(), Usage::default()))?;
     let mut request = LmRequest::new(messages).with_config(config);
     if lm.capabilities().structured_outputs {
         request.response_format = adapter.response_format(signature);

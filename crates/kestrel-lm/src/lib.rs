@@ -27,7 +27,7 @@ pub mod retry;
 pub mod scope;
 pub mod usage;
 
-pub use adapter_call::{AdapterCallOutput, AdapterChoice, call_with_adapter};
+pub use adapter_call::{AdapterCallOutput, AdapterChoice, PromptCache, call_with_adapter, call_with_adapter_cached};
 pub use client::{LmBuilder, LmClient, lm};
 pub use embed::Embedder;
 pub use error::LmError;

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use kestrel_core::{Dynamic, Example, Prediction, PredictorId, Signature, SignatureSpec, SignatureTypes, TraceEntry};
-use kestrel_lm::{AdapterChoice, CallConfig, SharedLm, call_with_adapter, resolve_lm};
+use kestrel_lm::{AdapterChoice, CallConfig, PromptCache, SharedLm, call_with_adapter_cached, resolve_lm};
 
 use crate::error::ModuleError;
 use crate::module::Module;
@@ -25,6 +25,9 @@ pub struct Predict<S: SignatureTypes = Dynamic> {
     id: PredictorId,
     signature: Arc<SignatureSpec>,
     demos: Arc<Vec<Example>>,
+    /// The formatted system message and demo turns, shared by clones and
+    /// replaced whenever the signature or the demos change.
+    prompts: Arc<PromptCache>,
     lm: Option<SharedLm>,
     config: CallConfig,
     adapter: AdapterChoice,
@@ -38,6 +41,7 @@ impl<S: SignatureTypes> Clone for Predict<S> {
             id: self.id,
             signature: Arc::clone(&self.signature),
             demos: Arc::clone(&self.demos),
+            prompts: Arc::clone(&self.prompts),
             lm: self.lm.clone(),
             config: self.config.clone(),
             adapter: self.adapter,
@@ -102,6 +106,7 @@ impl<S: SignatureTypes> Predict<S> {
             id: PredictorId::fresh(),
             signature: Arc::new(signature),
             demos: Arc::new(Vec::new()),
+            prompts: Arc::default(),
             lm: None,
             config: CallConfig::default(),
             adapter: AdapterChoice::default(),
@@ -112,13 +117,14 @@ impl<S: SignatureTypes> Predict<S> {
 
     /// Builder: set the demos.
     pub fn demos_from(mut self, demos: Vec<Example>) -> Self {
-        self.demos = Arc::new(demos);
+        self.set_demos(demos);
         self
     }
 
     /// Builder: replace the instructions.
     pub fn instructions(mut self, instructions: impl Into<String>) -> Self {
         Arc::make_mut(&mut self.signature).set_instructions(instructions);
+        self.prompts = Arc::default();
         self
     }
 
@@ -179,11 +185,12 @@ impl<S: SignatureTypes> Predict<S> {
         let config = config.with_dspy_sampling_rule();
         // Inside a Refine retry: the `hint_` input is added (see `hint_scope`).
         let hinted = crate::hint_scope::hinted(self.id, &self.signature, inputs).transpose()?;
-        let (signature, inputs) = match &hinted {
-            Some((signature, inputs)) => (signature, inputs),
-            None => (&*self.signature, inputs),
+        // The cached prompt prefix belongs to the predictor's own signature.
+        let (signature, inputs, prompts) = match &hinted {
+            Some((signature, inputs)) => (signature, inputs, None),
+            None => (&*self.signature, inputs, Some(&*self.prompts)),
         };
-        let out = call_with_adapter(&lm, self.adapter, signature, &self.demos, inputs, &config).await?;
+        let out = call_with_adapter_cached(&lm, self.adapter, signature, &self.demos, inputs, &config, prompts).await?;
         trace::record(|| TraceEntry {
             predictor: self.id,
             name: self.signature.to_string(),
@@ -215,9 +222,11 @@ impl<S: SignatureTypes> Predictor for Predict<S> {
     }
     fn set_demos(&mut self, demos: Vec<Example>) {
         self.demos = Arc::new(demos);
+        self.prompts = Arc::default();
     }
     fn set_instructions(&mut self, instructions: String) {
         Arc::make_mut(&mut self.signature).set_instructions(instructions);
+        self.prompts = Arc::default();
     }
     fn set_signature(&mut self, signature: SignatureSpec) -> Result<(), ModuleError> {
         let shape = |s: &SignatureSpec| s.fields().map(|f| (f.name.clone(), f.io)).collect::<Vec<_>>();
@@ -229,6 +238,7 @@ impl<S: SignatureTypes> Predictor for Predict<S> {
             });
         }
         self.signature = Arc::new(signature);
+        self.prompts = Arc::default();
         Ok(())
     }
     fn lm(&self) -> Option<&SharedLm> {

@@ -19,6 +19,14 @@ impl Adapter for ChatAdapter {
         chat_format::format(signature, demos, inputs)
     }
 
+    fn format_prefix(&self, signature: &SignatureSpec, demos: &[Example]) -> Option<Vec<Message>> {
+        Some(chat_format::format_prefix(signature, demos))
+    }
+
+    fn format_request(&self, signature: &SignatureSpec, inputs: &Example) -> Option<Option<Message>> {
+        Some(chat_format::format_request(signature, inputs))
+    }
+
     fn parse(&self, signature: &SignatureSpec, completion: &str) -> std::result::Result<Fields, AdapterParseError> {
         chat_parse::parse(signature, completion)
     }

@@ -19,6 +19,16 @@ pub(crate) fn format(signature: &SignatureSpec, demos: &[Example], inputs: &Exam
     Ok(prompt::messages(signature, demos, inputs, &WORDING))
 }
 
+/// The system message and demo turns of [`format`].
+pub(crate) fn format_prefix(signature: &SignatureSpec, demos: &[Example]) -> Vec<Message> {
+    prompt::prefix(signature, demos, &WORDING)
+}
+
+/// The last user message of [`format`].
+pub(crate) fn format_request(signature: &SignatureSpec, inputs: &Example) -> Option<Message> {
+    prompt::request(signature, inputs, &WORDING)
+}
+
 const WORDING: Wording =
     Wording { structure: field_structure, assistant: assistant_content, reminder: output_requirements };
 

@@ -21,6 +21,14 @@ impl Adapter for JsonAdapter {
         json_format::format(signature, demos, inputs)
     }
 
+    fn format_prefix(&self, signature: &SignatureSpec, demos: &[Example]) -> Option<Vec<Message>> {
+        Some(json_format::format_prefix(signature, demos))
+    }
+
+    fn format_request(&self, signature: &SignatureSpec, inputs: &Example) -> Option<Option<Message>> {
+        Some(json_format::format_request(signature, inputs))
+    }
+
     fn response_format(&self, signature: &SignatureSpec) -> Option<Value> {
         Some(json_format::response_format(signature))
     }

@@ -91,6 +91,21 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     /// then the user message with `inputs`.
     fn format(&self, signature: &SignatureSpec, demos: &[Example], inputs: &Example) -> Result<Vec<Message>>;
 
+    /// The messages of [`Adapter::format`] that depend only on the signature
+    /// and demos (system message and demo turns), so a predictor can format
+    /// them once and reuse them for every call. `None` (the default): the
+    /// adapter does not split its prompt, callers use `format`.
+    fn format_prefix(&self, _signature: &SignatureSpec, _demos: &[Example]) -> Option<Vec<Message>> {
+        None
+    }
+
+    /// The rest of [`Adapter::format`] after [`Adapter::format_prefix`]: the
+    /// final user message (`Some(None)` when it would be empty). `None`: the
+    /// adapter does not split its prompt.
+    fn format_request(&self, _signature: &SignatureSpec, _inputs: &Example) -> Option<Option<Message>> {
+        None
+    }
+
     /// The `response_format` to put in the request body, if this adapter uses
     /// structured outputs.
     fn response_format(&self, _signature: &SignatureSpec) -> Option<Value> {

@@ -41,6 +41,14 @@ pub(crate) fn messages(
     inputs: &Example,
     wording: &Wording,
 ) -> Vec<Message> {
+    let mut messages = prefix(signature, demos, wording);
+    messages.extend(request(signature, inputs, wording));
+    messages
+}
+
+/// The part of [`messages`] that depends only on the signature and demos:
+/// the system message and the demo turns.
+pub(crate) fn prefix(signature: &SignatureSpec, demos: &[Example], wording: &Wording) -> Vec<Message> {
     let (incomplete, complete) = sort_demos(signature, demos);
     let mut messages = Vec::with_capacity(2 + 2 * (incomplete.len() + complete.len()));
     let system = format!(
@@ -55,12 +63,15 @@ pub(crate) fn messages(
         messages.push(Message::user(user_content(signature, demo, prefix, None)));
         messages.push(Message::assistant((wording.assistant)(signature, demo)));
     }
+    messages
+}
+
+/// The last user message of [`messages`]: the inputs and the output
+/// reminder (none when it would be empty).
+pub(crate) fn request(signature: &SignatureSpec, inputs: &Example, wording: &Wording) -> Option<Message> {
     let reminder = (wording.reminder)(signature);
     let content = user_content(signature, inputs, "", Some(&reminder));
-    if !content.is_empty() {
-        messages.push(Message::user(content));
-    }
-    messages
+    (!content.is_empty()).then(|| Message::user(content))
 }
 
 /// Join `parts` with `sep` and strip the result as Python's `str.strip()`.

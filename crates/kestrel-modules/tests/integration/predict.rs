@@ -119,3 +119,43 @@ async fn chain_of_thought_returns_reasoning_first() {
     assert_eq!(out.get_str("answer"), Some("4"));
     assert!(lm.requests()[0].messages[0].content.contains("1. `reasoning` (str): \n2. `answer` (str):"));
 }
+
+/// The formatted prompt prefix is reused across calls, and a change of
+/// demos, instructions or signature (on the predictor or on a clone) is
+/// always seen by the next call.
+#[tokio::test]
+async fn the_cached_prompt_prefix_follows_every_change() {
+    use kestrel_core::{ChatAdapter, adapter::Adapter};
+    use kestrel_modules::Predictor;
+
+    let lm = ScriptedLm::keyed([("2+2", "[[ ## answer ## ]]\n4")]);
+    let expected = |p: &Predict| ChatAdapter.format(p.signature_spec(), p.demos(), &question()).unwrap();
+    let mut predict = Predict::from_signature("question -> answer").unwrap();
+    let call = |p: Predict| {
+        let lm = lm.clone();
+        async move { with_lm(lm, p.forward_example(&question(), None)).await.unwrap() }
+    };
+    call(predict.clone()).await;
+    call(predict.clone()).await;
+    assert_eq!(lm.requests()[0].messages, expected(&predict));
+    assert_eq!(lm.requests()[1].messages, expected(&predict));
+
+    let demo = Example::from_pairs([("question", "What is 1+1?"), ("answer", "2")]);
+    predict.set_demos(vec![demo]);
+    call(predict.clone()).await;
+    assert_eq!(lm.requests()[2].messages, expected(&predict));
+    assert_eq!(lm.requests()[2].messages.len(), 4);
+
+    let mut clone = predict.clone();
+    clone.set_instructions("Add carefully.".into());
+    call(clone.clone()).await;
+    call(predict.clone()).await;
+    assert!(lm.requests()[3].messages[0].content.contains("Add carefully."));
+    assert_eq!(lm.requests()[3].messages, expected(&clone));
+    assert_eq!(lm.requests()[4].messages, expected(&predict));
+
+    let renamed = predict.signature_spec().clone().with_instructions("Answer in digits.");
+    predict.set_signature(renamed).unwrap();
+    call(predict.clone()).await;
+    assert!(lm.requests()[5].messages[0].content.contains("Answer in digits."));
+}
