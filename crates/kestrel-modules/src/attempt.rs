@@ -10,12 +10,12 @@ use kestrel_core::{Example, Prediction};
 use kestrel_lm::CallConfig;
 use serde::Serialize;
 
-use crate::call_scope::{current_call_config, with_call_config};
+use crate::call_scope::{scope_rollout_id, with_call_config};
 use crate::error::ModuleError;
 use crate::hint_scope::{Hints, with_hints};
 use crate::module::Module;
 use crate::reward::Reward;
-use crate::trace::{Trace, with_trace};
+use crate::trace::{self, Trace, with_trace};
 
 /// The temperature DSPy gives every attempt.
 pub(crate) const ATTEMPT_TEMPERATURE: f32 = 1.0;
@@ -35,7 +35,13 @@ pub(crate) struct Attempt<O> {
 /// The first rollout id: the one in scope (an enclosing BestOfN, say), else
 /// 0, as DSPy starts from the LM's `rollout_id` kwarg or 0.
 pub(crate) fn first_rollout_id() -> u64 {
-    current_call_config().and_then(|c| c.rollout_id).unwrap_or(0)
+    scope_rollout_id().unwrap_or(0)
+}
+
+/// The rollout id of attempt `index` (wrapping, so a `start` near
+/// `u64::MAX` cannot overflow).
+pub(crate) fn attempt_rollout_id(start: u64, index: usize) -> u64 {
+    start.wrapping_add(index as u64)
 }
 
 /// Run `module` once on `input` with `rollout_id` and temperature 1.0 in
@@ -104,16 +110,27 @@ pub(crate) fn beats<O>(reward: f64, best: Option<&Attempt<O>>) -> bool {
     reward > best.map_or(f64::NEG_INFINITY, |b| b.reward)
 }
 
-/// The error for a call where no attempt won: the last failure, or (when
-/// every reward was NaN or -inf) a plain message.
-pub(crate) fn no_winner(module: &'static str, attempts: usize, last_error: Option<ModuleError>) -> ModuleError {
-    match last_error {
+/// The end of a BestOfN / Refine call: the best attempt's output, its
+/// predictor calls handed to the caller's trace scope; or, when no attempt
+/// won, the last failure, or (when every reward was NaN or -inf) a plain
+/// message.
+pub(crate) fn finish<O>(
+    module: &'static str,
+    best: Option<Attempt<O>>,
+    attempts: usize,
+    last_error: Option<ModuleError>,
+) -> Result<O, ModuleError> {
+    if let Some(best) = best {
+        trace::extend(best.trace);
+        return Ok(best.output);
+    }
+    Err(match last_error {
         Some(last) => ModuleError::AttemptsFailed { module, attempts, last: Box::new(last) },
         None => ModuleError::Module {
             module: module.into(),
             message: format!("none of the {attempts} attempt(s) got a reward above -inf"),
         },
-    }
+    })
 }
 
 #[cfg(test)]

@@ -9,12 +9,11 @@ use futures::StreamExt;
 use futures::stream;
 use kestrel_core::Example;
 
-use crate::attempt::{Attempt, FailBudget, beats, first_rollout_id, no_winner, run_attempt};
+use crate::attempt::{Attempt, FailBudget, attempt_rollout_id, beats, finish, first_rollout_id, run_attempt};
 use crate::error::ModuleError;
 use crate::module::Module;
 use crate::predictor::{Predictor, Predictors, join_path};
 use crate::reward::Reward;
-use crate::trace;
 
 /// Best of `N` attempts (DSPy's `dspy.BestOfN`).
 ///
@@ -132,7 +131,7 @@ where
         let reward = &*self.reward;
         let mut attempts = stream::iter(0..self.n)
             .map(|i| {
-                let rollout_id = start + i as u64;
+                let rollout_id = attempt_rollout_id(start, i);
                 let run = run_attempt(&self.module, input.clone(), &inputs, rollout_id, reward, None);
                 async move { (rollout_id, run.await) }
             })
@@ -156,12 +155,6 @@ where
                 }
             }
         }
-        match best {
-            Some(best) => {
-                trace::extend(best.trace);
-                Ok(best.output)
-            }
-            None => Err(no_winner("BestOfN", made, last_error)),
-        }
+        finish("BestOfN", best, made, last_error)
     }
 }

@@ -21,11 +21,19 @@ tokio::task_local! {
 /// Run `future` with `config` as the default call options of every
 /// predictor call inside it (on this task).
 pub async fn with_call_config<F: Future>(config: CallConfig, future: F) -> F::Output {
-    let merged = match current_call_config() {
-        Some(outer) => config.or(&outer),
-        None => config,
-    };
-    CALL_CONFIG.scope(merged, future).await
+    CALL_CONFIG.scope(fill_from_scope(config), future).await
+}
+
+/// `config` with its unset options taken from the innermost scope (as is
+/// outside any scope). Reads the scope in place: no copy of its options.
+pub(crate) fn fill_from_scope(mut config: CallConfig) -> CallConfig {
+    let _ = CALL_CONFIG.try_with(|scope| config = std::mem::take(&mut config).or(scope));
+    config
+}
+
+/// The rollout id of the innermost scope, if any.
+pub(crate) fn scope_rollout_id() -> Option<u64> {
+    CALL_CONFIG.try_with(|scope| scope.rollout_id).ok().flatten()
 }
 
 /// The call options of the innermost [`with_call_config`] scope, if any.

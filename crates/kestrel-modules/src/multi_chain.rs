@@ -205,10 +205,9 @@ fn first_line(value: &Value) -> String {
     py_strip(stripped.split('\n').next().unwrap_or("")).to_string()
 }
 
-/// Python's `str.strip()` (Unicode whitespace, including the separators
-/// `\x1c`..`\x1f` Python counts).
+/// Python's `str.strip()`.
 fn py_strip(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+    s.trim_matches(kestrel_core::text::is_python_space)
 }
 
 impl<S: SignatureTypes> Predictors for MultiChainComparison<S> {

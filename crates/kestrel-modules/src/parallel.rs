@@ -9,7 +9,7 @@
 use std::future::Future;
 
 use futures::StreamExt;
-use futures::stream::FuturesUnordered;
+use futures::stream;
 use kestrel_core::{Example, Prediction};
 
 use crate::error::ModuleError;
@@ -115,11 +115,7 @@ impl Parallel {
         module: &M,
         inputs: Vec<M::Input>,
     ) -> Result<BatchResults<M::Output>, ModuleError> {
-        let mut calls = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            calls.push(module.forward(input));
-        }
-        self.execute(calls).await
+        self.execute(inputs.into_iter().map(|input| module.forward(input)).collect()).await
     }
 
     /// Run `module` on each example's inputs (its marked input keys, else
@@ -129,11 +125,7 @@ impl Parallel {
         module: &M,
         examples: &[Example],
     ) -> Result<BatchResults<Prediction>, ModuleError> {
-        let mut calls = Vec::with_capacity(examples.len());
-        for example in examples {
-            calls.push(module.call_example(example));
-        }
-        self.execute(calls).await
+        self.execute(examples.iter().map(|example| module.call_example(example)).collect()).await
     }
 
     /// Run each (module, input) pair (DSPy's `Parallel()(exec_pairs)`).
@@ -141,11 +133,7 @@ impl Parallel {
         &self,
         pairs: Vec<(&M, M::Input)>,
     ) -> Result<BatchResults<M::Output>, ModuleError> {
-        let mut calls = Vec::with_capacity(pairs.len());
-        for (module, input) in pairs {
-            calls.push(module.forward(input));
-        }
-        self.execute(calls).await
+        self.execute(pairs.into_iter().map(|(module, input)| module.forward(input)).collect()).await
     }
 
     /// Drive `calls` with at most `concurrency` in flight, keeping results
@@ -155,16 +143,11 @@ impl Parallel {
         Fut: Future<Output = Result<T, ModuleError>>,
     {
         let mut slots: Vec<Option<Result<T, ModuleError>>> = (0..calls.len()).map(|_| None).collect();
-        let mut waiting = calls.into_iter().enumerate();
-        let mut running = FuturesUnordered::new();
-        for (i, call) in waiting.by_ref().take(self.concurrency) {
-            running.push(indexed(i, call));
-        }
+        let mut running = stream::iter(calls.into_iter().enumerate())
+            .map(|(i, call)| indexed(i, call))
+            .buffer_unordered(self.concurrency);
         let mut errors = 0;
         while let Some((i, result)) = running.next().await {
-            if let Some((next, call)) = waiting.next() {
-                running.push(indexed(next, call));
-            }
             let failed = result.is_err();
             if let Some(slot) = slots.get_mut(i) {
                 *slot = Some(result);

@@ -175,14 +175,11 @@ impl<S: SignatureTypes> Predict<S> {
         overrides: Option<&CallConfig>,
     ) -> Result<Prediction, ModuleError> {
         let lm = resolve_lm(self.lm.as_ref())?;
-        let mut config = match overrides {
+        let config = match overrides {
             Some(o) => o.clone().or(&self.config),
             None => self.config.clone(),
         };
-        if let Some(scope) = crate::call_scope::current_call_config() {
-            config = config.or(&scope);
-        }
-        let config = config.with_dspy_sampling_rule();
+        let config = crate::call_scope::fill_from_scope(config).with_dspy_sampling_rule();
         // Inside a Refine retry: the `hint_` input is added (see `hint_scope`).
         let hinted = crate::hint_scope::hinted(self.id, &self.signature, inputs).transpose()?;
         // The cached prompt prefix belongs to the predictor's own signature.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use kestrel_core::Example;
 use kestrel_lm::{SharedLm, current_lm};
 
-use crate::attempt::{Attempt, FailBudget, beats, first_rollout_id, no_winner, run_attempt};
+use crate::attempt::{Attempt, FailBudget, attempt_rollout_id, beats, finish, first_rollout_id, run_attempt};
 use crate::error::ModuleError;
 use crate::hint_scope::Hints;
 use crate::module::Module;
@@ -17,7 +17,7 @@ use crate::predict::Predict;
 use crate::predictor::{Predictor, Predictors, join_path};
 use crate::refine_feedback::{FeedbackCase, advice_of, feedback_inputs, offer_feedback_signature};
 use crate::reward::Reward;
-use crate::trace::{self, with_trace};
+use crate::trace::with_trace;
 
 /// Refine a module over up to `N` attempts (DSPy's `dspy.Refine`).
 ///
@@ -216,7 +216,7 @@ where
         let mut made = 0;
         for index in 0..self.n {
             made += 1;
-            let rollout_id = start + index as u64;
+            let rollout_id = attempt_rollout_id(start, index);
             let hints = self.hints(&advice);
             let attempt =
                 match run_attempt(&self.module, input.clone(), &inputs, rollout_id, &*self.reward, hints).await {
@@ -242,12 +242,6 @@ where
                 }
             }
         }
-        match best {
-            Some(best) => {
-                trace::extend(best.trace);
-                Ok(best.output)
-            }
-            None => Err(no_winner("Refine", made, last_error)),
-        }
+        finish("Refine", best, made, last_error)
     }
 }

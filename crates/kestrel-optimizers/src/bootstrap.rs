@@ -218,10 +218,7 @@ impl BootstrapFewShot {
             teacher.clone()
         };
         check_structure(&student, &teacher)?;
-        let mut id_to_path: HashMap<PredictorId, String> = HashMap::new();
-        teacher.visit_predictors("", &mut |path, p| {
-            id_to_path.insert(p.id(), path.to_string());
-        });
+        let id_to_path = predictor_paths_by_id(&teacher)?;
         let paths = student.predictor_paths();
         let mut traces: HashMap<String, Vec<Example>> = paths.iter().map(|p| (p.clone(), Vec::new())).collect();
 
@@ -395,6 +392,26 @@ fn speculation_window(concurrency: usize, wanted: usize, done: usize, successes:
     let missing = wanted.saturating_sub(successes).max(1);
     let runs_per_success = (done + 2) as f64 / (successes + 1) as f64;
     ((missing as f64 * runs_per_success).ceil() as usize).clamp(1, concurrency)
+}
+
+/// Each predictor's path by its id. Two paths sharing an id (one predictor
+/// cloned into two places) would make their traces indistinguishable, so
+/// that is a [`OptimizerError::Structure`] error.
+fn predictor_paths_by_id<M: Predictors>(program: &M) -> Result<HashMap<PredictorId, String>, OptimizerError> {
+    let mut by_id: HashMap<PredictorId, String> = HashMap::new();
+    let mut shared = None;
+    program.visit_predictors("", &mut |path, p| {
+        if let Some(first) = by_id.insert(p.id(), path.to_string()) {
+            shared.get_or_insert((first, path.to_string()));
+        }
+    });
+    match shared {
+        Some((first, second)) => Err(OptimizerError::Structure(format!(
+            "the predictors at `{first}` and `{second}` are clones of one predictor (same identity), so their \
+             traces cannot be told apart; construct each with its own `Predict::new` / `from_signature`"
+        ))),
+        None => Ok(by_id),
+    }
 }
 
 /// Student and teacher must have the same predictors with the same fields.

@@ -141,13 +141,14 @@ impl BootstrapFewShotWithRandomSearch {
         self.base.clone().max_bootstrapped_demos(max_bootstrapped).limiter(Arc::clone(limiter))
     }
 
-    /// Build the candidate of `seed` and score it on `valset`.
+    /// Build the candidate of `seed` and score it with `evaluate` (set up
+    /// once, on the validation set, for every candidate).
     async fn candidate<M>(
         &self,
         seed: i64,
         student: &M,
         trainset: &[Example],
-        valset: &[Example],
+        evaluate: &Evaluate,
         limiter: &Arc<Semaphore>,
     ) -> Result<Scored<M>, OptimizerError>
     where
@@ -172,14 +173,7 @@ impl BootstrapFewShotWithRandomSearch {
                 (compiled.program, "shuffled", Some(compiled.report))
             }
         };
-        let result = Evaluate::new(valset.to_vec())
-            .concurrency(self.base.concurrency_limit())
-            .limiter(Arc::clone(limiter))
-            .max_errors(Some(self.base.error_budget()))
-            .display_progress(false)
-            .display_table(0)
-            .run(&program, self.base.metric())
-            .await?;
+        let result = evaluate.run(&program, self.base.metric()).await?;
         let candidate = CandidateScore {
             seed,
             label: label.to_string(),
@@ -200,10 +194,17 @@ impl BootstrapFewShotWithRandomSearch {
         M: Module + Clone + 'static,
     {
         let limiter = Arc::new(Semaphore::new(self.base.concurrency_limit()));
+        // One evaluation set-up (and one copy of the valset) for every candidate.
+        let evaluate = Evaluate::new(valset.to_vec())
+            .concurrency(self.base.concurrency_limit())
+            .limiter(Arc::clone(&limiter))
+            .max_errors(Some(self.base.error_budget()))
+            .display_progress(false)
+            .display_table(0);
         let seeds: Vec<i64> = (-3..self.num_candidate_programs as i64).collect();
         let progress = Progress::new(seeds.len(), self.display_progress, "random search");
         let mut pending: FuturesOrdered<_> =
-            seeds.iter().map(|&seed| self.candidate(seed, student, trainset, valset, &limiter)).collect();
+            seeds.iter().map(|&seed| self.candidate(seed, student, trainset, &evaluate, &limiter)).collect();
         let mut report = CompileReport::new("BootstrapFewShotWithRandomSearch");
         let mut best: Option<(f64, i64, M)> = None;
         while let Some(scored) = pending.next().await {
@@ -249,7 +250,8 @@ impl Optimizer for BootstrapFewShotWithRandomSearch {
         M: Module + Clone + 'static,
     {
         let started = Instant::now();
-        let valset = valset.unwrap_or(trainset);
+        // DSPy's `valset or trainset`: an empty valset falls back too.
+        let valset = valset.filter(|v| !v.is_empty()).unwrap_or(trainset);
         let (result, usage) = track_usage(self.search(student, trainset, valset)).await;
         let (program, mut report) = result?;
         report.usage = usage;

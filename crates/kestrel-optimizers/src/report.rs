@@ -44,9 +44,10 @@ pub struct CompileReport {
     /// Wall time.
     #[serde(serialize_with = "seconds")]
     pub elapsed: Duration,
-    /// Teacher runs started (bootstrapping optimizers).
+    /// Training examples the teacher was started on (bootstrapping
+    /// optimizers; each runs up to `max_rounds` rounds).
     pub teacher_runs: usize,
-    /// Teacher runs a one-at-a-time run would not have made: started
+    /// Of those, the ones a one-at-a-time run would not have made: started
     /// speculatively by the concurrency window, their results discarded.
     pub speculative_runs: usize,
     /// Training examples whose traces became demos.

@@ -1,15 +1,10 @@
 //! Python's `str` methods that DSPy's prompt building and parsing rely on:
-//! `str.isspace`, `str.strip`, `str.splitlines` and `textwrap.dedent`.
-
-/// Python's `str.isspace` for one character (Unicode whitespace plus the
-/// ASCII information separators `\x1c`..`\x1f`).
-pub(crate) fn is_py_space(c: char) -> bool {
-    c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
-}
+//! `str.strip`, `str.splitlines` and `textwrap.dedent` (`str.isspace` is
+//! [`crate::text::is_python_space`]).
 
 /// Python's `str.strip()` with no arguments.
 pub(crate) fn py_strip(s: &str) -> &str {
-    s.trim_matches(is_py_space)
+    s.trim_matches(crate::text::is_python_space)
 }
 
 /// Python's `str.splitlines()` (no line ends kept, no trailing empty line).

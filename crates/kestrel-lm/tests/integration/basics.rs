@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use kestrel_core::{Example, SignatureSpec, Usage};
 use kestrel_lm::{
-    AdapterChoice, CallConfig, Completion, Lm, LmCapabilities, LmError, LmRequest, LmResponse, SharedLm,
-    call_with_adapter, current_lm, resolve_lm, set_default_lm, with_lm,
+    AdapterChoice, CallConfig, Completion, Lm, LmCapabilities, LmError, LmRequest, LmResponse, PromptCache, SharedLm,
+    call_with_adapter, call_with_adapter_cached, current_lm, resolve_lm, set_default_lm, with_lm,
 };
 
 /// A provider defined outside `kestrel-lm`: echoes a fixed reply and keeps
@@ -177,4 +177,32 @@ async fn provider_errors_are_not_retried_through_the_fallback() {
             .await
             .unwrap_err();
     assert!(matches!(err, LmError::Provider { ref message, .. } if message == "503 upstream"), "{err}");
+}
+
+#[tokio::test]
+async fn a_prompt_cache_sends_what_formatting_each_call_sends() {
+    let sig = SignatureSpec::parse("question -> answer").unwrap();
+    let demos = vec![
+        Example::from_pairs([("question", "1+1?"), ("answer", "2")]),
+        Example::from_pairs([("question", "3+3?"), ("answer", "6")]),
+    ];
+    let config = CallConfig::default();
+    // A reply that parses, and one that fails both adapters (ChatAdapter,
+    // then the JSON fallback: both prefixes of the cache are used).
+    for (reply, requests_per_call) in [("[[ ## answer ## ]]\n4\n\n[[ ## completed ## ]]", 1), ("no markers here", 2)] {
+        let (plain, cached) = (Echo::new("test/plain", reply), Echo::new("test/cached", reply));
+        let cache = PromptCache::new();
+        for question in ["2+2?", "5+5?", "2+2?"] {
+            let inputs = Example::from_pairs([("question", question)]);
+            let choice = AdapterChoice::default();
+            let expected = call_with_adapter(&shared(&plain), choice, &sig, &demos, &inputs, &config).await;
+            let got =
+                call_with_adapter_cached(&shared(&cached), choice, &sig, &demos, &inputs, &config, Some(&cache)).await;
+            assert_eq!(got.as_ref().ok(), expected.as_ref().ok(), "{reply}");
+            assert_eq!(got.is_ok(), expected.is_ok(), "{reply}");
+        }
+        let seen = |echo: &Echo| echo.seen.lock().unwrap().clone();
+        assert_eq!(seen(&plain).len(), 3 * requests_per_call);
+        assert_eq!(seen(&cached), seen(&plain), "{reply}: the same requests, demo turns included");
+    }
 }

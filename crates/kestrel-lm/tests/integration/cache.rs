@@ -146,9 +146,17 @@ async fn a_memory_hit_is_marked_and_free() {
 
 #[tokio::test]
 async fn entries_persist_across_instances() {
+    for durable in [false, true] {
+        entries_persist_across_instances_with(durable).await;
+    }
+}
+
+async fn entries_persist_across_instances_with(durable: bool) {
     let dir = tempfile::tempdir().unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
-    let first = on_disk(dir.path());
+    // Synced or not, an entry is written whole and read back.
+    let open = || Cache::new(CacheConfig::default().with_dir(dir.path().to_path_buf()).durable(durable)).unwrap();
+    let first = open();
     first.get_or_fetch(key("p"), counted(&calls, Duration::ZERO, "P")).await.unwrap();
     let path = first.entry_path(&key("p")).unwrap();
     let hex = key("p").to_hex();
@@ -158,7 +166,7 @@ async fn entries_persist_across_instances() {
     assert_eq!(envelope["payload"]["usage"]["prompt_tokens"], 10, "the disk keeps what the call cost");
     drop(first);
 
-    let second = on_disk(dir.path());
+    let second = open();
     assert_eq!(second.dir(), Some(dir.path()));
     let hit = second.get_or_fetch(key("p"), counted(&calls, Duration::ZERO, "X")).await.unwrap();
     assert!(hit.cache_hit);

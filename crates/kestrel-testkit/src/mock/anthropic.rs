@@ -2,25 +2,19 @@
 //! parsed into an [`LmRequest`] (the `system` prompt as a first system
 //! message), answers from the responder as a `message` object.
 
-use hyper::StatusCode;
 use kestrel_core::{Message, Role};
 use kestrel_lm::LmRequest;
 use serde_json::{Value, json};
 
 use super::state::Shared;
-use super::wire::{
-    Flavor, JsonReply, content_text, error, ok, optional_f32, optional_u32, required_str, string_list, words,
-};
+use super::wire::{Flavor, JsonReply, content_text, ok, optional_f32, optional_u32, required_str, string_list, words};
 
 /// Answer one parsed Messages API request from the responder, or a 500
 /// naming the problem when it has no reply.
 pub(super) fn messages(shared: &Shared, model: &str, request: &LmRequest) -> JsonReply {
-    let text = match shared.reply(request) {
+    let text = match shared.reply(Flavor::Anthropic, request) {
         Ok(text) => text,
-        Err(problem) => {
-            let message = format!("mock server: the responder has no reply: {problem}");
-            return error(Flavor::Anthropic, StatusCode::INTERNAL_SERVER_ERROR, &message);
-        }
+        Err(reply) => return reply,
     };
     let input_tokens: u64 = request.messages.iter().map(|m| words(&m.content)).sum();
     let output_tokens = words(&text);

@@ -170,9 +170,6 @@ impl FaultQueue {
     /// route or any route (removed), else the always-fault.
     pub(super) fn take(&self, route: Route) -> Option<Fault> {
         let mut state = self.state();
-        if state.queue.is_empty() {
-            return state.always.clone();
-        }
         match state.queue.iter().position(|(r, _)| r.is_none_or(|r| r == route)) {
             Some(i) => state.queue.remove(i).map(|(_, fault)| fault),
             None => state.always.clone(),

@@ -2,14 +2,13 @@
 //! bodies parsed into an [`LmRequest`], answers from the responder as a
 //! `chat.completion` object.
 
-use hyper::StatusCode;
 use kestrel_core::{Message, Role};
 use kestrel_lm::LmRequest;
 use serde_json::{Value, json};
 
 use super::state::Shared;
 use super::wire::{
-    Flavor, JsonReply, content_text, error, ok, optional_f32, optional_u32, required_str, string_list, unix_now, words,
+    Flavor, JsonReply, content_text, ok, optional_f32, optional_u32, required_str, string_list, unix_now, words,
 };
 
 /// OpenAI's upper bound on `n`.
@@ -21,12 +20,9 @@ pub(super) fn chat(shared: &Shared, model: &str, request: &LmRequest) -> JsonRep
     let mut choices = Vec::with_capacity(request.n as usize);
     let mut completion_tokens = 0;
     for index in 0..request.n {
-        let text = match shared.reply(request) {
+        let text = match shared.reply(Flavor::OpenAi, request) {
             Ok(text) => text,
-            Err(problem) => {
-                let message = format!("mock server: the responder has no reply: {problem}");
-                return error(Flavor::OpenAi, StatusCode::INTERNAL_SERVER_ERROR, &message);
-            }
+            Err(reply) => return reply,
         };
         completion_tokens += words(&text);
         choices.push(json!({

@@ -134,21 +134,20 @@ pub(super) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
     let body = parse_json(route, &bytes);
     let parsed = body.as_ref().map_err(String::clone).and_then(|body| parse(route, body));
     let fault = shared.faults.take(route);
-    shared.recorder.keep(|| {
-        let (model, lm_request) = match &parsed {
-            Ok(Parsed::Lm { model, request }) => (Some(model.clone()), Some(request.clone())),
-            _ => (body.as_ref().ok().and_then(|b| b.get("model")?.as_str()).map(str::to_string), None),
-        };
-        RecordedRequest {
-            method: head.method.to_string(),
-            path: path.clone(),
-            route: Some(route),
-            headers: headers(),
-            body: body.as_ref().ok().filter(|b| !b.is_null()).cloned(),
-            model,
-            lm_request,
-            fault: fault.clone(),
-        }
+    // The body's `model` (for LM routes the same string the parse kept).
+    let model = || body.as_ref().ok().and_then(|b| b.get("model")?.as_str()).map(str::to_string);
+    shared.recorder.keep(|| RecordedRequest {
+        method: head.method.to_string(),
+        path: path.clone(),
+        route: Some(route),
+        headers: headers(),
+        body: body.as_ref().ok().filter(|b| !b.is_null()).cloned(),
+        model: model(),
+        lm_request: match &parsed {
+            Ok(Parsed::Lm { request, .. }) => Some(request.clone()),
+            _ => None,
+        },
+        fault: fault.clone(),
     });
     let latency = shared.latency();
     if !latency.is_zero() {
@@ -158,7 +157,6 @@ pub(super) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         (Ok(parsed), Ok(body)) => answer(&shared, route, parsed, body),
         (Err(message), _) | (_, Err(message)) => error(flavor, StatusCode::BAD_REQUEST, message),
     };
-    let model = || body.as_ref().ok().and_then(|b| b.get("model")?.as_str()).map(str::to_string);
     Ok(match fault {
         None => json_response(answer()),
         Some(Fault::Status(status)) => fault_reply::status(flavor, &status),

@@ -69,7 +69,7 @@ impl MockServerBuilder {
         let shared = Arc::new(Shared::new(self.responder, self.latency, self.record, self.models));
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, Arc::clone(&shared), stopped));
-        Ok(MockServer { addr, shared, stop: Some(stop), task: Some(task) })
+        Ok(MockServer { addr, shared, stop, task })
     }
 }
 
@@ -83,8 +83,9 @@ impl MockServerBuilder {
 pub struct MockServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    /// Sent or dropped, it stops the accept loop.
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
 }
 
 impl MockServer {
@@ -219,26 +220,16 @@ impl MockServer {
 
     /// Stop serving and wait until the listener and every connection are
     /// closed.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+    pub async fn shutdown(self) {
+        let MockServer { stop, task, .. } = self;
+        let _ = stop.send(());
+        let _ = task.await;
     }
 }
 
-impl Drop for MockServer {
-    fn drop(&mut self) {
-        // Dropping the sender wakes the accept loop, which closes the
-        // listener and aborts every connection task.
-        self.stop.take();
-        self.task.take();
-    }
-}
-
-/// The accept loop: one task per connection until stopped.
+/// The accept loop: one task per connection until `stopped` fires (a send,
+/// or the sender dropped with the [`MockServer`]); then the listener closes
+/// and every connection task is aborted.
 async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
     let mut connections = JoinSet::new();
     loop {

@@ -5,11 +5,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
+use hyper::StatusCode;
 use kestrel_lm::LmRequest;
 
 use super::faults::FaultQueue;
 use super::record::Recorder;
 use super::responder::Responder;
+use super::wire::{Flavor, JsonReply, error};
 
 /// One server's state, behind an `Arc`.
 #[derive(Debug)]
@@ -45,9 +47,16 @@ impl Shared {
         self.ids.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// The responder's text for `request`.
-    pub(super) fn reply(&self, request: &LmRequest) -> Result<String, String> {
-        self.responder.read().unwrap_or_else(PoisonError::into_inner).reply(request)
+    /// The responder's text for `request`, or the 500 (in `flavor`'s error
+    /// shape) naming why it has none.
+    pub(super) fn reply(&self, flavor: Flavor, request: &LmRequest) -> Result<String, JsonReply> {
+        // Clone the (Arc-backed) responder out so the lock is not held while
+        // user code runs: a responder may itself call `set_responder`.
+        let responder = self.responder.read().unwrap_or_else(PoisonError::into_inner).clone();
+        responder.reply(request).map_err(|problem| {
+            let message = format!("mock server: the responder has no reply: {problem}");
+            error(flavor, StatusCode::INTERNAL_SERVER_ERROR, &message)
+        })
     }
 
     pub(super) fn set_responder(&self, responder: Responder) {

@@ -15,7 +15,7 @@ use super::faults::Kind;
 use super::{anthropic, ask, fast_retries, openai};
 
 /// `provider` with the default cache (memory + disk) in `dir`.
-fn cached(provider: impl Into<SharedLm>, dir: &Path) -> LmClient {
+pub(super) fn cached(provider: impl Into<SharedLm>, dir: &Path) -> LmClient {
     LmBuilder::new(provider)
         .cache(CacheConfig::default().with_dir(dir.to_path_buf()))
         .retry(fast_retries())

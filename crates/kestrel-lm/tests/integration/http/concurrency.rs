@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use kestrel_lm::cache::CacheConfig;
 use kestrel_lm::{Lm, LmBuilder, RateLimits};
 use kestrel_testkit::mock::{MockServer, Responder};
 
+use super::ask;
+use super::cache::cached;
 use super::faults::Kind;
-use super::{ask, fast_retries};
 
 async fn slow_echo(latency: Duration) -> MockServer {
     let echo = Responder::from_fn(|request| Ok(format!("echo: {}", request.messages[1].content)));
@@ -21,11 +21,7 @@ async fn identical_concurrent_calls_reach_the_server_once() {
     let server = slow_echo(Duration::from_millis(150)).await;
     for kind in Kind::BOTH {
         let dir = tempfile::tempdir().unwrap();
-        let client = LmBuilder::new(kind.provider(&server))
-            .cache(CacheConfig::default().with_dir(dir.path().to_path_buf()))
-            .retry(fast_retries())
-            .build()
-            .unwrap();
+        let client = cached(kind.provider(&server), dir.path());
         server.clear_requests();
         let calls: Vec<_> = (0..16)
             .map(|_| {
