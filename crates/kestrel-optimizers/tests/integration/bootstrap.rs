@@ -137,3 +137,31 @@ async fn the_teacher_never_sees_the_example_it_is_asked() {
     // 1 augmented + 3 labeled.
     assert_eq!(compiled.predictor_states()[0].1.demos.len(), 4);
 }
+
+#[derive(Clone, Debug, kestrel_macros::Module)]
+struct Twins {
+    left: kestrel_modules::Predict,
+    right: kestrel_modules::Predict,
+}
+
+impl kestrel_modules::Module for Twins {
+    type Input = Example;
+    type Output = Prediction;
+
+    async fn forward(&self, input: Example) -> Result<Prediction, kestrel_modules::ModuleError> {
+        self.left.forward_example(&input, None).await?;
+        self.right.forward_example(&input, None).await
+    }
+}
+
+#[tokio::test]
+async fn one_predictor_cloned_into_two_places_is_a_clear_error() {
+    let predict = kestrel_modules::Predict::from_signature("question -> answer").unwrap();
+    let twins = Twins { left: predict.clone(), right: predict };
+    let lm = ArithmeticLm::new(1_000);
+    let optimizer = BootstrapFewShot::new(exact).display_progress(false);
+    let err = with_lm(lm.shared(), optimizer.compile(&twins, &trainset(4))).await.unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("`left`") && message.contains("`right`"), "{message}");
+    assert_eq!(lm.calls(), 0);
+}
