@@ -3,7 +3,7 @@
 //! (`inspect_modules`), and the inputs built from one attempt (JSON written
 //! as `orjson.dumps(..., OPT_INDENT_2)` writes it).
 
-use kestrel_core::adapter::field_description_string;
+use kestrel_core::adapter::{field_description_string, python_dedent, python_splitlines};
 use kestrel_core::types::python_literal_repr;
 use kestrel_core::{Example, FieldSpec, FieldType, Prediction, SignatureSpec};
 use serde::Serialize;
@@ -60,7 +60,7 @@ pub(crate) fn inspect_modules<P: Predictors + ?Sized>(program: &P) -> String {
     let separator = "-".repeat(80);
     let indented = |text: &str| {
         let mut out = String::new();
-        for line in text.lines() {
+        for line in python_splitlines(text) {
             out.push_str("\n\t\t");
             out.push_str(line);
         }
@@ -74,24 +74,10 @@ pub(crate) fn inspect_modules<P: Predictors + ?Sized>(program: &P) -> String {
         parts.push(indented(&field_description_string(signature.input_fields())));
         parts.push("\tOutput Fields:".into());
         parts.push(indented(&field_description_string(signature.output_fields())));
-        parts.push(format!("\tOriginal Instructions: {}", indented(&dedent(signature.instructions()))));
+        parts.push(format!("\tOriginal Instructions: {}", indented(&python_dedent(signature.instructions()))));
         parts.push(separator.clone());
     });
     parts.iter().map(|p| p.trim_matches('\n')).collect::<Vec<_>>().join("\n")
-}
-
-/// Python's `textwrap.dedent`: remove the longest common leading whitespace
-/// of the non-blank lines; blank lines become empty.
-fn dedent(text: &str) -> String {
-    let indent = |line: &str| line.len() - line.trim_start_matches([' ', '\t']).len();
-    let common = text.lines().filter(|l| !l.trim().is_empty()).map(|l| &l[..indent(l)]).reduce(|a, b| {
-        let n = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-        &a[..n]
-    });
-    let common = common.unwrap_or("");
-    let lines: Vec<&str> =
-        text.split('\n').map(|l| if l.trim().is_empty() { "" } else { l.strip_prefix(common).unwrap_or(l) }).collect();
-    lines.join("\n")
 }
 
 /// `orjson.dumps(value, option=OPT_INDENT_2)`: two-space indent, `": "`
@@ -180,7 +166,7 @@ mod tests {
 
     #[test]
     fn dedent_and_json_follow_python() {
-        assert_eq!(dedent("  a\n    b\n\n  c"), "a\n  b\n\nc");
+        assert_eq!(python_dedent("  a\n    b\n\n  c"), "a\n  b\n\nc");
         assert_eq!(indent_json(&vec!["predict"]), "[\n  \"predict\"\n]");
         assert_eq!(indent_json(&1.0f64), "1.0");
         assert_eq!(offer_feedback_signature().unwrap().to_string().split(" -> ").nth(1), Some("discussion, advice"));

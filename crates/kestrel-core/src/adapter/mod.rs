@@ -55,6 +55,24 @@ pub fn python_json_dumps(value: &Value) -> String {
     pyfmt::json_dumps(value)
 }
 
+/// Python's `textwrap.dedent`: the longest common leading run of spaces and
+/// tabs is removed from every line; lines of only spaces and tabs become
+/// empty.
+///
+/// ```
+/// assert_eq!(kestrel_core::adapter::python_dedent("    a\n      b\n  \n    c"), "a\n  b\n\nc");
+/// ```
+pub fn python_dedent(text: &str) -> String {
+    pytext::py_dedent(text)
+}
+
+/// Python's `str.splitlines()`: splits on `\n`, `\r\n`, `\r` and the other
+/// line boundaries Python knows (`\x0b`, `\x0c`, `\x1c`–`\x1e`, `\x85`,
+/// `\u2028`, `\u2029`), without keeping them.
+pub fn python_splitlines(text: &str) -> Vec<&str> {
+    pytext::py_splitlines(text)
+}
+
 /// DSPy's `format_user_message_content(signature, values)` (ChatAdapter's,
 /// which JSONAdapter inherits): one `[[ ## name ## ]]` block per input field
 /// of `signature` present in `values`, rendered as in prompts, joined by
