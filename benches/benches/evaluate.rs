@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use futures::{StreamExt, stream};
-use kestrel_benches::{FULL_ENV, MockHost, arithmetic_devset, criterion_test_mode, full_run, http_lm, runtime};
+use kestrel_benches::{
+    FULL_ENV, MockHost, arithmetic_devset, criterion_test_mode, full_run, http_lm, raw_post, runtime,
+};
 use kestrel_core::Example;
 use kestrel_eval::Evaluate;
 use kestrel_eval::metrics::AnswerExactMatch;
@@ -133,8 +135,9 @@ fn raw_http(c: &mut Criterion) {
                     runtime.block_on(async {
                         let started = Instant::now();
                         for _ in 0..iters {
-                            let posts =
-                                stream::iter(&bodies).map(|body| post(&http, &url, body)).buffer_unordered(concurrency);
+                            let posts = stream::iter(&bodies)
+                                .map(|body| async { raw_post(&http, &url, body).await.expect("raw POST") })
+                                .buffer_unordered(concurrency);
                             assert_eq!(posts.count().await, EXAMPLES);
                         }
                         started.elapsed()
@@ -144,19 +147,6 @@ fn raw_http(c: &mut Criterion) {
         }
         group.finish();
     }
-}
-
-async fn post(http: &reqwest::Client, url: &str, body: &[u8]) {
-    let response = http
-        .post(url)
-        .bearer_auth("sk-bench")
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.to_vec())
-        .send()
-        .await
-        .expect("response");
-    assert!(response.status().is_success());
-    response.bytes().await.expect("body");
 }
 
 criterion_group!(benches, evaluate, raw_http);

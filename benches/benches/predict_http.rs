@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kestrel_benches::{MODEL, MockHost, arithmetic_responder, http_lm, question};
+use kestrel_benches::{MODEL, MockHost, arithmetic_responder, http_lm, question, raw_post};
 use kestrel_core::Example;
 use kestrel_lm::cache::CacheConfig;
 use kestrel_lm::providers::OpenAiProvider;
@@ -118,7 +118,7 @@ fn round_trip(c: &mut Criterion) {
             runtime.block_on(async {
                 let started = Instant::now();
                 for _ in 0..iters {
-                    raw_post(&http, &url, &body).await;
+                    black_box(raw_post(&http, &url, &body).await.expect("raw POST"));
                 }
                 started.elapsed()
             })
@@ -135,7 +135,7 @@ fn round_trip(c: &mut Criterion) {
                 let (mut raw, mut framework) = (Duration::ZERO, Duration::ZERO);
                 for _ in 0..iters {
                     let started = Instant::now();
-                    raw_post(&http, &url, &body).await;
+                    black_box(raw_post(&http, &url, &body).await.expect("raw POST"));
                     let middle = Instant::now();
                     black_box(predict.forward_example(black_box(&inputs), None).await.expect("prediction"));
                     raw += middle - started;
@@ -146,21 +146,6 @@ fn round_trip(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-/// POST `body` as JSON with a bearer key, as async-openai does, and read the
-/// whole response.
-async fn raw_post(http: &reqwest::Client, url: &str, body: &[u8]) {
-    let response = http
-        .post(url)
-        .bearer_auth("sk-bench")
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.to_vec())
-        .send()
-        .await
-        .expect("response");
-    assert!(response.status().is_success());
-    black_box(response.bytes().await.expect("body"));
 }
 
 criterion_group!(benches, cache_hits, round_trip);

@@ -147,6 +147,20 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// POST `body` as JSON with a bearer key, as async-openai does, and read the
+/// whole response: the raw HTTP round trip Kestrel's calls are compared with.
+pub async fn raw_post(http: &reqwest::Client, url: &str, body: &[u8]) -> Result<usize, reqwest::Error> {
+    let response = http
+        .post(url)
+        .bearer_auth("sk-bench")
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_vec())
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(response.bytes().await?.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
