@@ -29,13 +29,15 @@ impl Score {
         Self { score: score.into().score, feedback: Some(feedback.into()) }
     }
 
-    /// DSPy's bootstrap acceptance rule: with a threshold, `score >=
-    /// threshold`; without, Python truthiness (`score != 0.0`, so NaN
-    /// counts as a success, as `bool(float("nan"))` is `True` in Python).
+    /// DSPy's bootstrap acceptance rule (`if self.metric_threshold:`): with
+    /// a non-zero threshold, `score >= threshold`; without one, or with a
+    /// threshold of `0.0` (falsy in Python, so "unset"), Python truthiness
+    /// (`score != 0.0`, so NaN counts as a success, as `bool(float("nan"))`
+    /// is `True` in Python).
     pub fn is_success(&self, threshold: Option<f64>) -> bool {
         match threshold {
-            Some(t) => self.score >= t,
-            None => self.score != 0.0,
+            Some(t) if t != 0.0 => self.score >= t,
+            _ => self.score != 0.0,
         }
     }
 }
@@ -75,5 +77,22 @@ impl<T: Into<Score>> MetricOutput for T {
 impl<T: Into<Score>> MetricOutput for Result<T, EvalError> {
     fn into_score(self) -> Result<Score, EvalError> {
         self.map(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Score;
+
+    #[test]
+    fn a_zero_threshold_is_unset_as_in_python() {
+        // DSPy: `if self.metric_threshold:` — 0 is falsy, so truthiness decides.
+        assert!(!Score::new(0.0).is_success(Some(0.0)));
+        assert!(Score::new(0.5).is_success(Some(0.0)));
+        assert!(!Score::new(0.0).is_success(Some(-0.0)));
+        assert!(!Score::new(0.0).is_success(None));
+        assert!(Score::new(0.5).is_success(Some(0.5)));
+        assert!(!Score::new(0.4).is_success(Some(0.5)));
+        assert!(Score::new(-1.0).is_success(Some(-2.0)));
     }
 }

@@ -97,8 +97,10 @@ impl BootstrapFewShot {
         }
     }
 
-    /// Builder: accept a run when its score is at least this (else when the
-    /// score is non-zero).
+    /// Builder: accept a run when its score is at least this (without a
+    /// threshold: when the score is non-zero). `0.0` is DSPy's "unset"
+    /// (`if self.metric_threshold:` is false for 0), so it too accepts
+    /// exactly the non-zero scores.
     pub fn metric_threshold(mut self, threshold: f64) -> Self {
         self.metric_threshold = Some(threshold);
         self
@@ -274,6 +276,8 @@ impl BootstrapFewShot {
             trainset.iter().enumerate().filter(|(i, _)| !bootstrapped.contains(i)).map(|(_, e)| e.clone()).collect();
         PyRandom::new(0).shuffle(&mut pool);
 
+        // DSPy's `_train`: every predictor samples from the whole pool, one
+        // generator shared by the predictors in order.
         let mut program = student;
         let mut rng = PyRandom::new(0);
         let (max_boot, max_labeled) = (self.max_bootstrapped_demos, self.max_labeled_demos);
@@ -281,9 +285,8 @@ impl BootstrapFewShot {
             let augmented: Vec<Example> =
                 traces.get(path).map(|t| t.iter().take(max_boot).cloned().collect()).unwrap_or_default();
             let size = max_labeled.saturating_sub(augmented.len()).min(pool.len());
-            pool = rng.sample(&pool, size);
             let mut demos = augmented;
-            demos.extend(pool.iter().cloned());
+            demos.extend(rng.sample(&pool, size));
             p.set_demos(demos);
         });
         Ok((program, report))

@@ -90,6 +90,19 @@ async fn the_threshold_decides_what_counts_as_a_success() {
 }
 
 #[tokio::test]
+async fn a_zero_threshold_means_no_threshold() {
+    // DSPy: `if self.metric_threshold:` — a threshold of 0 is unset, so a
+    // score of 0.0 is a rejection, not `0.0 >= 0`.
+    let train = trainset(20);
+    let lm = ArithmeticLm::new(3);
+    let scored =
+        |ex: &Example, pred: &Prediction, trace: Option<&Trace>| if exact(ex, pred, trace) { 1.0 } else { 0.0 };
+    let zero = BootstrapFewShot::new(scored).max_labeled_demos(0).metric_threshold(0.0).display_progress(false);
+    let compiled = with_lm(lm.shared(), zero.compile(&cot(), &train)).await.unwrap();
+    assert_eq!(compiled.predictor_states()[0].1.demos, [0, 2, 3, 5].map(augmented).to_vec());
+}
+
+#[tokio::test]
 async fn later_rounds_use_a_fresh_rollout_at_temperature_one() {
     let train = trainset(6);
     let lm = ArithmeticLm::new(3);
