@@ -59,7 +59,7 @@ async fn run(path: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     let devset = Dataset::jsonl(&path)?.with_inputs(["question"]);
     println!("Devset: {} examples from {}", devset.len(), path.display());
     let program = ChainOfThought::<Qa>::new();
-    let evaluate = Evaluate::new(devset).concurrency(CONCURRENCY).display_progress(true);
+    let evaluate = Evaluate::new(devset).concurrency(CONCURRENCY)?.display_progress(true);
     let metric = answer_exact_match_metric();
 
     let result = match std::env::var("KESTREL_LM") {

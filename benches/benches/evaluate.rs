@@ -79,7 +79,8 @@ fn evaluate(c: &mut Criterion) {
                     runtime.block_on(with_lm(lm.clone(), async {
                         let mut elapsed = Duration::ZERO;
                         for _ in 0..iters {
-                            let eval = Evaluate::new(Arc::clone(&devset)).concurrency(concurrency);
+                            let eval =
+                                Evaluate::new(Arc::clone(&devset)).concurrency(concurrency).expect("concurrency >= 1");
                             let started = Instant::now();
                             let result = eval.run(&program, &metric).await.expect("evaluation");
                             elapsed += started.elapsed();
@@ -107,7 +108,10 @@ fn raw_http(c: &mut Criterion) {
     // One recorded body per example, as Evaluate would send them.
     host.server().set_recording(true);
     runtime
-        .block_on(with_lm(lm, Evaluate::new(devset).concurrency(64).run(&program, &AnswerExactMatch::new())))
+        .block_on(with_lm(
+            lm,
+            Evaluate::new(devset).concurrency(64).expect("64 >= 1").run(&program, &AnswerExactMatch::new()),
+        ))
         .expect("evaluation");
     let bodies: Vec<Vec<u8>> = host
         .server()

@@ -82,7 +82,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let result = runtime.block_on(with_lm(
         lm,
-        Evaluate::new(devset).concurrency(args.concurrency).run(&program, &AnswerExactMatch::new()),
+        Evaluate::new(devset).concurrency(args.concurrency)?.run(&program, &AnswerExactMatch::new()),
     ))?;
     let elapsed = started.elapsed();
 

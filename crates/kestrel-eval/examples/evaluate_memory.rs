@@ -69,7 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let scripted = ScriptedLm::keyed([("", Reply::fields([("answer", "Paris")]))]).without_recording();
     let lm = Delayed { inner: scripted, latency: Duration::from_millis(latency_ms) };
     let program = Predict::from_signature("question -> answer")?;
-    let mut eval = Evaluate::new(devset).concurrency(concurrency).display_progress(flag("--progress"));
+    let mut eval = Evaluate::new(devset).concurrency(concurrency)?.display_progress(flag("--progress"));
     if flag("--ctrl-c") {
         eval = eval.cancel_on_ctrl_c();
     }

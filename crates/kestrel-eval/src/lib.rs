@@ -27,7 +27,7 @@
 //!
 //! let result = kestrel_lm::with_lm(
 //!     lm,
-//!     Evaluate::new(devset).concurrency(64).display_progress(true).run(&program, &AnswerExactMatch::new()),
+//!     Evaluate::new(devset).concurrency(64)?.display_progress(true).run(&program, &AnswerExactMatch::new()),
 //! )
 //! .await?;
 //! println!("{result}"); // Average Metric: 41.0 / 50 (82.0%)
@@ -59,7 +59,7 @@ mod score;
 
 pub use dataset::{CsvOptions, Dataset, Splits};
 pub use error::EvalError;
-pub use evaluate::{EvalRow, Evaluate, EvaluationResult, ExampleRef, StopReason};
+pub use evaluate::{EvalRow, Evaluate, EvaluationResult, ExampleError, ExampleRef, StopReason};
 pub use metric::{AsyncMetricFn, Metric, MetricFn, SharedMetric, metric_fn, metric_fn_async};
 pub use score::{MetricOutput, Score};
 

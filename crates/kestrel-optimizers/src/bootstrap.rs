@@ -12,12 +12,13 @@
 //! `random.Random` ([`PyRandom`]), so the labeled fill matches DSPy's too.
 
 use std::collections::{BTreeSet, HashMap};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use kestrel_core::{Example, Fields, PredictorId, PyRandom};
-use kestrel_eval::Metric;
+use kestrel_eval::{ExampleError, Metric};
 use kestrel_lm::{CallConfig, SharedLm, track_usage, with_lm};
 use kestrel_modules::{Module, ModuleExt, Predictor, Predictors, PredictorsExt, Trace, with_call_config, with_trace};
 use serde_json::Value;
@@ -29,12 +30,12 @@ use crate::in_order::{Flow, run_in_order};
 use crate::labeled::LabeledFewShot;
 use crate::optimizer::{Compiled, Optimizer, has_demos, reset_copy};
 use crate::progress::Progress;
-use crate::report::{CompileReport, SkippedExample};
+use crate::report::{CompileReport, SkippedExample, StopReason};
 
 /// DSPy's `settings.max_errors`.
-pub const DEFAULT_MAX_ERRORS: usize = 10;
+pub const DEFAULT_MAX_ERRORS: NonZeroUsize = NonZeroUsize::MIN.saturating_add(9);
 /// Teacher runs in flight by default.
-pub const DEFAULT_CONCURRENCY: usize = 16;
+pub const DEFAULT_CONCURRENCY: NonZeroUsize = NonZeroUsize::MIN.saturating_add(15);
 
 /// Bootstrap few-shot demos from a teacher's successful traces.
 #[derive(Clone)]
@@ -45,9 +46,9 @@ pub struct BootstrapFewShot {
     teacher_config: Option<CallConfig>,
     max_bootstrapped_demos: usize,
     max_labeled_demos: usize,
-    max_rounds: usize,
-    max_errors: usize,
-    concurrency: usize,
+    max_rounds: NonZeroUsize,
+    max_errors: NonZeroUsize,
+    concurrency: NonZeroUsize,
     limiter: Option<Arc<Semaphore>>,
     display_progress: bool,
 }
@@ -70,7 +71,7 @@ impl std::fmt::Debug for BootstrapFewShot {
 /// (by predictor path), or none, and the errors met on the way.
 struct Attempt {
     accepted: Option<Vec<(String, Example)>>,
-    errors: Vec<String>,
+    errors: Vec<ExampleError>,
 }
 
 impl BootstrapFewShot {
@@ -89,7 +90,7 @@ impl BootstrapFewShot {
             teacher_config: None,
             max_bootstrapped_demos: 4,
             max_labeled_demos: 16,
-            max_rounds: 1,
+            max_rounds: NonZeroUsize::MIN,
             max_errors: DEFAULT_MAX_ERRORS,
             concurrency: DEFAULT_CONCURRENCY,
             limiter: None,
@@ -134,24 +135,34 @@ impl BootstrapFewShot {
     }
 
     /// Builder: teacher attempts per example; rounds after the first use a
-    /// fresh rollout id at temperature 1.0 to get past the cache.
-    pub fn max_rounds(mut self, n: usize) -> Self {
-        self.max_rounds = n.max(1);
-        self
+    /// fresh rollout id at temperature 1.0 to get past the cache. Zero is an
+    /// [`OptimizerError::InvalidArgument`].
+    pub fn max_rounds(mut self, n: impl TryInto<NonZeroUsize>) -> Result<Self, OptimizerError> {
+        self.max_rounds = non_zero("max_rounds", n)?;
+        Ok(self)
     }
 
-    /// Builder: failed teacher runs (errors, not rejections) tolerated; when
-    /// this many are reached bootstrapping stops and the compile finishes
-    /// with what it has (DSPy raises instead).
-    pub fn max_errors(mut self, n: usize) -> Self {
-        self.max_errors = n.max(1);
-        self
+    /// Builder: failed teacher runs (errors, not rejections) that end
+    /// bootstrapping (DSPy's `error_count >= max_errors`); the compile then
+    /// finishes with what it has (DSPy raises instead). Zero is an
+    /// [`OptimizerError::InvalidArgument`].
+    pub fn max_errors(mut self, n: impl TryInto<NonZeroUsize>) -> Result<Self, OptimizerError> {
+        self.max_errors = non_zero("max_errors", n)?;
+        Ok(self)
     }
 
     /// Builder: teacher runs in flight at once (1 = DSPy's sequential run;
-    /// the chosen demos are the same either way).
-    pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
+    /// the chosen demos are the same either way). Zero is an
+    /// [`OptimizerError::InvalidArgument`].
+    pub fn concurrency(mut self, n: impl TryInto<NonZeroUsize>) -> Result<Self, OptimizerError> {
+        self.concurrency = non_zero("concurrency", n)?;
+        Ok(self)
+    }
+
+    /// `concurrency` for a count that is
+    /// already non-zero (cannot fail).
+    pub(crate) fn with_concurrency(mut self, n: NonZeroUsize) -> Self {
+        self.concurrency = n;
         self
     }
 
@@ -173,19 +184,34 @@ impl BootstrapFewShot {
         self.metric.as_ref()
     }
 
-    /// Labeled demos per predictor.
-    pub fn max_labeled(&self) -> usize {
+    /// The metric threshold, if one is set.
+    pub fn get_metric_threshold(&self) -> Option<f64> {
+        self.metric_threshold
+    }
+
+    /// Bootstrapped demos per predictor (at most).
+    pub fn get_max_bootstrapped_demos(&self) -> usize {
+        self.max_bootstrapped_demos
+    }
+
+    /// Labeled demos per predictor (at most).
+    pub fn get_max_labeled_demos(&self) -> usize {
         self.max_labeled_demos
     }
 
-    /// Program calls in flight at once.
-    pub fn concurrency_limit(&self) -> usize {
-        self.concurrency
+    /// Teacher attempts per example.
+    pub fn get_max_rounds(&self) -> NonZeroUsize {
+        self.max_rounds
     }
 
-    /// Failed runs tolerated.
-    pub fn error_budget(&self) -> usize {
+    /// Failed teacher runs that end bootstrapping.
+    pub fn get_max_errors(&self) -> NonZeroUsize {
         self.max_errors
+    }
+
+    /// Program calls in flight at once.
+    pub fn get_concurrency(&self) -> NonZeroUsize {
+        self.concurrency
     }
 
     /// Compile with an explicit teacher of the student's structure. A
@@ -232,7 +258,7 @@ impl BootstrapFewShot {
             let mut errors_in_order = 0usize;
             let stats = run_in_order(
                 trainset.len(),
-                || speculation_window(self.concurrency, wanted, done.load(Relaxed), successes.load(Relaxed)),
+                || speculation_window(self.concurrency.get(), wanted, done.load(Relaxed), successes.load(Relaxed)),
                 self.limiter.clone(),
                 |i| self.attempt(&teacher, &trainset[i], &id_to_path),
                 |_, attempt: &Attempt| {
@@ -241,15 +267,17 @@ impl BootstrapFewShot {
                     let ok = successes.fetch_add(usize::from(attempt.accepted.is_some()), Relaxed)
                         + usize::from(attempt.accepted.is_some());
                     let errors = errors_seen.fetch_add(attempt.errors.len(), Relaxed) + attempt.errors.len();
-                    ok < wanted && errors < self.max_errors
+                    ok < wanted && errors < self.max_errors.get()
                 },
                 |i, attempt| {
                     for error in attempt.errors {
                         errors_in_order += 1;
                         report.skipped.push(SkippedExample { index: i, error });
-                        if errors_in_order >= self.max_errors {
-                            report.stopped_early =
-                                Some(format!("error budget spent: {errors_in_order} failed teacher runs"));
+                        if errors_in_order >= self.max_errors.get() {
+                            report.stopped_early = Some(StopReason::ErrorBudgetSpent {
+                                errors: errors_in_order,
+                                max_errors: self.max_errors.get(),
+                            });
                             return Flow::Stop;
                         }
                     }
@@ -299,7 +327,7 @@ impl BootstrapFewShot {
         M: Module + Clone + 'static,
     {
         let mut errors = Vec::new();
-        for round in 0..self.max_rounds {
+        for round in 0..self.max_rounds.get() {
             match self.teacher_run(teacher, example, round).await {
                 Ok((accepted, trace)) if accepted => {
                     return Attempt { accepted: Some(trace_demos(&trace, id_to_path)), errors };
@@ -313,7 +341,7 @@ impl BootstrapFewShot {
 
     /// One teacher run with the example removed from its demos; the
     /// metric's verdict and the trace.
-    async fn teacher_run<M>(&self, teacher: &M, example: &Example, round: usize) -> Result<(bool, Trace), String>
+    async fn teacher_run<M>(&self, teacher: &M, example: &Example, round: usize) -> Result<(bool, Trace), ExampleError>
     where
         M: Module + Clone + 'static,
     {
@@ -334,8 +362,8 @@ impl BootstrapFewShot {
             Some(lm) => with_lm(lm.clone(), run).await,
             None => run.await,
         };
-        let prediction = outcome.map_err(|e| e.to_string())?;
-        let score = self.metric.score(example, &prediction, Some(&trace)).await.map_err(|e| e.to_string())?;
+        let prediction = outcome.map_err(ExampleError::Program)?;
+        let score = self.metric.score(example, &prediction, Some(&trace)).await.map_err(ExampleError::Metric)?;
         Ok((score.is_success(self.metric_threshold), trace))
     }
 }
@@ -385,6 +413,11 @@ fn seed_of(demos: &[Example]) -> i64 {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);
     (u64::from_le_bytes(bytes) >> 1) as i64
+}
+
+/// A count that must be at least 1, or [`OptimizerError::InvalidArgument`].
+pub(crate) fn non_zero(name: &'static str, n: impl TryInto<NonZeroUsize>) -> Result<NonZeroUsize, OptimizerError> {
+    n.try_into().map_err(|_| OptimizerError::InvalidArgument { name, message: "must be at least 1".into() })
 }
 
 /// How many teacher runs to keep in flight: enough to find the successes

@@ -19,6 +19,14 @@ pub enum OptimizerError {
     /// Evaluation failed as a whole.
     #[error(transparent)]
     Eval(#[from] EvalError),
+    /// A builder argument is out of range (a zero count).
+    #[error("invalid argument `{name}`: {message}")]
+    InvalidArgument {
+        /// The argument (the builder's name).
+        name: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The optimizer's settings are inconsistent.
     #[error("optimizer configuration: {0}")]
     Config(String),

@@ -42,13 +42,14 @@ mod optimizer;
 mod progress;
 mod random_search;
 mod report;
+mod schedule;
 
 pub use bootstrap::{BootstrapFewShot, DEFAULT_CONCURRENCY, DEFAULT_MAX_ERRORS};
 pub use error::OptimizerError;
 pub use labeled::{DEFAULT_K, LabeledFewShot};
 pub use optimizer::{Compiled, Optimizer, demo_counts, has_demos, reset_copy};
 pub use random_search::{BootstrapFewShotWithRandomSearch, DEFAULT_SEARCH_CONCURRENCY};
-pub use report::{CandidateScore, CompileReport, SkippedExample};
+pub use report::{CandidateKind, CandidateScore, CompileReport, SkippedExample, StopReason};
 
 /// Result alias for this crate.
 pub type Result<T, E = OptimizerError> = std::result::Result<T, E>;

@@ -8,14 +8,19 @@
 //! seed, and `stop_at_score` ends the search at the first candidate (in seed
 //! order) that reaches it.
 //!
-//! DSPy builds and scores candidates one after another. Here they all run
-//! at once under one shared limit on program calls in flight, and results
+//! DSPy builds and scores candidates one after another. Here they start in
+//! seed order under one shared limit on program calls in flight, a later
+//! candidate whenever the running ones leave capacity unused, and results
 //! are taken in seed order — the winner is the sequential run's winner.
+//! With `stop_at_score`, once a candidate reaches it no later one starts and
+//! those already running are cancelled: the candidates a sequential search
+//! never starts are never paid for beyond what was already in flight (see
+//! `schedule`; the report counts candidates not run and cancelled).
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::stream::{FuturesOrdered, StreamExt};
 use kestrel_core::{Example, PyRandom};
 use kestrel_eval::{Evaluate, Metric};
 use kestrel_lm::track_usage;
@@ -24,13 +29,15 @@ use tokio::sync::Semaphore;
 
 use crate::bootstrap::BootstrapFewShot;
 use crate::error::OptimizerError;
+use crate::in_order::Flow;
 use crate::labeled::LabeledFewShot;
 use crate::optimizer::{Compiled, Optimizer, demo_counts, reset_copy};
 use crate::progress::Progress;
-use crate::report::{CandidateScore, CompileReport};
+use crate::report::{CandidateKind, CandidateScore, CompileReport, StopReason};
+use crate::schedule::run_seed_ordered;
 
 /// Program calls in flight by default, shared by every candidate.
-pub const DEFAULT_SEARCH_CONCURRENCY: usize = 16;
+pub const DEFAULT_SEARCH_CONCURRENCY: NonZeroUsize = NonZeroUsize::MIN.saturating_add(15);
 
 /// Random search over bootstrapped few-shot programs.
 #[derive(Clone)]
@@ -69,7 +76,7 @@ impl BootstrapFewShotWithRandomSearch {
     /// to [`DEFAULT_SEARCH_CONCURRENCY`], shared by every candidate.
     pub fn new(metric: impl Metric + 'static) -> Self {
         Self {
-            base: BootstrapFewShot::new(metric).concurrency(DEFAULT_SEARCH_CONCURRENCY).display_progress(false),
+            base: BootstrapFewShot::new(metric).with_concurrency(DEFAULT_SEARCH_CONCURRENCY).display_progress(false),
             max_bootstrapped_demos: 4,
             num_candidate_programs: 16,
             stop_at_score: None,
@@ -80,12 +87,27 @@ impl BootstrapFewShotWithRandomSearch {
 
     /// Builder: change the settings the bootstrap candidates share — the
     /// same builders as [`BootstrapFewShot`] (`metric_threshold`,
-    /// `teacher_lm`, `teacher_config`, `max_labeled_demos`, `max_rounds`,
-    /// `max_errors` — also the evaluations' error budget — and `concurrency`,
-    /// the limit on program calls in flight across all candidates).
+    /// `teacher_lm`, `teacher_config`, `max_labeled_demos`). The counts
+    /// (`max_rounds`, `max_errors`, `concurrency`) have their own builders
+    /// here, which return an error for a zero.
     pub fn bootstrap_settings(mut self, f: impl FnOnce(BootstrapFewShot) -> BootstrapFewShot) -> Self {
         self.base = f(self.base);
         self
+    }
+
+    /// Builder: the bootstraps' teacher attempts per example (DSPy's
+    /// `max_rounds`). Zero is an [`OptimizerError::InvalidArgument`].
+    pub fn max_rounds(mut self, n: impl TryInto<NonZeroUsize>) -> Result<Self, OptimizerError> {
+        self.base = self.base.max_rounds(n)?;
+        Ok(self)
+    }
+
+    /// Builder: failed runs that end a bootstrap, and failed examples that
+    /// stop a candidate's evaluation (DSPy's `max_errors`, used for both).
+    /// Zero is an [`OptimizerError::InvalidArgument`].
+    pub fn max_errors(mut self, n: impl TryInto<NonZeroUsize>) -> Result<Self, OptimizerError> {
+        self.base = self.base.max_errors(n)?;
+        Ok(self)
     }
 
     /// Builder: the bootstraps' metric threshold.
@@ -98,9 +120,12 @@ impl BootstrapFewShotWithRandomSearch {
         self.bootstrap_settings(|b| b.max_labeled_demos(n))
     }
 
-    /// Builder: program calls in flight at once, across all candidates.
-    pub fn concurrency(self, n: usize) -> Self {
-        self.bootstrap_settings(|b| b.concurrency(n))
+    /// Builder: program calls in flight at once, across all candidates
+    /// (DSPy's `num_threads`). Zero is an
+    /// [`OptimizerError::InvalidArgument`].
+    pub fn concurrency(mut self, n: impl TryInto<NonZeroUsize>) -> Result<Self, OptimizerError> {
+        self.base = self.base.concurrency(n)?;
+        Ok(self)
     }
 
     /// Builder: the largest demo count a candidate may draw (DSPy's
@@ -137,6 +162,26 @@ impl BootstrapFewShotWithRandomSearch {
         self
     }
 
+    /// The settings every bootstrap candidate shares.
+    pub fn get_bootstrap_settings(&self) -> &BootstrapFewShot {
+        &self.base
+    }
+
+    /// The largest demo count a candidate may draw.
+    pub fn get_max_bootstrapped_demos(&self) -> usize {
+        self.max_bootstrapped_demos
+    }
+
+    /// Shuffled-bootstrap candidates.
+    pub fn get_num_candidate_programs(&self) -> usize {
+        self.num_candidate_programs
+    }
+
+    /// The score that ends the search, if set.
+    pub fn get_stop_at_score(&self) -> Option<f64> {
+        self.stop_at_score
+    }
+
     fn bootstrap(&self, max_bootstrapped: usize, limiter: &Arc<Semaphore>) -> BootstrapFewShot {
         self.base.clone().max_bootstrapped_demos(max_bootstrapped).limiter(Arc::clone(limiter))
     }
@@ -154,32 +199,39 @@ impl BootstrapFewShotWithRandomSearch {
     where
         M: Module + Clone + 'static,
     {
-        let (program, label, report) = match seed {
-            -3 => (reset_copy(student), "zero-shot", None),
-            -2 => {
-                let labeled = LabeledFewShot::new(self.base.max_labeled()).sample(self.labeled_sample);
-                let program = labeled.apply(student, trainset);
-                (program, "labeled", None)
-            }
-            -1 => {
-                let compiled = self.bootstrap(self.max_bootstrapped_demos, limiter).compile(student, trainset).await?;
-                (compiled.program, "bootstrap", Some(compiled.report))
-            }
-            seed => {
-                let mut shuffled = trainset.to_vec();
-                PyRandom::new(seed).shuffle(&mut shuffled);
-                let size = PyRandom::new(seed).randint(1, self.max_bootstrapped_demos.max(1));
-                let compiled = self.bootstrap(size, limiter).compile(student, &shuffled).await?;
-                (compiled.program, "shuffled", Some(compiled.report))
-            }
+        let kind = CandidateKind::of_seed(seed);
+        let build_and_score = async {
+            let (program, report) = match kind {
+                CandidateKind::ZeroShot => (reset_copy(student), None),
+                CandidateKind::Labeled => {
+                    let labeled = LabeledFewShot::new(self.base.get_max_labeled_demos()).sample(self.labeled_sample);
+                    (labeled.apply(student, trainset), None)
+                }
+                CandidateKind::Bootstrap => {
+                    let compiled =
+                        self.bootstrap(self.max_bootstrapped_demos, limiter).compile(student, trainset).await?;
+                    (compiled.program, Some(compiled.report))
+                }
+                _ => {
+                    let mut shuffled = trainset.to_vec();
+                    PyRandom::new(seed).shuffle(&mut shuffled);
+                    let size = PyRandom::new(seed).randint(1, self.max_bootstrapped_demos.max(1));
+                    let compiled = self.bootstrap(size, limiter).compile(student, &shuffled).await?;
+                    (compiled.program, Some(compiled.report))
+                }
+            };
+            let result = evaluate.run(&program, self.base.metric()).await?;
+            Ok::<_, OptimizerError>((program, report, result))
         };
-        let result = evaluate.run(&program, self.base.metric()).await?;
+        let (outcome, usage) = track_usage(build_and_score).await;
+        let (program, report, result) = outcome?;
         let candidate = CandidateScore {
             seed,
-            label: label.to_string(),
+            kind,
             score: result.score,
             subscores: result.scores(),
             demos: demo_counts(&program),
+            lm_calls: usage.total.calls,
         };
         Ok(Scored { program, candidate, report })
     }
@@ -193,41 +245,65 @@ impl BootstrapFewShotWithRandomSearch {
     where
         M: Module + Clone + 'static,
     {
-        let limiter = Arc::new(Semaphore::new(self.base.concurrency_limit()));
+        let concurrency = self.base.get_concurrency();
+        let limiter = Arc::new(Semaphore::new(concurrency.get()));
         // One evaluation set-up (and one copy of the valset) for every candidate.
         let evaluate = Evaluate::new(valset.to_vec())
-            .concurrency(self.base.concurrency_limit())
+            .concurrency(concurrency)?
             .limiter(Arc::clone(&limiter))
-            .max_errors(Some(self.base.error_budget()))
+            .max_errors(self.base.get_max_errors())?
             .display_progress(false)
             .display_table(0);
         let seeds: Vec<i64> = (-3..self.num_candidate_programs as i64).collect();
         let progress = Progress::new(seeds.len(), self.display_progress, "random search");
-        let mut pending: FuturesOrdered<_> =
-            seeds.iter().map(|&seed| self.candidate(seed, student, trainset, &evaluate, &limiter)).collect();
         let mut report = CompileReport::new("BootstrapFewShotWithRandomSearch");
         let mut best: Option<(f64, i64, M)> = None;
-        while let Some(scored) = pending.next().await {
-            let Scored { program, candidate, report: child } = scored?;
-            progress.inc();
-            let (score, seed) = (candidate.score, candidate.seed);
-            if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
-                best = Some((score, seed, program));
-            }
-            report.candidates.push(candidate);
-            if let Some(child) = child {
-                report.teacher_runs += child.teacher_runs;
-                report.speculative_runs += child.speculative_runs;
-                report.skipped.extend(child.skipped.iter().cloned());
-                report.children.push(child);
-            }
-            progress.message(format!("best {:.2}", best.as_ref().map_or(0.0, |b| b.0)));
-            if self.stop_at_score.is_some_and(|stop| score >= stop) {
-                report.stopped_early = Some(format!("seed {seed} scored {score:.2} >= stop_at_score"));
-                break;
-            }
-        }
+        let mut failure = None;
+        let stop_at = self.stop_at_score;
+        let reaches_stop = |score: f64| stop_at.is_some_and(|stop| score >= stop);
+        let stats = run_seed_ordered(
+            seeds.len(),
+            &limiter,
+            |i| self.candidate(seeds[i], student, trainset, &evaluate, &limiter),
+            // A sequential search runs nothing after an error or a stop.
+            |scored: &Result<Scored<M>, OptimizerError>| {
+                scored.as_ref().map_or(true, |s| reaches_stop(s.candidate.score))
+            },
+            |_, scored| {
+                let Scored { program, candidate, report: child } = match scored {
+                    Ok(scored) => scored,
+                    Err(e) => {
+                        failure = Some(e);
+                        return Flow::Stop;
+                    }
+                };
+                progress.inc();
+                let (score, seed) = (candidate.score, candidate.seed);
+                if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
+                    best = Some((score, seed, program));
+                }
+                report.candidates.push(candidate);
+                if let Some(child) = child {
+                    report.teacher_runs += child.teacher_runs;
+                    report.speculative_runs += child.speculative_runs;
+                    report.skipped.extend(child.skipped.iter().cloned());
+                    report.children.push(child);
+                }
+                progress.message(format!("best {:.2}", best.as_ref().map_or(0.0, |b| b.0)));
+                if let Some(stop_at_score) = stop_at.filter(|_| reaches_stop(score)) {
+                    report.stopped_early = Some(StopReason::StopAtScore { seed, score, stop_at_score });
+                    return Flow::Stop;
+                }
+                Flow::Continue
+            },
+        )
+        .await;
         progress.finish();
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        report.candidates_not_run = stats.not_started;
+        report.candidates_cancelled = stats.cancelled();
         let (_, best_seed, program) =
             best.ok_or_else(|| OptimizerError::Config("no candidate programs were evaluated".into()))?;
         report.best_seed = Some(best_seed);
@@ -254,6 +330,8 @@ impl Optimizer for BootstrapFewShotWithRandomSearch {
         let valset = valset.filter(|v| !v.is_empty()).unwrap_or(trainset);
         let (result, usage) = track_usage(self.search(student, trainset, valset)).await;
         let (program, mut report) = result?;
+        let decided: u64 = report.candidates.iter().map(|c| c.lm_calls).sum();
+        report.cancelled_lm_calls = usage.total.calls.saturating_sub(decided);
         report.usage = usage;
         report.elapsed = started.elapsed();
         Ok(Compiled { program, report })

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use kestrel_eval::ExampleError;
 use kestrel_lm::UsageReport;
 use serde::Serialize;
 
@@ -14,8 +15,90 @@ use serde::Serialize;
 pub struct SkippedExample {
     /// Position in the training set the optimizer used.
     pub index: usize,
-    /// The error, as text.
-    pub error: String,
+    /// The error, typed (program or metric; [`ExampleError::lm_error`]
+    /// tells a rate limit from a parse failure); serialized as its text.
+    pub error: ExampleError,
+}
+
+/// Why an optimizer stopped before the end.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StopReason {
+    /// `max_errors` teacher runs failed: bootstrapping stopped with the
+    /// demos found so far.
+    ErrorBudgetSpent {
+        /// Failed teacher runs when it stopped.
+        errors: usize,
+        /// The budget.
+        max_errors: usize,
+    },
+    /// A candidate reached `stop_at_score`: later candidates were not run.
+    StopAtScore {
+        /// The candidate's seed.
+        seed: i64,
+        /// Its validation score (percent).
+        score: f64,
+        /// The `stop_at_score` setting.
+        stop_at_score: f64,
+    },
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::ErrorBudgetSpent { errors, max_errors } => {
+                write!(f, "error budget spent: {errors} failed teacher runs (max_errors = {max_errors})")
+            }
+            StopReason::StopAtScore { seed, score, stop_at_score } => {
+                write!(f, "seed {seed} scored {score:.2} >= stop_at_score {stop_at_score:.2}")
+            }
+        }
+    }
+}
+
+/// What a random-search candidate is (DSPy's seeds -3, -2, -1 and `0..`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum CandidateKind {
+    /// Seed -3: the student without demos.
+    ZeroShot,
+    /// Seed -2: labeled demos only (`LabeledFewShot`).
+    Labeled,
+    /// Seed -1: BootstrapFewShot on the trainset as given.
+    Bootstrap,
+    /// Seeds `0..`: BootstrapFewShot on a shuffled trainset with a random
+    /// demo count.
+    Shuffled,
+}
+
+impl CandidateKind {
+    /// The kind of DSPy's candidate `seed`.
+    pub fn of_seed(seed: i64) -> Self {
+        match seed {
+            i64::MIN..=-3 => CandidateKind::ZeroShot,
+            -2 => CandidateKind::Labeled,
+            -1 => CandidateKind::Bootstrap,
+            _ => CandidateKind::Shuffled,
+        }
+    }
+
+    /// The kind as text (`zero-shot`, `labeled`, `bootstrap`, `shuffled`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CandidateKind::ZeroShot => "zero-shot",
+            CandidateKind::Labeled => "labeled",
+            CandidateKind::Bootstrap => "bootstrap",
+            CandidateKind::Shuffled => "shuffled",
+        }
+    }
+}
+
+impl fmt::Display for CandidateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 /// One candidate program an optimizer scored.
@@ -24,14 +107,18 @@ pub struct CandidateScore {
     /// DSPy's candidate seed (`-3` zero-shot, `-2` labeled only, `-1`
     /// unshuffled bootstrap, `0..` shuffled bootstraps).
     pub seed: i64,
-    /// What the candidate is (`zero-shot`, `labeled`, `bootstrap`, ...).
-    pub label: String,
+    /// What the candidate is (its `Display` is `zero-shot`, `labeled`,
+    /// `bootstrap` or `shuffled`).
+    pub kind: CandidateKind,
     /// Validation score in percent (DSPy's `Evaluate` score).
     pub score: f64,
     /// Per-example scores on the validation set, in order.
     pub subscores: Vec<f64>,
     /// Demos per predictor, in predictor order.
     pub demos: Vec<usize>,
+    /// LM calls answered to build and score this candidate (calls through
+    /// an LM client; cache hits included).
+    pub lm_calls: u64,
 }
 
 /// What a compile did and spent.
@@ -56,11 +143,21 @@ pub struct CompileReport {
     pub skipped: Vec<SkippedExample>,
     /// Why the optimizer stopped before the end, if it did (error budget
     /// spent, `stop_at_score` reached).
-    pub stopped_early: Option<String>,
+    pub stopped_early: Option<StopReason>,
     /// Candidates scored, in seed order (search optimizers).
     pub candidates: Vec<CandidateScore>,
     /// The winning candidate's seed (search optimizers).
     pub best_seed: Option<i64>,
+    /// Candidates a sequential search never starts (after `stop_at_score`
+    /// was reached), so never run here either.
+    pub candidates_not_run: usize,
+    /// Candidates started ahead of their turn and cancelled once an earlier
+    /// seed reached `stop_at_score` (their work was discarded).
+    pub candidates_cancelled: usize,
+    /// LM calls answered for cancelled candidates (through an LM client;
+    /// calls still in flight at the cancellation are dropped unanswered and
+    /// not counted): the price of running candidates concurrently.
+    pub cancelled_lm_calls: u64,
     /// Nested compiles (the bootstraps inside a random search), in order.
     pub children: Vec<CompileReport>,
 }
@@ -124,9 +221,16 @@ impl fmt::Display for CompileReport {
         if let Some(why) = &self.stopped_early {
             writeln!(f, "  stopped early: {why}")?;
         }
+        if self.candidates_not_run > 0 || self.candidates_cancelled > 0 {
+            writeln!(
+                f,
+                "  candidates not run: {}, cancelled: {} ({} LM calls spent on them)",
+                self.candidates_not_run, self.candidates_cancelled, self.cancelled_lm_calls
+            )?;
+        }
         for c in &self.candidates {
             let best = if Some(c.seed) == self.best_seed { "  <- best" } else { "" };
-            writeln!(f, "  seed {:>3} {:<12} score {:>6.2}  demos {:?}{best}", c.seed, c.label, c.score, c.demos)?;
+            writeln!(f, "  seed {:>3} {:<12} score {:>6.2}  demos {:?}{best}", c.seed, c.kind, c.score, c.demos)?;
         }
         Ok(())
     }

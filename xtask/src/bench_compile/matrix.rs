@@ -54,8 +54,8 @@ impl Runner<'_> {
 
     async fn evaluate<M: Module>(&self, program: &M) -> Result<(EvaluationResult, Phase)> {
         let evaluate = Evaluate::new(Arc::clone(&self.dev))
-            .concurrency(self.args.concurrency)
-            .max_errors(None)
+            .concurrency(self.args.concurrency)?
+            .unlimited_errors()
             .display_progress(false);
         let (result, phase) = self.measure(evaluate.run(program, self.metric.as_ref())).await;
         Ok((result.context("evaluating on the dev set")?, phase))
@@ -113,7 +113,7 @@ impl Runner<'_> {
                 BootstrapFewShot::with_shared_metric(Arc::clone(&self.metric))
                     .max_bootstrapped_demos(a.max_bootstrapped_demos)
                     .max_labeled_demos(a.max_labeled_demos)
-                    .concurrency(a.concurrency)
+                    .concurrency(a.concurrency)?
                     .display_progress(false)
                     .compile(program, train)
                     .await?
@@ -123,7 +123,7 @@ impl Runner<'_> {
                     .num_candidate_programs(a.candidates)
                     .max_bootstrapped_demos(a.max_bootstrapped_demos)
                     .max_labeled_demos(a.max_labeled_demos)
-                    .concurrency(a.concurrency)
+                    .concurrency(a.concurrency)?
                     .display_progress(false)
                     .compile_with_valset(program, train, self.data.val.as_deref())
                     .await?
@@ -182,11 +182,11 @@ fn fill_from_report(row: &mut Row, report: &CompileReport) {
     };
     row.skipped = report.skipped.len();
     row.best_seed = report.best_seed;
-    row.stopped_early = report.stopped_early.clone();
+    row.stopped_early = report.stopped_early.as_ref().map(ToString::to_string);
     row.candidates = report
         .candidates
         .iter()
-        .map(|c| Candidate { seed: c.seed, label: c.label.clone(), score: c.score, demos: c.demos.clone() })
+        .map(|c| Candidate { seed: c.seed, label: c.kind.to_string(), score: c.score, demos: c.demos.clone() })
         .collect();
 }
 

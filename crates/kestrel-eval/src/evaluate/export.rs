@@ -39,7 +39,7 @@ pub(crate) fn record(row: &EvalRow, metric_name: &str, predicted: &IndexSet<Stri
         out.insert("feedback".into(), Value::from(feedback.clone()));
     }
     if let Some(error) = &row.error {
-        out.insert("error".into(), Value::from(error.clone()));
+        out.insert("error".into(), Value::from(error.to_string()));
     }
     out
 }

@@ -5,6 +5,7 @@
 //! result types (`result.rs`), the progress bar (`progress.rs`), the text
 //! table (`table.rs`) and the JSON / CSV exports (`export.rs`).
 
+mod example_error;
 mod example_ref;
 mod export;
 mod progress;
@@ -12,6 +13,7 @@ mod result;
 mod run;
 mod table;
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::EvalError;
 use crate::metric::Metric;
 
+pub use example_error::ExampleError;
 pub use example_ref::ExampleRef;
 pub use result::{EvalRow, EvaluationResult, StopReason};
 
@@ -38,7 +41,7 @@ pub use result::{EvalRow, EvaluationResult, StopReason};
 /// let devset = vec![Example::from_pairs([("question", "2+2?"), ("answer", "4")]).with_inputs(["question"])];
 /// let program = Predict::from_signature("question -> answer")?;
 /// let result = Evaluate::new(devset)
-///     .concurrency(32)
+///     .concurrency(32)?
 ///     .display_progress(true)
 ///     .run(&program, &AnswerExactMatch::new())
 ///     .await?;
@@ -52,9 +55,14 @@ pub use result::{EvalRow, EvaluationResult, StopReason};
 ///   flight at once, all inside the caller's task, so the caller's
 ///   `with_lm`, `track_usage` and other task-local scopes apply.
 /// - A program or metric error scores `failure_score` and counts against
-///   `max_errors`. When the errors exceed `max_errors` the run stops: no new
-///   calls start, calls in flight are dropped, and the result keeps what
-///   finished, with [`EvaluationResult::stop`] saying why.
+///   `max_errors`. When the errors reach `max_errors` (DSPy's
+///   `error_count >= max_errors`) the run stops: no new calls start, calls
+///   in flight are dropped, and the result keeps what finished, with
+///   [`EvaluationResult::stop`] saying why.
+/// - Counts (`concurrency`, `max_errors`) are at least 1: their builders
+///   take anything that converts into a [`NonZeroUsize`] (`16`, a `usize`,
+///   a `NonZeroUsize`) and return [`EvalError::InvalidArgument`] at once
+///   for a zero, never a silent clamp.
 /// - Cancellation (the token, or Ctrl-C when enabled) stops the same way and
 ///   returns what finished, marked [`StopReason::Cancelled`]. Dropping the
 ///   future returned by [`Evaluate::run`] stops everything at once and
@@ -63,8 +71,8 @@ pub use result::{EvalRow, EvaluationResult, StopReason};
 #[derive(Debug, Clone)]
 pub struct Evaluate {
     devset: Arc<[Example]>,
-    concurrency: usize,
-    max_errors: Option<usize>,
+    concurrency: NonZeroUsize,
+    max_errors: Option<NonZeroUsize>,
     failure_score: f64,
     display_progress: bool,
     display_table: usize,
@@ -75,9 +83,9 @@ pub struct Evaluate {
 
 impl Evaluate {
     /// Default number of examples in flight.
-    pub const DEFAULT_CONCURRENCY: usize = 16;
+    pub const DEFAULT_CONCURRENCY: NonZeroUsize = NonZeroUsize::MIN.saturating_add(15);
     /// Default error budget (DSPy's `settings.max_errors`).
-    pub const DEFAULT_MAX_ERRORS: usize = 10;
+    pub const DEFAULT_MAX_ERRORS: NonZeroUsize = NonZeroUsize::MIN.saturating_add(9);
 
     /// Evaluate on `devset` (a `Vec<Example>`, a [`crate::Dataset`] or an
     /// already shared `Arc<[Example]>`, which is reused without copying).
@@ -96,17 +104,36 @@ impl Evaluate {
     }
 
     /// Builder: how many examples may be in flight at once (DSPy's
-    /// `num_threads`); thousands are fine. Must be at least 1.
-    pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n;
+    /// `num_threads`); thousands are fine. Zero is an
+    /// [`EvalError::InvalidArgument`].
+    pub fn concurrency(mut self, n: impl TryInto<NonZeroUsize>) -> Result<Self, EvalError> {
+        self.concurrency = non_zero("concurrency", n)?;
+        Ok(self)
+    }
+
+    /// Builder: stop the run when this many examples have failed (DSPy's
+    /// `max_errors`: `error_count >= max_errors`). Default 10. Zero is an
+    /// [`EvalError::InvalidArgument`]; [`Evaluate::unlimited_errors`] never
+    /// stops.
+    pub fn max_errors(mut self, n: impl TryInto<NonZeroUsize>) -> Result<Self, EvalError> {
+        self.max_errors = Some(non_zero("max_errors", n)?);
+        Ok(self)
+    }
+
+    /// Builder: never stop on errors (every example runs).
+    pub fn unlimited_errors(mut self) -> Self {
+        self.max_errors = None;
         self
     }
 
-    /// Builder: how many failed examples are tolerated; one more stops the
-    /// run. `None` never stops. Default 10.
-    pub fn max_errors(mut self, max_errors: impl Into<Option<usize>>) -> Self {
-        self.max_errors = max_errors.into();
-        self
+    /// Examples in flight at once.
+    pub fn get_concurrency(&self) -> NonZeroUsize {
+        self.concurrency
+    }
+
+    /// Failed examples that stop the run (`None`: never).
+    pub fn get_max_errors(&self) -> Option<NonZeroUsize> {
+        self.max_errors
     }
 
     /// Builder: the score of an example whose program or metric failed
@@ -163,8 +190,8 @@ impl Evaluate {
 
     /// Run `program` on every example and score it with `metric`.
     ///
-    /// Fails only on bad settings (an empty devset, `concurrency(0)`);
-    /// program and metric errors are counted in the result.
+    /// Fails only on an empty devset; program and metric errors are counted
+    /// in the result.
     pub async fn run<M, F>(&self, program: &M, metric: &F) -> Result<EvaluationResult, EvalError>
     where
         M: Module + ?Sized,
@@ -172,9 +199,6 @@ impl Evaluate {
     {
         if self.devset.is_empty() {
             return Err(EvalError::EmptyDevset);
-        }
-        if self.concurrency == 0 {
-            return Err(EvalError::invalid("concurrency", "must be at least 1"));
         }
         let started = Instant::now();
         let (outcome, usage) = track_usage(run::drive(self, program, metric)).await;
@@ -185,4 +209,9 @@ impl Evaluate {
         }
         Ok(result)
     }
+}
+
+/// A count that must be at least 1, or [`EvalError::InvalidArgument`].
+pub(crate) fn non_zero(name: &'static str, n: impl TryInto<NonZeroUsize>) -> Result<NonZeroUsize, EvalError> {
+    n.try_into().map_err(|_| EvalError::invalid(name, "must be at least 1"))
 }

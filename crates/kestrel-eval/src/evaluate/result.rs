@@ -9,6 +9,7 @@ use kestrel_core::Prediction;
 use kestrel_lm::UsageReport;
 use serde::{Serialize, Serializer};
 
+use crate::evaluate::example_error::ExampleError;
 use crate::evaluate::example_ref::ExampleRef;
 use crate::score::Score;
 
@@ -17,7 +18,7 @@ use crate::score::Score;
 #[serde(tag = "reason", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StopReason {
-    /// More than `max_errors` examples failed (program or metric errors).
+    /// `max_errors` examples failed (program or metric errors).
     TooManyErrors {
         /// Errors seen when the run stopped.
         errors: usize,
@@ -57,9 +58,11 @@ pub struct EvalRow {
     pub prediction: Option<Prediction>,
     /// The metric's score (the failure score when anything failed).
     pub score: Score,
-    /// The program's or metric's error message, if one failed.
+    /// The program's or metric's error, if one failed (typed: match
+    /// [`ExampleError`] or ask [`ExampleError::lm_error`]; serialized as
+    /// its text).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<ExampleError>,
 }
 
 impl EvalRow {

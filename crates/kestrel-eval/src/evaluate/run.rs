@@ -5,6 +5,7 @@
 //! watches for cancellation.
 
 use std::future::pending;
+use std::num::NonZeroUsize;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use kestrel_lm::UsageReport;
 use kestrel_modules::{Module, ModuleExt};
 
 use crate::evaluate::Evaluate;
+use crate::evaluate::example_error::ExampleError;
 use crate::evaluate::example_ref::ExampleRef;
 use crate::evaluate::progress::Progress;
 use crate::evaluate::result::{EvalRow, EvaluationResult, StopReason, round_to};
@@ -72,10 +74,10 @@ where
     };
     let failure = eval.failure_score;
     let (prediction, score, error) = match program.call_example(&example).await {
-        Err(e) => (None, failure.into(), Some(format!("program error: {e}"))),
+        Err(e) => (None, failure.into(), Some(ExampleError::Program(e))),
         Ok(prediction) => match metric.score(&example, &prediction, None).await {
             Ok(score) => (Some(prediction), score, None),
-            Err(e) => (Some(prediction), failure.into(), Some(format!("metric error: {e}"))),
+            Err(e) => (Some(prediction), failure.into(), Some(ExampleError::Metric(e))),
         },
     };
     if let Some(message) = &error {
@@ -124,7 +126,7 @@ where
             stop = Some(StopReason::Cancelled);
             break;
         }
-        while in_flight.len() < eval.concurrency {
+        while in_flight.len() < eval.concurrency.get() {
             let Some(example) = ExampleRef::new(Arc::clone(devset), next) else { break };
             in_flight.push(evaluate_one(example, program, metric, eval));
             next += 1;
@@ -143,7 +145,7 @@ where
             errors += 1;
         }
         rows.push(row);
-        if let Some(max_errors) = eval.max_errors.filter(|&max| errors > max) {
+        if let Some(max_errors) = eval.max_errors.map(NonZeroUsize::get).filter(|&max| errors >= max) {
             stop = Some(StopReason::TooManyErrors { errors, max_errors });
             break;
         }

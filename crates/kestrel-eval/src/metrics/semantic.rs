@@ -143,7 +143,7 @@ impl SemanticF1 {
     }
 
     /// True for the decompositional variant.
-    pub fn is_decompositional(&self) -> bool {
+    pub fn get_decompositional(&self) -> bool {
         self.decompositional
     }
 

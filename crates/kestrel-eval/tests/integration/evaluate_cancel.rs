@@ -20,7 +20,7 @@ async fn cancelling_the_token_returns_what_finished_and_issues_no_more_calls() {
     let lm = FakeLm::new();
     let program = Predict::from_signature("question -> answer").unwrap();
     let token = CancellationToken::new();
-    let eval = Evaluate::new(slow_devset(50)).concurrency(5).cancel_token(token.clone());
+    let eval = Evaluate::new(slow_devset(50)).concurrency(5).unwrap().cancel_token(token.clone());
     let canceller = async {
         tokio::time::sleep(Duration::from_millis(120)).await;
         token.cancel();
@@ -61,7 +61,7 @@ async fn an_already_cancelled_token_makes_no_call() {
 async fn dropping_the_run_future_stops_every_call() {
     let lm = FakeLm::new();
     let program = Predict::from_signature("question -> answer").unwrap();
-    let eval = Evaluate::new(slow_devset(50)).concurrency(5);
+    let eval = Evaluate::new(slow_devset(50)).concurrency(5).unwrap();
     let metric = AnswerExactMatch::new();
     let run = with_lm(lm.clone(), eval.run(&program, &metric));
     let timed_out = tokio::time::timeout(Duration::from_millis(120), run).await;

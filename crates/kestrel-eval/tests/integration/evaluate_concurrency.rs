@@ -18,7 +18,7 @@ async fn in_flight_calls_never_exceed_the_concurrency() {
         let lm = FakeLm::new();
         let devset: Vec<_> = (0..100).map(|i| qa(format!("q{i} delay_ms={}", 5 + i % 7), "x", "x")).collect();
         let program = Predict::from_signature("question -> answer").unwrap();
-        let eval = Evaluate::new(devset).concurrency(concurrency);
+        let eval = Evaluate::new(devset).concurrency(concurrency).unwrap();
         let result = with_lm(lm.clone(), eval.run(&program, &AnswerExactMatch::new())).await.unwrap();
         assert_eq!(result.results.len(), 100);
         assert_eq!(lm.counters.max_in_flight(), concurrency, "concurrency {concurrency}");
@@ -31,7 +31,7 @@ async fn thousands_in_flight_finish_in_waves() {
     let devset: Vec<_> = (0..3000).map(|i| qa(format!("q{i} delay_ms=100"), "x", "x")).collect();
     let program = Predict::from_signature("question -> answer").unwrap();
     let started = tokio::time::Instant::now();
-    let eval = Evaluate::new(devset).concurrency(1000);
+    let eval = Evaluate::new(devset).concurrency(1000).unwrap();
     let result = with_lm(lm.clone(), eval.run(&program, &AnswerExactMatch::new())).await.unwrap();
     let waited = started.elapsed();
     assert_eq!(result.score, 100.0);
@@ -48,7 +48,7 @@ async fn a_shared_limiter_bounds_several_runs_at_once() {
     let devset: Vec<_> = (0..30).map(|i| qa(format!("q{i} delay_ms=10"), "x", "x")).collect();
     let program = Predict::from_signature("question -> answer").unwrap();
     let metric = AnswerExactMatch::new();
-    let eval = Evaluate::new(devset).concurrency(10).limiter(Arc::clone(&limiter));
+    let eval = Evaluate::new(devset).concurrency(10).unwrap().limiter(Arc::clone(&limiter));
     let (a, b) =
         with_lm(lm.clone(), async { tokio::join!(eval.run(&program, &metric), eval.run(&program, &metric)) }).await;
     assert_eq!((a.unwrap().score, b.unwrap().score), (100.0, 100.0));

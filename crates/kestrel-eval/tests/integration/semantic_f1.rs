@@ -59,7 +59,7 @@ async fn the_decompositional_variant_uses_its_own_signature() {
     ]);
     let lm = ScriptedLm::sequence([reply]);
     let metric = SemanticF1::decompositional().unwrap();
-    assert!(metric.is_decompositional());
+    assert!(metric.get_decompositional());
     let score = with_lm(lm.clone(), metric.score(&example(), &prediction(), None)).await.unwrap();
     assert_eq!(score.score, 2.0 * 0.5 / 1.5);
     assert_eq!(lm.requests()[0].messages[0].content, DECOMPOSITIONAL_SYSTEM);

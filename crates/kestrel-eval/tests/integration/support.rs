@@ -12,7 +12,8 @@ use kestrel_lm::{Completion, Lm, LmError, LmRequest, LmResponse};
 
 /// Answers `[[ ## answer ## ]]` with the text after `=>` in the question
 /// (`"q3 => Paris"` answers `Paris`), after `delay_ms=<n>` milliseconds if
-/// the question says so; a question containing `FAIL` is a provider error.
+/// the question says so; a question containing `FAIL` is a provider error
+/// (bad request), one containing `RATELIMIT` a rate limit.
 #[derive(Debug, Clone, Default)]
 pub struct FakeLm {
     pub counters: Arc<Counters>,
@@ -88,6 +89,13 @@ impl Lm for FakeLm {
         let question = question_of(&request);
         if let Some(ms) = question.split("delay_ms=").nth(1).and_then(|s| s.split_whitespace().next()) {
             tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+        }
+        if question.contains("RATELIMIT") {
+            return Err(LmError::RateLimited {
+                model: self.model.to_string(),
+                message: "slow down".to_string(),
+                retry_after: None,
+            });
         }
         if question.contains("FAIL") {
             return Err(LmError::BadRequest {

@@ -3,9 +3,9 @@
 //! fill.
 
 use kestrel_core::{Example, Prediction, PyRandom};
-use kestrel_lm::with_lm;
+use kestrel_lm::{LmError, with_lm};
 use kestrel_modules::{ChainOfThought, PredictorsExt, Trace};
-use kestrel_optimizers::{BootstrapFewShot, Optimizer};
+use kestrel_optimizers::{BootstrapFewShot, Optimizer, OptimizerError, StopReason};
 use serde_json::json;
 
 use crate::support::{ArithmeticLm, exact, lm_is_right, trainset};
@@ -30,7 +30,7 @@ async fn parallel_and_sequential_runs_pick_the_same_demos() {
     let mut results = Vec::new();
     for concurrency in [1, 4, 16] {
         let lm = ArithmeticLm::new(3);
-        let optimizer = BootstrapFewShot::new(exact).concurrency(concurrency).display_progress(false);
+        let optimizer = BootstrapFewShot::new(exact).concurrency(concurrency).unwrap().display_progress(false);
         let compiled = with_lm(lm.shared(), optimizer.compile(&program, &train)).await.unwrap();
         if concurrency == 1 {
             // One at a time: examples 0..=5 run, 0, 2, 3, 5 are right.
@@ -106,7 +106,7 @@ async fn a_zero_threshold_means_no_threshold() {
 async fn later_rounds_use_a_fresh_rollout_at_temperature_one() {
     let train = trainset(6);
     let lm = ArithmeticLm::new(3);
-    let optimizer = BootstrapFewShot::new(exact).max_rounds(2).max_labeled_demos(0).display_progress(false);
+    let optimizer = BootstrapFewShot::new(exact).max_rounds(2).unwrap().max_labeled_demos(0).display_progress(false);
     let compiled = with_lm(lm.shared(), optimizer.compile(&cot(), &train)).await.unwrap();
     // Example 1 is wrong in round 0 and right in round 1.
     let questions: Vec<_> =
@@ -125,14 +125,17 @@ async fn failing_examples_are_skipped_and_the_budget_stops_cleanly() {
     let tolerant = BootstrapFewShot::new(exact).max_labeled_demos(0).display_progress(false);
     let compiled = with_lm(lm.shared(), tolerant.compile(&cot(), &train)).await.unwrap();
     assert_eq!(compiled.report.skipped.iter().map(|s| s.index).collect::<Vec<_>>(), [1, 2, 3]);
-    assert!(compiled.report.skipped[0].error.contains("cannot do What is FAIL?"));
+    let error = &compiled.report.skipped[0].error;
+    assert!(matches!(error.lm_error(), Some(LmError::Provider { .. })), "{error:?}");
+    assert!(error.to_string().contains("cannot do What is FAIL?"));
     assert!(compiled.report.stopped_early.is_none());
     assert_eq!(compiled.predictor_states()[0].1.demos, [0, 4, 5, 6].map(augmented).to_vec());
 
-    let strict = tolerant.clone().max_errors(2).concurrency(1);
+    let strict = tolerant.clone().max_errors(2).unwrap().concurrency(1).unwrap();
     let compiled = with_lm(lm.shared(), strict.compile(&cot(), &train)).await.unwrap();
     assert_eq!(compiled.report.skipped.len(), 2);
-    assert!(compiled.report.stopped_early.as_deref().unwrap().contains("error budget"));
+    assert_eq!(compiled.report.stopped_early, Some(StopReason::ErrorBudgetSpent { errors: 2, max_errors: 2 }));
+    assert!(compiled.report.to_string().contains("error budget spent: 2 failed teacher runs"));
     assert_eq!(compiled.report.bootstrapped, 1);
     assert_eq!(compiled.predictor_states()[0].1.demos, vec![augmented(0)]);
 }
@@ -143,7 +146,8 @@ async fn the_teacher_never_sees_the_example_it_is_asked() {
     // bootstrapped (DSPy's `x != example`).
     let train = trainset(4);
     let lm = ArithmeticLm::new(1_000);
-    let optimizer = BootstrapFewShot::new(exact).max_bootstrapped_demos(1).concurrency(1).display_progress(false);
+    let optimizer =
+        BootstrapFewShot::new(exact).max_bootstrapped_demos(1).concurrency(1).unwrap().display_progress(false);
     let compiled = with_lm(lm.shared(), optimizer.compile(&cot(), &train)).await.unwrap();
     assert_eq!(compiled.report.teacher_runs, 1);
     assert_eq!(lm.self_demo_seen.load(std::sync::atomic::Ordering::SeqCst), 0);
@@ -177,4 +181,21 @@ async fn one_predictor_cloned_into_two_places_is_a_clear_error() {
     let message = err.to_string();
     assert!(message.contains("`left`") && message.contains("`right`"), "{message}");
     assert_eq!(lm.calls(), 0);
+}
+
+#[test]
+fn zero_counts_are_an_immediate_typed_error_not_a_clamp() {
+    let base = BootstrapFewShot::new(exact);
+    for (name, result) in [
+        ("max_rounds", base.clone().max_rounds(0)),
+        ("max_errors", base.clone().max_errors(0)),
+        ("concurrency", base.clone().concurrency(0)),
+    ] {
+        let err = result.unwrap_err();
+        assert!(matches!(err, OptimizerError::InvalidArgument { name: n, .. } if n == name), "{err}");
+    }
+    let n: usize = 3;
+    let set = base.max_rounds(n).unwrap().max_errors(std::num::NonZeroUsize::MIN).unwrap().concurrency(8).unwrap();
+    assert_eq!((set.get_max_rounds().get(), set.get_max_errors().get(), set.get_concurrency().get()), (3, 1, 8));
+    assert_eq!((set.get_max_labeled_demos(), set.get_max_bootstrapped_demos()), (16, 4));
 }

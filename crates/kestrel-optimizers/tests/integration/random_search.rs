@@ -4,7 +4,7 @@
 
 use kestrel_lm::with_lm;
 use kestrel_modules::{ChainOfThought, PredictorsExt};
-use kestrel_optimizers::{BootstrapFewShotWithRandomSearch, Optimizer};
+use kestrel_optimizers::{BootstrapFewShotWithRandomSearch, CandidateKind, Optimizer, StopReason};
 
 use crate::support::{ArithmeticLm, exact, trainset};
 
@@ -24,8 +24,14 @@ async fn candidate_seeds_follow_dspy() {
     let report = &compiled.report;
     let seeds: Vec<i64> = report.candidates.iter().map(|c| c.seed).collect();
     assert_eq!(seeds, (-3..8).collect::<Vec<_>>());
-    let labels: Vec<&str> = report.candidates.iter().take(4).map(|c| c.label.as_str()).collect();
+    let kinds: Vec<CandidateKind> = report.candidates.iter().take(4).map(|c| c.kind).collect();
+    assert_eq!(
+        kinds,
+        [CandidateKind::ZeroShot, CandidateKind::Labeled, CandidateKind::Bootstrap, CandidateKind::Shuffled]
+    );
+    let labels: Vec<String> = kinds.iter().map(ToString::to_string).collect();
     assert_eq!(labels, ["zero-shot", "labeled", "bootstrap", "shuffled"]);
+    assert!(report.candidates[4..].iter().all(|c| c.kind == CandidateKind::Shuffled));
     // Demo counts: none, none (k = 0), 4, then random.Random(seed).randint(1, 4)
     // for seeds 0..8 in CPython: 4, 2, 1, 2, 2, 3, 1, 3.
     let demos: Vec<usize> = report.candidates.iter().map(|c| c.demos[0]).collect();
@@ -55,7 +61,10 @@ async fn the_best_candidate_wins_and_stop_at_score_ends_the_search() {
     let stopping = search.clone().stop_at_score(100.0);
     let compiled = with_lm(lm.shared(), stopping.compile_with_valset(&cot(), &train, Some(&val))).await.unwrap();
     assert_eq!(compiled.report.candidates.len(), 2);
-    assert!(compiled.report.stopped_early.is_some());
+    assert_eq!(
+        compiled.report.stopped_early,
+        Some(StopReason::StopAtScore { seed: -2, score: 100.0, stop_at_score: 100.0 })
+    );
     assert_eq!(compiled.report.best_seed, Some(-2));
 }
 
@@ -69,10 +78,64 @@ async fn concurrency_does_not_change_the_winner() {
             .num_candidate_programs(4)
             .max_labeled_demos(2)
             .concurrency(concurrency)
+            .unwrap()
             .display_progress(false);
         let compiled = with_lm(lm.shared(), search.compile(&cot(), &train)).await.unwrap();
         let scores: Vec<f64> = compiled.report.candidates.iter().map(|c| c.score).collect();
         outcomes.push((scores, compiled.report.best_seed, compiled.predictor_states()));
     }
     assert_eq!(outcomes[0], outcomes[1]);
+}
+
+/// The search `stop_at_score` ends at seed -2 (labeled demos make the LM
+/// perfect), over a client so the report can count calls.
+async fn stopping_search(concurrency: usize, stop: bool) -> (usize, kestrel_optimizers::Compiled<ChainOfThought>) {
+    let (train, val) = (trainset(12), trainset(9));
+    let lm = ArithmeticLm::helped_by_demos(3);
+    let client = kestrel_lm::LmBuilder::new(lm.shared()).no_cache().build().unwrap();
+    let mut search = BootstrapFewShotWithRandomSearch::new(exact)
+        .num_candidate_programs(8)
+        .concurrency(concurrency)
+        .unwrap()
+        .display_progress(false);
+    if stop {
+        search = search.stop_at_score(100.0);
+    }
+    let compiled = with_lm(client, search.compile_with_valset(&cot(), &train, Some(&val))).await.unwrap();
+    (lm.calls(), compiled)
+}
+
+#[tokio::test]
+async fn stop_at_score_does_not_pay_for_candidates_a_sequential_search_never_starts() {
+    let (all_calls, full) = stopping_search(16, false).await;
+    assert_eq!(full.report.candidates.len(), 11);
+    assert_eq!((full.report.candidates_not_run, full.report.candidates_cancelled), (0, 0));
+
+    // Sequential (concurrency 1): zero-shot and labeled are evaluated (9
+    // calls each), nothing more starts.
+    let (sequential_calls, sequential) = stopping_search(1, true).await;
+    assert_eq!(sequential_calls, 18);
+    assert_eq!(sequential.report.candidates_not_run, 9);
+    assert_eq!(sequential.report.candidates_cancelled, 0);
+
+    // Concurrent: the same winner, and at most the work in flight when the
+    // stop score was reached beyond the sequential run's.
+    let (calls, concurrent) = stopping_search(16, true).await;
+    assert_eq!(concurrent.report.best_seed, sequential.report.best_seed);
+    assert_eq!(concurrent.predictor_states(), sequential.predictor_states());
+    let scores = |c: &kestrel_optimizers::Compiled<ChainOfThought>| -> Vec<f64> {
+        c.report.candidates.iter().map(|c| c.score).collect()
+    };
+    assert_eq!(scores(&concurrent), scores(&sequential));
+    // (Measured: about 34 calls against 143 without `stop_at_score`.)
+    assert!(calls * 2 < all_calls, "{calls} calls with stop_at_score, {all_calls} without");
+    let report = &concurrent.report;
+    assert_eq!(report.candidates.len() + report.candidates_cancelled + report.candidates_not_run, 11);
+    assert!(report.candidates_not_run > 0, "{report}");
+    // Answered calls: the decided candidates' plus the cancelled ones'
+    // (calls still in flight at the cancellation were dropped unanswered).
+    let decided: u64 = report.candidates.iter().map(|c| c.lm_calls).sum();
+    assert_eq!(decided, 18);
+    assert_eq!(decided + report.cancelled_lm_calls, report.lm_calls());
+    assert!(report.lm_calls() <= calls as u64);
 }

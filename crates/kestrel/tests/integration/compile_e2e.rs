@@ -52,7 +52,7 @@ async fn compile_evaluate_save_and_load_over_http() {
     let trainset: Vec<Example> = (0..10).map(|i| problem(i, 2 * i + 1)).collect();
     let devset: Vec<Example> = (0..12).map(|i| problem(20 + i, i)).collect();
     let program = ChainOfThought::<Add>::new();
-    let evaluate = Evaluate::new(devset).display_progress(false).concurrency(8);
+    let evaluate = Evaluate::new(devset).display_progress(false).concurrency(8).unwrap();
 
     let run = async {
         let before = evaluate.run(&program, &exact).await?;
