@@ -129,7 +129,10 @@ impl BootstrapFewShotWithRandomSearch {
     }
 
     /// Builder: the largest demo count a candidate may draw (DSPy's
-    /// `max_bootstrapped_demos`, sampled between 1 and this).
+    /// `max_bootstrapped_demos`, sampled between 1 and this). With shuffled
+    /// candidates (`num_candidate_programs > 0`) it must be at least 1:
+    /// compiling otherwise fails at once with
+    /// [`OptimizerError::InvalidArgument`] (DSPy's `randint(1, 0)` raises).
     pub fn max_bootstrapped_demos(mut self, n: usize) -> Self {
         self.max_bootstrapped_demos = n;
         self
@@ -215,6 +218,7 @@ impl BootstrapFewShotWithRandomSearch {
                 _ => {
                     let mut shuffled = trainset.to_vec();
                     PyRandom::new(seed).shuffle(&mut shuffled);
+                    // `compile_with_valset` rejects 0 when there are shuffled candidates.
                     let size = PyRandom::new(seed).randint(1, self.max_bootstrapped_demos.max(1));
                     let compiled = self.bootstrap(size, limiter).compile(student, &shuffled).await?;
                     (compiled.program, Some(compiled.report))
@@ -326,6 +330,15 @@ impl Optimizer for BootstrapFewShotWithRandomSearch {
         M: Module + Clone + 'static,
     {
         let started = Instant::now();
+        if self.num_candidate_programs > 0 && self.max_bootstrapped_demos == 0 {
+            // DSPy's `randint(1, 0)` for seed 0 raises; say so before any work.
+            return Err(OptimizerError::InvalidArgument {
+                name: "max_bootstrapped_demos",
+                message: "must be at least 1 when num_candidate_programs > 0 (shuffled candidates draw \
+                          between 1 and max_bootstrapped_demos demos)"
+                    .into(),
+            });
+        }
         // DSPy's `valset or trainset`: an empty valset falls back too.
         let valset = valset.filter(|v| !v.is_empty()).unwrap_or(trainset);
         let (result, usage) = track_usage(self.search(student, trainset, valset)).await;

@@ -139,3 +139,19 @@ async fn stop_at_score_does_not_pay_for_candidates_a_sequential_search_never_sta
     assert_eq!(decided + report.cancelled_lm_calls, report.lm_calls());
     assert!(report.lm_calls() <= calls as u64);
 }
+
+#[tokio::test]
+async fn zero_bootstrapped_demos_with_shuffled_candidates_is_an_error_before_any_call() {
+    let lm = ArithmeticLm::new(1_000);
+    let search = BootstrapFewShotWithRandomSearch::new(exact).max_bootstrapped_demos(0).display_progress(false);
+    let err = with_lm(lm.shared(), search.compile(&cot(), &trainset(6))).await.unwrap_err();
+    assert!(
+        matches!(err, kestrel_optimizers::OptimizerError::InvalidArgument { name: "max_bootstrapped_demos", .. }),
+        "{err}"
+    );
+    assert_eq!(lm.calls(), 0);
+    // Without shuffled candidates 0 is fine (DSPy never draws a count).
+    let fixed_only = search.num_candidate_programs(0);
+    let compiled = with_lm(lm.shared(), fixed_only.compile(&cot(), &trainset(6))).await.unwrap();
+    assert_eq!(compiled.report.candidates.len(), 3);
+}
