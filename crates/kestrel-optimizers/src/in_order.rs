@@ -131,7 +131,9 @@ mod tests {
         .await;
         assert_eq!(seen, [0, 1, 2, 3, 4, 5]);
         assert_eq!(stats.decided, 6);
-        assert!(stats.started >= 6 && stats.started <= 9, "{stats:?}");
+        // How many later jobs started speculatively depends on timer
+        // granularity (jobs 4..=7 finish together); 6..=10 all keep the order.
+        assert!(stats.started >= 6 && stats.started <= 10, "{stats:?}");
     }
 
     #[tokio::test]
