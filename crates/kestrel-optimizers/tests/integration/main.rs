@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod bootstrap;
+mod copro;
 mod labeled;
+mod optimizer_fixtures;
 mod random_search;
 mod support;
