@@ -1,5 +1,6 @@
 //! The [`Module`] trait: an async program from typed input to typed output.
 
+use std::any::Any;
 use std::future::Future;
 
 use kestrel_core::{Example, Prediction};
@@ -35,7 +36,9 @@ pub trait ModuleExt: Module {
     /// Run the program on an [`Example`]'s fields and return the output as a
     /// [`Prediction`]. When the example marks its input keys
     /// ([`Example::with_inputs`]) only those are passed, as DSPy's
-    /// `program(**example.inputs())`.
+    /// `program(**example.inputs())`. A module whose output is a
+    /// [`Prediction`] (every dynamic module) returns it as is, with all `n`
+    /// completions and the usage.
     fn call_example(&self, example: &Example) -> impl Future<Output = Result<Prediction, ModuleError>> + Send {
         let input = match example.input_keys() {
             Some(_) => example.inputs().to_typed::<Self::Input>(),
@@ -43,7 +46,18 @@ pub trait ModuleExt: Module {
         };
         async move {
             let output = self.forward(input?).await?;
-            Ok(Prediction::from_serialize(&output)?)
+            // A dynamic module already returns a `Prediction`: keep it whole
+            // (every completion and the usage), which serde would drop.
+            let mut slot = Some(output);
+            if let Some(prediction) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Prediction>>() {
+                if let Some(prediction) = prediction.take() {
+                    return Ok(prediction);
+                }
+            }
+            match slot {
+                Some(output) => Ok(Prediction::from_serialize(&output)?),
+                None => Ok(Prediction::default()),
+            }
         }
     }
 }

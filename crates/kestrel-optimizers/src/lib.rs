@@ -9,6 +9,8 @@
 //! - [`BootstrapFewShotWithRandomSearch`]: zero-shot, labeled-only,
 //!   unshuffled and shuffled bootstraps, all scored on a validation set; the
 //!   best wins.
+//! - [`Copro`]: coordinate ascent over each predictor's instruction and
+//!   output prefix, proposed by a prompt model from the scores so far.
 //!
 //! Every optimizer implements [`Optimizer`]: `compile(&student, &trainset)`
 //! returns a new program ([`Compiled`], which derefs to it) with a
@@ -35,8 +37,10 @@
 //! state, never by mutating a program another task is running.
 
 mod bootstrap;
+mod copro;
 mod error;
 mod in_order;
+mod instruction_report;
 mod labeled;
 mod optimizer;
 mod progress;
@@ -45,7 +49,9 @@ mod report;
 mod schedule;
 
 pub use bootstrap::{BootstrapFewShot, DEFAULT_CONCURRENCY, DEFAULT_MAX_ERRORS};
+pub use copro::{Copro, DEFAULT_BREADTH, DEFAULT_COPRO_CONCURRENCY, DEFAULT_DEPTH, DEFAULT_INIT_TEMPERATURE};
 pub use error::OptimizerError;
+pub use instruction_report::{DepthStats, InstructionCandidate, ProposalFailure, StatsKind};
 pub use labeled::{DEFAULT_K, LabeledFewShot};
 pub use optimizer::{Compiled, Optimizer, demo_counts, has_demos, reset_copy};
 pub use random_search::{BootstrapFewShotWithRandomSearch, DEFAULT_SEARCH_CONCURRENCY};

@@ -9,6 +9,8 @@ use kestrel_eval::ExampleError;
 use kestrel_lm::UsageReport;
 use serde::Serialize;
 
+use crate::instruction_report::{DepthStats, InstructionCandidate, ProposalFailure};
+
 /// A training or validation example the optimizer skipped because running
 /// or scoring it failed (counted against the error budget).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -160,6 +162,15 @@ pub struct CompileReport {
     pub cancelled_lm_calls: u64,
     /// Nested compiles (the bootstraps inside a random search), in order.
     pub children: Vec<CompileReport>,
+    /// Instruction candidates scored (instruction optimizers), best first;
+    /// the first is the one chosen.
+    pub instruction_candidates: Vec<InstructionCandidate>,
+    /// Full evaluations of candidate programs (COPRO's `total_calls`).
+    pub evaluations: usize,
+    /// Score statistics per predictor and depth (COPRO's `track_stats`).
+    pub depth_stats: Vec<DepthStats>,
+    /// Proposal requests that failed (the search went on without them).
+    pub proposal_failures: Vec<ProposalFailure>,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -226,6 +237,20 @@ impl fmt::Display for CompileReport {
                 f,
                 "  candidates not run: {}, cancelled: {} ({} LM calls spent on them)",
                 self.candidates_not_run, self.candidates_cancelled, self.cancelled_lm_calls
+            )?;
+        }
+        if self.evaluations > 0 {
+            writeln!(f, "  {} candidate evaluations", self.evaluations)?;
+        }
+        for failure in &self.proposal_failures {
+            writeln!(f, "  proposal for `{}` at depth {} failed: {}", failure.predictor, failure.depth, failure.error)?;
+        }
+        for (i, c) in self.instruction_candidates.iter().take(5).enumerate() {
+            let best = if i == 0 { "  <- best" } else { "" };
+            writeln!(
+                f,
+                "  {:<10} depth {} score {:>6.2}  {:?} / {:?}{best}",
+                c.predictor, c.depth, c.score, c.instruction, c.prefix
             )?;
         }
         for c in &self.candidates {

@@ -6,11 +6,16 @@
 //!   `127.0.0.1:<free port>` that answers from a script or a closure,
 //!   records requests, simulates latency and injects faults (error statuses
 //!   with `Retry-After`, delays, dropped connections, truncated and
-//!   malformed bodies), so providers are tested over real HTTP.
+//!   malformed bodies), so providers are tested over real HTTP;
+//! - [`RuleLm`]: the rule-scripted LM of DSPy's `optimizer_call` fixtures
+//!   (replies as a pure function of the request), with a shared
+//!   [`RequestLog`] of every request in order.
 //!
 //! It is a dev-dependency: nothing here reaches a network beyond loopback.
 
 pub mod mock;
+mod rules;
 mod scripted;
 
+pub use rules::{LoggedRequest, RequestLog, Rule, RuleLm};
 pub use scripted::{Reply, ScriptedLm, format_fields};

@@ -5,6 +5,8 @@
 
 mod bootstrap;
 mod bootstrap_fill;
+mod copro;
 mod labeled;
+mod optimizer_fixtures;
 mod random_search;
 mod support;
