@@ -294,9 +294,8 @@ impl GroundedProposer {
         if signatures.is_empty() {
             return Err(OptimizerError::Config("the program has no predictors to propose instructions for".into()));
         }
-        let program_code = self
-            .program_aware
-            .then(|| self.program_code.clone().unwrap_or_else(|| default_program_code(program)));
+        let program_code =
+            self.program_aware.then(|| self.program_code.clone().unwrap_or_else(|| default_program_code(program)));
         let jobs = self.plan(&signatures, demo_candidates, rng, num_candidates)?;
 
         // Every call of a proposal runs after the draws; the summary runs
@@ -448,7 +447,8 @@ impl GroundedProposer {
         let where_ = format!("predictor {} demo set {}", job.draw.predictor, job.draw.demo_set);
         let request = inputs([("program_code", program_code.to_string()), ("program_example", job.task_demos.clone())]);
         let description =
-            match ask(lm, &proposer_prompts::describe_program()?, config.clone(), request, "program_description").await {
+            match ask(lm, &proposer_prompts::describe_program()?, config.clone(), request, "program_description").await
+            {
                 Ok(text) => strip_prefix(&text),
                 Err(e) => {
                     out.notes.push(format!("{where_}: program description failed: {e}"));

@@ -85,7 +85,10 @@ pub(crate) fn observation_summarizer() -> Result<SignatureSpec, OptimizerError> 
     spec(
         vec![
             input("observations", "Observations I have made about my dataset"),
-            output("summary", "Two to Three sentence summary of only the most significant highlights of my observations"),
+            output(
+                "summary",
+                "Two to Three sentence summary of only the most significant highlights of my observations",
+            ),
         ],
         SUMMARIZER_INSTRUCTIONS,
     )

@@ -43,9 +43,7 @@ fn label_end(text: &str) -> Option<usize> {
                 while chars.next_if(|&(_, c)| is_python_space(c)).is_some() {}
                 return Some(chars.peek().map_or(text.len(), |&(i, _)| i));
             }
-            Some(&(_, c)) if is_python_space(c) => {
-                while chars.next_if(|&(_, c)| is_python_space(c)).is_some() {}
-            }
+            Some(&(_, c)) if is_python_space(c) => while chars.next_if(|&(_, c)| is_python_space(c)).is_some() {},
             _ => return None,
         }
     }

@@ -67,7 +67,10 @@ pub(super) fn demo_candidates(case: &Value) -> Vec<Vec<Vec<Example>>> {
 }
 
 /// The proposer as MIPROv2 builds it from the case's `init`.
-pub(super) fn proposer(case: &Value, lms: &std::collections::BTreeMap<String, kestrel_lm::SharedLm>) -> GroundedProposer {
+pub(super) fn proposer(
+    case: &Value,
+    lms: &std::collections::BTreeMap<String, kestrel_lm::SharedLm>,
+) -> GroundedProposer {
     let init = &case["optimizer"]["init"];
     assert_eq!(init["use_instruct_history"], false, "instruction history is not built");
     assert_eq!(init["set_history_randomly"], false, "instruction history is not built");
