@@ -240,3 +240,28 @@ self.respond = dspy.Predict(RespondSignature)\n        self.check = dspy.Predict
     let bare = Predict::from_signature("question -> answer").unwrap();
     assert!(default_program_code(&bare).ends_with("dspy.OutputField()\n\n\n\n\n"), "no class for a bare Predict");
 }
+
+#[tokio::test]
+async fn a_chain_of_thought_module_is_described_with_its_reasoning_field() {
+    let log = RequestLog::new();
+    let lm = SharedLm::new(RuleLm::new("prompt", full_rules(), Vec::new(), log.clone()));
+    let program = kestrel_modules::ChainOfThought::from_signature("question -> answer: int").unwrap();
+    let sets = vec![vec![
+        Vec::new(),
+        vec![Example::from_pairs([
+            ("augmented", json!(true)),
+            ("question", json!("1.5 + 1?")),
+            ("reasoning", json!(null)),
+            ("answer", json!(2.5)),
+        ])],
+    ]];
+    let proposer = GroundedProposer::new().prompt_model(lm).use_dataset_summary(false).concurrency(1);
+    let out = proposer.propose_instructions(&program, &[], &sets, &mut PyRandom::new(0), 2).await.unwrap();
+    assert_eq!(out.instructions[0].len(), 2);
+    let requests = log.requests();
+    // Per demo set: DescribeProgram, DescribeModule, the instruction.
+    assert_eq!(requests.len(), 6);
+    let module = &requests[4].messages[1].content;
+    assert!(module.contains("[[ ## module ## ]]\nPredict(question) -> reasoning, answer\n\n"), "{module}");
+    assert!(module.contains("[[ ## program_example ## ]]\nQuestion: 1.5 + 1?\nReasoning: None\nAnswer: 2.5\n\n\n\n"));
+}
