@@ -5,29 +5,22 @@
 //! For every predictor and demo set, the prompt model writes a new
 //! instruction from what it is told about the task:
 //!
-//! 1. a **dataset summary** ([`dataset_summary`]): observations on batches
-//!    of the trainset, summarized in 2–3 sentences;
+//! 1. a **dataset summary** (`dataset_summary.rs`): observations on
+//!    batches of the trainset, summarized in 2–3 sentences;
 //! 2. per proposal, on an LM copy with a fresh `rollout_id` and temperature
 //!    `init_temperature`: a **program description** from `program_code`
-//!    ([`program_code`]) and the demos, a **module description** of the
+//!    ([`default_program_code`]) and the demos, a **module description** of the
 //!    predictor (`Predict(inputs) -> outputs`), then
 //!    `GenerateSingleModuleInstruction` with the summary, the descriptions,
-//!    the **task demos** ([`task_demos`]), the current instruction and a
+//!    the **task demos** (`task_demos.rs`), the current instruction and a
 //!    random **tip** ([`TIPS`]);
 //! 3. the reply's label is dropped ([`strip_prefix`], twice, as DSPy does).
 //!
 //! Randomness comes only from the caller's `PyRandom` (CPython's generator):
 //! per proposal a tip choice and a rollout id, all drawn before any call, in
 //! DSPy's order, so the proposals do not depend on how many run at once.
-//! The prompts are DSPy's byte for byte ([`proposer_prompts`]), including
-//! the Python `repr` of the examples ([`pyrepr`]).
-//!
-//! [`dataset_summary`]: self::dataset_summary
-//! [`program_code`]: self::program_code
-//! [`task_demos`]: self::task_demos
-//! [`strip_prefix`]: self::strip_prefix
-//! [`proposer_prompts`]: self::proposer_prompts
-//! [`pyrepr`]: self::pyrepr
+//! The prompts are DSPy's byte for byte (`proposer_prompts.rs`), including
+//! the Python `repr` of the examples (`pyrepr.rs`).
 
 mod ask;
 mod dataset_summary;
