@@ -11,6 +11,12 @@ pub struct LmRequest {
     pub messages: Vec<Message>,
     /// Number of completions wanted.
     pub n: u32,
+    /// Whether the caller set `n` itself (even to 1), as DSPy's
+    /// `Predict(.., n=1)` does: DSPy then lists `n` among the request's
+    /// options. Informational (request logs); never sent, not part of the
+    /// cache key.
+    #[serde(skip)]
+    pub n_explicit: bool,
     /// Sampling temperature (provider default when `None`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
@@ -43,6 +49,7 @@ impl LmRequest {
         Self {
             messages,
             n: 1,
+            n_explicit: false,
             temperature: None,
             max_tokens: None,
             stop: Vec::new(),
@@ -55,6 +62,7 @@ impl LmRequest {
     /// Apply per-call options.
     pub fn with_config(mut self, config: &CallConfig) -> Self {
         self.n = config.n.unwrap_or(1).max(1);
+        self.n_explicit = config.n.is_some();
         self.temperature = config.temperature;
         self.max_tokens = config.max_tokens;
         self.stop = config.stop.clone();

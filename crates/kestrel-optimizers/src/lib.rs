@@ -11,6 +11,8 @@
 //!   best wins.
 //! - [`Copro`]: coordinate ascent over each predictor's instruction and
 //!   output prefix, proposed by a prompt model from the scores so far.
+//! - [`mipro::GroundedProposer`]: MIPROv2's instruction proposer (dataset
+//!   summary, program and module descriptions, demos, random tips).
 //!
 //! Every optimizer implements [`Optimizer`]: `compile(&student, &trainset)`
 //! returns a new program ([`Compiled`], which derefs to it) with a
@@ -42,6 +44,7 @@ mod error;
 mod in_order;
 mod instruction_report;
 mod labeled;
+pub mod mipro;
 mod optimizer;
 mod progress;
 mod random_search;

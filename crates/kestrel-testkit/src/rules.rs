@@ -128,11 +128,12 @@ impl RuleLm {
     }
 
     /// The options of `request` as DSPy records its `lm_kwargs`: `n` when
-    /// more than one choice is asked for, `temperature`, `max_tokens`,
-    /// `stop` and `rollout_id` when set.
+    /// more than one choice is asked for or the caller set it (even to 1,
+    /// `LmRequest::n_explicit`), `temperature`, `max_tokens`, `stop` and
+    /// `rollout_id` when set.
     pub fn lm_kwargs(request: &LmRequest) -> Map<String, Value> {
         let mut kwargs = Map::new();
-        if request.n > 1 {
+        if request.n > 1 || request.n_explicit {
             kwargs.insert("n".into(), Value::from(request.n));
         }
         if let Some(t) = request.temperature {

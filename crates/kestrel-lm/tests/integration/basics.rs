@@ -88,6 +88,15 @@ fn dspy_sampling_rule_and_config_merging() {
     assert_eq!(req.n, 1, "n is at least 1");
 }
 
+#[test]
+fn an_explicit_n_of_one_is_told_apart_from_the_default() {
+    let set = LmRequest::new(Vec::new()).with_config(&CallConfig { n: Some(1), ..CallConfig::default() });
+    assert_eq!((set.n, set.n_explicit), (1, true));
+    let unset = LmRequest::new(Vec::new()).with_config(&CallConfig::default());
+    assert_eq!((unset.n, unset.n_explicit), (1, false));
+    assert!(!LmRequest::new(Vec::new()).n_explicit);
+}
+
 #[tokio::test]
 async fn an_outside_provider_serves_adapter_calls() {
     let echo = Echo::new("test/echo", "[[ ## answer ## ]]\nParis");

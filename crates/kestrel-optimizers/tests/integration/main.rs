@@ -7,6 +7,7 @@ mod bootstrap;
 mod bootstrap_fill;
 mod copro;
 mod labeled;
+mod mipro_proposer;
 mod optimizer_fixtures;
 mod random_search;
 mod support;

@@ -18,8 +18,10 @@ use kestrel_optimizers::{Copro, Optimizer};
 use kestrel_testkit::{RequestLog, RuleLm};
 use serde_json::{Value, json};
 
+mod grounded_proposer;
+
 /// Optimizers whose `optimizer_call` cases wait for their implementation.
-const PENDING: &[&str] = &["GroundedProposer", "MIPROv2", "SIMBA", "GEPA", "KNNFewShot"];
+const PENDING: &[&str] = &["MIPROv2", "SIMBA", "GEPA", "KNNFewShot"];
 
 fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dspy")
@@ -170,6 +172,7 @@ async fn every_optimizer_call_fixture_replays() {
     for (name, case) in &cases {
         match case["optimizer"]["name"].as_str().unwrap() {
             "COPRO" => run_copro(name, case).await,
+            "GroundedProposer" => grounded_proposer::run(name, case).await,
             pending if PENDING.contains(&pending) => {
                 println!("skipped (pending: {pending} is not built yet): {name}");
                 continue;

@@ -5,4 +5,5 @@
 
 mod mock_faults;
 mod mock_server;
+mod rules;
 mod scripted;
