@@ -27,20 +27,34 @@
 //!
 //! # Several trials at once, deterministically
 //!
-//! `trial_concurrency(w)` lets `w` minibatch trials be in flight. Minibatch
-//! trial `j` is proposed only once every trial scheduled before minibatch
-//! trial `j + 1 − w` is complete; the TPE then sees exactly those trials as
-//! complete — told in trial order — and minibatch trials `j + 1 − w .. j`
-//! (and the default program, if it is one of them) as pending, which the
-//! sampler treats as worst (constant liar). Completions that arrive earlier
-//! are held back, so what the sampler knows at each proposal does not
-//! depend on timing: the sequence of proposals, minibatches and full
-//! evaluations is a function of (seed, generator state, `w`, scores) only.
-//! With `w = 1` it is sequential TPE — DSPy's loop. With `w > 1` a proposal
-//! sees up to `w − 1` fewer results than the sequential run's, as in any
-//! parallel TPE; the liar keeps the pending points from being proposed again
-//! at once. Full evaluations run as soon as the trials they depend on are
-//! complete, alongside the minibatch trials in flight, and are not counted
+//! `trial_concurrency(w)` lets up to `w` minibatch trials be in flight.
+//! Proposals are always made in trial order, and what each one is based on
+//! never depends on timing:
+//!
+//! - A trial with fewer than `n_startup_trials` (10) trials scheduled before
+//!   it is drawn at random — in DSPy's sequential loop exactly those trials
+//!   find fewer than 10 complete trials in the study, so they are optuna's
+//!   random start. Such a draw needs no result, so it starts as soon as a
+//!   slot is free.
+//! - Any later minibatch trial `j` is a TPE proposal, made once every trial
+//!   scheduled before minibatch trial `j + 1 − w` is complete. The TPE then
+//!   sees exactly those trials as complete — told in trial order — and
+//!   minibatch trials `j + 1 − w .. j` (and the default program, if it is
+//!   among them) as pending, which it treats as worst (constant liar).
+//!   Results that arrive earlier are held back.
+//!
+//! So the sequence of proposals, minibatches and full evaluations is a
+//! function of (seed, generator state, `w`, scores). With `w = 1` every
+//! trial also waits for all earlier ones: DSPy's sequential loop and request
+//! order. With `w > 1` a TPE proposal sees up to `w − 1` fewer results than
+//! the sequential run's and may start TPE with fewer than 10 complete trials;
+//! the liar keeps pending points from being proposed again at once. On the
+//! synthetic landscape of the tests (6 instructions × 6 demo sets, one pair
+//! clearly best; 40 seeds) the mean best full score is, for one / two / four
+//! trials in flight: 59.3 / 67.2 / 66.2 at 10 trials (MIPROv2 light), 79.2 /
+//! 79.2 / 82.2 at 15, 87.0 / 86.1 / 86.1 at 20 and 88.0 (the optimum, every
+//! seed) at 30. Full evaluations run as soon as the trials they depend on are
+//! recorded, alongside the minibatch trials in flight, and are not counted
 //! in `w`.
 //!
 //! # Differences from DSPy
@@ -402,6 +416,9 @@ impl TrialSearch {
                 state.progress.trials_started += 1;
                 state.progress.eval_calls_started += request.batch.size(self.valset_size);
                 state.launched[position] = true;
+                if request.kind == TrialKind::Minibatch {
+                    state.minibatch_in_flight += 1;
+                }
                 in_flight.push(tagged(position, evaluate(request)));
                 state.record_ready();
             }
@@ -411,6 +428,9 @@ impl TrialSearch {
             match in_flight.next().await {
                 Some((position, result)) => {
                     state.scores[position] = Some(result?);
+                    if matches!(state.slots[position], Slot::Minibatch(_)) {
+                        state.minibatch_in_flight -= 1;
+                    }
                     state.progress.trials_done += 1;
                 }
                 // Nothing in flight and nothing to launch: the schedule is
@@ -455,6 +475,7 @@ struct State<'a> {
     /// Slots before this one are told to the sampler.
     told: usize,
     next_minibatch: usize,
+    minibatch_in_flight: usize,
     progress: SearchProgress,
     logs: Vec<TrialLog>,
     total_eval_calls: usize,
@@ -487,6 +508,7 @@ impl<'a> State<'a> {
             recorded: 0,
             told: 0,
             next_minibatch: 0,
+            minibatch_in_flight: 0,
             progress: SearchProgress { trials_started: 0, trials_done: 0, eval_calls_started: 0 },
             logs: Vec::new(),
             total_eval_calls: 0,
@@ -524,26 +546,49 @@ impl<'a> State<'a> {
                 }
             }
         }
-        // The next minibatch trial, once the trials it must see are done.
+        // The next minibatch trial.
         let j = self.next_minibatch;
         let Some(&position) = self.minibatch_positions.get(j) else { return Ok(None) };
         let window = self.search.trial_concurrency;
-        let threshold = if j + 1 >= window { self.minibatch_positions[j + 1 - window] } else { 0 };
+        if self.minibatch_in_flight >= window {
+            return Ok(None);
+        }
+        // Sequential optuna draws at random while fewer than
+        // `n_startup_trials` trials are complete, that is, for the trials with
+        // fewer scheduled before them: such a draw needs no result, so it
+        // waits only for a free slot (all earlier trials with one in flight:
+        // DSPy's order).
+        let random = position < self.sampler.get_n_startup_trials();
+        let threshold = if window == 1 {
+            position
+        } else if random {
+            0
+        } else if j + 1 >= window {
+            self.minibatch_positions[j + 1 - window]
+        } else {
+            0
+        };
         if self.recorded < threshold {
             return Ok(None);
         }
-        while self.told < threshold {
-            let t = self.told;
-            if let (Some(params), Some(score)) = (&self.params[t], self.scores[t]) {
-                self.sampler.tell(TrialSearch::to_flat(params), score)?;
+        let flat = if random {
+            self.sampler.sample_random()
+        } else {
+            // The TPE sees exactly the trials before `threshold` as complete
+            // and the minibatch trials from there on as pending.
+            while self.told < threshold {
+                let t = self.told;
+                if let (Some(params), Some(score)) = (&self.params[t], self.scores[t]) {
+                    self.sampler.tell(TrialSearch::to_flat(params), score)?;
+                }
+                self.told += 1;
             }
-            self.told += 1;
-        }
-        let pending: Vec<Vec<usize>> = (threshold..position)
-            .filter(|&i| self.slots[i] != Slot::Full)
-            .filter_map(|i| self.params[i].as_deref().map(TrialSearch::to_flat))
-            .collect();
-        let flat = self.sampler.ask(&pending)?;
+            let pending: Vec<Vec<usize>> = (threshold..position)
+                .filter(|&i| self.slots[i] != Slot::Full)
+                .filter_map(|i| self.params[i].as_deref().map(TrialSearch::to_flat))
+                .collect();
+            self.sampler.sample_tpe(&pending)?
+        };
         let batch = if self.search.minibatch && self.search.minibatch_size < self.search.valset_size {
             EvalBatch::Minibatch(self.rng.sample_indices(self.search.valset_size, self.search.minibatch_size))
         } else {

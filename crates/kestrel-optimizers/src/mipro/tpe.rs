@@ -150,14 +150,29 @@ impl TpeSampler {
     }
 
     /// Proposes the next parameters, given the parameters of the trials
-    /// still pending (proposed, not yet told).
+    /// still pending (proposed, not yet told): at random while fewer than
+    /// `n_startup_trials` trials are complete, by TPE after.
     pub fn ask(&mut self, pending: &[Vec<usize>]) -> Result<Vec<usize>, OptimizerError> {
+        if self.observations.len() < self.n_startup_trials {
+            for params in pending {
+                self.check_params(params)?;
+            }
+            return Ok(self.sample_random());
+        }
+        self.sample_tpe(pending)
+    }
+
+    /// One independent uniform draw per parameter (the startup phase).
+    pub fn sample_random(&mut self) -> Vec<usize> {
+        let choices = self.choices.clone();
+        choices.into_iter().map(|c| self.rng.random_range(0..c)).collect()
+    }
+
+    /// A TPE proposal from the trials told so far and `pending`, however
+    /// few they are (with none, `l` and `g` are both the prior).
+    pub fn sample_tpe(&mut self, pending: &[Vec<usize>]) -> Result<Vec<usize>, OptimizerError> {
         for params in pending {
             self.check_params(params)?;
-        }
-        if self.observations.len() < self.n_startup_trials {
-            let choices = self.choices.clone();
-            return Ok(choices.into_iter().map(|c| self.rng.random_range(0..c)).collect());
         }
         let (below, above) = split(&self.observations, pending);
         let l = Parzen::new(&self.choices, &below, self.prior_weight);
@@ -173,6 +188,11 @@ impl TpeSampler {
         }
         // n_ei_candidates ≥ 1, so a candidate was drawn.
         Ok(best.map(|(_, params)| params).unwrap_or_else(|| vec![0; self.choices.len()]))
+    }
+
+    /// Builder value: complete trials before TPE starts.
+    pub fn get_n_startup_trials(&self) -> usize {
+        self.n_startup_trials
     }
 
     fn check_params(&self, params: &[usize]) -> Result<(), OptimizerError> {

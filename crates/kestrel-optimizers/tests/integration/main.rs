@@ -6,6 +6,7 @@
 mod bootstrap;
 mod copro;
 mod labeled;
+mod mipro_search;
 mod optimizer_fixtures;
 mod random_search;
 mod support;
