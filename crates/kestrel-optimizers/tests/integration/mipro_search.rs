@@ -258,6 +258,27 @@ async fn trials_in_flight_follow_the_window() {
     }
 }
 
+/// Equal means: the first parameter set seen is fully evaluated first (DSPy
+/// sorts with Python's stable `sorted(.., reverse=True)`).
+#[tokio::test]
+async fn equal_means_take_the_first_seen() {
+    let search = TrialSearch::new(one_predictor(), 80, 10).seed(4);
+    let outcome = search.run(|_| async { Ok(50.0) }, |_| None).await.unwrap();
+    let minibatch: Vec<&Vec<PredictorChoice>> =
+        outcome.trials.iter().filter(|t| t.kind == TrialKind::Minibatch).map(|t| &t.params).collect();
+    let mut distinct: Vec<&Vec<PredictorChoice>> = Vec::new();
+    for params in &minibatch {
+        if !distinct.contains(params) {
+            distinct.push(params);
+        }
+    }
+    assert!(distinct.len() >= 2);
+    let full: Vec<&Vec<PredictorChoice>> =
+        outcome.trials.iter().filter(|t| t.kind == TrialKind::Full).map(|t| &t.params).collect();
+    assert_eq!(full, distinct[..2]);
+    assert_eq!(outcome.best_params, vec![choice(0, 0)], "a tie does not replace the default");
+}
+
 /// A budget stop returns the best fully evaluated set so far and the
 /// reason; no evaluation starts after it.
 #[tokio::test]
