@@ -68,8 +68,14 @@ fn choice(instruction: usize, demos: usize) -> PredictorChoice {
 }
 
 async fn run(search: &TrialSearch, valset: usize, jitter: u64) -> SearchOutcome {
-    search.run(|r| evaluate(r, valset, jitter), |_| None).await.unwrap()
+    let future = search.run(|r| evaluate(r, valset, jitter), |_| None);
+    assert_send(&future);
+    future.await.unwrap()
 }
+
+/// Optimizers' compile futures must be `Send`; the search's is when its
+/// callbacks are.
+fn assert_send<T: Send>(_: &T) {}
 
 /// Trial numbers, kinds, minibatches and eval-call counts as DSPy 3.4.1's
 /// `_optimize_prompt_parameters` makes them for 10 trials on 80 examples
@@ -207,20 +213,26 @@ async fn same_seed_same_trials_at_any_timing() {
     assert_ne!(one.trials, other_seed.trials);
 }
 
-/// Over 20 seeds, four trials in flight choose programs scoring no worse on
-/// average than one at a time, at MIPROv2 light's 10 trials and beyond.
+/// The chosen program's mean full score over seeds 0..100, one and four
+/// trials in flight, against DSPy 3.4.1 + optuna 5.1 on the same landscape
+/// (its `_optimize_prompt_parameters` run with an `evaluate` stub computing
+/// the same per-example hash, `random.Random(seed)` as its generator):
+/// 59.91 at 10 trials (MIPROv2 light's count), 79.01 at 15, 83.71 at 20.
+/// A seed either finds the best pair (88) or not (≤ 49), so one seed moves
+/// a mean by 0.39; both windows must be within 2 points (5 seeds) of DSPy.
+/// Measured: 60.13 / 63.18, 77.86 / 78.25, 84.88 / 83.71.
 #[tokio::test]
-async fn four_in_flight_choose_no_worse_on_average() {
-    for trials in [10, 15, 30] {
-        let mut means = [0.0; 2];
-        for seed in 0..20 {
-            for (k, window) in [1, 4].into_iter().enumerate() {
+async fn chooses_programs_as_good_as_dspys() {
+    for (trials, dspy) in [(10, 59.91), (15, 79.01), (20, 83.71)] {
+        for window in [1, 4] {
+            let mut mean = 0.0;
+            for seed in 0..100 {
                 let search = TrialSearch::new(one_predictor(), 100, trials).seed(seed).trial_concurrency(window);
                 let outcome = search.run(|r| async move { Ok(score(&r, 100)) }, |_| None).await.unwrap();
-                means[k] += outcome.best_score.unwrap() / 20.0;
+                mean += outcome.best_score.unwrap() / 100.0;
             }
+            assert!(mean >= dspy - 2.0, "{trials} trials, {window} in flight: mean best {mean} vs DSPy's {dspy}");
         }
-        assert!(means[1] >= means[0], "{trials} trials: mean best score {} (4 in flight) < {} (1)", means[1], means[0]);
     }
 }
 
