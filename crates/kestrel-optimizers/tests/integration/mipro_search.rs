@@ -325,6 +325,20 @@ async fn budget_stop_returns_the_best_so_far() {
     assert_eq!(outcome.best_score, Some(best_full.score));
     assert_eq!(outcome.best_params, best_full.params);
 
+    // Four in flight: the trials in flight at the stop are dropped; the ones
+    // recorded are the unbudgeted run's first ones.
+    let search = search.trial_concurrency(4);
+    let full = run(&search, 100, 0).await;
+    let outcome = search
+        .run(|r| evaluate(r, 100, 0), |p| (p.eval_calls_started >= 600).then(|| "budget".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(outcome.stopped.as_deref(), Some("budget"));
+    assert!(!outcome.trials.is_empty() && outcome.trials.len() < full.trials.len());
+    assert_eq!(outcome.trials[..], full.trials[..outcome.trials.len()]);
+    // The last evaluation started below 600 calls; a full one is 100.
+    assert!(outcome.total_eval_calls < 600 + 100);
+
     // Stopped before anything ran: the default program, unscored.
     let outcome = search.run(|r| evaluate(r, 100, 0), |_| Some("budget spent".into())).await.unwrap();
     assert_eq!((outcome.best_params, outcome.best_score, outcome.trials.len()), (vec![choice(0, 0)], None, 0));
