@@ -211,7 +211,14 @@ enum Slot {
     Full,
 }
 
-/// MIPROv2's trial loop (see the module docs).
+/// MIPROv2's trial loop (DSPy's `_optimize_prompt_parameters`): trial 1
+/// scores the default choice on the full set, then `num_trials` TPE
+/// proposals are scored on minibatches, with a full evaluation of the best
+/// averaging unevaluated choice every `minibatch_full_eval_steps` trials and
+/// at the end; the best full score wins. `trial_concurrency(w)` runs up to
+/// `w` minibatch trials at once with the same trials at any timing. See
+/// `docs/OPTIMIZERS.md` ("MIPROv2's search") for the details and the
+/// differences from DSPy.
 #[derive(Debug, Clone)]
 pub struct TrialSearch {
     space: Vec<PredictorSpace>,

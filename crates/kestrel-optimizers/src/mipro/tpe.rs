@@ -71,7 +71,12 @@ pub struct TpeObservation {
     pub value: f64,
 }
 
-/// A seeded categorical TPE sampler (see the module docs).
+/// A seeded categorical TPE sampler: optuna's `TPESampler(seed,
+/// multivariate=True)` defaults (10 random startup trials, `gamma(n) =
+/// min(ceil(0.1 n), 25)`, prior weight 1, 24 candidates from `l(x)`, argmax
+/// of `log l − log g`), joint over all parameters, with pending trials in the
+/// "above" group (constant liar). Draws come from ChaCha8 seeded with the
+/// seed, so proposals are a function of (seed, the `ask`/`tell` sequence).
 #[derive(Debug, Clone)]
 pub struct TpeSampler {
     choices: Vec<usize>,
