@@ -13,6 +13,9 @@
 //!   output prefix, proposed by a prompt model from the scores so far.
 //! - [`mipro::GroundedProposer`]: MIPROv2's instruction proposer (dataset
 //!   summary, program and module descriptions, demos, random tips).
+//! - [`TrialSearch`] and [`TpeSampler`]: MIPROv2's search over instruction
+//!   and demo-set candidates per predictor (a seeded TPE, DSPy's minibatch
+//!   and full-evaluation schedule), independent of any LM.
 //!
 //! Every optimizer implements [`Optimizer`]: `compile(&student, &trainset)`
 //! returns a new program ([`Compiled`], which derefs to it) with a
@@ -56,6 +59,11 @@ pub use copro::{Copro, DEFAULT_BREADTH, DEFAULT_COPRO_CONCURRENCY, DEFAULT_DEPTH
 pub use error::OptimizerError;
 pub use instruction_report::{DepthStats, InstructionCandidate, ProposalFailure, StatsKind};
 pub use labeled::{DEFAULT_K, LabeledFewShot};
+pub use mipro::{
+    DEFAULT_MINIBATCH_FULL_EVAL_STEPS, DEFAULT_MINIBATCH_SIZE, DEFAULT_MIPRO_SEED, DEFAULT_N_EI_CANDIDATES,
+    DEFAULT_N_STARTUP_TRIALS, DEFAULT_PRIOR_WEIGHT, EvalBatch, PredictorChoice, PredictorSpace, SearchOutcome,
+    SearchProgress, TpeObservation, TpeSampler, TrialKind, TrialLog, TrialRequest, TrialSearch,
+};
 pub use optimizer::{Compiled, Optimizer, demo_counts, has_demos, reset_copy};
 pub use random_search::{BootstrapFewShotWithRandomSearch, DEFAULT_SEARCH_CONCURRENCY};
 pub use report::{CandidateKind, CandidateScore, CompileReport, SkippedExample, StopReason};

@@ -1,6 +1,7 @@
-//! MIPROv2's grounded instruction proposer (DSPy 3.4.1's `GroundedProposer`,
-//! as `MIPROv2._propose_instructions` builds and calls it). The search that
-//! uses its proposals (demo candidates, TPE trials) is not built yet.
+//! MIPROv2 (DSPy 3.4.1): instructions and demo sets searched jointly.
+//!
+//! **The instruction proposer**: DSPy 3.4.1's `GroundedProposer`, as
+//! `MIPROv2._propose_instructions` builds and calls it.
 //!
 //! For every predictor and demo set, the prompt model writes a new
 //! instruction from what it is told about the task:
@@ -21,6 +22,18 @@
 //! DSPy's order, so the proposals do not depend on how many run at once.
 //! The prompts are DSPy's byte for byte (`proposer_prompts.rs`), including
 //! the Python `repr` of the examples (`pyrepr.rs`).
+//!
+//! **The search.**
+//!
+//! - `tpe.rs` — [`TpeSampler`]: a seeded categorical TPE (optuna's
+//!   `TPESampler(multivariate=True)` defaults, constant liar for pending
+//!   trials); why it is in-house rather than a crate is in its docs.
+//! - `search.rs` — [`TrialSearch`]: DSPy's trial loop (default program
+//!   first, minibatch trials, a full evaluation of the best-averaging
+//!   unevaluated set every `minibatch_full_eval_steps` trials and at the
+//!   end), LM-free: the caller scores each trial; several trials may run at
+//!   once with a result that depends only on the seed and the concurrency
+//!   setting; a budget callback stops it cleanly.
 
 mod ask;
 mod dataset_summary;
@@ -32,6 +45,9 @@ mod strip_prefix;
 mod task_demos;
 mod tips;
 
+mod search;
+mod tpe;
+
 pub use program_code::default_program_code;
 pub use proposer::{
     DEFAULT_NUM_DEMOS_IN_CONTEXT, DEFAULT_PROPOSER_CONCURRENCY, DEFAULT_PROPOSER_TEMPERATURE,
@@ -39,3 +55,9 @@ pub use proposer::{
 };
 pub use strip_prefix::strip_prefix;
 pub use tips::{TIPS, tip_text};
+
+pub use search::{
+    DEFAULT_MINIBATCH_FULL_EVAL_STEPS, DEFAULT_MINIBATCH_SIZE, DEFAULT_MIPRO_SEED, EvalBatch, PredictorChoice,
+    PredictorSpace, SearchOutcome, SearchProgress, TrialKind, TrialLog, TrialRequest, TrialSearch,
+};
+pub use tpe::{DEFAULT_N_EI_CANDIDATES, DEFAULT_N_STARTUP_TRIALS, DEFAULT_PRIOR_WEIGHT, TpeObservation, TpeSampler};

@@ -8,6 +8,7 @@ mod bootstrap_fill;
 mod copro;
 mod labeled;
 mod mipro_proposer;
+mod mipro_search;
 mod optimizer_fixtures;
 mod random_search;
 mod support;
