@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use kestrel_core::Fields;
 use kestrel_lm::{LmRequest, with_lm};
 use kestrel_modules::{MultiChainComparison, ReAct, Tool};
 use kestrel_testkit::{Reply, ScriptedLm};
@@ -111,7 +110,7 @@ async fn react_fixture_matches_dspy() {
     let max_iters = case["max_iters"].as_u64().unwrap() as usize;
     let react = ReAct::with_spec(signature(&case), tools).unwrap().max_iters(max_iters);
     let lm = scripted(&case);
-    let prediction = with_lm(lm.clone(), react.forward_example(&example(&case["inputs"]))).await.unwrap();
+    let prediction = with_lm(lm.clone(), react.forward_example(&example(&case["inputs"]), None)).await.unwrap();
     assert_requests(&name, &lm.requests(), &case);
     assert_prediction(&name, &prediction, &case);
     assert!(prediction.usage().prompt_tokens > 0, "usage of all four calls is summed");
@@ -122,9 +121,9 @@ async fn multi_chain_comparison_fixture_matches_dspy() {
     let (name, case) = case("MultiChainComparison");
     let m = case["M"].as_u64().unwrap() as usize;
     let mcc = MultiChainComparison::with_spec(signature(&case), m).unwrap();
-    let completions: Vec<Fields> = serde_json::from_value(case["completions"].clone()).unwrap();
+    let inputs = example(&case["inputs"]).with("completions", case["completions"].clone());
     let lm = scripted(&case);
-    let prediction = with_lm(lm.clone(), mcc.forward_example(&completions, &example(&case["inputs"]))).await.unwrap();
+    let prediction = with_lm(lm.clone(), mcc.forward_example(&inputs, None)).await.unwrap();
     assert_requests(&name, &lm.requests(), &case);
     assert_prediction(&name, &prediction, &case);
 
