@@ -56,9 +56,8 @@ pub(crate) fn signature_field(field: &Field, name: &str) -> syn::Result<FieldAtt
                     set_once(&mut prefix, string_value(&meta, "prefix")?, &meta, "prefix")
                 } else if meta.path.is_ident("default") {
                     if side == Side::Input {
-                        return Err(meta.error(
-                            "`default` applies to #[output] fields only (DSPy fills missing outputs with it)",
-                        ));
+                        return Err(meta
+                            .error("`default` applies to #[output] fields only (DSPy fills missing outputs with it)"));
                     }
                     if default.is_some() {
                         return Err(meta.error("duplicate key `default`"));
