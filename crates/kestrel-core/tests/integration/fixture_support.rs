@@ -64,8 +64,7 @@ pub fn all_fixtures() -> Vec<(String, Value)> {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("readable fixture");
-        let value: Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
+        let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         out.push((name, value));
     }
