@@ -53,3 +53,31 @@ pub fn sync_fixtures(from: &Path, to: &Path, check: bool) -> Result<()> {
     println!("{} fixture file(s) in {}, {} difference(s)", source.len(), from.display(), differing.len());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+    use super::*;
+
+    #[test]
+    fn new_files_and_the_readme_are_copied_and_check_sees_them() {
+        let (from, to) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        fs::write(from.path().join("a.json"), "{}").unwrap();
+        fs::write(from.path().join("README.md"), "v1").unwrap();
+        fs::write(from.path().join("notes.txt"), "not a fixture").unwrap();
+        sync_fixtures(from.path(), to.path(), false).unwrap();
+        sync_fixtures(from.path(), to.path(), true).unwrap();
+
+        // A new kind of case and a changed README arrive on the next sync;
+        // `--check` fails until then.
+        fs::write(from.path().join("xml_parse_new.json"), r#"{"kind": "parse"}"#).unwrap();
+        fs::write(from.path().join("README.md"), "v2").unwrap();
+        assert!(sync_fixtures(from.path(), to.path(), true).is_err());
+        sync_fixtures(from.path(), to.path(), false).unwrap();
+        assert_eq!(fs::read_to_string(to.path().join("xml_parse_new.json")).unwrap(), r#"{"kind": "parse"}"#);
+        assert_eq!(fs::read_to_string(to.path().join("README.md")).unwrap(), "v2");
+        assert!(!to.path().join("notes.txt").exists());
+        sync_fixtures(from.path(), to.path(), true).unwrap();
+    }
+}

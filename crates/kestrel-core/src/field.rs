@@ -1,6 +1,7 @@
 //! [`FieldSpec`]: one input or output field of a signature.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::types::FieldType;
 
@@ -32,6 +33,13 @@ pub struct FieldSpec {
     /// Constraint text DSPy shows under the field line
     /// (`greater than or equal to: 1, ...`), if any.
     pub constraints: Option<String>,
+    /// The value an output field takes when the LM's reply omits it
+    /// (DSPy's `OutputField(default=...)`, applied by its
+    /// `apply_output_field_defaults`); `None` when the field declares none.
+    /// It is not checked against the field type (pydantic does not check
+    /// defaults either); a typed output whose default does not deserialize
+    /// is a conversion error at call time.
+    pub default: Option<Value>,
 }
 
 impl FieldSpec {
@@ -39,7 +47,7 @@ impl FieldSpec {
     pub fn new(name: impl Into<String>, io: Io, ty: FieldType) -> Self {
         let name = name.into();
         let prefix = format!("{}:", infer_prefix(&name));
-        Self { name, io, ty, desc: None, prefix, constraints: None }
+        Self { name, io, ty, desc: None, prefix, constraints: None, default: None }
     }
 
     /// An input field.
@@ -67,6 +75,13 @@ impl FieldSpec {
     /// Set the constraint text.
     pub fn with_constraints(mut self, constraints: impl Into<String>) -> Self {
         self.constraints = Some(constraints.into());
+        self
+    }
+
+    /// Set the default an output takes when the reply omits it (any JSON
+    /// value, `null` included).
+    pub fn with_default(mut self, default: impl Into<Value>) -> Self {
+        self.default = Some(default.into());
         self
     }
 

@@ -2,7 +2,7 @@
 //! `#[signature(...)]` on a signature struct, `#[module(...)]` on module
 //! fields. Unknown keys are errors that list the keys accepted.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::spanned::Spanned;
 use syn::{Attribute, Field, LitStr, Meta, meta::ParseNestedMeta};
 
@@ -18,6 +18,10 @@ pub(crate) struct FieldAttrs {
     pub(crate) side: Side,
     pub(crate) desc: Option<LitStr>,
     pub(crate) prefix: Option<LitStr>,
+    /// `default = <JSON>` on an output: the tokens of a JSON value, written
+    /// as `serde_json::json!` takes them (`"main"`, `0.5`, `[1, 2]`,
+    /// `{"k": null}`).
+    pub(crate) default: Option<TokenStream>,
 }
 
 /// Read a signature field's `#[input]` / `#[output]` attribute.
@@ -25,6 +29,7 @@ pub(crate) fn signature_field(field: &Field, name: &str) -> syn::Result<FieldAtt
     let mut found: Option<(Side, &Attribute)> = None;
     let mut desc = None;
     let mut prefix = None;
+    let mut default: Option<TokenStream> = None;
     for attr in &field.attrs {
         let side = if attr.path().is_ident("input") {
             Side::Input
@@ -49,8 +54,22 @@ pub(crate) fn signature_field(field: &Field, name: &str) -> syn::Result<FieldAtt
                     set_once(&mut desc, string_value(&meta, "desc")?, &meta, "desc")
                 } else if meta.path.is_ident("prefix") {
                     set_once(&mut prefix, string_value(&meta, "prefix")?, &meta, "prefix")
+                } else if meta.path.is_ident("default") {
+                    if side == Side::Input {
+                        return Err(meta
+                            .error("`default` applies to #[output] fields only (DSPy fills missing outputs with it)"));
+                    }
+                    if default.is_some() {
+                        return Err(meta.error("duplicate key `default`"));
+                    }
+                    default = Some(json_tokens(&meta)?);
+                    Ok(())
                 } else {
-                    Err(meta.error(format!("unknown key `{}`; expected `desc` or `prefix`", path_text(&meta))))
+                    let expected = match side {
+                        Side::Input => "`desc` or `prefix`",
+                        Side::Output => "`desc`, `prefix` or `default`",
+                    };
+                    Err(meta.error(format!("unknown key `{}`; expected {expected}", path_text(&meta))))
                 }
             })?,
             Meta::NameValue(_) => {
@@ -63,7 +82,7 @@ pub(crate) fn signature_field(field: &Field, name: &str) -> syn::Result<FieldAtt
         }
     }
     match found {
-        Some((side, _)) => Ok(FieldAttrs { side, desc, prefix }),
+        Some((side, _)) => Ok(FieldAttrs { side, desc, prefix, default }),
         None => Err(syn::Error::new(
             field_span(field),
             format!("field `{name}` needs #[input] or #[output] (every signature field is one or the other)"),
@@ -106,6 +125,21 @@ fn string_value(meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<LitStr> {
     meta.value()?
         .parse::<LitStr>()
         .map_err(|e| syn::Error::new(e.span(), format!("`{key}` expects a string literal, e.g. `{key} = \"...\"`")))
+}
+
+/// The tokens after `default =`, up to the next top-level comma: a JSON
+/// value in `serde_json::json!` syntax (brackets and braces are single token
+/// trees, so their commas stay inside).
+fn json_tokens(meta: &ParseNestedMeta<'_>) -> syn::Result<TokenStream> {
+    let input = meta.value()?;
+    let mut tokens = TokenStream::new();
+    while !input.is_empty() && !input.peek(syn::Token![,]) {
+        tokens.extend([input.parse::<TokenTree>()?]);
+    }
+    if tokens.is_empty() {
+        return Err(meta.error("`default` expects a JSON value, e.g. `default = \"main\"` or `default = [1, 2]`"));
+    }
+    Ok(tokens)
 }
 
 fn set_once(slot: &mut Option<LitStr>, value: LitStr, meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<()> {

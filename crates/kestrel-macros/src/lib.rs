@@ -45,6 +45,10 @@ mod signature;
 ///   or `#[signature(instructions = "...")]`; without either, DSPy's default.
 /// - Fields: `#[input]` / `#[output]`, optionally with `desc = "..."` and
 ///   `prefix = "..."`. Inputs and outputs keep their declaration order.
+/// - Output defaults: `#[output(default = <JSON>)]` (`serde_json::json!`
+///   syntax: `"main"`, `0`, `[1, 2]`, `{"k": null}`) fills the output when
+///   the LM's reply omits it, as DSPy's `OutputField(default=...)`. DSPy's
+///   string form has no defaults (it parses and drops `= value`).
 /// - Types: every field type implements `schemars::JsonSchema` (plus serde,
 ///   `Debug` and `Clone`); its JSON schema gives the field's `FieldType`.
 #[proc_macro_derive(Signature, attributes(input, output, signature))]

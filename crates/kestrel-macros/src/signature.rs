@@ -155,7 +155,9 @@ fn generate(input: &DeriveInput, fields: &[SigField<'_>], instructions: Option<S
         let field_type = quote_spanned! {ty.span()=> #core_path::field_type_of::<#ty>() };
         let desc = f.attrs.desc.as_ref().map(|d| quote!(.with_desc(#d)));
         let prefix = f.attrs.prefix.as_ref().map(|p| quote!(.with_prefix(#p)));
-        quote! { #core_path::FieldSpec::new(#name, #io, #field_type) #desc #prefix }
+        let default =
+            f.attrs.default.as_ref().map(|d| quote!(.with_default(#core_path::__private::serde_json::json!(#d))));
+        quote! { #core_path::FieldSpec::new(#name, #io, #field_type) #desc #prefix #default }
     });
     let instructions = match instructions {
         Some(text) => quote!(::core::option::Option::Some(#text)),

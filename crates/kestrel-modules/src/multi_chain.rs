@@ -155,9 +155,39 @@ impl<S: SignatureTypes> MultiChainComparison<S> {
         self.m
     }
 
+    /// Call with an [`Example`] holding the signature's inputs and the
+    /// attempts under `completions` (a list of objects), the same shape as
+    /// the typed [`ComparisonInput`]; `overrides` as
+    /// [`Predict::forward_example`](crate::Predict::forward_example)'s.
+    pub async fn forward_example(
+        &self,
+        inputs: &Example,
+        overrides: Option<&CallConfig>,
+    ) -> Result<Prediction, ModuleError> {
+        let mut inputs = inputs.clone();
+        let completions = match inputs.remove("completions") {
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::Object(fields) => Ok(fields.into_iter().collect::<Fields>()),
+                    _ => Err(self.error(format!("attempt {} in `completions` is not an object", i + 1))),
+                })
+                .collect::<Result<Vec<Fields>, _>>()?,
+            Some(_) => return Err(self.error("`completions` must be a list of attempts".into())),
+            None => return Err(self.error("the inputs have no `completions`".into())),
+        };
+        self.compare(&completions, &inputs, overrides).await
+    }
+
     /// Compare `completions` for `inputs`. There must be exactly `M`, each
     /// with `rationale` or `reasoning` and the signature's last output.
-    pub async fn forward_example(&self, completions: &[Fields], inputs: &Example) -> Result<Prediction, ModuleError> {
+    pub async fn compare(
+        &self,
+        completions: &[Fields],
+        inputs: &Example,
+        overrides: Option<&CallConfig>,
+    ) -> Result<Prediction, ModuleError> {
         if completions.len() != self.m {
             return Err(self.error(format!(
                 "The number of attempts ({}) doesn't match the expected number M ({}). Please set the correct value \
@@ -187,7 +217,7 @@ impl<S: SignatureTypes> MultiChainComparison<S> {
         for (k, v) in inputs.iter() {
             call_inputs.insert(k.clone(), v.clone());
         }
-        self.predict.forward_example(&call_inputs, None).await
+        self.predict.forward_example(&call_inputs, overrides).await
     }
 
     fn error(&self, message: String) -> ModuleError {
@@ -225,7 +255,7 @@ impl<S: SignatureTypes> Module for MultiChainComparison<S> {
 
     async fn forward(&self, input: Self::Input) -> Result<Self::Output, ModuleError> {
         let inputs = Example::from_serialize(&input.inputs)?;
-        let prediction = self.forward_example(&input.completions, &inputs).await?;
+        let prediction = self.compare(&input.completions, &inputs, None).await?;
         output_from_prediction::<Self::Output>(prediction)
     }
 }

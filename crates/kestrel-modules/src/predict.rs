@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use kestrel_core::{Dynamic, Example, Prediction, PredictorId, Signature, SignatureSpec, SignatureTypes, TraceEntry};
 use kestrel_lm::{AdapterChoice, CallConfig, PromptCache, SharedLm, call_with_adapter_cached, resolve_lm};
+use serde_json::{Map, Value};
 
 use crate::error::ModuleError;
 use crate::module::Module;
@@ -32,6 +33,8 @@ pub struct Predict<S: SignatureTypes = Dynamic> {
     config: CallConfig,
     adapter: AdapterChoice,
     saved_lm: Option<Arc<SavedLm>>,
+    /// A loaded state's `fields` entry, written back on save.
+    decision_fields: Option<Arc<Map<String, Value>>>,
     _types: PhantomData<fn() -> S>,
 }
 
@@ -46,6 +49,7 @@ impl<S: SignatureTypes> Clone for Predict<S> {
             config: self.config.clone(),
             adapter: self.adapter,
             saved_lm: self.saved_lm.clone(),
+            decision_fields: self.decision_fields.clone(),
             _types: PhantomData,
         }
     }
@@ -61,6 +65,7 @@ impl<S: SignatureTypes> fmt::Debug for Predict<S> {
             .field("config", &self.config)
             .field("adapter", &self.adapter)
             .field("saved_lm", &self.saved_lm.as_deref().map(SavedLm::model))
+            .field("decision_fields", &self.decision_fields.as_deref())
             .finish()
     }
 }
@@ -111,6 +116,7 @@ impl<S: SignatureTypes> Predict<S> {
             config: CallConfig::default(),
             adapter: AdapterChoice::default(),
             saved_lm: None,
+            decision_fields: None,
             _types: PhantomData,
         }
     }
@@ -255,6 +261,12 @@ impl<S: SignatureTypes> Predictor for Predict<S> {
     }
     fn set_saved_lm(&mut self, saved: Option<SavedLm>) {
         self.saved_lm = saved.map(Arc::new);
+    }
+    fn decision_fields(&self) -> Option<&Map<String, Value>> {
+        self.decision_fields.as_deref()
+    }
+    fn set_decision_fields(&mut self, fields: Option<Map<String, Value>>) {
+        self.decision_fields = fields.filter(|f| !f.is_empty()).map(Arc::new);
     }
 }
 

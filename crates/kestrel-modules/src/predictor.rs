@@ -7,6 +7,7 @@
 
 use kestrel_core::{Example, PredictorId, SignatureSpec};
 use kestrel_lm::{CallConfig, SharedLm};
+use serde_json::{Map, Value};
 
 use crate::error::ModuleError;
 use crate::state::SavedLm;
@@ -55,6 +56,20 @@ pub trait Predictor: Send + Sync {
     /// Record or clear the saved `lm` entry (no effect on predictors that do
     /// not keep it).
     fn set_saved_lm(&mut self, _saved: Option<SavedLm>) {}
+
+    /// The `fields` entry of a loaded state (DSPy's `Predict.fields`: per
+    /// output, the configuration of a decision-typed output such as
+    /// `{"ok": {"threshold": 0.7}}`), kept as read so that saving writes it
+    /// back. Kestrel has no decision types and does not apply it. `None`
+    /// when the state had none (or an empty one), and for predictors that do
+    /// not keep it.
+    fn decision_fields(&self) -> Option<&Map<String, Value>> {
+        None
+    }
+
+    /// Record or clear the `fields` entry (no effect on predictors that do
+    /// not keep it).
+    fn set_decision_fields(&mut self, _fields: Option<Map<String, Value>>) {}
 
     /// A copy of the learnable state.
     fn state(&self) -> PredictorState {

@@ -10,7 +10,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use kestrel_core::{Dynamic, Example, Fields, Prediction, Signature, SignatureSpec, SignatureTypes, Usage};
-use kestrel_lm::{LmError, SharedLm};
+use kestrel_lm::{CallConfig, LmError, SharedLm};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -65,6 +65,11 @@ impl<O> DerefMut for WithTrajectory<O> {
 ///
 /// A dynamic call ([`ReAct::forward_example`]) honours a `max_iters` input
 /// that is not a signature field, as DSPy's `react(..., max_iters=2)`.
+///
+/// Only a context-window overflow ends the loop early. A reply that names a
+/// tool that does not exist fails the chat parse and then the JSON fallback,
+/// and that parse error is returned, as in DSPy 3.4.1 (whose
+/// `AdapterParseError` is not the `ValueError` its ReAct catches).
 pub struct ReAct<S: SignatureTypes = Dynamic> {
     /// Chooses the next tool and its arguments.
     pub react: Predict,
@@ -164,15 +169,24 @@ impl<S: SignatureTypes> ReAct<S> {
         &self.tools
     }
 
-    /// The configured number of turns.
-    pub fn max_iterations(&self) -> usize {
+    /// The configured number of turns (set with [`ReAct::max_iters`]).
+    pub fn get_max_iters(&self) -> usize {
         self.max_iters
     }
 
     /// Run the agent on an [`Example`] of inputs. The prediction holds
     /// `trajectory` (DSPy's flat dict), `reasoning` and the outputs, and the
     /// usage of every LM call made.
-    pub async fn forward_example(&self, inputs: &Example) -> Result<Prediction, ModuleError> {
+    ///
+    /// A `max_iters` input that is not a signature field overrides the turn
+    /// limit for this call (DSPy's `react(..., max_iters=2)`). `overrides`
+    /// apply to every call of both predictors, as [`Predict::forward_example`]'s
+    /// (DSPy passes a call's `config=` through to them).
+    pub async fn forward_example(
+        &self,
+        inputs: &Example,
+        overrides: Option<&CallConfig>,
+    ) -> Result<Prediction, ModuleError> {
         let mut inputs = inputs.clone();
         let mut max_iters = self.max_iters;
         if self.react.signature().field("max_iters").is_none()
@@ -181,26 +195,22 @@ impl<S: SignatureTypes> ReAct<S> {
             max_iters = usize::try_from(n).unwrap_or(usize::MAX);
             inputs.remove("max_iters");
         }
-        self.run(&inputs, max_iters).await
+        self.run(&inputs, max_iters, overrides).await
     }
 
-    /// [`ReAct::forward_example`] with an explicit turn limit.
-    pub async fn forward_example_with(&self, inputs: &Example, max_iters: usize) -> Result<Prediction, ModuleError> {
-        self.run(inputs, max_iters).await
-    }
-
-    async fn run(&self, inputs: &Example, max_iters: usize) -> Result<Prediction, ModuleError> {
+    async fn run(
+        &self,
+        inputs: &Example,
+        max_iters: usize,
+        overrides: Option<&CallConfig>,
+    ) -> Result<Prediction, ModuleError> {
         let mut trajectory = Trajectory::default();
         let mut usage = Usage::default();
         for _ in 0..max_iters {
-            let step = match self.call_truncating(Stage::React, &mut trajectory, inputs).await {
+            let step = match self.call_truncating(Stage::React, &mut trajectory, inputs, overrides).await {
                 Ok(p) => p,
                 Err(e) if is_context_window(&e) => {
                     tracing::warn!("Ending the trajectory: {e}");
-                    break;
-                }
-                Err(e) if is_invalid_tool_choice(&e) => {
-                    tracing::warn!("Ending the trajectory: Agent failed to select a valid tool: {e}");
                     break;
                 }
                 Err(e) => return Err(e),
@@ -223,7 +233,7 @@ impl<S: SignatureTypes> ReAct<S> {
                 break;
             }
         }
-        let extracted = self.call_truncating(Stage::Extract, &mut trajectory, inputs).await?;
+        let extracted = self.call_truncating(Stage::Extract, &mut trajectory, inputs, overrides).await?;
         usage += extracted.usage();
         let mut fields = Fields::with_capacity(extracted.fields().len() + 1);
         fields.insert("trajectory".into(), Value::Object(trajectory.to_fields().into_iter().collect()));
@@ -239,14 +249,15 @@ impl<S: SignatureTypes> ReAct<S> {
         stage: Stage,
         trajectory: &mut Trajectory,
         inputs: &Example,
+        overrides: Option<&CallConfig>,
     ) -> Result<Prediction, ModuleError> {
         let mut model = String::new();
         for _ in 0..TRUNCATION_ATTEMPTS {
             let mut call_inputs = inputs.clone();
             call_inputs.insert("trajectory", Value::String(trajectory.render()));
             let result = match stage {
-                Stage::React => self.react.forward_example(&call_inputs, None).await,
-                Stage::Extract => self.extract.forward_example(&call_inputs, None).await,
+                Stage::React => self.react.forward_example(&call_inputs, overrides).await,
+                Stage::Extract => self.extract.forward_example(&call_inputs, overrides).await,
             };
             match result {
                 Err(ModuleError::Lm(LmError::ContextWindowExceeded { model: m, .. })) => {
@@ -281,13 +292,6 @@ fn context_window(model: String, message: &str) -> ModuleError {
 
 fn is_context_window(e: &ModuleError) -> bool {
     matches!(e, ModuleError::Lm(LmError::ContextWindowExceeded { .. }))
-}
-
-/// DSPy ends the loop on a `ValueError` from the `react` step: that is a
-/// value the JSON adapter could not convert (typically a tool name outside
-/// the Literal). Other parse failures propagate, as in DSPy.
-fn is_invalid_tool_choice(e: &ModuleError) -> bool {
-    matches!(e, ModuleError::Lm(LmError::Parse(p)) if p.adapter_name == "JSONAdapter" && p.detail.is_some())
 }
 
 /// What follows `Execution error in {tool}: ` in an observation.
@@ -325,7 +329,7 @@ impl<S: SignatureTypes> Module for ReAct<S> {
 
     async fn forward(&self, input: S::Input) -> Result<Self::Output, ModuleError> {
         let inputs = Example::from_serialize(&input)?;
-        let prediction = self.forward_example(&inputs).await?;
+        let prediction = self.forward_example(&inputs, None).await?;
         output_from_prediction::<Self::Output>(prediction)
     }
 }

@@ -156,9 +156,10 @@ fn literal_shortcut(value: &Value, allowed: &[Value]) -> Result<Value, Value> {
 }
 
 /// DSPy's `apply_output_field_defaults` and the completeness check after
-/// it: a missing output field whose type allows `None` becomes `null`; if
-/// any other is missing, `Err` with the names of the fields that do have a
-/// value, in signature order (as DSPy reports them).
+/// it: a missing output field takes its declared default, else `null` when
+/// its type allows `None`; if any other is missing, `Err` with the names of
+/// the fields that do have a value, in signature order (as DSPy reports
+/// them).
 pub(crate) fn complete(outputs: &[&FieldSpec], values: Vec<Option<Value>>) -> Result<Fields, Vec<String>> {
     let mut fields = Fields::new();
     let mut missing = false;
@@ -166,6 +167,9 @@ pub(crate) fn complete(outputs: &[&FieldSpec], values: Vec<Option<Value>>) -> Re
         match value {
             Some(v) => {
                 fields.insert(field.name.clone(), v);
+            }
+            None if field.default.is_some() => {
+                fields.insert(field.name.clone(), field.default.clone().unwrap_or(Value::Null));
             }
             None if allows_none(&field.ty) => {
                 fields.insert(field.name.clone(), Value::Null);

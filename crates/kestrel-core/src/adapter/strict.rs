@@ -19,9 +19,13 @@ pub(crate) fn outputs_schema<'a>(outputs: impl Iterator<Item = &'a FieldSpec>) -
     let mut required = Vec::new();
     for field in outputs {
         let mut schema = inner_schema(&field.ty, &mut defs);
-        if field_gets_title(&field.ty) {
-            if let Value::Object(map) = &mut schema {
+        if let Value::Object(map) = &mut schema {
+            if field_gets_title(&field.ty) {
                 map.insert("title".into(), py_title(&field.name).into());
+            }
+            // pydantic writes a declared default into the property.
+            if let Some(default) = &field.default {
+                map.insert("default".into(), default.clone());
             }
         }
         properties.insert(field.name.clone(), schema);

@@ -1,5 +1,7 @@
 //! Reading the DSPy 3.4.1 golden fixtures in `testdata/dspy/`: every `.json`
-//! file there is a case, so adding a file adds a case.
+//! file there is a case, so adding a file adds a case. Shared by the core
+//! and modules test binaries: one table of runners ([`RUNNERS`]) and one list
+//! of recorded-but-pending cases (`testdata/fixtures-pending.txt`).
 
 use std::path::PathBuf;
 
@@ -11,8 +13,49 @@ pub fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dspy")
 }
 
-/// Every fixture of `kind` (and adapter, if given), as (file name, JSON).
-pub fn fixtures(kind: &str, adapter: Option<&str>) -> Vec<(String, Value)> {
+/// Every (kind, adapter) a test runs, and where: `fixtures(kind, ..)` only
+/// hands out files claimed here. `None` is a fixture without an adapter.
+pub const RUNNERS: &[(&str, Option<&str>, &str)] = &[
+    ("format", Some("chat"), "kestrel-core: fixtures_format"),
+    ("format", Some("json"), "kestrel-core: fixtures_format"),
+    ("parse", Some("chat"), "kestrel-core: fixtures_parse"),
+    ("parse", Some("json"), "kestrel-core: fixtures_parse"),
+    ("module_call", Some("chat"), "kestrel-modules: module_fixtures, inference_fixtures"),
+    ("saved_program", None, "kestrel-modules: saved_programs"),
+];
+
+/// A line of `testdata/fixtures-pending.txt`: recorded cases no runner
+/// implements yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// The fixture kind.
+    pub kind: String,
+    /// The adapter (`-` in the file: none).
+    pub adapter: Option<String>,
+    /// What the cases wait for.
+    pub reason: String,
+}
+
+/// The known-but-pending (kind, adapter) pairs, the one list of them.
+pub fn pending() -> Vec<Pending> {
+    let path = fixture_dir().join("../fixtures-pending.txt");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            let mut words = line.split_whitespace();
+            let (Some(kind), Some(adapter)) = (words.next(), words.next()) else {
+                panic!("fixtures-pending.txt: `{line}` is not `kind adapter reason`");
+            };
+            let adapter = (adapter != "-").then(|| adapter.to_string());
+            Pending { kind: kind.to_string(), adapter, reason: words.collect::<Vec<_>>().join(" ") }
+        })
+        .collect()
+}
+
+/// Every fixture file, as (file name, JSON), sorted by name.
+pub fn all_fixtures() -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let entries = std::fs::read_dir(fixture_dir()).expect("testdata/dspy exists");
     for entry in entries {
@@ -21,16 +64,58 @@ pub fn fixtures(kind: &str, adapter: Option<&str>) -> Vec<(String, Value)> {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("readable fixture");
-        let value: Value = serde_json::from_str(&text).expect("fixture is JSON");
-        let matches_adapter = adapter.is_none_or(|a| value["adapter"].as_str() == Some(a));
-        if value["kind"].as_str() == Some(kind) && matches_adapter {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-            out.push((name, value));
-        }
+        let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        out.push((name, value));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// A fixture's (kind, adapter).
+pub fn kind_of(case: &Value) -> (Option<&str>, Option<&str>) {
+    (case["kind"].as_str(), case["adapter"].as_str())
+}
+
+/// Every fixture of `kind` (and adapter, if given) that a runner claims, as
+/// (file name, JSON). Files of that kind listed as pending are skipped and
+/// reported by name on stderr (written past the test harness's capture, so
+/// they show in every run); a file of that kind that neither a runner nor
+/// the pending list claims fails the test.
+pub fn fixtures(kind: &str, adapter: Option<&str>) -> Vec<(String, Value)> {
+    assert!(
+        RUNNERS.iter().any(|(k, a, _)| *k == kind && adapter.is_none_or(|want| *a == Some(want))),
+        "fixtures({kind:?}, {adapter:?}) is not in fixture_support::RUNNERS: add the runner there"
+    );
+    let pending = pending();
+    let mut out = Vec::new();
+    for (name, case) in all_fixtures() {
+        let (case_kind, case_adapter) = kind_of(&case);
+        if case_kind != Some(kind) || adapter.is_some_and(|want| case_adapter != Some(want)) {
+            continue;
+        }
+        if let Some(p) = pending.iter().find(|p| p.kind == kind && p.adapter.as_deref() == case_adapter) {
+            report_skipped(&name, p);
+            continue;
+        }
+        assert!(
+            RUNNERS.iter().any(|(k, a, _)| *k == kind && *a == case_adapter),
+            "{name}: no runner for kind {kind:?} with adapter {case_adapter:?}, and it is not in \
+             testdata/fixtures-pending.txt"
+        );
+        out.push((name, case));
+    }
     assert!(!out.is_empty(), "no fixtures of kind {kind}");
     out
+}
+
+/// Print `fixture skipped (pending ...): name` on the process's stderr.
+pub fn report_skipped(name: &str, pending: &Pending) {
+    use std::io::Write as _;
+    let adapter = pending.adapter.as_deref().unwrap_or("-");
+    let line = format!("fixture skipped (pending {} {adapter}: {}): {name}\n", pending.kind, pending.reason);
+    // Straight to the process's stderr: `eprintln!` would be captured.
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// The field type a fixture field declares: Python annotation text, or a

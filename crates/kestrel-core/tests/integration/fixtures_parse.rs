@@ -312,3 +312,39 @@ fn json_adapter_falls_back_to_first_object() {
     assert_eq!(err.lm_response, "{\"nope\": 1}");
     assert_eq!(err.parsed_fields, Some(vec![]));
 }
+
+/// Output defaults (DSPy's `OutputField(default=...)`): a missing output
+/// takes its default, before the `Optional` → `None` rule; the JSON
+/// adapter's schema carries it. Expected values computed with DSPy 3.4.1:
+/// `a: str = 'main'`, `b: list[int] = [1, 2]`, `o: Optional[str] = 'x'`,
+/// `c: int` (no default).
+#[test]
+fn output_defaults_fill_missing_fields_as_dspy() {
+    let optional: FieldType = "Optional[str]".parse().unwrap();
+    let list: FieldType = "list[int]".parse().unwrap();
+    let fields = vec![
+        FieldSpec::input("q", FieldType::Str),
+        FieldSpec::output("a", FieldType::Str).with_default("main"),
+        FieldSpec::output("b", list).with_default(json!([1, 2])),
+        FieldSpec::output("o", optional).with_default("x"),
+        FieldSpec::output("c", FieldType::Int),
+    ];
+    let sig = SignatureSpec::new(fields, None).unwrap();
+    assert_eq!(chat(&sig, "[[ ## c ## ]]\n3").unwrap(), json!({"a": "main", "b": [1, 2], "o": "x", "c": 3}));
+    assert_eq!(json_parse(&sig, r#"{"a": "y", "c": 4}"#).unwrap(), json!({"a": "y", "b": [1, 2], "o": "x", "c": 4}));
+    let err = chat(&sig, "[[ ## a ## ]]\nz").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Adapter ChatAdapter failed to parse the LM response. \n\nLM Response: [[ ## a ## ]]\nz \n\nExpected to find \
+         output fields in the LM response: [a, b, o, c] \n\nActual output fields parsed from the LM response: [a, b, \
+         o] \n\n"
+    );
+    let schema = JsonAdapter.response_format(&sig).unwrap()["json_schema"]["schema"].clone();
+    let want = json!({"additionalProperties": false, "properties": {
+        "a": {"default": "main", "title": "A", "type": "string"},
+        "b": {"default": [1, 2], "items": {"type": "integer"}, "title": "B", "type": "array"},
+        "o": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": "x", "title": "O"},
+        "c": {"title": "C", "type": "integer"}},
+        "required": ["a", "b", "o", "c"], "title": "DSPyProgramOutputs", "type": "object"});
+    assert_eq!(schema.to_string(), want.to_string(), "same keys in the same order");
+}

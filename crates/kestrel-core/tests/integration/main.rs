@@ -4,6 +4,7 @@
 
 mod example_prediction;
 mod fixture_support;
+mod fixtures_all;
 mod fixtures_format;
 mod fixtures_parse;
 mod signatures;

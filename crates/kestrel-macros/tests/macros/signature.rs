@@ -128,3 +128,40 @@ fn input_and_output_structs_round_trip() {
     assert_eq!(inner.text, "a b");
     assert_eq!(nested::Inner::spec().field("words").unwrap().ty, FieldType::Int);
 }
+
+/// Output defaults: `#[output(default = <JSON>)]` takes any JSON value
+/// (`serde_json::json!` syntax) and fills a missing output, as DSPy's
+/// `OutputField(default=...)`.
+#[derive(Signature)]
+struct Branch {
+    #[input]
+    repo: String,
+    #[output(desc = "the branch", default = "main")]
+    branch: String,
+    #[output(default = [1, 2], prefix = "Ids:")]
+    ids: Vec<i64>,
+    #[output(default = {"depth": 1, "tags": null})]
+    options: serde_json::Value,
+    #[output]
+    count: i64,
+}
+
+#[test]
+fn output_defaults_are_declared_with_any_json_value() {
+    use kestrel_core::{Adapter, ChatAdapter};
+    let spec = Branch::spec();
+    let default = |name: &str| spec.field(name).unwrap().default.clone();
+    assert_eq!(default("repo"), None);
+    assert_eq!(default("branch"), Some(json!("main")));
+    assert_eq!(default("ids"), Some(json!([1, 2])));
+    assert_eq!(default("options"), Some(json!({"depth": 1, "tags": null})));
+    assert_eq!(default("count"), None);
+    assert_eq!(spec.field("branch").unwrap().desc.as_deref(), Some("the branch"));
+    assert_eq!(spec.field("ids").unwrap().prefix, "Ids:");
+
+    // A reply with only `count` parses, the rest filled from the defaults.
+    let fields = ChatAdapter.parse(&spec, "[[ ## count ## ]]\n3").unwrap();
+    let out: BranchOutput = Prediction::new(fields).to_typed().unwrap();
+    assert_eq!((out.branch.as_str(), out.ids, out.count), ("main", vec![1, 2], 3));
+    assert_eq!(out.options, json!({"depth": 1, "tags": null}));
+}

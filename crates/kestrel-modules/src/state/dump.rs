@@ -47,6 +47,11 @@ fn predictor_entry(p: &dyn Predictor) -> Map<String, Value> {
     entry.insert("train".into(), Value::Array(Vec::new()));
     entry.insert("demos".into(), Value::Array(demos));
     entry.insert("signature".into(), Value::Object(sig));
+    // DSPy writes `fields` only when it is not empty, between `signature`
+    // and `lm`.
+    if let Some(fields) = p.decision_fields().filter(|f| !f.is_empty()) {
+        entry.insert("fields".into(), Value::Object(fields.clone()));
+    }
     entry.insert("lm".into(), lm_entry(p));
     entry
 }

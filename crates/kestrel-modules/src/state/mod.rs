@@ -105,31 +105,33 @@ impl<T: Predictors + ?Sized> ProgramState for T {}
 fn apply<P: Predictors + ?Sized>(program: &mut P, loaded: Vec<parse::Loaded>) -> Result<(), ModuleError> {
     let mut pending: std::collections::HashMap<String, parse::Loaded> =
         loaded.into_iter().map(|l| (l.path.clone(), l)).collect();
-    let mut previous: Vec<(String, PredictorState, Option<SavedLm>)> = Vec::new();
+    type Before = (PredictorState, Option<SavedLm>, Option<serde_json::Map<String, Value>>);
+    let mut previous: Vec<(String, Before)> = Vec::new();
     let mut failure = None;
     program.visit_predictors_mut("", &mut |path, p| {
         if failure.is_some() {
             return;
         }
         let Some(l) = pending.remove(path) else { return };
-        let before = (path.to_string(), p.state(), p.saved_lm().cloned());
+        let before = (path.to_string(), (p.state(), p.saved_lm().cloned(), p.decision_fields().cloned()));
         match p.set_signature(l.signature) {
             Ok(()) => {
                 p.set_demos(l.demos);
                 p.set_saved_lm(l.lm);
+                p.set_decision_fields(l.fields);
                 previous.push(before);
             }
             Err(e) => failure = Some(e),
         }
     });
     let Some(error) = failure else { return Ok(()) };
-    let mut restore: std::collections::HashMap<String, (PredictorState, Option<SavedLm>)> =
-        previous.into_iter().map(|(path, state, lm)| (path, (state, lm))).collect();
+    let mut restore: std::collections::HashMap<String, Before> = previous.into_iter().collect();
     program.visit_predictors_mut("", &mut |path, p| {
-        if let Some((state, lm)) = restore.remove(path) {
+        if let Some((state, lm, fields)) = restore.remove(path) {
             // The old signature was this predictor's own, so it is accepted.
             let _ = p.set_state(state);
             p.set_saved_lm(lm);
+            p.set_decision_fields(fields);
         }
     });
     Err(error)

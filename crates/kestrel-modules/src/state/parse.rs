@@ -21,6 +21,8 @@ pub(super) struct Loaded {
     pub(super) demos: Vec<Example>,
     /// The saved `lm` entry, if not `null`.
     pub(super) lm: Option<SavedLm>,
+    /// The saved `fields` entry (decision configuration), if not empty.
+    pub(super) fields: Option<Map<String, Value>>,
 }
 
 /// Check `state` against `program` and build every predictor's new state.
@@ -97,7 +99,11 @@ fn predictor_state(path: String, current: SignatureSpec, entry: &Value, at: &str
             return Err(malformed(&join(at, "lm"), format!("expected null or an object, got {}", kind_of(other))));
         }
     };
-    Ok(Loaded { path, signature, demos, lm })
+    let fields = match entry.get("fields") {
+        None => None,
+        Some(fields) => decision_fields(fields, &signature, &join(at, "fields"))?,
+    };
+    Ok(Loaded { path, signature, demos, lm, fields })
 }
 
 /// The predictor's signature with the saved instructions and, field by field
@@ -140,6 +146,36 @@ fn signature(path: &str, mut spec: SignatureSpec, saved: &Value, at: &str) -> Re
         }
     }
     Ok(spec)
+}
+
+/// DSPy's `Predict.fields`: an object mapping output names to objects of
+/// settings. DSPy checks it against its decision types (`Noul`, `Score`,
+/// `Choice`); Kestrel has none, so it checks the shape and that every name
+/// is an output of the predictor, and keeps the settings as they are.
+fn decision_fields(
+    saved: &Value,
+    signature: &SignatureSpec,
+    at: &str,
+) -> Result<Option<Map<String, Value>>, ModuleError> {
+    let Value::Object(fields) = saved else {
+        return Err(malformed(
+            at,
+            format!("Decision fields must be a mapping of output names to configuration, got {}", kind_of(saved)),
+        ));
+    };
+    let mut unknown: Vec<&str> =
+        fields.keys().map(String::as_str).filter(|k| !signature.field(k).is_some_and(|f| f.is_output())).collect();
+    if !unknown.is_empty() {
+        unknown.sort_unstable();
+        return Err(malformed(
+            at,
+            format!("Decision configuration refers to outputs the signature lacks: {unknown:?}"),
+        ));
+    }
+    if let Some((name, _)) = fields.iter().find(|(_, v)| !v.is_object()) {
+        return Err(malformed(&join(at, name), format!("Decision configuration for {name:?} must be a mapping")));
+    }
+    Ok((!fields.is_empty()).then(|| fields.clone()))
 }
 
 /// The demos: a list of objects, each kept in its key order.

@@ -74,11 +74,13 @@ async fn multi_chain_comparison_checks_its_attempts() {
     let mcc = MultiChainComparison::from_signature("question -> answer", 2).unwrap();
     let lm = ScriptedLm::sequence(["[[ ## rationale ## ]]\nr\n\n[[ ## answer ## ]]\n5"]);
     let q = Example::from_pairs([("question", "2+3?")]);
-    let err = with_lm(lm.clone(), mcc.forward_example(&completions(&["5"]), &q)).await.unwrap_err();
+    let err = with_lm(lm.clone(), mcc.compare(&completions(&["5"]), &q, None)).await.unwrap_err();
     assert!(err.to_string().contains("The number of attempts (1) doesn't match the expected number M (2)."), "{err}");
     let no_reasoning = vec![Fields::from_iter([("answer".to_string(), json!("5"))]); 2];
-    let err = with_lm(lm.clone(), mcc.forward_example(&no_reasoning, &q)).await.unwrap_err();
+    let err = with_lm(lm.clone(), mcc.compare(&no_reasoning, &q, None)).await.unwrap_err();
     assert!(err.to_string().contains("neither `rationale` nor `reasoning`"), "{err}");
+    let err = with_lm(lm.clone(), mcc.forward_example(&q, None)).await.unwrap_err();
+    assert!(err.to_string().contains("the inputs have no `completions`"), "{err}");
     assert_eq!(lm.request_count(), 0);
 
     // `rationale` is preferred to `reasoning`; non-text answers print as Python does.
@@ -93,7 +95,9 @@ async fn multi_chain_comparison_checks_its_attempts() {
             ("answer".to_string(), Value::Bool(true)),
         ]),
     ];
-    let out = with_lm(lm.clone(), mcc.forward_example(&attempts, &q)).await.unwrap();
+    // The dynamic form takes them under `completions`, as the typed input does.
+    let inputs = q.clone().with("completions", serde_json::to_value(&attempts).unwrap());
+    let out = with_lm(lm.clone(), mcc.forward_example(&inputs, None)).await.unwrap();
     assert_eq!(out.get_str("rationale"), Some("r"));
     let user = &lm.requests()[0].messages[1].content;
     assert!(user.contains("«I'm trying to Add them. I'm not sure but my prediction is 5»"), "{user}");

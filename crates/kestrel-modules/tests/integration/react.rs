@@ -1,9 +1,9 @@
 //! ReAct beyond the fixture: failing tools and bad arguments fed back as
-//! observations, `max_iters`, an unknown tool name, context-window
+//! observations, `max_iters`, an unknown tool name (an error), context-window
 //! truncation, typed use and predictor paths.
 
 use kestrel_core::{Example, Signature as _};
-use kestrel_lm::{LmError, with_lm};
+use kestrel_lm::{CallConfig, LmError, with_lm};
 use kestrel_macros::Signature;
 use kestrel_modules::{Module, ModuleError, PredictorsExt, ReAct, Tool};
 use kestrel_testkit::{Reply, ScriptedLm};
@@ -51,7 +51,7 @@ async fn a_failing_tool_becomes_an_observation_and_the_agent_goes_on() {
         step("Give up.", "finish", json!({})),
         extract("unknown"),
     ]);
-    let out = with_lm(lm.clone(), agent().forward_example(&question("Weather in Atlantis?"))).await.unwrap();
+    let out = with_lm(lm.clone(), agent().forward_example(&question("Weather in Atlantis?"), None)).await.unwrap();
     let t = out.get("trajectory").unwrap();
     assert_eq!(t["observation_0"], "Execution error in get_weather: unknown city Atlantis");
     assert_eq!(t["observation_1"], "Execution error in get_weather: Arg city is invalid: 5 is not of type 'string'");
@@ -72,7 +72,7 @@ async fn a_failing_tool_becomes_an_observation_and_the_agent_goes_on() {
 async fn max_iters_ends_the_loop_then_extracts() {
     let looping = || step("Again.", "get_weather", json!({"city": "Paris"}));
     let lm = ScriptedLm::sequence([looping(), looping(), extract("Sunny")]);
-    let out = with_lm(lm.clone(), agent().max_iters(2).forward_example(&question("Weather?"))).await.unwrap();
+    let out = with_lm(lm.clone(), agent().max_iters(2).forward_example(&question("Weather?"), None)).await.unwrap();
     let t = out.get("trajectory").unwrap().as_object().unwrap();
     assert_eq!(t.len(), 8, "two steps of four keys");
     assert_eq!(t["observation_1"], "Sunny in Paris.");
@@ -83,30 +83,49 @@ async fn max_iters_ends_the_loop_then_extracts() {
     // A `max_iters` input overrides the setting, as DSPy's `react(..., max_iters=1)`.
     let lm = ScriptedLm::sequence([looping(), extract("Sunny")]);
     let inputs = question("Weather?").with("max_iters", 1);
-    let out = with_lm(lm.clone(), agent().forward_example(&inputs)).await.unwrap();
+    let out = with_lm(lm.clone(), agent().forward_example(&inputs, None)).await.unwrap();
     assert_eq!(out.get("trajectory").unwrap().as_object().unwrap().len(), 4);
     assert!(!lm.requests()[0].messages[1].content.contains("max_iters"));
 }
 
+/// DSPy 3.4.1 (checked with a DummyLM): two requests, then the JSONAdapter's
+/// `AdapterParseError` ("Failed to parse field next_tool_name: ...") reaches
+/// the caller; there is no extraction call.
 #[tokio::test]
-async fn an_unknown_tool_name_ends_the_trajectory_after_the_json_fallback() {
+async fn an_unknown_tool_name_is_an_error_after_the_json_fallback() {
     let lm = ScriptedLm::sequence([
         step("Use the oracle.", "oracle", json!({})),
         Reply::Text(r#"{"next_thought": "Oracle!", "next_tool_name": "oracle", "next_tool_args": {}}"#.into()),
         extract("no idea"),
     ]);
-    let out = with_lm(lm.clone(), agent().forward_example(&question("Who?"))).await.unwrap();
-    assert_eq!(out.get("trajectory"), Some(&json!({})));
-    assert_eq!(out.get_str("answer"), Some("no idea"));
-    assert_eq!(lm.request_count(), 3, "chat, JSON fallback, extraction");
-    assert!(lm.requests()[2].messages[1].content.contains("[[ ## trajectory ## ]]\n\n\nRespond"));
+    let err = with_lm(lm.clone(), agent().forward_example(&question("Who?"), None)).await.unwrap_err();
+    match &err {
+        ModuleError::Lm(LmError::Parse(p)) => {
+            assert_eq!(p.adapter_name, "JSONAdapter");
+            assert!(p.to_string().starts_with("Failed to parse field next_tool_name: "), "{p}");
+        }
+        other => panic!("expected the JSON adapter's parse error, got {other:?}"),
+    }
+    assert_eq!(lm.request_count(), 2, "chat, JSON fallback, no extraction");
 }
 
 #[tokio::test]
 async fn a_reply_missing_fields_is_an_error_as_in_dspy() {
     let lm = ScriptedLm::sequence(["[[ ## next_thought ## ]]\nhm", "{}"]);
-    let err = with_lm(lm, agent().forward_example(&question("Who?"))).await.unwrap_err();
+    let err = with_lm(lm, agent().forward_example(&question("Who?"), None)).await.unwrap_err();
     assert!(matches!(err, ModuleError::Lm(LmError::Parse(_))), "{err:?}");
+}
+
+/// `forward_example(inputs, overrides)` as Predict's: the per-call options
+/// reach every request of both predictors.
+#[tokio::test]
+async fn call_overrides_reach_both_predictors() {
+    let lm = ScriptedLm::sequence([step("Done.", "finish", json!({})), extract("Sunny")]);
+    let overrides = CallConfig { temperature: Some(0.25), ..CallConfig::default() };
+    let out = with_lm(lm.clone(), agent().forward_example(&question("Weather?"), Some(&overrides))).await.unwrap();
+    assert_eq!(out.get_str("answer"), Some("Sunny"));
+    let temperatures: Vec<Option<f32>> = lm.requests().iter().map(|r| r.temperature).collect();
+    assert_eq!(temperatures, [Some(0.25), Some(0.25)]);
 }
 
 #[tokio::test]
@@ -114,7 +133,7 @@ async fn context_overflow_drops_the_oldest_steps() {
     let paris = || step("Look.", "get_weather", json!({"city": "Paris"}));
     let scripted = ScriptedLm::sequence([paris(), paris(), step("Done.", "finish", json!({})), extract("Sunny")]);
     let lm = WindowLm::new(scripted.clone(), 2);
-    let out = with_lm(lm.clone(), agent().forward_example(&question("Weather?"))).await.unwrap();
+    let out = with_lm(lm.clone(), agent().forward_example(&question("Weather?"), None)).await.unwrap();
     // Call 3 saw steps 0 and 1: rejected, step 0 dropped. The extraction saw
     // steps 1 and 2: rejected, step 1 dropped.
     assert_eq!(*lm.rejected.lock().unwrap(), 2);
@@ -128,7 +147,7 @@ async fn context_overflow_drops_the_oldest_steps() {
 async fn context_overflow_with_one_step_left_is_an_error() {
     let paris = step("Look.", "get_weather", json!({"city": "Paris"}));
     let lm = WindowLm::new(ScriptedLm::sequence([paris]), 1);
-    let err = with_lm(lm, agent().forward_example(&question("Weather?"))).await.unwrap_err();
+    let err = with_lm(lm, agent().forward_example(&question("Weather?"), None)).await.unwrap_err();
     match err {
         ModuleError::Lm(LmError::ContextWindowExceeded { message, .. }) => {
             assert!(message.contains("cannot be truncated because it only has one tool call"), "{message}");
@@ -149,6 +168,7 @@ struct WeatherQa {
 #[tokio::test]
 async fn typed_react_returns_outputs_with_the_trajectory() {
     let agent = ReAct::<WeatherQa>::new([weather_tool()]).unwrap().max_iters(3);
+    assert_eq!(agent.get_max_iters(), 3);
     assert_eq!(agent.predictor_paths(), ["react", "extract.predict"]);
     let names: Vec<&str> = agent.tools().iter().map(Tool::name).collect();
     assert_eq!(names, ["get_weather", "finish"]);

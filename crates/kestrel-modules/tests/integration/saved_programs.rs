@@ -408,3 +408,53 @@ fn descriptions_round_trip_and_placeholders_mean_none() {
     assert_eq!((sig.field("answer").unwrap().io, &sig.field("answer").unwrap().ty), (Io::Output, &FieldType::Str));
     assert_eq!(program.dump_state(), state);
 }
+
+/// DSPy 3.4.1's `Predict.dump_state()` for `q -> ok: Noul, a` with
+/// `p.fields = {"ok": {"threshold": 0.7}}` (written by DSPy itself): the
+/// `fields` key sits between `signature` and `lm`.
+const DSPY_STATE_WITH_FIELDS: &str = r#"{"traces": [], "train": [], "demos": [], "signature": {"instructions": "Given the fields `q`, produce the fields `ok`, `a`.", "fields": [{"prefix": "Q:", "description": "${q}"}, {"prefix": "Ok:", "description": "${ok}"}, {"prefix": "A:", "description": "${a}"}]}, "fields": {"ok": {"threshold": 0.7}}, "lm": null}"#;
+
+#[test]
+fn the_fields_key_survives_load_and_save() {
+    let saved: Value = serde_json::from_str(DSPY_STATE_WITH_FIELDS).unwrap();
+    let mut program = Predict::from_signature("q -> ok: bool, a").unwrap();
+    assert_eq!(without_metadata(program.dump_state()).get("fields"), None, "no `fields` when there is none");
+    program.load_state(&saved).unwrap();
+    assert_eq!(program.decision_fields(), saved["fields"].as_object());
+    let again = without_metadata(program.dump_state());
+    // Same document, same key order, as DSPy writes it.
+    assert_eq!(serde_json::to_string(&again).unwrap(), serde_json::to_string(&saved).unwrap());
+    // Clones keep it; an empty `fields` is not written back (DSPy: `if self.fields`).
+    assert_eq!(program.clone().decision_fields(), saved["fields"].as_object());
+    let mut empty = saved.clone();
+    empty["fields"] = json!({});
+    program.load_state(&empty).unwrap();
+    assert_eq!(program.decision_fields(), None);
+    assert_eq!(without_metadata(program.dump_state()).get("fields"), None);
+}
+
+#[test]
+fn a_malformed_fields_key_is_a_typed_error_and_changes_nothing() {
+    let saved: Value = serde_json::from_str(DSPY_STATE_WITH_FIELDS).unwrap();
+    let mut program = Predict::from_signature("q -> ok: bool, a").unwrap();
+    program.load_state(&saved).unwrap();
+    for (bad, at, words) in [
+        (json!([]), "fields", "must be a mapping of output names"),
+        (json!({"zz": {}}), "fields", "[\"zz\"]"),
+        (json!({"q": {}}), "fields", "[\"q\"]"),
+        (json!({"ok": 3}), "fields.ok", "for \"ok\" must be a mapping"),
+    ] {
+        let mut state = saved.clone();
+        state["fields"] = bad.clone();
+        state["demos"] = json!([{"q": "x", "ok": true, "a": "y"}]);
+        match rejected(&mut program, &state) {
+            ModuleError::State { at: got_at, message } => {
+                assert_eq!(got_at, at, "{bad}");
+                assert!(message.contains(words), "{bad}: {message}");
+            }
+            other => panic!("{bad}: unexpected {other:?}"),
+        }
+        assert!(program.demos().is_empty(), "{bad}: program unchanged");
+        assert_eq!(program.decision_fields(), saved["fields"].as_object());
+    }
+}

@@ -91,3 +91,42 @@ async fn dynamic_tools_take_the_argument_object() {
     let lenient = add.clone().accept_extra_args(true);
     assert!(lenient.call(args(json!({"a": 2, "b": 1, "c": 1}))).await.is_ok());
 }
+
+fn main_branch() -> String {
+    "main".into()
+}
+
+fn one() -> i64 {
+    1
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct Checkout {
+    repo: String,
+    #[serde(default = "main_branch")]
+    branch: String,
+    #[serde(default = "one")]
+    depth: i64,
+}
+
+/// An argument with a default renders as DSPy renders
+/// `def checkout(repo: str, branch: str = "main", depth: int = 1)`:
+/// `dspy.Tool(checkout).args` and `str(tool)` printed by DSPy 3.4.1.
+#[tokio::test]
+async fn a_typed_argument_with_a_default_renders_dspys_schema() {
+    let tool = Tool::infallible("checkout", "Check out a branch.", |c: Checkout| async move {
+        format!("{}@{}~{}", c.repo, c.branch, c.depth)
+    });
+    assert_eq!(tool.args()["branch"], json!({"type": "string", "default": "main"}));
+    assert_eq!(
+        serde_json::to_string(tool.args()).unwrap(),
+        r#"{"repo":{"type":"string"},"branch":{"type":"string","default":"main"},"depth":{"type":"integer","default":1}}"#
+    );
+    assert_eq!(
+        tool.to_string(),
+        "checkout, whose description is <desc>Check out a branch.</desc>. It takes arguments {'repo': {'type': \
+         'string'}, 'branch': {'type': 'string', 'default': 'main'}, 'depth': {'type': 'integer', 'default': 1}}."
+    );
+    // A missing argument takes its default, as the Python function's would.
+    assert_eq!(tool.call(args(json!({"repo": "x"}))).await.unwrap(), json!("x@main~1"));
+}
