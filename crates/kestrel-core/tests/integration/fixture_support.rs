@@ -22,6 +22,7 @@ pub const RUNNERS: &[(&str, Option<&str>, &str)] = &[
     ("parse", Some("json"), "kestrel-core: fixtures_parse"),
     ("module_call", Some("chat"), "kestrel-modules: module_fixtures, inference_fixtures"),
     ("saved_program", None, "kestrel-modules: saved_programs"),
+    ("optimizer_call", Some("chat"), "kestrel-optimizers: optimizer_fixtures"),
 ];
 
 /// A line of `testdata/fixtures-pending.txt`: recorded cases no runner
@@ -32,8 +33,26 @@ pub struct Pending {
     pub kind: String,
     /// The adapter (`-` in the file: none).
     pub adapter: Option<String>,
+    /// For `optimizer_call` lines written `optimizer_call/NAME`: only the
+    /// cases of that optimizer wait (the kind itself has a runner).
+    pub optimizer: Option<String>,
     /// What the cases wait for.
     pub reason: String,
+}
+
+impl Pending {
+    /// True when this line holds back every case of its (kind, adapter).
+    pub fn whole_kind(&self) -> bool {
+        self.optimizer.is_none()
+    }
+
+    /// True when this line holds back `case`.
+    pub fn holds(&self, case: &Value) -> bool {
+        let (kind, adapter) = kind_of(case);
+        kind == Some(self.kind.as_str())
+            && adapter == self.adapter.as_deref()
+            && self.optimizer.as_deref().is_none_or(|o| case["optimizer"]["name"].as_str() == Some(o))
+    }
 }
 
 /// The known-but-pending (kind, adapter) pairs, the one list of them.
@@ -49,7 +68,11 @@ pub fn pending() -> Vec<Pending> {
                 panic!("fixtures-pending.txt: `{line}` is not `kind adapter reason`");
             };
             let adapter = (adapter != "-").then(|| adapter.to_string());
-            Pending { kind: kind.to_string(), adapter, reason: words.collect::<Vec<_>>().join(" ") }
+            let (kind, optimizer) = match kind.split_once('/') {
+                Some((kind, optimizer)) => (kind, Some(optimizer.to_string())),
+                None => (kind, None),
+            };
+            Pending { kind: kind.to_string(), adapter, optimizer, reason: words.collect::<Vec<_>>().join(" ") }
         })
         .collect()
 }
@@ -94,7 +117,7 @@ pub fn fixtures(kind: &str, adapter: Option<&str>) -> Vec<(String, Value)> {
         if case_kind != Some(kind) || adapter.is_some_and(|want| case_adapter != Some(want)) {
             continue;
         }
-        if let Some(p) = pending.iter().find(|p| p.kind == kind && p.adapter.as_deref() == case_adapter) {
+        if let Some(p) = pending.iter().find(|p| p.whole_kind() && p.holds(&case)) {
             report_skipped(&name, p);
             continue;
         }
@@ -113,7 +136,11 @@ pub fn fixtures(kind: &str, adapter: Option<&str>) -> Vec<(String, Value)> {
 pub fn report_skipped(name: &str, pending: &Pending) {
     use std::io::Write as _;
     let adapter = pending.adapter.as_deref().unwrap_or("-");
-    let line = format!("fixture skipped (pending {} {adapter}: {}): {name}\n", pending.kind, pending.reason);
+    let kind = match &pending.optimizer {
+        Some(optimizer) => format!("{}/{optimizer}", pending.kind),
+        None => pending.kind.clone(),
+    };
+    let line = format!("fixture skipped (pending {kind} {adapter}: {}): {name}\n", pending.reason);
     // Straight to the process's stderr: `eprintln!` would be captured.
     let _ = std::io::stderr().write_all(line.as_bytes());
 }

@@ -3,6 +3,10 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+#[path = "../../../kestrel-core/tests/integration/fixture_support.rs"]
+#[allow(dead_code)]
+mod fixture_support;
+
 mod bootstrap;
 mod bootstrap_fill;
 mod copro;

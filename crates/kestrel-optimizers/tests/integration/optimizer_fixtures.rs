@@ -5,43 +5,23 @@
 //! options — must equal the recorded one, in order; then the saved program
 //! and the optimizer's result must equal DSPy's.
 //!
-//! Optimizers not built yet are listed in `PENDING` and reported as skipped
-//! by name; a case naming any other optimizer fails.
+//! Optimizers not built yet are listed in `testdata/fixtures-pending.txt`
+//! (lines `optimizer_call/NAME`, the one list of pending fixtures, read
+//! through the shared `fixture_support`) and reported as skipped by name; a
+//! case naming any other optimizer fails.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use kestrel_core::{Example, FieldSpec, FieldType, Io, Prediction, SignatureSpec};
 use kestrel_lm::{SharedLm, with_lm};
 use kestrel_modules::{Predict, ProgramState, Trace};
 use kestrel_optimizers::{Copro, Optimizer};
 use kestrel_testkit::{RequestLog, RuleLm};
+
+use crate::fixture_support::{fixtures, pending, report_skipped};
 use serde_json::{Value, json};
 
 mod grounded_proposer;
-
-/// Optimizers whose `optimizer_call` cases wait for their implementation.
-const PENDING: &[&str] = &["MIPROv2", "SIMBA", "GEPA", "KNNFewShot"];
-
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dspy")
-}
-
-fn cases() -> Vec<(String, Value)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(fixture_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
-            continue;
-        }
-        let value: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        if value["kind"] == "optimizer_call" {
-            out.push((path.file_name().unwrap().to_string_lossy().into_owned(), value));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
 
 /// The signature a fixture program declares, field by field.
 fn signature(sig: &Value) -> SignatureSpec {
@@ -166,18 +146,18 @@ async fn run_copro(name: &str, case: &Value) {
 
 #[tokio::test]
 async fn every_optimizer_call_fixture_replays() {
-    let cases = cases();
-    assert!(!cases.is_empty(), "no optimizer_call fixtures in {}", fixture_dir().display());
+    let cases = fixtures("optimizer_call", Some("chat"));
+    let pending = pending();
     let mut ran = 0;
     for (name, case) in &cases {
+        if let Some(p) = pending.iter().find(|p| p.holds(case)) {
+            report_skipped(name, p);
+            continue;
+        }
         match case["optimizer"]["name"].as_str().unwrap() {
             "COPRO" => run_copro(name, case).await,
             "GroundedProposer" => grounded_proposer::run(name, case).await,
-            pending if PENDING.contains(&pending) => {
-                println!("skipped (pending: {pending} is not built yet): {name}");
-                continue;
-            }
-            other => panic!("{name}: no runner for optimizer {other}"),
+            other => panic!("{name}: no runner for optimizer {other}, and it is not in testdata/fixtures-pending.txt"),
         }
         ran += 1;
     }
