@@ -35,6 +35,7 @@
 //! state, never by mutating a program another task is running.
 
 mod bootstrap;
+mod dyn_optimizer;
 mod error;
 mod in_order;
 mod labeled;
@@ -43,6 +44,7 @@ mod progress;
 mod random_search;
 mod report;
 
+pub use dyn_optimizer::DynOptimizer;
 pub use bootstrap::{BootstrapFewShot, DEFAULT_CONCURRENCY, DEFAULT_MAX_ERRORS};
 pub use error::OptimizerError;
 pub use labeled::{DEFAULT_K, LabeledFewShot};

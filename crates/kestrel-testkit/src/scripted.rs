@@ -15,9 +15,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use kestrel_core::adapter::python_json_dumps;
-use kestrel_core::{Fields, Message, Role, Usage};
+use kestrel_core::{Fields, Usage};
 use kestrel_lm::{Completion, Lm, LmCapabilities, LmError, LmRequest, LmResponse};
 use serde_json::Value;
+
+use crate::simulated::PromptView;
 
 /// One scripted answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,29 +176,17 @@ impl ScriptedLm {
                     .map(|(_, r)| r.render())
                     .ok_or_else(|| "scripted LM has no reply whose key occurs in the last message".to_string())
             }
-            Script::FollowDemos => follow_demos(&request.messages),
+            Script::FollowDemos => follow_demos(request),
         }
     }
 }
 
-/// The inputs part of a user turn: its `[[ ## ... ## ]]` blocks, without the
-/// incomplete-demo preamble or the trailing output reminder.
-fn input_blocks(content: &str) -> &str {
-    let start = content.find("[[ ## ").unwrap_or(0);
-    let end = content.rfind("\n\nRespond with").filter(|&e| e >= start).unwrap_or(content.len());
-    &content[start..end]
-}
-
-fn follow_demos(messages: &[Message]) -> Result<String, String> {
-    let last = messages.last().filter(|m| m.role == Role::User).ok_or("the last message is not a user turn")?;
-    let wanted = input_blocks(&last.content);
-    messages
-        .windows(2)
-        .find(|pair| {
-            pair[0].role == Role::User && pair[1].role == Role::Assistant && input_blocks(&pair[0].content) == wanted
-        })
-        .map(|pair| pair[1].content.clone())
-        .ok_or_else(|| "no demo in the prompt has these inputs".to_string())
+/// DSPy's `follow_examples`: the assistant turn of the first demo whose
+/// inputs are the final user message's ([`PromptView::matching_demo`], the
+/// simulated LM's "memorized" rule).
+fn follow_demos(request: &LmRequest) -> Result<String, String> {
+    let view = PromptView::parse(request)?;
+    view.matching_demo().map(|demo| demo.reply.clone()).ok_or_else(|| "no demo in the prompt has these inputs".to_string())
 }
 
 fn rough_tokens(text: &str) -> u64 {

@@ -11,16 +11,12 @@
 //! real OpenAI-compatible HTTP path, so provider, cache and retry costs are
 //! measured. See `docs/BENCH_COMPILE.md`.
 
-mod arithmetic;
 mod cli;
 mod datasets;
 mod download;
 mod matrix;
 mod metrics;
-mod prompt;
 mod report;
-mod simulated_lm;
-mod text;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,7 +28,8 @@ use kestrel_lm::cache::CacheConfig;
 use kestrel_lm::providers::OpenAiProvider;
 use kestrel_lm::{LmBuilder, LmClient, PriceTable, SharedLm, with_lm};
 use kestrel_modules::{ChainOfThought, Predict};
-use kestrel_testkit::mock::{MockServer, Responder};
+use kestrel_testkit::mock::MockServer;
+use kestrel_testkit::simulated::{self, SimulatedLm};
 use tempfile::TempDir;
 
 pub use cli::BenchArgs;
@@ -64,7 +61,7 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
     let data_dir = data_dir(&args, root).await?;
-    let sizes = Sizes { train: args.train, val: args.val, dev: args.dev };
+    let sizes = Sizes { train: args.train, val: args.val(), dev: args.dev };
     let data = datasets::load(&args.dataset, sizes, args.seed, data_dir.as_deref())?;
     let programs = args.programs(&data.default_programs);
     let setup = setup_lm(&args).await?;
@@ -153,7 +150,7 @@ async fn run_matrix(
 }
 
 fn val_text(args: &BenchArgs) -> String {
-    if args.val == 0 { "= train (RandomSearch scores candidates on the trainset)".into() } else { args.val.to_string() }
+    if args.val() == 0 { "= train (RandomSearch scores candidates on the trainset)".into() } else { args.val().to_string() }
 }
 
 fn names<T>(items: &[T], name: impl Fn(&T) -> &'static str) -> String {
@@ -173,18 +170,18 @@ fn short(text: &str) -> String {
 async fn setup_lm(args: &BenchArgs) -> Result<LmSetup> {
     let (builder, server) = match args.latency() {
         Some(ms) => {
-            let server = MockServer::builder(Responder::from_fn(simulated_lm::respond))
+            let server = MockServer::builder(SimulatedLm::new())
                 .latency(Duration::from_millis(ms))
                 .record(false)
-                .models([simulated_lm::MODEL])
+                .models([simulated::MODEL])
                 .start()
                 .await
                 .context("starting the simulated LM's server on 127.0.0.1")?;
-            let provider = OpenAiProvider::new(simulated_lm::MODEL).base_url(server.base_url()).api_key("sk-simulated");
+            let provider = OpenAiProvider::new(simulated::MODEL).base_url(server.base_url()).api_key("sk-simulated");
             // Costs are what the same (word-count) tokens would cost at gpt-4o-mini's list price.
             let mut prices = PriceTable::default();
             if let Some(p) = prices.price("gpt-4o-mini") {
-                prices = prices.with_price(simulated_lm::MODEL, p.input_per_million, p.output_per_million);
+                prices = prices.with_price(simulated::MODEL, p.input_per_million, p.output_per_million);
             }
             (LmBuilder::new(provider).prices(prices), Some(server))
         }
@@ -308,7 +305,7 @@ mod tests {
     async fn matrix(flags: &[&str]) -> (Vec<report::Baseline>, Vec<report::Row>) {
         let args = Wrapper::try_parse_from(std::iter::once("bench").chain(flags.iter().copied())).unwrap().args;
         args.check().unwrap();
-        let sizes = Sizes { train: args.train, val: args.val, dev: args.dev };
+        let sizes = Sizes { train: args.train, val: args.val(), dev: args.dev };
         let data = datasets::load(&args.dataset, sizes, args.seed, None).unwrap();
         let programs = args.programs(&data.default_programs);
         let setup = setup_lm(&args).await.unwrap();

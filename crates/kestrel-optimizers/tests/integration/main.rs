@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod bootstrap;
+mod dyn_optimizer;
 mod labeled;
 mod random_search;
 mod support;
