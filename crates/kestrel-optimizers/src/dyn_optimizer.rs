@@ -31,7 +31,7 @@ use crate::optimizer::{Compiled, Optimizer};
 ///     Box::new(ChainOfThought::from_signature("question -> answer")?),
 /// ];
 /// let trainset: Vec<Example> =
-///     (0..3).map(|i| Example::from_pairs([("question", format!("q{i}")), ("answer", "a")]).with_inputs(["question"])).collect();
+///     (0..3).map(|i| Example::from_pairs([("question", format!("q{i}")), ("answer", "a".to_string())]).with_inputs(["question"])).collect();
 /// for optimizer in &optimizers {
 ///     for program in &programs {
 ///         let compiled = optimizer.compile_boxed(program.as_ref(), &trainset, None).await?;

@@ -27,7 +27,6 @@ use anyhow::{Context, Result, bail};
 use kestrel_lm::cache::CacheConfig;
 use kestrel_lm::providers::OpenAiProvider;
 use kestrel_lm::{LmBuilder, LmClient, PriceTable, SharedLm, with_lm};
-use kestrel_modules::{ChainOfThought, Predict};
 use kestrel_testkit::mock::MockServer;
 use kestrel_testkit::simulated::{self, SimulatedLm};
 use tempfile::TempDir;
@@ -129,20 +128,12 @@ async fn run_matrix(
         args,
         dev: Arc::from(data.dev.clone()),
     };
-    let shared = SharedLm::new(setup.client.clone());
     let mut baselines = Vec::new();
     let mut rows = Vec::new();
     for kind in programs {
-        let (baseline, program_rows) = match kind {
-            ProgramKind::Predict => {
-                let program = Predict::from_signature(&data.signature)?;
-                with_lm(shared.clone(), runner.run_program(*kind, program)).await?
-            }
-            ProgramKind::Cot => {
-                let program = ChainOfThought::from_signature(&data.signature)?;
-                with_lm(shared.clone(), runner.run_program(*kind, program)).await?
-            }
-        };
+        let program = matrix::program(*kind, &data.signature)?;
+        let (baseline, program_rows) =
+            with_lm(SharedLm::new(setup.client.clone()), runner.run_program(*kind, program)).await?;
         baselines.push(baseline);
         rows.extend(program_rows);
     }
