@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use kestrel_core::adapter::python_json_dumps;
-use kestrel_core::{Fields, Usage};
+use kestrel_core::adapter::format_user_message_content;
+use kestrel_core::{Example, FieldSpec, FieldType, Fields, SignatureSpec, Usage};
 use kestrel_lm::{Completion, Lm, LmCapabilities, LmError, LmRequest, LmResponse};
 use serde_json::Value;
 
@@ -57,21 +57,20 @@ impl From<String> for Reply {
     }
 }
 
-/// `[[ ## name ## ]]\nvalue` blocks joined by blank lines; strings as is,
-/// other values as Python's `json.dumps`. This is the reply text the DSPy
-/// fixtures record.
+/// `[[ ## name ## ]]\nvalue` blocks joined by blank lines, as DSPy's
+/// `DummyLM` writes its answers (`format_field_with_value` on untyped
+/// output fields): strings as they are, lists and dicts as JSON, other
+/// values as Python's `str()` (`True`, `None`, `2.0`). Core's prompt
+/// rendering writes them ([`format_user_message_content`] over `Any`
+/// fields). Field names must be identifiers, as in a signature; a reply
+/// with another name is a `[[ ## error ## ]]` block saying so, which no
+/// adapter accepts as an answer.
 pub fn format_fields(fields: &Fields) -> String {
-    fields
-        .iter()
-        .map(|(name, value)| {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                other => python_json_dumps(other),
-            };
-            format!("[[ ## {name} ## ]]\n{text}")
-        })
-        .collect::<Vec<_>>()
-        .join("\n\n")
+    let specs = fields.keys().map(|name| FieldSpec::input(name.clone(), FieldType::Any)).collect();
+    match SignatureSpec::new(specs, Some(String::new())) {
+        Ok(signature) => format_user_message_content(&signature, &Example::from_fields(fields.clone())),
+        Err(e) => format!("[[ ## error ## ]]\nthe scripted reply's field names are not a signature's: {e}"),
+    }
 }
 
 #[derive(Debug, Clone)]

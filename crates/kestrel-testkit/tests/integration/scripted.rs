@@ -72,3 +72,20 @@ fn fields_render_like_the_dspy_fixtures() {
         assert_eq!(format_fields(f), reply.render());
     }
 }
+
+#[test]
+fn scalar_fields_render_as_dspys_dummy_lm_writes_them() {
+    // DSPy 3.4.1: DummyLM()._format_answer_fields({...}) on these values.
+    let reply = Reply::fields([
+        ("ok", json!(true)),
+        ("none", json!(null)),
+        ("x", json!(2.0)),
+        ("tags", json!(["a", "b"])),
+        ("d", json!({"k": 1})),
+    ]);
+    assert_eq!(
+        reply.render(),
+        "[[ ## ok ## ]]\nTrue\n\n[[ ## none ## ]]\nNone\n\n[[ ## x ## ]]\n2.0\n\n[[ ## tags ## ]]\n[\"a\", \"b\"]\n\n\
+         [[ ## d ## ]]\n{\"k\": 1}"
+    );
+}
