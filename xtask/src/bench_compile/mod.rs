@@ -340,6 +340,30 @@ mod tests {
         assert_eq!(scores(&rows_again), scores(&rows));
     }
 
+    /// The simulated LM rewards what the optimizers change, so with the
+    /// default sizes every seed ranks them the same way: a ChainOfThought
+    /// gains more from bootstrapped demos (with reasoning) than from labeled
+    /// ones, and RandomSearch, which validates on held-out problems, is at
+    /// least as good as the best single compile.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn optimizers_rank_the_same_on_two_seeds() {
+        for seed in ["0", "1"] {
+            let (_, rows) = matrix(&["--seed", seed, "--latency-ms", "0"]).await;
+            let score = |p: &str, o: &str| rows.iter().find(|r| r.program == p && r.optimizer == o).unwrap().score_after;
+            for program in ["predict", "cot"] {
+                let (none, labeled, bootstrap, search) = (
+                    score(program, "none"),
+                    score(program, "labeled"),
+                    score(program, "bootstrap"),
+                    score(program, "random-search"),
+                );
+                assert!(none < labeled.min(bootstrap), "seed {seed} {program}: {rows:?}");
+                assert!(search >= labeled.max(bootstrap), "seed {seed} {program}: {rows:?}");
+            }
+            assert!(score("cot", "labeled") < score("cot", "bootstrap"), "seed {seed}: {rows:?}");
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn bootstrap_picks_the_same_demos_at_any_concurrency() {
         let flags = |c: &'static str| {
