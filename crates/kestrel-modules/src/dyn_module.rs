@@ -70,8 +70,8 @@ impl Module for Box<dyn DynModule> {
     type Input = Example;
     type Output = Prediction;
 
-    fn forward(&self, input: Example) -> impl Future<Output = Result<Prediction, ModuleError>> + Send {
-        async move { (**self).call_example_boxed(&input).await }
+    async fn forward(&self, input: Example) -> Result<Prediction, ModuleError> {
+        (**self).call_example_boxed(&input).await
     }
 }
 

@@ -44,8 +44,8 @@ mod progress;
 mod random_search;
 mod report;
 
-pub use dyn_optimizer::DynOptimizer;
 pub use bootstrap::{BootstrapFewShot, DEFAULT_CONCURRENCY, DEFAULT_MAX_ERRORS};
+pub use dyn_optimizer::DynOptimizer;
 pub use error::OptimizerError;
 pub use labeled::{DEFAULT_K, LabeledFewShot};
 pub use optimizer::{Compiled, Optimizer, demo_counts, has_demos, reset_copy};

@@ -185,7 +185,9 @@ impl ScriptedLm {
 /// simulated LM's "memorized" rule).
 fn follow_demos(request: &LmRequest) -> Result<String, String> {
     let view = PromptView::parse(request)?;
-    view.matching_demo().map(|demo| demo.reply.clone()).ok_or_else(|| "no demo in the prompt has these inputs".to_string())
+    view.matching_demo()
+        .map(|demo| demo.reply.clone())
+        .ok_or_else(|| "no demo in the prompt has these inputs".to_string())
 }
 
 fn rough_tokens(text: &str) -> u64 {

@@ -12,9 +12,9 @@ use anyhow::{Context, Result, bail};
 use kestrel_core::Example;
 use kestrel_eval::Dataset;
 
-use kestrel_testkit::simulated::{Problem, generate};
 use super::cli::ProgramKind;
 use super::metrics::BaseMetric;
+use kestrel_testkit::simulated::{Problem, generate};
 
 /// Which dataset to run on.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -141,7 +141,11 @@ async fn run_matrix(
 }
 
 fn val_text(args: &BenchArgs) -> String {
-    if args.val() == 0 { "= train (RandomSearch scores candidates on the trainset)".into() } else { args.val().to_string() }
+    if args.val() == 0 {
+        "= train (RandomSearch scores candidates on the trainset)".into()
+    } else {
+        args.val().to_string()
+    }
 }
 
 fn names<T>(items: &[T], name: impl Fn(&T) -> &'static str) -> String {
@@ -349,7 +353,8 @@ mod tests {
     async fn optimizers_rank_the_same_on_two_seeds() {
         for seed in ["0", "1"] {
             let (_, rows) = matrix(&["--seed", seed, "--latency-ms", "0"]).await;
-            let score = |p: &str, o: &str| rows.iter().find(|r| r.program == p && r.optimizer == o).unwrap().score_after;
+            let score =
+                |p: &str, o: &str| rows.iter().find(|r| r.program == p && r.optimizer == o).unwrap().score_after;
             for program in ["predict", "cot"] {
                 let (none, labeled, bootstrap, search) = (
                     score(program, "none"),

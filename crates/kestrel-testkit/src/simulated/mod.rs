@@ -150,7 +150,8 @@ impl SimulatedLm {
         }
         if let Some(problem) = view.inputs.iter().find_map(|(_, v)| Problem::parse(v)) {
             let truth = problem.answer();
-            let given = if draw.unit() < self.p_correct(view, &problem, &field.name) { truth } else { draw.wrong(truth) };
+            let given =
+                if draw.unit() < self.p_correct(view, &problem, &field.name) { truth } else { draw.wrong(truth) };
             return (given.to_string(), Basis::Arithmetic { problem, given });
         }
         if !field.options.is_empty() {
@@ -197,7 +198,9 @@ fn choose_option(view: &PromptView, field: &OutputField) -> (String, Basis) {
         }
     }
     match demo {
-        Some((similarity, label)) if similarity >= option.0 => (label.to_string(), Basis::NearestDemo(label.to_string())),
+        Some((similarity, label)) if similarity >= option.0 => {
+            (label.to_string(), Basis::NearestDemo(label.to_string()))
+        }
         _ => (option.1.to_string(), Basis::ClosestOption(option.1.to_string())),
     }
 }

@@ -339,7 +339,9 @@ mod tests {
         let sig = SignatureSpec::parse("claim -> label: Literal['SUPPORTED', 'NOT_SUPPORTED']").unwrap();
         let demo = Example::from_pairs([("claim", "Is it?"), ("label", "SUPPORTED")]);
         let mut request = LmRequest::new(
-            JsonAdapter.format(&sig, std::slice::from_ref(&demo), &Example::from_pairs([("claim", "Is it not?")])).unwrap(),
+            JsonAdapter
+                .format(&sig, std::slice::from_ref(&demo), &Example::from_pairs([("claim", "Is it not?")]))
+                .unwrap(),
         );
         request.response_format = Some(serde_json::json!({"type": "json_object"}));
         let view = PromptView::parse(&request).unwrap();
@@ -357,7 +359,8 @@ mod tests {
     fn renders_what_core_parses_and_finds_the_matching_demo() {
         let sig = SignatureSpec::parse("question -> reasoning, answer: int").unwrap();
         let demo = Example::from_pairs([("question", "Q1"), ("reasoning", "r"), ("answer", "7")]);
-        let request = chat_request("question -> reasoning, answer: int", &[demo], &Example::from_pairs([("question", "Q1")]));
+        let request =
+            chat_request("question -> reasoning, answer: int", &[demo], &Example::from_pairs([("question", "Q1")]));
         let view = PromptView::parse(&request).unwrap();
         assert_eq!(view.matching_demo().map(|d| d.output("answer")), Some(Some("7")));
         let reply = view.render(&[("answer".into(), 42.into()), ("reasoning".into(), "six sevens".into())]).unwrap();

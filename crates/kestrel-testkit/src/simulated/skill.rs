@@ -84,7 +84,11 @@ impl Skill {
 pub fn skill(view: &PromptView, problem: &Problem, answer_field: &str) -> Skill {
     let multi_step = problem.steps.len() >= 2;
     let reasoning = if view.wants_reasoning() && multi_step { REASONING } else { 0.0 };
-    Skill { reasoning, instructions: instruction_skill(&view.instructions, problem), demos: demo_skill(view, problem, answer_field) }
+    Skill {
+        reasoning,
+        instructions: instruction_skill(&view.instructions, problem),
+        demos: demo_skill(view, problem, answer_field),
+    }
 }
 
 /// [`STEP_BY_STEP`] when the instruction says "step by step" and the

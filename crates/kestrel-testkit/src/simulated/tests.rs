@@ -176,12 +176,8 @@ fn chooses_labels_and_answers_json_requests() {
 
 #[test]
 fn feedback_names_what_the_rules_reward() {
-    let p = Problem {
-        name: "Ava".into(),
-        items: "apples".into(),
-        start: 12,
-        steps: vec![Step::Add(7), Step::Times(2)],
-    };
+    let p =
+        Problem { name: "Ava".into(), items: "apples".into(), start: 12, steps: vec![Step::Add(7), Step::Times(2)] };
     let text = skill::feedback(&p, Some("40"));
     assert_eq!(
         text,
