@@ -59,11 +59,12 @@
 //! `reasoning` explains the rule used; for arithmetic it is the step-by-step
 //! computation (with the slip in the last step when the answer is wrong).
 //!
-//! With these constants ([`skill`]): a bare Predict answers about 36 % of
-//! generated problems right, a bare ChainOfThought about 49 %, a Predict
-//! with 16 right demos about 64 %; demos of the question's own template
-//! are worth most. [`SimulatedLm::oracle`] answers every generated problem
-//! right (framework benchmarks that check a 100 % score).
+//! With these constants ([`skill`]) a bare Predict answers about 36 % of
+//! generated problems right and a bare ChainOfThought about 49 % (both
+//! unit-tested); what demos add depends on how many questions share their
+//! templates. [`SimulatedLm::oracle`] answers every generated problem right
+//! (framework benchmarks that check a 100 % score). [`SimulatedLm`] is also
+//! an in-process [`kestrel_lm::Lm`] with the same replies.
 //!
 //! [`Responder`]: crate::mock::Responder
 
