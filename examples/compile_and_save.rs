@@ -7,12 +7,14 @@
 //! 3. The compiled program is scored again, saved in DSPy's JSON format,
 //!    loaded into a fresh program, and shown to give the same answers.
 //!
-//! Offline by default: the model is a small *simulated* LM served over the
-//! OpenAI-compatible HTTP API by the testkit's mock server on 127.0.0.1 (it
-//! adds numbers, wrong on every third sum unless the prompt carries demos —
-//! it measures the framework, not a model). With `KESTREL_LM` set, a real
-//! model is used (e.g. `KESTREL_LM=openai/gpt-4o-mini OPENAI_API_KEY=...`,
-//! built with `--features tls`).
+//! Offline by default: the data are the testkit's generated word problems
+//! and the model is the testkit's *simulated* LM, served over the
+//! OpenAI-compatible HTTP API by its mock server on 127.0.0.1. The simulated
+//! LM is a set of documented rules, not a model (right demos of similar
+//! problems and reasoning raise its hit rate; see `docs/BENCH_COMPILE.md`):
+//! it shows the framework at work, not model quality. With `KESTREL_LM`
+//! set, a real model is used (e.g. `KESTREL_LM=openai/gpt-4o-mini
+//! OPENAI_API_KEY=...`, built with `--features tls`).
 //!
 //! ```sh
 //! cargo run --example compile_and_save
@@ -22,35 +24,16 @@ use kestrel::lm::LmBuilder;
 use kestrel::lm::cache::CacheConfig;
 use kestrel::lm::providers::OpenAiProvider;
 use kestrel::prelude::*;
-use kestrel_testkit::mock::{MockServer, Responder};
+use kestrel_testkit::mock::MockServer;
+use kestrel_testkit::simulated::{self, SimulatedLm};
 
-/// Add the two numbers in the question.
+/// Solve the word problem.
 #[derive(Signature)]
-struct Add {
+struct Solve {
     #[input]
     question: String,
-    #[output(desc = "the sum, digits only")]
+    #[output(desc = "the final count, digits only")]
     answer: String,
-}
-
-fn problem(a: u64, b: u64) -> Example {
-    Example::from_pairs([("question", format!("What is {a} + {b}?")), ("answer", (a + b).to_string())])
-        .with_inputs(["question"])
-}
-
-/// The simulated model's rule (see the file comment).
-fn simulated_reply(request: &kestrel::lm::LmRequest) -> Result<String, String> {
-    let last = request.messages.last().map(|m| m.content.as_str()).unwrap_or("");
-    let question = last.rsplit("[[ ## question ## ]]\n").next().unwrap_or("").split("\n\n").next().unwrap_or("");
-    let numbers: Vec<u64> =
-        question.trim_end_matches('?').split(|c: char| !c.is_ascii_digit()).filter_map(|t| t.parse().ok()).collect();
-    let [a, b] = numbers[..] else { return Err(format!("no two numbers in `{question}`")) };
-    let demos = request.messages.iter().filter(|m| m.role == kestrel::core::Role::Assistant).count();
-    let sum = a + b;
-    let answer = if demos > 0 || sum % 3 != 0 { sum } else { sum + 1 };
-    Ok(format!(
-        "[[ ## reasoning ## ]]\n{a} plus {b} is {answer}.\n\n[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]"
-    ))
 }
 
 fn exact(example: &Example, prediction: &Prediction, _trace: Option<&Trace>) -> bool {
@@ -64,17 +47,19 @@ async fn main() -> anyhow::Result<()> {
     let lm: SharedLm = match std::env::var("KESTREL_LM") {
         Ok(model) => kestrel::lm::lm(&model)?,
         Err(_) => {
-            let server = MockServer::builder(Responder::from_fn(simulated_reply)).record(false).start().await?;
-            let provider = OpenAiProvider::new("simulated").base_url(server.base_url());
+            let server = MockServer::builder(SimulatedLm::new()).record(false).start().await?;
+            let provider = OpenAiProvider::new(simulated::MODEL).base_url(server.base_url());
             _server = server;
             println!("(offline: a simulated LM over the OpenAI-compatible API on {})\n", _server.base_url());
             LmBuilder::new(provider).cache(CacheConfig::memory_only()).build()?.into()
         }
     };
-    let trainset: Vec<Example> = (0..12).map(|i| problem(i, 2 * i + 1)).collect();
-    let devset: Vec<Example> = (0..15).map(|i| problem(10 + i, 3 * i)).collect();
+    // Distinct problems: the first 30 go to the trainset, the rest to the devset.
+    let problems = simulated::generate(7, 70);
+    let trainset: Vec<Example> = problems[..30].iter().map(|p| p.to_example()).collect();
+    let devset: Vec<Example> = problems[30..].iter().map(|p| p.to_example()).collect();
 
-    let program = ChainOfThought::<Add>::new();
+    let program = ChainOfThought::<Solve>::new();
     let evaluate = Evaluate::new(devset.clone()).display_progress(false);
     let before = with_lm(lm.clone(), evaluate.run(&program, &exact)).await?;
 
@@ -88,10 +73,10 @@ async fn main() -> anyhow::Result<()> {
     compiled.save(&path)?;
     println!("saved to {} (DSPy's JSON state format)", path.display());
 
-    let mut fresh = ChainOfThought::<Add>::new();
+    let mut fresh = ChainOfThought::<Solve>::new();
     fresh.load(&path)?;
-    let question = AddInput { question: "What is 20 + 7?".into() };
-    let original = with_lm(lm.clone(), compiled.call(AddInput { question: question.question.clone() })).await?;
+    let question = SolveInput { question: problems[40].render() };
+    let original = with_lm(lm.clone(), compiled.call(SolveInput { question: question.question.clone() })).await?;
     let reloaded = with_lm(lm.clone(), fresh.call(question)).await?;
     println!("compiled answers {:?}; reloaded answers {:?}", original.answer, reloaded.answer);
     anyhow::ensure!(original.answer == reloaded.answer, "the reloaded program answered differently");

@@ -27,6 +27,7 @@ use kestrel::lm::providers::OpenAiProvider;
 use kestrel::lm::{LmBuilder, LmRequest};
 use kestrel::prelude::*;
 use kestrel_testkit::mock::{MockServer, Responder};
+use kestrel_testkit::simulated::PromptView;
 
 /// Answer questions with short factoid answers.
 #[derive(Signature)]
@@ -99,20 +100,14 @@ fn report(result: &EvaluationResult) {
     );
 }
 
-/// The offline model: reads the question from the ChatAdapter prompt and
-/// answers in ChatAdapter format with reasoning and an answer.
+/// The offline model: reads the question from the adapter's prompt and
+/// answers with reasoning and an answer, written by the adapter's own reply
+/// format (the testkit's `PromptView`, the simulated LM's reader and writer).
 fn stand_in_model(request: &LmRequest) -> Result<String, String> {
-    let prompt = request.messages.last().map(|m| m.content.as_str()).unwrap_or_default();
-    let question = field(prompt, "question").ok_or("the prompt has no question field")?;
+    let view = PromptView::parse(request)?;
+    let question = view.input("question").ok_or("the prompt has no question field")?;
     let (reasoning, answer) = answer(question);
-    Ok(format!("[[ ## reasoning ## ]]\n{reasoning}\n\n[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]"))
-}
-
-/// The text under `[[ ## name ## ]]`, up to the next blank line.
-fn field<'a>(prompt: &'a str, name: &str) -> Option<&'a str> {
-    let header = format!("[[ ## {name} ## ]]\n");
-    let rest = &prompt[prompt.find(&header)? + header.len()..];
-    Some(rest.split("\n\n").next().unwrap_or(rest).trim())
+    view.render(&[("reasoning".into(), reasoning.into()), ("answer".into(), answer.into())])
 }
 
 /// What the stand-in model knows: integer arithmetic, and these capitals

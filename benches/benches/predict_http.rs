@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kestrel_benches::{MODEL, MockHost, arithmetic_responder, http_lm, question, raw_post};
+use kestrel_benches::{MODEL, MockHost, arithmetic_responder, http_lm, problems, question, raw_post};
 use kestrel_core::Example;
 use kestrel_lm::cache::CacheConfig;
 use kestrel_lm::providers::OpenAiProvider;
@@ -39,18 +39,20 @@ fn qa_inputs() -> Example {
 
 fn three_field_inputs() -> Example {
     Example::from_pairs([
-        ("context", serde_json::json!(["The sum of two numbers is found by adding them.", "Numbers are integers."])),
+        ("context", serde_json::json!(["Each step changes the count.", "Counts are whole numbers."])),
         ("question", question(41).into()),
     ])
 }
 
 fn four_demos() -> Vec<Example> {
-    (0..4)
-        .map(|i| {
+    problems(4)
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
             Example::from_pairs([
                 ("context", serde_json::json!([format!("passage {i} a"), format!("passage {i} b")])),
-                ("question", question(i).into()),
-                ("answer", format!("{}", i % 997 + (i * 7) % 1_009).into()),
+                ("question", p.render().into()),
+                ("answer", p.answer().to_string().into()),
             ])
         })
         .collect()

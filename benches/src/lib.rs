@@ -1,9 +1,10 @@
 //! Shared set-up for Kestrel's criterion benches (in `benches/` beside this
 //! file) and the `eval_peak_memory` binary: the testkit's mock
 //! OpenAI-compatible server on a runtime thread of its own (so it stands
-//! apart from the client like a separate process), a simulated LM that
-//! answers arithmetic questions, synthetic devsets, and LM clients that go
-//! through the real HTTP provider path (`LmClient` + `OpenAiProvider`).
+//! apart from the client like a separate process) answering as the
+//! testkit's simulated LM in oracle mode (every generated word problem
+//! right), devsets of the testkit's generated word problems, and LM clients
+//! that go through the real HTTP provider path (`LmClient` + `OpenAiProvider`).
 //!
 //! Run the benches with `cargo bench -p kestrel-benches`; see
 //! `docs/PERFORMANCE.md` for the figures and what each one measures.
@@ -14,8 +15,9 @@ use std::time::Duration;
 use kestrel_core::Example;
 use kestrel_lm::cache::CacheConfig;
 use kestrel_lm::providers::OpenAiProvider;
-use kestrel_lm::{LmBuilder, LmError, LmRequest, SharedLm};
+use kestrel_lm::{LmBuilder, LmError, SharedLm};
 use kestrel_testkit::mock::{MockServer, Responder};
+use kestrel_testkit::simulated::{Problem, SimulatedLm, generate};
 use tokio::runtime::Runtime;
 
 /// The model the provider asks for. With the `openai/` prefix the client
@@ -83,60 +85,30 @@ pub fn http_lm(host: &MockHost, cache: CacheConfig) -> Result<SharedLm, LmError>
     Ok(SharedLm::new(LmBuilder::new(provider).cache(cache).build()?))
 }
 
-/// The arithmetic question of example `i`.
+/// Seed of every bench's generated word problems.
+pub const SEED: u64 = 0;
+
+/// The first `n` generated word problems of [`SEED`].
+pub fn problems(n: usize) -> Vec<Problem> {
+    generate(SEED, n)
+}
+
+/// The question of problem `i`.
 pub fn question(i: usize) -> String {
-    let (a, b) = operands(i);
-    format!("What is {a} + {b}?")
+    problems(i + 1)[i].render()
 }
 
-fn operands(i: usize) -> (usize, usize) {
-    (i % 997, (i * 7) % 1_009)
-}
-
-/// `n` examples `{question, answer}` (input key `question`) whose answers
-/// the [`arithmetic_responder`] gets right.
+/// `n` examples `{question, answer}` (input key `question`): generated word
+/// problems, which the [`arithmetic_responder`] answers right.
 pub fn arithmetic_devset(n: usize) -> Vec<Example> {
-    (0..n)
-        .map(|i| {
-            let (a, b) = operands(i);
-            Example::from_pairs([("question", question(i)), ("answer", (a + b).to_string())]).with_inputs(["question"])
-        })
-        .collect()
+    problems(n).iter().map(Problem::to_example).collect()
 }
 
-/// A simulated LM for `question -> answer` programs (Predict or
-/// ChainOfThought): reads `What is A + B?` from the question field of the
-/// last message and replies in ChatAdapter format with the sum (and a
-/// `reasoning` field when the system message asks for one).
+/// The simulated LM in oracle mode: every generated word problem answered
+/// right, in the adapter's reply format (with `reasoning` when the
+/// signature asks for it).
 pub fn arithmetic_responder() -> Responder {
-    Responder::from_fn(|request: &LmRequest| {
-        let last = request.messages.last().map(|m| m.content.as_str()).unwrap_or_default();
-        let question = field_text(last, "question").ok_or("no question field in the last message")?;
-        let sum = parse_sum(question).ok_or_else(|| format!("not an addition question: {question:?}"))?;
-        let wants_reasoning = request.messages.first().is_some_and(|m| m.content.contains("`reasoning`"));
-        let mut reply = String::new();
-        if wants_reasoning {
-            reply.push_str(&format!("[[ ## reasoning ## ]]\nAdding the two numbers gives {sum}.\n\n"));
-        }
-        reply.push_str(&format!("[[ ## answer ## ]]\n{sum}\n\n[[ ## completed ## ]]"));
-        Ok(reply)
-    })
-}
-
-/// The text of `[[ ## name ## ]]` in a ChatAdapter user message, up to the
-/// next blank line.
-pub fn field_text<'a>(message: &'a str, name: &str) -> Option<&'a str> {
-    let header = format!("[[ ## {name} ## ]]\n");
-    let start = message.find(&header)? + header.len();
-    let rest = &message[start..];
-    Some(rest.split("\n\n").next().unwrap_or(rest).trim())
-}
-
-/// `What is A + B?` → `A + B`.
-fn parse_sum(question: &str) -> Option<u64> {
-    let expr = question.strip_prefix("What is ")?.strip_suffix('?')?;
-    let (a, b) = expr.split_once(" + ")?;
-    Some(a.trim().parse::<u64>().ok()? + b.trim().parse::<u64>().ok()?)
+    SimulatedLm::oracle().into()
 }
 
 /// Peak resident memory of this process so far (Linux `VmHWM`), in MiB.
@@ -163,26 +135,26 @@ pub async fn raw_post(http: &reqwest::Client, url: &str, body: &[u8]) -> Result<
 
 #[cfg(test)]
 mod tests {
+    use kestrel_core::{Adapter, ChatAdapter, SignatureSpec};
+    use kestrel_lm::LmRequest;
+
     use super::*;
-    use kestrel_core::Message;
 
     #[test]
     fn responder_answers_the_devset() {
         let responder = arithmetic_responder();
+        let signature = SignatureSpec::parse("question -> answer").unwrap_or_else(|e| panic!("{e}"));
         for example in arithmetic_devset(50) {
-            let q = example.get_str("question").unwrap_or_default();
-            let user = format!("[[ ## question ## ]]\n{q}\n\nRespond with the corresponding output fields.");
-            let request =
-                LmRequest::new(vec![Message::system("Your output fields are: `answer`"), Message::user(user)]);
-            let reply = responder.reply(&request).unwrap_or_default();
-            let gold = example.get_str("answer").unwrap_or_default();
-            assert_eq!(reply, format!("[[ ## answer ## ]]\n{gold}\n\n[[ ## completed ## ]]"));
+            let messages = ChatAdapter.format(&signature, &[], &example.inputs()).unwrap_or_else(|e| panic!("{e}"));
+            let reply = responder.reply(&LmRequest::new(messages)).unwrap_or_default();
+            let parsed = ChatAdapter.parse(&signature, &reply).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(parsed.get("answer"), example.get("answer"));
         }
     }
 
     #[test]
-    fn responder_rejects_other_questions() {
-        let request = LmRequest::new(vec![Message::user("[[ ## question ## ]]\nWhy?\n\n")]);
+    fn responder_rejects_what_is_not_a_prompt() {
+        let request = LmRequest::new(vec![kestrel_core::Message::user("[[ ## question ## ]]\nWhy?\n\n")]);
         assert!(arithmetic_responder().reply(&request).is_err());
     }
 }

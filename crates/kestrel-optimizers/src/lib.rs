@@ -43,6 +43,7 @@
 
 mod bootstrap;
 mod copro;
+mod dyn_optimizer;
 mod error;
 mod in_order;
 mod instruction_report;
@@ -56,6 +57,7 @@ mod schedule;
 
 pub use bootstrap::{BootstrapFewShot, DEFAULT_CONCURRENCY, DEFAULT_MAX_ERRORS};
 pub use copro::{Copro, DEFAULT_BREADTH, DEFAULT_COPRO_CONCURRENCY, DEFAULT_DEPTH, DEFAULT_INIT_TEMPERATURE};
+pub use dyn_optimizer::DynOptimizer;
 pub use error::OptimizerError;
 pub use instruction_report::{DepthStats, InstructionCandidate, ProposalFailure, StatsKind};
 pub use labeled::{DEFAULT_K, LabeledFewShot};

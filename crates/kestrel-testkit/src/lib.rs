@@ -10,12 +10,17 @@
 //! - [`RuleLm`]: the rule-scripted LM of DSPy's `optimizer_call` fixtures
 //!   (replies as a pure function of the request), with a shared
 //!   [`RequestLog`] of every request in order.
+//! - [`simulated::SimulatedLm`]: the simulated LM of benchmarks and
+//!   examples — deterministic answers to generated word problems whose
+//!   accuracy follows documented rules (demos, instructions, reasoning),
+//!   served by the mock server.
 //!
 //! It is a dev-dependency: nothing here reaches a network beyond loopback.
 
 pub mod mock;
 mod rules;
 mod scripted;
+pub mod simulated;
 
 pub use rules::{LoggedRequest, RequestLog, Rule, RuleLm};
 pub use scripted::{Reply, ScriptedLm, format_fields};

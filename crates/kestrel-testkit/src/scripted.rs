@@ -14,10 +14,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use kestrel_core::adapter::python_json_dumps;
-use kestrel_core::{Fields, Message, Role, Usage};
+use kestrel_core::adapter::format_user_message_content;
+use kestrel_core::{Example, FieldSpec, FieldType, Fields, SignatureSpec, Usage};
 use kestrel_lm::{Completion, Lm, LmCapabilities, LmError, LmRequest, LmResponse};
 use serde_json::Value;
+
+use crate::simulated::PromptView;
 
 /// One scripted answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,21 +57,20 @@ impl From<String> for Reply {
     }
 }
 
-/// `[[ ## name ## ]]\nvalue` blocks joined by blank lines; strings as is,
-/// other values as Python's `json.dumps`. This is the reply text the DSPy
-/// fixtures record.
+/// `[[ ## name ## ]]\nvalue` blocks joined by blank lines, as DSPy's
+/// `DummyLM` writes its answers (`format_field_with_value` on untyped
+/// output fields): strings as they are, lists and dicts as JSON, other
+/// values as Python's `str()` (`True`, `None`, `2.0`). Core's prompt
+/// rendering writes them ([`format_user_message_content`] over `Any`
+/// fields). Field names must be identifiers, as in a signature; a reply
+/// with another name is a `[[ ## error ## ]]` block saying so, which no
+/// adapter accepts as an answer.
 pub fn format_fields(fields: &Fields) -> String {
-    fields
-        .iter()
-        .map(|(name, value)| {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                other => python_json_dumps(other),
-            };
-            format!("[[ ## {name} ## ]]\n{text}")
-        })
-        .collect::<Vec<_>>()
-        .join("\n\n")
+    let specs = fields.keys().map(|name| FieldSpec::input(name.clone(), FieldType::Any)).collect();
+    match SignatureSpec::new(specs, Some(String::new())) {
+        Ok(signature) => format_user_message_content(&signature, &Example::from_fields(fields.clone())),
+        Err(e) => format!("[[ ## error ## ]]\nthe scripted reply's field names are not a signature's: {e}"),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -174,28 +175,18 @@ impl ScriptedLm {
                     .map(|(_, r)| r.render())
                     .ok_or_else(|| "scripted LM has no reply whose key occurs in the last message".to_string())
             }
-            Script::FollowDemos => follow_demos(&request.messages),
+            Script::FollowDemos => follow_demos(request),
         }
     }
 }
 
-/// The inputs part of a user turn: its `[[ ## ... ## ]]` blocks, without the
-/// incomplete-demo preamble or the trailing output reminder.
-fn input_blocks(content: &str) -> &str {
-    let start = content.find("[[ ## ").unwrap_or(0);
-    let end = content.rfind("\n\nRespond with").filter(|&e| e >= start).unwrap_or(content.len());
-    &content[start..end]
-}
-
-fn follow_demos(messages: &[Message]) -> Result<String, String> {
-    let last = messages.last().filter(|m| m.role == Role::User).ok_or("the last message is not a user turn")?;
-    let wanted = input_blocks(&last.content);
-    messages
-        .windows(2)
-        .find(|pair| {
-            pair[0].role == Role::User && pair[1].role == Role::Assistant && input_blocks(&pair[0].content) == wanted
-        })
-        .map(|pair| pair[1].content.clone())
+/// DSPy's `follow_examples`: the assistant turn of the first demo whose
+/// inputs are the final user message's ([`PromptView::matching_demo`], the
+/// simulated LM's "memorized" rule).
+fn follow_demos(request: &LmRequest) -> Result<String, String> {
+    let view = PromptView::parse(request)?;
+    view.matching_demo()
+        .map(|demo| demo.reply.clone())
         .ok_or_else(|| "no demo in the prompt has these inputs".to_string())
 }
 

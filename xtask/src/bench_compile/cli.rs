@@ -8,12 +8,16 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
 use super::datasets::DatasetChoice;
-use super::simulated_lm;
+use kestrel_testkit::simulated;
 
 /// The value of `--lm` that selects the simulated LM (the default).
 pub const SIMULATED: &str = "simulated";
 /// Simulated latency when `--latency-ms` is not given.
 pub const DEFAULT_LATENCY_MS: u64 = 50;
+/// Validation examples on the generated dataset when `--val` is not given:
+/// scoring RandomSearch's candidates on the trainset would reward the
+/// candidates whose demos the simulated LM memorizes there.
+pub const DEFAULT_GENERATED_VAL: usize = 100;
 
 /// A program to compile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -97,9 +101,10 @@ pub struct BenchArgs {
     /// Training examples.
     #[arg(long, default_value_t = 50)]
     pub train: usize,
-    /// Validation examples for RandomSearch's candidate scores; 0 scores them on the trainset (DSPy's default).
-    #[arg(long, default_value_t = 0)]
-    pub val: usize,
+    /// Validation examples for RandomSearch's candidate scores; 0 scores them on the trainset (DSPy's default)
+    /// [default: 100 on the generated dataset, else 0].
+    #[arg(long)]
+    pub val: Option<usize>,
     /// Evaluation (dev) examples, scored before and after compiling.
     #[arg(long, default_value_t = 100)]
     pub dev: usize,
@@ -140,12 +145,18 @@ pub struct BenchArgs {
 impl BenchArgs {
     /// True when the simulated LM answers.
     pub fn simulated(&self) -> bool {
-        self.lm == SIMULATED || self.lm == format!("openai/{}", simulated_lm::MODEL)
+        self.lm == SIMULATED || self.lm == format!("openai/{}", simulated::MODEL)
     }
 
     /// The simulated latency in milliseconds, `None` for a real LM.
     pub fn latency(&self) -> Option<u64> {
         self.simulated().then(|| self.latency_ms.unwrap_or(DEFAULT_LATENCY_MS))
+    }
+
+    /// The validation size: `--val`, else [`DEFAULT_GENERATED_VAL`] on the
+    /// generated dataset and 0 (the trainset) on others.
+    pub fn val(&self) -> usize {
+        self.val.unwrap_or(if self.dataset == DatasetChoice::Generated { DEFAULT_GENERATED_VAL } else { 0 })
     }
 
     /// The optimizers to run, deduplicated, in matrix order.

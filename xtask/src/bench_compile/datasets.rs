@@ -12,9 +12,9 @@ use anyhow::{Context, Result, bail};
 use kestrel_core::Example;
 use kestrel_eval::Dataset;
 
-use super::arithmetic;
 use super::cli::ProgramKind;
 use super::metrics::BaseMetric;
+use kestrel_testkit::simulated::{Problem, generate};
 
 /// Which dataset to run on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,8 +127,8 @@ pub fn load(choice: &DatasetChoice, sizes: Sizes, seed: u64, data_dir: Option<&P
     let dir = || data_dir.context("no data folder for a reference dataset");
     match choice {
         DatasetChoice::Generated => {
-            let problems = arithmetic::generate(seed, sizes.train + sizes.val + sizes.dev);
-            let all: Vec<Example> = problems.iter().map(arithmetic::Problem::to_example).collect();
+            let problems = generate(seed, sizes.train + sizes.val + sizes.dev);
+            let all: Vec<Example> = problems.iter().map(Problem::to_example).collect();
             let (train, val, dev) = split_one(all, sizes, "generated")?;
             Ok(Loaded {
                 name: "generated".into(),

@@ -2,6 +2,8 @@
 //! (the baseline), then for each optimizer compile it on train and evaluate
 //! the compiled program on dev, measuring wall time, LM usage (deltas of the
 //! LM client's totals) and the HTTP requests the simulated LM's server saw.
+//! Programs and optimizers are boxed ([`DynModule`], [`DynOptimizer`]), so
+//! the matrix is two plain loops.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,9 +13,9 @@ use anyhow::{Context, Result};
 use kestrel_core::Example;
 use kestrel_eval::{Evaluate, EvaluationResult, Metric};
 use kestrel_lm::LmClient;
-use kestrel_modules::{Module, PredictorsExt};
+use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt};
 use kestrel_optimizers::{
-    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, Compiled, LabeledFewShot, Optimizer, demo_counts,
+    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, DynOptimizer, LabeledFewShot, demo_counts,
 };
 use kestrel_testkit::mock::MockServer;
 use sha2::{Digest, Sha256};
@@ -62,10 +64,7 @@ impl Runner<'_> {
     }
 
     /// The baseline and one row per optimizer for one program.
-    pub async fn run_program<M>(&self, kind: ProgramKind, program: M) -> Result<(Baseline, Vec<Row>)>
-    where
-        M: Module + Clone + 'static,
-    {
+    pub async fn run_program(&self, kind: ProgramKind, program: Box<dyn DynModule>) -> Result<(Baseline, Vec<Row>)> {
         let dataset = self.data.name.clone();
         let (before, before_phase) = self.evaluate(&program).await?;
         progress(kind, "baseline", &before_phase, before.score);
@@ -77,62 +76,64 @@ impl Runner<'_> {
             eval: before_phase,
         };
         let mut rows = Vec::new();
-        for optimizer in self.args.optimizers() {
-            let row = if optimizer == OptimizerKind::None {
-                let mut row = self.row(kind, optimizer, &program, &baseline, Phase::default(), before_phase);
-                row.eval_errors = before.errors;
-                row.score_after = before.score;
-                row
-            } else {
-                let (compiled, compile_phase) = self.measure(self.compile(optimizer, &program)).await;
-                let compiled =
-                    compiled.with_context(|| format!("compiling {} with {}", kind.name(), optimizer.name()))?;
-                let (after, eval_phase) = self.evaluate(&compiled.program).await?;
-                let mut row = self.row(kind, optimizer, &compiled.program, &baseline, compile_phase, eval_phase);
-                row.score_after = after.score;
-                row.eval_errors = after.errors;
-                fill_from_report(&mut row, &compiled.report);
-                row
+        for kind_of_optimizer in self.args.optimizers() {
+            let row = match self.optimizer(kind_of_optimizer)? {
+                // No optimizer: the row is the baseline.
+                None => {
+                    let mut row =
+                        self.row(kind, kind_of_optimizer, &program, &baseline, Phase::default(), before_phase);
+                    row.eval_errors = before.errors;
+                    row.score_after = before.score;
+                    row
+                }
+                Some(optimizer) => {
+                    let train = &self.data.train[..];
+                    let compile = optimizer.compile_boxed(program.as_ref(), train, self.data.val.as_deref());
+                    let (compiled, compile_phase) = self.measure(compile).await;
+                    let compiled = compiled
+                        .with_context(|| format!("compiling {} with {}", kind.name(), kind_of_optimizer.name()))?;
+                    let (after, eval_phase) = self.evaluate(&compiled.program).await?;
+                    let mut row =
+                        self.row(kind, kind_of_optimizer, &compiled.program, &baseline, compile_phase, eval_phase);
+                    row.score_after = after.score;
+                    row.eval_errors = after.errors;
+                    fill_from_report(&mut row, &compiled.report);
+                    row
+                }
             };
-            progress(kind, optimizer.name(), &row.compile.plus(&row.eval), row.score_after);
+            progress(kind, kind_of_optimizer.name(), &row.compile.plus(&row.eval), row.score_after);
             rows.push(row);
         }
         Ok((baseline, rows))
     }
 
-    async fn compile<M>(&self, optimizer: OptimizerKind, program: &M) -> Result<Compiled<M>>
-    where
-        M: Module + Clone + 'static,
-    {
+    /// The optimizer of one kind with the flags' settings (`None` for
+    /// `--optimizer none`).
+    fn optimizer(&self, kind: OptimizerKind) -> Result<Option<Box<dyn DynOptimizer>>> {
         let a = self.args;
-        let train = &self.data.train[..];
-        let compiled = match optimizer {
-            OptimizerKind::None => Compiled { program: program.clone(), report: CompileReport::new("none") },
-            OptimizerKind::Labeled => LabeledFewShot::new(a.max_labeled_demos).compile(program, train).await?,
-            OptimizerKind::Bootstrap => {
-                BootstrapFewShot::with_shared_metric(Arc::clone(&self.metric))
+        let metric = Arc::clone(&self.metric);
+        Ok(Some(match kind {
+            OptimizerKind::None => return Ok(None),
+            OptimizerKind::Labeled => Box::new(LabeledFewShot::new(a.max_labeled_demos)),
+            OptimizerKind::Bootstrap => Box::new(
+                BootstrapFewShot::with_shared_metric(metric)
                     .max_bootstrapped_demos(a.max_bootstrapped_demos)
                     .max_labeled_demos(a.max_labeled_demos)
                     .concurrency(a.concurrency)?
-                    .display_progress(false)
-                    .compile(program, train)
-                    .await?
-            }
-            OptimizerKind::RandomSearch => {
-                BootstrapFewShotWithRandomSearch::new(Arc::clone(&self.metric))
+                    .display_progress(false),
+            ),
+            OptimizerKind::RandomSearch => Box::new(
+                BootstrapFewShotWithRandomSearch::new(metric)
                     .num_candidate_programs(a.candidates)
                     .max_bootstrapped_demos(a.max_bootstrapped_demos)
                     .max_labeled_demos(a.max_labeled_demos)
                     .concurrency(a.concurrency)?
-                    .display_progress(false)
-                    .compile_with_valset(program, train, self.data.val.as_deref())
-                    .await?
-            }
-        };
-        Ok(compiled)
+                    .display_progress(false),
+            ),
+        }))
     }
 
-    fn row<M: Module>(
+    fn row<M: Predictors>(
         &self,
         kind: ProgramKind,
         optimizer: OptimizerKind,
@@ -191,7 +192,7 @@ fn fill_from_report(row: &mut Row, report: &CompileReport) {
 }
 
 /// SHA-256 over every predictor's path and demos, in order.
-pub fn demos_sha256<M: Module>(program: &M) -> String {
+pub fn demos_sha256<M: Predictors>(program: &M) -> String {
     let mut hasher = Sha256::new();
     for (path, state) in program.predictor_states() {
         hasher.update(path.as_bytes());
@@ -203,6 +204,14 @@ pub fn demos_sha256<M: Module>(program: &M) -> String {
         hasher.update([1]);
     }
     hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The program of one kind on `signature`.
+pub fn program(kind: ProgramKind, signature: &str) -> Result<Box<dyn DynModule>> {
+    Ok(match kind {
+        ProgramKind::Predict => Box::new(Predict::from_signature(signature)?),
+        ProgramKind::Cot => Box::new(ChainOfThought::from_signature(signature)?),
+    })
 }
 
 /// One progress line on stderr per finished row.

@@ -13,7 +13,7 @@ use kestrel_modules::Trace;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::text::last_number;
+use kestrel_testkit::simulated::text::last_number;
 
 /// `--metric strict` accepts a bootstrapping run for one correct prediction
 /// in this many (chosen by a hash of the example's inputs and the

@@ -11,16 +11,12 @@
 //! real OpenAI-compatible HTTP path, so provider, cache and retry costs are
 //! measured. See `docs/BENCH_COMPILE.md`.
 
-mod arithmetic;
 mod cli;
 mod datasets;
 mod download;
 mod matrix;
 mod metrics;
-mod prompt;
 mod report;
-mod simulated_lm;
-mod text;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,8 +27,8 @@ use anyhow::{Context, Result, bail};
 use kestrel_lm::cache::CacheConfig;
 use kestrel_lm::providers::OpenAiProvider;
 use kestrel_lm::{LmBuilder, LmClient, PriceTable, SharedLm, with_lm};
-use kestrel_modules::{ChainOfThought, Predict};
-use kestrel_testkit::mock::{MockServer, Responder};
+use kestrel_testkit::mock::MockServer;
+use kestrel_testkit::simulated::{self, SimulatedLm};
 use tempfile::TempDir;
 
 pub use cli::BenchArgs;
@@ -64,7 +60,7 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
     let data_dir = data_dir(&args, root).await?;
-    let sizes = Sizes { train: args.train, val: args.val, dev: args.dev };
+    let sizes = Sizes { train: args.train, val: args.val(), dev: args.dev };
     let data = datasets::load(&args.dataset, sizes, args.seed, data_dir.as_deref())?;
     let programs = args.programs(&data.default_programs);
     let setup = setup_lm(&args).await?;
@@ -132,20 +128,12 @@ async fn run_matrix(
         args,
         dev: Arc::from(data.dev.clone()),
     };
-    let shared = SharedLm::new(setup.client.clone());
     let mut baselines = Vec::new();
     let mut rows = Vec::new();
     for kind in programs {
-        let (baseline, program_rows) = match kind {
-            ProgramKind::Predict => {
-                let program = Predict::from_signature(&data.signature)?;
-                with_lm(shared.clone(), runner.run_program(*kind, program)).await?
-            }
-            ProgramKind::Cot => {
-                let program = ChainOfThought::from_signature(&data.signature)?;
-                with_lm(shared.clone(), runner.run_program(*kind, program)).await?
-            }
-        };
+        let program = matrix::program(*kind, &data.signature)?;
+        let (baseline, program_rows) =
+            with_lm(SharedLm::new(setup.client.clone()), runner.run_program(*kind, program)).await?;
         baselines.push(baseline);
         rows.extend(program_rows);
     }
@@ -153,7 +141,11 @@ async fn run_matrix(
 }
 
 fn val_text(args: &BenchArgs) -> String {
-    if args.val == 0 { "= train (RandomSearch scores candidates on the trainset)".into() } else { args.val.to_string() }
+    if args.val() == 0 {
+        "= train (RandomSearch scores candidates on the trainset)".into()
+    } else {
+        args.val().to_string()
+    }
 }
 
 fn names<T>(items: &[T], name: impl Fn(&T) -> &'static str) -> String {
@@ -173,18 +165,18 @@ fn short(text: &str) -> String {
 async fn setup_lm(args: &BenchArgs) -> Result<LmSetup> {
     let (builder, server) = match args.latency() {
         Some(ms) => {
-            let server = MockServer::builder(Responder::from_fn(simulated_lm::respond))
+            let server = MockServer::builder(SimulatedLm::new())
                 .latency(Duration::from_millis(ms))
                 .record(false)
-                .models([simulated_lm::MODEL])
+                .models([simulated::MODEL])
                 .start()
                 .await
                 .context("starting the simulated LM's server on 127.0.0.1")?;
-            let provider = OpenAiProvider::new(simulated_lm::MODEL).base_url(server.base_url()).api_key("sk-simulated");
+            let provider = OpenAiProvider::new(simulated::MODEL).base_url(server.base_url()).api_key("sk-simulated");
             // Costs are what the same (word-count) tokens would cost at gpt-4o-mini's list price.
             let mut prices = PriceTable::default();
             if let Some(p) = prices.price("gpt-4o-mini") {
-                prices = prices.with_price(simulated_lm::MODEL, p.input_per_million, p.output_per_million);
+                prices = prices.with_price(simulated::MODEL, p.input_per_million, p.output_per_million);
             }
             (LmBuilder::new(provider).prices(prices), Some(server))
         }
@@ -308,7 +300,7 @@ mod tests {
     async fn matrix(flags: &[&str]) -> (Vec<report::Baseline>, Vec<report::Row>) {
         let args = Wrapper::try_parse_from(std::iter::once("bench").chain(flags.iter().copied())).unwrap().args;
         args.check().unwrap();
-        let sizes = Sizes { train: args.train, val: args.val, dev: args.dev };
+        let sizes = Sizes { train: args.train, val: args.val(), dev: args.dev };
         let data = datasets::load(&args.dataset, sizes, args.seed, None).unwrap();
         let programs = args.programs(&data.default_programs);
         let setup = setup_lm(&args).await.unwrap();
@@ -350,6 +342,31 @@ mod tests {
         let scores =
             |rows: &[report::Row]| rows.iter().map(|r| (r.score_after, r.demos_sha256.clone())).collect::<Vec<_>>();
         assert_eq!(scores(&rows_again), scores(&rows));
+    }
+
+    /// The simulated LM rewards what the optimizers change, so with the
+    /// default sizes every seed ranks them the same way: a ChainOfThought
+    /// gains more from bootstrapped demos (with reasoning) than from labeled
+    /// ones, and RandomSearch, which validates on held-out problems, is at
+    /// least as good as the best single compile.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn optimizers_rank_the_same_on_two_seeds() {
+        for seed in ["0", "1"] {
+            let (_, rows) = matrix(&["--seed", seed, "--latency-ms", "0"]).await;
+            let score =
+                |p: &str, o: &str| rows.iter().find(|r| r.program == p && r.optimizer == o).unwrap().score_after;
+            for program in ["predict", "cot"] {
+                let (none, labeled, bootstrap, search) = (
+                    score(program, "none"),
+                    score(program, "labeled"),
+                    score(program, "bootstrap"),
+                    score(program, "random-search"),
+                );
+                assert!(none < labeled.min(bootstrap), "seed {seed} {program}: {rows:?}");
+                assert!(search >= labeled.max(bootstrap), "seed {seed} {program}: {rows:?}");
+            }
+            assert!(score("cot", "labeled") < score("cot", "bootstrap"), "seed {seed}: {rows:?}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

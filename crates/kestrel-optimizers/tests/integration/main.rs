@@ -10,6 +10,7 @@ mod fixture_support;
 mod bootstrap;
 mod bootstrap_fill;
 mod copro;
+mod dyn_optimizer;
 mod labeled;
 mod mipro_proposer;
 mod mipro_search;

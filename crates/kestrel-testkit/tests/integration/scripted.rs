@@ -1,7 +1,7 @@
 //! The scripted LM: sequence, keyed and follow-the-demos modes, request
 //! recording, and typed errors when the script runs out.
 
-use kestrel_core::Message;
+use kestrel_core::{Adapter, ChatAdapter, Example, Message, SignatureSpec};
 use kestrel_lm::{LmError, LmRequest, SharedLm};
 use kestrel_testkit::{Reply, ScriptedLm, format_fields};
 use serde_json::json;
@@ -44,24 +44,21 @@ async fn n_gives_n_completions_and_usage_is_counted() {
 
 #[tokio::test]
 async fn follow_demos_answers_with_the_matching_demo() {
-    let messages = vec![
-        Message::system("sys"),
-        Message::user("[[ ## question ## ]]\n1+1?"),
-        Message::assistant("[[ ## answer ## ]]\n2\n\n[[ ## completed ## ]]\n"),
-        Message::user("[[ ## question ## ]]\n2+2?"),
-        Message::assistant("[[ ## answer ## ]]\n4\n\n[[ ## completed ## ]]\n"),
-        Message::user(
-            "[[ ## question ## ]]\n2+2?\n\nRespond with the corresponding output fields, starting with the field `[[ ## answer ## ]]`.",
-        ),
+    let signature = SignatureSpec::parse("question -> answer").unwrap();
+    let demos = [
+        Example::from_pairs([("question", "1+1?"), ("answer", "2")]),
+        Example::from_pairs([("question", "2+2?"), ("answer", "4")]),
     ];
+    let ask = |q: &str| {
+        LmRequest::new(ChatAdapter.format(&signature, &demos, &Example::from_pairs([("question", q)])).unwrap())
+    };
     let lm = SharedLm::new(ScriptedLm::follow_demos());
-    let resp = lm.call(LmRequest::new(messages.clone())).await.unwrap();
+    let resp = lm.call(ask("2+2?")).await.unwrap();
     assert_eq!(resp.completions[0].text, "[[ ## answer ## ]]\n4\n\n[[ ## completed ## ]]\n");
-
-    let mut unknown = messages;
-    unknown.pop();
-    unknown.push(Message::user("[[ ## question ## ]]\n3+3?\n\nRespond with ..."));
-    assert!(lm.call(LmRequest::new(unknown)).await.is_err());
+    assert!(lm.call(ask("3+3?")).await.is_err());
+    // Not an adapter prompt: an error, not a guess.
+    let bare = vec![Message::system("sys"), Message::user("[[ ## question ## ]]\n2+2?")];
+    assert!(lm.call(LmRequest::new(bare)).await.is_err());
 }
 
 #[test]
@@ -74,4 +71,21 @@ fn fields_render_like_the_dspy_fixtures() {
     if let Reply::Fields(f) = &reply {
         assert_eq!(format_fields(f), reply.render());
     }
+}
+
+#[test]
+fn scalar_fields_render_as_dspys_dummy_lm_writes_them() {
+    // DSPy 3.4.1: DummyLM()._format_answer_fields({...}) on these values.
+    let reply = Reply::fields([
+        ("ok", json!(true)),
+        ("none", json!(null)),
+        ("x", json!(2.0)),
+        ("tags", json!(["a", "b"])),
+        ("d", json!({"k": 1})),
+    ]);
+    assert_eq!(
+        reply.render(),
+        "[[ ## ok ## ]]\nTrue\n\n[[ ## none ## ]]\nNone\n\n[[ ## x ## ]]\n2.0\n\n[[ ## tags ## ]]\n[\"a\", \"b\"]\n\n\
+         [[ ## d ## ]]\n{\"k\": 1}"
+    );
 }

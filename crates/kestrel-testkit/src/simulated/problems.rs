@@ -1,6 +1,7 @@
-//! The generated dataset: seeded arithmetic word problems
-//! (`{"question", "answer"}`) in a small fixed grammar, so the simulated LM
-//! can read a question back ([`Problem::parse`]) and compute its true answer.
+//! Seeded arithmetic word problems (`{"question", "answer"}`) in a small
+//! fixed grammar, so the simulated LM can read a question back
+//! ([`Problem::parse`]), compute its true answer, and tell which problems
+//! are alike ([`Problem::operations`]).
 //!
 //! Grammar (one sentence per part, answers never negative):
 //!
@@ -35,7 +36,48 @@ pub enum Step {
     Times(i64),
 }
 
+/// The operation of a step: what makes two problems alike for the
+/// simulated LM, and what an instruction can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Operation {
+    /// `buys {n} more`.
+    Addition,
+    /// `gives away {n}`.
+    Subtraction,
+    /// `ends up with {k} times as many`.
+    Multiplication,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 3] = [Operation::Addition, Operation::Subtraction, Operation::Multiplication];
+
+    /// The words that name this operation in an instruction (matched as
+    /// whole lower-case words).
+    pub fn names(self) -> &'static [&'static str] {
+        match self {
+            Operation::Addition => &["add", "adding", "addition", "plus", "sum"],
+            Operation::Subtraction => &["subtract", "subtracting", "subtraction", "minus", "difference"],
+            Operation::Multiplication => &["multiply", "multiplying", "multiplication", "times", "product"],
+        }
+    }
+
+    /// The operation's usual name (`addition`).
+    pub fn name(self) -> &'static str {
+        self.names()[2]
+    }
+}
+
 impl Step {
+    /// The step's operation.
+    pub fn operation(self) -> Operation {
+        match self {
+            Step::Add(_) => Operation::Addition,
+            Step::Remove(_) => Operation::Subtraction,
+            Step::Times(_) => Operation::Multiplication,
+        }
+    }
+
     /// The count after this step.
     pub fn apply(self, count: i64) -> i64 {
         match self {
@@ -72,6 +114,19 @@ impl Problem {
     /// The true answer.
     pub fn answer(&self) -> i64 {
         self.steps.iter().fold(self.start, |count, step| step.apply(count))
+    }
+
+    /// The operations of the steps, in order (the problem's *template*).
+    pub fn operations(&self) -> Vec<Operation> {
+        self.steps.iter().map(|s| s.operation()).collect()
+    }
+
+    /// The distinct operations, sorted.
+    pub fn operation_set(&self) -> Vec<Operation> {
+        let mut ops = self.operations();
+        ops.sort_unstable();
+        ops.dedup();
+        ops
     }
 
     /// The question text.

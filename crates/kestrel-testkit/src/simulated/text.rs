@@ -1,6 +1,6 @@
-//! Text helpers of the simulated LM and the metrics: word sets and their
-//! Jaccard similarity, the last number in a text, and the first
-//! capitalized phrase.
+//! Text helpers of the simulated LM (and of the compile benchmark's
+//! metrics): word sets and their Jaccard similarity, the last number in a
+//! text, and the first capitalized phrase.
 
 /// Short function words that say nothing about a label.
 const STOP_WORDS: &[&str] =
