@@ -352,7 +352,8 @@ mod tests {
                 let weekday = pick(state, &["Wed", "Thu", "x"]);
                 let month = pick(state, &["Jan", "Feb", "Dec", "Foo"]);
                 let zone = pick(state, &["GMT", "UTC"]);
-                let (day, h, m, s) = (next(state) as i64 % 100, next(state) % 100, next(state) % 100, next(state) % 100);
+                let (day, h, m, s) =
+                    (next(state) as i64 % 100, next(state) % 100, next(state) % 100, next(state) % 100);
                 format!("{weekday}, {day} {month} {year} {h}:{m}:{s} {zone}")
             }
             3 => (next(state) as i64).to_string(),
@@ -370,9 +371,10 @@ mod tests {
         let now = SystemTime::now();
         for _ in 0..20_000 {
             let value = arbitrary_header(&mut state);
-            for delay in [parse_retry_after(&value, now), retry_after(Some(&value), None), retry_after(None, Some(&value))]
-                .into_iter()
-                .flatten()
+            for delay in
+                [parse_retry_after(&value, now), retry_after(Some(&value), None), retry_after(None, Some(&value))]
+                    .into_iter()
+                    .flatten()
             {
                 assert!(delay <= MAX_RETRY_AFTER, "{value:?} gave {delay:?}");
             }

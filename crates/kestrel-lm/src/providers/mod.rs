@@ -32,11 +32,11 @@ mod openai_wire;
 
 #[cfg(feature = "anthropic")]
 pub use anthropic::{AnthropicProvider, DEFAULT_ANTHROPIC_MAX_TOKENS};
+pub use http_errors::MAX_RETRY_AFTER;
 #[cfg(feature = "openai")]
 pub use openai::OpenAiProvider;
 #[cfg(feature = "openai")]
 pub use openai_wire::is_reasoning_model;
-pub use http_errors::MAX_RETRY_AFTER;
 
 /// Default request timeout, as LiteLLM's (600 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);

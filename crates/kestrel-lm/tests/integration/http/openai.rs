@@ -147,12 +147,18 @@ async fn lm_default_options_reach_the_wire_below_the_call_config() {
     // 1. Nothing set by the predictor: the LM's options are sent.
     let out = call_with_adapter(&lm, AdapterChoice::default(), &sig, &[], &inputs, &CallConfig::default()).await;
     assert_eq!(out.unwrap().prediction.get_str("answer"), Some("Paris"));
-    assert_eq!((&body(0)["temperature"], &body(0)["max_tokens"], &body(0)["stop"]), (&json!(0.0), &json!(256), &json!(["<END>"])));
+    assert_eq!(
+        (&body(0)["temperature"], &body(0)["max_tokens"], &body(0)["stop"]),
+        (&json!(0.0), &json!(256), &json!(["<END>"]))
+    );
 
     // 2. The predictor's own options win, option by option.
     let own = CallConfig { temperature: Some(0.5), stop: vec!["STOP".into()], ..CallConfig::default() };
     call_with_adapter(&lm, AdapterChoice::default(), &sig, &[], &inputs, &own).await.unwrap();
-    assert_eq!((&body(1)["temperature"], &body(1)["max_tokens"], &body(1)["stop"]), (&json!(0.5), &json!(256), &json!(["STOP"])));
+    assert_eq!(
+        (&body(1)["temperature"], &body(1)["max_tokens"], &body(1)["stop"]),
+        (&json!(0.5), &json!(256), &json!(["STOP"]))
+    );
 
     // 3. The same merged options are the same cache entry: no request.
     let explicit = CallConfig { temperature: Some(0.0), max_tokens: Some(256), ..CallConfig::default() };
@@ -165,7 +171,8 @@ async fn lm_default_options_reach_the_wire_below_the_call_config() {
     assert_eq!((&body(2)["temperature"], &body(2)["max_tokens"]), (&json!(0.0), &json!(256)));
 
     // 4. `n` from the LM's options with temperature 0: DSPy raises it to 0.7.
-    let sampling = kestrel_lm::LmBuilder::new(openai(&server, "gpt-4o-mini")).no_cache().temperature(0.0).n(3).build().unwrap();
+    let sampling =
+        kestrel_lm::LmBuilder::new(openai(&server, "gpt-4o-mini")).no_cache().temperature(0.0).n(3).build().unwrap();
     let sampling = SharedLm::new(sampling);
     let out = call_with_adapter(&sampling, AdapterChoice::default(), &sig, &[], &inputs, &CallConfig::default()).await;
     assert_eq!(out.unwrap().prediction.completions().len(), 3);
