@@ -184,6 +184,8 @@ struct Inner {
 
 /// `dspy.LM(model)`: the provider for a DSPy model string from the
 /// environment, wrapped with the default cache, retries and accounting.
+/// For DSPy's `dspy.LM(model, temperature=0, max_tokens=256)` use the
+/// builder: `LmBuilder::from_model(model)?.temperature(0.0).max_tokens(256).build()`.
 pub fn lm(model: &str) -> Result<SharedLm, LmError> {
     Ok(SharedLm::new(LmBuilder::from_model(model)?.build()?))
 }
