@@ -9,6 +9,9 @@
 //! evaluates every day — is what a cache is for; DSPy's diskcache evicts
 //! least-recently-stored, which drops exactly those entries first. The cost
 //! is one metadata write per disk hit, next to the file read it follows.
+//! Where that write is refused (a directory shared read-only, or Windows,
+//! where a file opened for reading cannot have its times set) the order
+//! falls back to least recently stored.
 //!
 //! # When
 //!
