@@ -1,7 +1,10 @@
 //! Per-call overhead of the LM response cache through its public API: the
 //! key of a typical request, a warm memory hit (target < 5 µs), a disk hit
 //! with the memory level off (target < 100 µs), and a disk write, plain (the
-//! default) and synced (`durable_writes`).
+//! default) and synced (`durable_writes`). A memory hit never leaves the
+//! calling task; a disk hit in `get_or_fetch` is read on tokio's blocking
+//! pool (so it includes a thread hand-off) and refreshes the entry's file
+//! time (the disk level's LRU clock).
 
 use std::hint::black_box;
 

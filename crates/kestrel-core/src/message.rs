@@ -60,14 +60,29 @@ pub struct Usage {
 
 impl Usage {
     /// Prompt plus completion tokens.
+    /// (Saturating: the counts come from a server and may be absurd.)
     pub fn total_tokens(&self) -> u64 {
-        self.prompt_tokens + self.completion_tokens
+        self.prompt_tokens.saturating_add(self.completion_tokens)
     }
 }
 
+/// Saturating: the counts come from a server and may be absurd.
 impl std::ops::AddAssign for Usage {
     fn add_assign(&mut self, rhs: Self) {
-        self.prompt_tokens += rhs.prompt_tokens;
-        self.completion_tokens += rhs.completion_tokens;
+        self.prompt_tokens = self.prompt_tokens.saturating_add(rhs.prompt_tokens);
+        self.completion_tokens = self.completion_tokens.saturating_add(rhs.completion_tokens);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Usage;
+
+    #[test]
+    fn usage_sums_saturate_on_absurd_server_counts() {
+        let mut usage = Usage { prompt_tokens: u64::MAX, completion_tokens: 1 };
+        assert_eq!(usage.total_tokens(), u64::MAX);
+        usage += Usage { prompt_tokens: 7, completion_tokens: u64::MAX };
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens), (u64::MAX, u64::MAX));
     }
 }

@@ -100,6 +100,14 @@ pub async fn call_with_adapter_cached(
     cache: Option<&PromptCache>,
 ) -> Result<AdapterCallOutput, LmError> {
     signature.check_inputs(inputs)?;
+    let merged;
+    let config = match lm.get_call_defaults() {
+        Some(defaults) => {
+            merged = config.clone().over_lm_defaults(defaults);
+            &merged
+        }
+        None => config,
+    };
     let (chat_slot, json_slot) = (cache.map(|c| &c.chat), cache.map(|c| &c.json));
     let prompt = Prompt { signature, demos, inputs };
     match choice {

@@ -16,7 +16,7 @@ use crate::error::LmError;
 use crate::history::{History, HistoryEntry, format_history};
 use crate::limits::{Limiter, RateLimits};
 use crate::lm::{Lm, LmCapabilities, SharedLm};
-use crate::request::{LmRequest, LmResponse};
+use crate::request::{CallConfig, LmRequest, LmResponse};
 use crate::retry::RetryPolicy;
 use crate::usage::{PriceTable, UsageReport, record_in_scopes};
 
@@ -32,6 +32,7 @@ pub struct LmBuilder {
     limits: RateLimits,
     prices: PriceTable,
     history: usize,
+    defaults: CallConfig,
 }
 
 impl LmBuilder {
@@ -47,6 +48,7 @@ impl LmBuilder {
             limits: RateLimits::default(),
             prices: PriceTable::default(),
             history: DEFAULT_HISTORY,
+            defaults: CallConfig::default(),
         }
     }
 
@@ -91,6 +93,49 @@ impl LmBuilder {
         self
     }
 
+    /// Builder: default call options for every call through this LM (DSPy's
+    /// `dspy.LM(model, **kwargs)`), replacing any set before. A predictor's
+    /// own config and `with_call_config` overrides take precedence; these
+    /// fill only what they leave unset. They are part of every request sent
+    /// and so of its cache key.
+    pub fn call_defaults(mut self, defaults: CallConfig) -> Self {
+        self.defaults = defaults;
+        self
+    }
+
+    /// Builder: default sampling temperature (DSPy's `temperature`).
+    pub fn temperature(mut self, temperature: f32) -> Self {
+        self.defaults.temperature = Some(temperature);
+        self
+    }
+
+    /// Builder: default completion token limit (DSPy's `max_tokens`).
+    pub fn max_tokens(mut self, max_tokens: u32) -> Self {
+        self.defaults.max_tokens = Some(max_tokens);
+        self
+    }
+
+    /// Builder: default number of completions (DSPy's `n`); with `n > 1`
+    /// and a temperature unset or at most 0.15, DSPy's rule raises the
+    /// temperature to 0.7.
+    pub fn n(mut self, n: u32) -> Self {
+        self.defaults.n = Some(n);
+        self
+    }
+
+    /// Builder: default stop sequences (DSPy's `stop`).
+    pub fn stop<S: Into<String>>(mut self, stop: impl IntoIterator<Item = S>) -> Self {
+        self.defaults.stop = stop.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Builder: default rollout id (DSPy's `rollout_id`: a cache-key
+    /// component only, never sent).
+    pub fn rollout_id(mut self, rollout_id: u64) -> Self {
+        self.defaults.rollout_id = Some(rollout_id);
+        self
+    }
+
     /// Builder: how many calls history keeps.
     pub fn history_size(mut self, n: usize) -> Self {
         self.history = n;
@@ -111,6 +156,8 @@ impl LmBuilder {
                 prices: self.prices,
                 totals: Mutex::default(),
                 history: History::new(self.history),
+                // None when empty: calls then skip the merge entirely.
+                defaults: (self.defaults != CallConfig::default()).then_some(self.defaults),
             }),
         })
     }
@@ -132,10 +179,13 @@ struct Inner {
     prices: PriceTable,
     totals: Mutex<UsageReport>,
     history: History,
+    defaults: Option<CallConfig>,
 }
 
 /// `dspy.LM(model)`: the provider for a DSPy model string from the
 /// environment, wrapped with the default cache, retries and accounting.
+/// For DSPy's `dspy.LM(model, temperature=0, max_tokens=256)` use the
+/// builder: `LmBuilder::from_model(model)?.temperature(0.0).max_tokens(256).build()`.
 pub fn lm(model: &str) -> Result<SharedLm, LmError> {
     Ok(SharedLm::new(LmBuilder::from_model(model)?.build()?))
 }
@@ -144,6 +194,12 @@ impl LmClient {
     /// The wrapped provider.
     pub fn provider(&self) -> &SharedLm {
         &self.inner.provider
+    }
+
+    /// The default call options set with [`LmBuilder::call_defaults`] and
+    /// friends, if any were set.
+    pub fn get_call_defaults(&self) -> Option<&CallConfig> {
+        self.inner.defaults.as_ref()
     }
 
     /// The cache, if enabled.
@@ -202,8 +258,16 @@ impl Lm for LmClient {
         self.inner.provider.capabilities()
     }
 
-    async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
+    fn get_call_defaults(&self) -> Option<&CallConfig> {
+        self.inner.defaults.as_ref()
+    }
+
+    async fn call(&self, mut request: LmRequest) -> Result<LmResponse, LmError> {
         let started = Instant::now();
+        // Before the cache key: the key is that of the request actually sent.
+        if let Some(defaults) = &self.inner.defaults {
+            request.fill_unset_from(defaults);
+        }
         let model = self.model().to_string();
         let outcome = match (&self.inner.cache, request.use_cache) {
             (Some(cache), true) => {

@@ -12,12 +12,9 @@ pub enum LmError {
     /// No LM was given to the predictor, none is in scope and no process
     /// default is set.
     #[error(
-        "no LM configured: give the predictor an LM, wrap the call in `with_lm(lm, ...)`, or call `set_default_lm` once at start-up"
+        "no LM configured: give the predictor an LM, wrap the call in `with_lm(lm, ...)`, or set a process default with `set_default_lm`"
     )]
     NotConfigured,
-    /// `set_default_lm` was called a second time.
-    #[error("the process default LM is already set; use `with_lm` to override it for a task")]
-    DefaultAlreadySet,
     /// A model string or builder setting is invalid (unknown provider prefix,
     /// missing API key...). The message says what to set.
     #[error("LM configuration: {0}")]

@@ -5,8 +5,8 @@
 //! - [`LmRequest`] / [`LmResponse`]: messages, `n`, temperature, max tokens,
 //!   stop, `response_format`, rollout id; completions, usage, finish reason.
 //! - [`scope`]: which LM a call uses — the predictor's own, else the
-//!   task-local one set by [`with_lm`], else the process default set once by
-//!   [`set_default_lm`]. Nothing configured is [`LmError::NotConfigured`].
+//!   task-local one set by [`with_lm`], else the process default set (and
+//!   replaceable at any time) by [`set_default_lm`]. Nothing configured is [`LmError::NotConfigured`].
 //! - [`adapter_call`]: format a signature with an adapter, call the LM, parse
 //!   the reply, and fall back from ChatAdapter to JSONAdapter as DSPy does.
 //!
@@ -36,7 +36,7 @@ pub use limits::RateLimits;
 pub use lm::{Lm, LmCapabilities, SharedLm};
 pub use request::{CallConfig, Completion, FinishReason, LmRequest, LmResponse};
 pub use retry::RetryPolicy;
-pub use scope::{current_lm, resolve_lm, set_default_lm, with_lm};
+pub use scope::{clear_default_lm, current_lm, default_lm, resolve_lm, set_default_lm, with_lm};
 pub use usage::{Price, PriceTable, UsageReport, track_usage};
 
 /// Result alias for this crate.

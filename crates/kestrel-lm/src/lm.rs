@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::error::LmError;
 use crate::history::{HistoryEntry, format_history};
-use crate::request::{LmRequest, LmResponse};
+use crate::request::{CallConfig, LmRequest, LmResponse};
 use crate::usage::UsageReport;
 
 /// What a model can do beyond plain chat.
@@ -53,6 +53,15 @@ pub trait Lm: Send + Sync + fmt::Debug {
     /// Send one request.
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError>;
 
+    /// Call options this LM applies to every call, below the call's own
+    /// (DSPy's `dspy.LM(model, temperature=0, max_tokens=256)`): a
+    /// predictor's config and `with_call_config` overrides win, these fill
+    /// what they leave unset. `None` (the default) for LMs without any
+    /// ([`crate::LmBuilder`] sets them).
+    fn get_call_defaults(&self) -> Option<&CallConfig> {
+        None
+    }
+
     /// Usage totals, for LMs that account for it ([`crate::LmClient`]).
     fn usage(&self) -> Option<UsageReport> {
         None
@@ -92,6 +101,12 @@ impl SharedLm {
     /// Send one request.
     pub async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         self.0.call(request).await
+    }
+
+    /// The LM's default call options, if it has any
+    /// ([`Lm::get_call_defaults`]).
+    pub fn get_call_defaults(&self) -> Option<&CallConfig> {
+        self.0.get_call_defaults()
     }
 
     /// Usage totals, if this LM accounts for them.

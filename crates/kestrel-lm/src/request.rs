@@ -59,6 +59,22 @@ impl LmRequest {
         }
     }
 
+    /// Fill what this request leaves unset (temperature, max tokens, stop,
+    /// rollout id) from an LM's default options, and honour their cache
+    /// opt-out; `n` is always set on a request, so it is left alone (the
+    /// adapter path merges it from the [`CallConfig`]).
+    pub fn fill_unset_from(&mut self, defaults: &CallConfig) {
+        self.temperature = self.temperature.or(defaults.temperature);
+        self.max_tokens = self.max_tokens.or(defaults.max_tokens);
+        if self.stop.is_empty() {
+            self.stop.clone_from(&defaults.stop);
+        }
+        self.rollout_id = self.rollout_id.or(defaults.rollout_id);
+        if defaults.use_cache == Some(false) {
+            self.use_cache = false;
+        }
+    }
+
     /// Apply per-call options.
     pub fn with_config(mut self, config: &CallConfig) -> Self {
         self.n = config.n.unwrap_or(1).max(1);
@@ -129,7 +145,10 @@ impl LmResponse {
     }
 }
 
-/// Per-predictor call options (DSPy's `config` / LM kwargs).
+/// Call options (DSPy's `config` / LM kwargs): a predictor's own, a
+/// `with_call_config` scope's, or an LM's defaults
+/// ([`crate::LmBuilder::call_defaults`]). `None` / an empty `stop` means
+/// unset: the next level down decides.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallConfig {
     /// Number of completions.
@@ -156,6 +175,15 @@ impl CallConfig {
             self.temperature = Some(0.7);
         }
         self
+    }
+
+    /// `self` (already merged from the call, the predictor and any
+    /// `with_call_config` scope) over an LM's default options, then DSPy's
+    /// sampling rule over the result — DSPy's `Predict` reads `n` and
+    /// temperature from its config, else from `lm.kwargs`, before raising
+    /// the temperature, and LiteLLM gets `{**lm.kwargs, **config}`.
+    pub fn over_lm_defaults(self, defaults: &CallConfig) -> Self {
+        self.or(defaults).with_dspy_sampling_rule()
     }
 
     /// Fill every unset option of `self` from `fallback`.

@@ -46,8 +46,8 @@ impl RetryPolicy {
         Self { num_retries: 0, ..Self::default() }
     }
 
-    /// Builder: number of retries.
-    pub fn with_num_retries(mut self, n: u32) -> Self {
+    /// Builder: number of retries (DSPy's `num_retries`).
+    pub fn num_retries(mut self, n: u32) -> Self {
         self.num_retries = n;
         self
     }

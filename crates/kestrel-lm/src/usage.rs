@@ -114,19 +114,20 @@ pub struct ModelUsage {
 }
 
 impl ModelUsage {
+    // Token counts come off the wire: sums saturate instead of overflowing.
     fn add(&mut self, response: &LmResponse) {
-        self.calls += 1;
-        self.cache_hits += u64::from(response.cache_hit);
-        self.prompt_tokens += response.usage.prompt_tokens;
-        self.completion_tokens += response.usage.completion_tokens;
+        self.calls = self.calls.saturating_add(1);
+        self.cache_hits = self.cache_hits.saturating_add(u64::from(response.cache_hit));
+        self.prompt_tokens = self.prompt_tokens.saturating_add(response.usage.prompt_tokens);
+        self.completion_tokens = self.completion_tokens.saturating_add(response.usage.completion_tokens);
         self.cost_usd += response.cost_usd.unwrap_or(0.0);
     }
 
     fn merge(&mut self, other: &ModelUsage) {
-        self.calls += other.calls;
-        self.cache_hits += other.cache_hits;
-        self.prompt_tokens += other.prompt_tokens;
-        self.completion_tokens += other.completion_tokens;
+        self.calls = self.calls.saturating_add(other.calls);
+        self.cache_hits = self.cache_hits.saturating_add(other.cache_hits);
+        self.prompt_tokens = self.prompt_tokens.saturating_add(other.prompt_tokens);
+        self.completion_tokens = self.completion_tokens.saturating_add(other.completion_tokens);
         self.cost_usd += other.cost_usd;
     }
 }
@@ -181,4 +182,26 @@ pub(crate) fn record_in_scopes(model: &str, response: &LmResponse) {
             sink.lock().unwrap_or_else(PoisonError::into_inner).record(model, response);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use kestrel_core::Usage;
+
+    use super::*;
+    use crate::request::Completion;
+
+    #[test]
+    fn absurd_token_counts_from_a_server_saturate_instead_of_overflowing() {
+        let usage = Usage { prompt_tokens: u64::MAX, completion_tokens: u64::MAX - 1 };
+        let response = LmResponse::new(vec![Completion::stop("x")], usage, "m");
+        let mut report = UsageReport::default();
+        report.record("m", &response);
+        report.record("m", &response);
+        let copy = report.clone();
+        report.merge(&copy);
+        assert_eq!(report.total.prompt_tokens, u64::MAX);
+        assert_eq!(report.by_model["m"].completion_tokens, u64::MAX);
+        assert_eq!(report.total.calls, 4);
+    }
 }

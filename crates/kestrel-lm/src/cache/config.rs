@@ -9,9 +9,18 @@ pub const CACHE_DIR_ENV: &str = "KESTREL_CACHE_DIR";
 /// Default number of responses kept in memory.
 pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
 
-/// Cache settings. The default is both levels on, 100,000 responses in
-/// memory, and the disk level in the default directory (see
-/// [`CacheConfig::resolved_dir`]).
+/// Default byte budget of the memory level: 256 MiB (responses' text and
+/// strings plus a per-entry overhead, estimated).
+pub const DEFAULT_MEMORY_MAX_BYTES: usize = 256 * 1024 * 1024;
+
+/// Default byte limit of the disk level: 10 GB. DSPy's is 30 GB; a third of
+/// it still holds millions of typical responses (a few KB each) while
+/// staying a modest share of a laptop's disk.
+pub const DEFAULT_DISK_SIZE_LIMIT_BYTES: u64 = 10_000_000_000;
+
+/// Cache settings. The default is both levels on, at most 100,000 responses
+/// and 256 MiB in memory, and at most 10 GB on disk in the default directory
+/// (see [`CacheConfig::resolved_dir`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheConfig {
     /// Keep responses in memory (default true).
@@ -19,6 +28,10 @@ pub struct CacheConfig {
     /// Most responses kept in memory; the least recently used go first
     /// (default 100,000; 0 turns the memory level off).
     pub memory_capacity: usize,
+    /// Most bytes of responses kept in memory (estimated: their text and
+    /// strings plus a per-entry overhead); the least recently used go first
+    /// (default 256 MiB, [`DEFAULT_MEMORY_MAX_BYTES`]).
+    pub memory_max_bytes: usize,
     /// Keep responses on disk, shared across runs and processes (default
     /// true).
     pub disk: bool,
@@ -31,11 +44,25 @@ pub struct CacheConfig {
     /// this only guards recent entries against a power cut (without it such
     /// an entry may be lost, and is then a miss, never an error).
     pub durable_writes: bool,
+    /// Most bytes the disk level keeps (DSPy's `disk_size_limit_bytes`;
+    /// default 10 GB, [`DEFAULT_DISK_SIZE_LIMIT_BYTES`]; `None`: no limit).
+    /// Past it the least recently used entries are deleted by a background
+    /// sweep; see `cache/disk_limit.rs` for the policy and how several
+    /// processes share one directory.
+    pub disk_size_limit_bytes: Option<u64>,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { memory: true, memory_capacity: DEFAULT_MEMORY_CAPACITY, disk: true, dir: None, durable_writes: false }
+        Self {
+            memory: true,
+            memory_capacity: DEFAULT_MEMORY_CAPACITY,
+            memory_max_bytes: DEFAULT_MEMORY_MAX_BYTES,
+            disk: true,
+            dir: None,
+            durable_writes: false,
+            disk_size_limit_bytes: Some(DEFAULT_DISK_SIZE_LIMIT_BYTES),
+        }
     }
 }
 
@@ -64,6 +91,18 @@ impl CacheConfig {
         self
     }
 
+    /// Builder: the disk level's byte limit (`None`: unlimited).
+    pub fn disk_size_limit_bytes(mut self, limit: Option<u64>) -> Self {
+        self.disk_size_limit_bytes = limit;
+        self
+    }
+
+    /// Builder: the memory level's byte budget.
+    pub fn memory_max_bytes(mut self, bytes: usize) -> Self {
+        self.memory_max_bytes = bytes;
+        self
+    }
+
     /// The directory the disk level uses, `None` when it is off: `dir` if
     /// set, else `$KESTREL_CACHE_DIR` if set and not empty, else
     /// `<user cache dir>/kestrel/lm` (`~/.cache/kestrel/lm` on Linux), else
@@ -84,8 +123,9 @@ impl CacheConfig {
         })
     }
 
-    /// True when the memory level is on (enabled with a non-zero capacity).
+    /// True when the memory level is on (enabled with a non-zero capacity
+    /// and byte budget).
     pub(crate) fn memory_enabled(&self) -> bool {
-        self.memory && self.memory_capacity > 0
+        self.memory && self.memory_capacity > 0 && self.memory_max_bytes > 0
     }
 }

@@ -35,13 +35,15 @@
 //! is a miss like any corrupt entry.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use super::disk_limit::{DiskLimit, DiskUsage, sweep};
 use super::key::{CacheKey, to_hex};
 use crate::error::LmError;
 use crate::request::LmResponse;
@@ -51,8 +53,8 @@ const FORMAT: u32 = 1;
 /// The layout's version directory under the cache directory.
 const VERSION_DIR: &str = "v1";
 /// Temp files: this prefix and suffix, never `<hex>.json`.
-const TEMP_PREFIX: &str = ".tmp-";
-const TEMP_SUFFIX: &str = ".partial";
+pub(crate) const TEMP_PREFIX: &str = ".tmp-";
+pub(crate) const TEMP_SUFFIX: &str = ".partial";
 
 #[derive(Deserialize)]
 struct EnvelopeIn<'a> {
@@ -80,16 +82,19 @@ pub(crate) struct DiskLevel {
     dir: PathBuf,
     root: PathBuf,
     durable: bool,
+    limit: Option<DiskLimit>,
 }
 
 impl DiskLevel {
-    /// Open (creating) the level under `dir`, checking that it is writable.
-    pub(crate) fn open(dir: PathBuf, durable: bool) -> Result<Self, LmError> {
+    /// Open (creating) the level under `dir`, checking that it is writable;
+    /// with `limit`, entries past that many bytes are evicted
+    /// (`disk_limit.rs`).
+    pub(crate) fn open(dir: PathBuf, durable: bool, limit: Option<u64>) -> Result<Self, LmError> {
         let root = dir.join(VERSION_DIR);
         let unusable = |e: io::Error| LmError::Config(format!("cache directory {} is not usable: {e}", dir.display()));
         fs::create_dir_all(&root).map_err(unusable)?;
         temp_file_in(&root).map_err(unusable)?;
-        Ok(Self { dir, root, durable })
+        Ok(Self { dir, root, durable, limit: limit.map(DiskLimit::new) })
     }
 
     /// The cache directory (as configured).
@@ -103,11 +108,18 @@ impl DiskLevel {
         self.root.join(&hex[..2]).join(format!("{hex}.json"))
     }
 
-    /// Read and validate the entry of `key`.
+    /// Read and validate the entry of `key` (blocking: callers on an async
+    /// runtime run it on the blocking pool). A hit refreshes the file's
+    /// modification time, the disk level's LRU clock.
     pub(crate) fn read(&self, key: &CacheKey) -> DiskRead {
         let path = self.entry_path(key);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
+        let read = fs::File::open(&path).and_then(|mut file| {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)?;
+            Ok((file, bytes))
+        });
+        let (file, bytes) = match read {
+            Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return DiskRead::Absent,
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "LM cache: cannot read entry; treating as a miss");
@@ -115,7 +127,13 @@ impl DiskLevel {
             }
         };
         match decode(key, &bytes) {
-            Ok(response) => DiskRead::Hit(response),
+            Ok(response) => {
+                if self.limit.is_some() {
+                    // Best effort (a read-only or foreign-owned file keeps its time).
+                    let _ = file.set_modified(SystemTime::now());
+                }
+                DiskRead::Hit(response)
+            }
             Err(reason) => {
                 tracing::warn!(path = %path.display(), %reason, "LM cache: corrupt entry; treating as a miss and removing it");
                 if let Err(e) = remove_if_present(&path) {
@@ -127,7 +145,7 @@ impl DiskLevel {
     }
 
     /// Write the entry of `key` atomically (temp file, sync if durable,
-    /// rename).
+    /// rename); with a limit, count its bytes towards the next sweep.
     pub(crate) fn write(&self, key: &CacheKey, response: &LmResponse) -> io::Result<()> {
         let path = self.entry_path(key);
         let shard = path.parent().unwrap_or(&self.root);
@@ -145,8 +163,18 @@ impl DiskLevel {
         if self.durable {
             file.as_file().sync_data()?;
         }
+        let len = if self.limit.is_some() { file.as_file().metadata()?.len() } else { 0 };
         file.persist(&path).map_err(|e| e.error)?;
+        if let Some(limit) = &self.limit {
+            limit.note_written(&self.root, len);
+        }
         Ok(())
+    }
+
+    /// Sweep now (blocking): delete least recently used entries past the
+    /// limit. `None` when the level has no limit.
+    pub(crate) fn enforce_limit(&self) -> io::Result<Option<DiskUsage>> {
+        self.limit.as_ref().map(|limit| sweep(&self.root, limit.limit())).transpose()
     }
 
     /// Remove every entry and temp file (directories stay, so concurrent
@@ -176,7 +204,7 @@ impl DiskLevel {
 }
 
 /// Remove a file; one already gone is fine (another process removed it).
-fn remove_if_present(path: &Path) -> io::Result<()> {
+pub(crate) fn remove_if_present(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,

@@ -1,11 +1,18 @@
-//! The two-level LM response cache: memory (bounded, approximate LRU) over
-//! disk (one content-addressed file per entry, shared across runs and
-//! processes), with single flight for concurrent misses.
+//! The two-level LM response cache: memory (bounded in entries and bytes,
+//! approximate LRU) over disk (one content-addressed file per entry, shared
+//! across runs and processes, bounded in bytes), with single flight for
+//! concurrent misses.
 //!
 //! - [`CacheKey`]: SHA-256 of a canonical, versioned serialization of the
 //!   model and the request's answer-determining fields ([`key`]).
-//! - [`Cache::get_or_fetch`]: memory, then disk (promoting into memory), then
-//!   one fetch per key however many callers miss at once.
+//! - [`Cache::get_or_fetch`]: memory (synchronous: a hit never leaves the
+//!   task), then disk (read on tokio's blocking pool, promoting into memory),
+//!   then one fetch per key however many callers miss at once. Disk writes
+//!   run on the blocking pool too.
+//! - Size limits: [`CacheConfig::memory_max_bytes`] (256 MiB by default) and
+//!   [`CacheConfig::disk_size_limit_bytes`] (10 GB by default; least recently
+//!   used entries deleted by background sweeps safe across processes, see
+//!   `disk_limit.rs`).
 //! - Disk entries are written atomically (temp file, rename; `sync_data`
 //!   first with [`CacheConfig::durable_writes`]) and checksummed; a damaged
 //!   entry is a miss, never an error.
@@ -27,6 +34,7 @@
 
 mod config;
 mod disk;
+mod disk_limit;
 pub mod key;
 mod memory;
 mod single_flight;
@@ -46,7 +54,10 @@ use self::stats::Counters;
 use crate::error::LmError;
 use crate::request::LmResponse;
 
-pub use self::config::{CACHE_DIR_ENV, CacheConfig, DEFAULT_MEMORY_CAPACITY};
+pub use self::config::{
+    CACHE_DIR_ENV, CacheConfig, DEFAULT_DISK_SIZE_LIMIT_BYTES, DEFAULT_MEMORY_CAPACITY, DEFAULT_MEMORY_MAX_BYTES,
+};
+pub use self::disk_limit::DiskUsage;
 pub use self::key::CacheKey;
 pub use self::stats::CacheStats;
 
@@ -70,8 +81,11 @@ impl Cache {
     /// directory that cannot be created or written is
     /// [`LmError::Config`] naming the path.
     pub fn new(config: CacheConfig) -> Result<Cache, LmError> {
-        let memory = config.memory_enabled().then(|| MemoryLevel::new(config.memory_capacity));
-        let disk = config.resolved_dir().map(|dir| DiskLevel::open(dir, config.durable_writes)).transpose()?;
+        let memory = config.memory_enabled().then(|| MemoryLevel::new(config.memory_capacity, config.memory_max_bytes));
+        let disk = config
+            .resolved_dir()
+            .map(|dir| DiskLevel::open(dir, config.durable_writes, config.disk_size_limit_bytes))
+            .transpose()?;
         let inner = Inner { memory, disk, flights: Flights::default(), counters: Counters::default() };
         Ok(Cache { inner: Arc::new(inner) })
     }
@@ -112,7 +126,11 @@ impl Cache {
                 }
                 Joined::Leader(leader) => {
                     // A flight that just ended may have stored the answer.
-                    if let Some(hit) = inner.memory_get(&key).or_else(|| inner.disk_get(&key)) {
+                    let found = match inner.memory_get(&key) {
+                        Some(hit) => Some(hit),
+                        None => self.disk_get_off_thread(key).await,
+                    };
+                    if let Some(hit) = found {
                         leader.publish(Ok(hit.clone()));
                         return Ok(hit);
                     }
@@ -140,6 +158,9 @@ impl Cache {
     }
 
     /// The cached response for `key` (memory, then disk), marked as a hit.
+    /// A blocking call (the disk read runs on the calling thread): async
+    /// code should use [`Cache::get_or_fetch`], which reads the disk on the
+    /// runtime's blocking pool.
     pub fn get(&self, key: &CacheKey) -> Option<LmResponse> {
         let inner = &self.inner;
         let hit = inner.memory_get(key).or_else(|| inner.disk_get(key));
@@ -196,6 +217,43 @@ impl Cache {
     /// Number of responses in memory.
     pub fn memory_len(&self) -> usize {
         self.inner.memory.as_ref().map_or(0, MemoryLevel::len)
+    }
+
+    /// Approximate bytes of the responses in memory (what
+    /// [`CacheConfig::memory_max_bytes`] bounds).
+    pub fn memory_bytes(&self) -> usize {
+        self.inner.memory.as_ref().map_or(0, MemoryLevel::bytes)
+    }
+
+    /// Run the disk level's size sweep now, on this thread (it lists the
+    /// whole directory: call it from a blocking context): delete least
+    /// recently used entries until the directory is within
+    /// [`CacheConfig::disk_size_limit_bytes`]. `None` without a disk level
+    /// or a limit. Sweeps also run by themselves in the background as
+    /// entries are written.
+    pub fn enforce_disk_limit(&self) -> Result<Option<DiskUsage>, LmError> {
+        let Some(disk) = &self.inner.disk else { return Ok(None) };
+        disk.enforce_limit()
+            .map_err(|e| LmError::Config(format!("cannot sweep the cache directory {}: {e}", disk.dir().display())))
+    }
+
+    /// A disk lookup on tokio's blocking pool when inside a runtime (file
+    /// reads — and removing a corrupt entry — block), else inline.
+    async fn disk_get_off_thread(&self, key: CacheKey) -> Option<LmResponse> {
+        self.inner.disk.as_ref()?;
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let inner = Arc::clone(&self.inner);
+                match runtime.spawn_blocking(move || inner.disk_get(&key)).await {
+                    Ok(hit) => hit,
+                    Err(e) => {
+                        tracing::warn!(key = %key, error = %e, "LM cache: disk read task failed; treating as a miss");
+                        None
+                    }
+                }
+            }
+            Err(_) => self.inner.disk_get(&key),
+        }
     }
 
     /// Write to disk on tokio's blocking pool when inside a runtime (file

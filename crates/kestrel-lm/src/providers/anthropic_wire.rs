@@ -100,9 +100,11 @@ pub(crate) fn parse_message(requested_model: &str, body: Value) -> Result<LmResp
     let message: MessageResponse = serde_json::from_value(body).map_err(|e| format!("not a message object: {e}"))?;
     let text: String = message.content.iter().filter(|b| b.kind == "text").filter_map(|b| b.text.as_deref()).collect();
     let usage = message.usage.map_or_else(Usage::default, |u| Usage {
-        prompt_tokens: u.input_tokens
-            + u.cache_creation_input_tokens.unwrap_or(0)
-            + u.cache_read_input_tokens.unwrap_or(0),
+        // Counts come off the wire: saturate rather than overflow.
+        prompt_tokens: u
+            .input_tokens
+            .saturating_add(u.cache_creation_input_tokens.unwrap_or(0))
+            .saturating_add(u.cache_read_input_tokens.unwrap_or(0)),
         completion_tokens: u.output_tokens,
     });
     let completion = Completion { text, finish_reason: message.stop_reason.map(|r| stop_reason(&r)) };
@@ -172,6 +174,9 @@ mod tests {
         assert_eq!(stop_reason("end_turn"), FinishReason::Stop);
         assert_eq!(stop_reason("stop_sequence"), FinishReason::Stop);
         assert!(parse_message("c", json!({"type": "error", "error": {}})).is_err());
+        let absurd = json!({"content": [], "usage": {"input_tokens": u64::MAX, "output_tokens": 1,
+            "cache_creation_input_tokens": u64::MAX, "cache_read_input_tokens": 5}});
+        assert_eq!(parse_message("c", absurd).unwrap().usage.prompt_tokens, u64::MAX);
         assert!(parse_message("c", json!({"content": "nope"})).is_err());
     }
 }

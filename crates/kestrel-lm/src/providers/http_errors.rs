@@ -62,29 +62,48 @@ pub(crate) fn status_error(model: &str, status: u16, retry_after: Option<Duratio
     }
 }
 
+/// Longest delay a `Retry-After` / `retry-after-ms` header is read as: one
+/// day. Larger values (`1e20`, a date in the year 9999) are clamped to it
+/// before any conversion, so no header can overflow a `Duration` or the date
+/// arithmetic. [`crate::RetryPolicy::max_retry_after`] caps the wait again
+/// (120 s by default).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
 /// The delay a provider asked for: `retry-after-ms` (OpenAI) wins over
 /// `Retry-After`, which is whole or fractional seconds or an HTTP-date.
+/// Negative, NaN and unparsable values are ignored; anything above
+/// [`MAX_RETRY_AFTER`] is clamped to it.
 pub(crate) fn retry_after(retry_after_ms: Option<&str>, retry_after: Option<&str>) -> Option<Duration> {
-    let from_ms = retry_after_ms
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|ms| ms.is_finite() && *ms >= 0.0)
-        .map(|ms| Duration::from_secs_f64(ms / 1_000.0));
+    let from_ms = retry_after_ms.and_then(|v| v.trim().parse::<f64>().ok()).and_then(|ms| seconds_capped(ms / 1_000.0));
     from_ms.or_else(|| retry_after.and_then(|v| parse_retry_after(v, SystemTime::now())))
 }
 
+/// `secs` as a duration clamped to [`MAX_RETRY_AFTER`]; `None` for NaN and
+/// negative values (infinity is clamped like any large value).
+fn seconds_capped(secs: f64) -> Option<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    let capped = secs.min(MAX_RETRY_AFTER.as_secs_f64());
+    // `capped` is in [0, one day]: the conversion cannot fail.
+    Duration::try_from_secs_f64(capped).ok()
+}
+
 /// One `Retry-After` value: delta-seconds or an IMF-fixdate
-/// (`Wed, 21 Oct 2015 07:28:00 GMT`); a date in the past is zero.
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`); a date in the past is zero; both are
+/// clamped to [`MAX_RETRY_AFTER`].
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return seconds_capped(secs);
     }
     let at = parse_http_date(value)?;
     let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(at.saturating_sub(now)))
+    Some(Duration::from_secs(at.saturating_sub(now)).min(MAX_RETRY_AFTER))
 }
 
-/// Seconds since the epoch of an IMF-fixdate (RFC 9110's preferred format).
+/// Seconds since the epoch of an IMF-fixdate (RFC 9110's preferred format,
+/// a four-digit year).
 fn parse_http_date(value: &str) -> Option<u64> {
     // "Wed, 21 Oct 2015 07:28:00 GMT"
     let (_weekday, rest) = value.split_once(", ")?;
@@ -95,6 +114,9 @@ fn parse_http_date(value: &str) -> Option<u64> {
         .iter()
         .position(|m| m == month)? as u64
         + 1;
+    if year.len() != 4 {
+        return None;
+    }
     let year: i64 = year.parse().ok()?;
     let mut hms = time.split(':').map(|p| p.parse::<u64>().ok());
     let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
@@ -102,12 +124,16 @@ fn parse_http_date(value: &str) -> Option<u64> {
         return None;
     }
     let days = days_from_civil(year, month, day)?;
-    Some(days * 86_400 + h * 3_600 + m * 60 + s)
+    days.checked_mul(86_400)?.checked_add(h * 3_600 + m * 60 + s)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// algorithm); `None` before the epoch.
+/// algorithm); `None` before the epoch or outside years 0..=9999 (the only
+/// ones an IMF-fixdate can spell, so the arithmetic cannot overflow).
 fn days_from_civil(year: i64, month: u64, day: u64) -> Option<u64> {
+    if !(0..=9_999).contains(&year) || !(1..=12).contains(&month) || day > 31 {
+        return None;
+    }
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
@@ -285,6 +311,74 @@ mod tests {
         assert_eq!(retry_after(Some("250"), Some("7")), Some(Duration::from_millis(250)));
         assert_eq!(retry_after(None, Some("7")), Some(Duration::from_secs(7)));
         assert_eq!(retry_after(Some("x"), None), None);
+    }
+
+    #[test]
+    fn absurd_retry_after_values_are_clamped_or_ignored_never_a_panic() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        for huge in ["1e20", "1e300", "inf", "+inf", "18446744073709551616", "9999999999999999999999"] {
+            assert_eq!(parse_retry_after(huge, now), Some(MAX_RETRY_AFTER), "{huge}");
+            assert_eq!(retry_after(Some(huge), None), Some(MAX_RETRY_AFTER), "ms {huge}");
+        }
+        for bad in ["NaN", "nan", "-0.5", "-inf", "-1e20"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+            assert_eq!(retry_after(Some(bad), None), None, "ms {bad}");
+        }
+        // Dates far in the future clamp; years an IMF-fixdate cannot spell are ignored.
+        assert_eq!(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 9223372036854775807 07:28:00 GMT", now), None);
+        assert_eq!(parse_retry_after("Wed, 21 Oct -9223372036854775808 07:28:00 GMT", now), None);
+        assert_eq!(parse_retry_after("Wed, 21 Oct 99999999999999 07:28:00 GMT", now), None);
+    }
+
+    /// A bounded, seeded generator of header values (SplitMix64): numbers of
+    /// every shape, dates with random fields, and random bytes from an
+    /// alphabet that makes both parsers work hard.
+    fn arbitrary_header(state: &mut u64) -> String {
+        fn next(state: &mut u64) -> u64 {
+            *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = *state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        let pick = |state: &mut u64, items: &[&str]| items[(next(state) % items.len() as u64) as usize].to_string();
+        match next(state) % 5 {
+            0 => f64::from_bits(next(state)).to_string(),
+            1 => format!("{}e{}", next(state) as i64, (next(state) % 700) as i64 - 350),
+            2 => {
+                let random_year = (next(state) as i64).to_string();
+                let year = pick(state, &["0000", "1969", "2015", "9999", "-001", "18446744073709551615", &random_year]);
+                let weekday = pick(state, &["Wed", "Thu", "x"]);
+                let month = pick(state, &["Jan", "Feb", "Dec", "Foo"]);
+                let zone = pick(state, &["GMT", "UTC"]);
+                let (day, h, m, s) =
+                    (next(state) as i64 % 100, next(state) % 100, next(state) % 100, next(state) % 100);
+                format!("{weekday}, {day} {month} {year} {h}:{m}:{s} {zone}")
+            }
+            3 => (next(state) as i64).to_string(),
+            _ => {
+                let alphabet = b"0123456789.eE+-infINFnaNA :,GMTWedOct ";
+                let len = next(state) % 40;
+                (0..len).map(|_| char::from(alphabet[(next(state) % alphabet.len() as u64) as usize])).collect()
+            }
+        }
+    }
+
+    #[test]
+    fn property_no_header_value_panics_and_every_delay_is_within_the_cap() {
+        let mut state = 0x5EED_u64;
+        let now = SystemTime::now();
+        for _ in 0..20_000 {
+            let value = arbitrary_header(&mut state);
+            for delay in
+                [parse_retry_after(&value, now), retry_after(Some(&value), None), retry_after(None, Some(&value))]
+                    .into_iter()
+                    .flatten()
+            {
+                assert!(delay <= MAX_RETRY_AFTER, "{value:?} gave {delay:?}");
+            }
+        }
     }
 
     #[test]

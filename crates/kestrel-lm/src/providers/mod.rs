@@ -32,6 +32,8 @@ mod openai_wire;
 
 #[cfg(feature = "anthropic")]
 pub use anthropic::{AnthropicProvider, DEFAULT_ANTHROPIC_MAX_TOKENS};
+#[cfg(any(feature = "openai", feature = "anthropic"))]
+pub use http_errors::MAX_RETRY_AFTER;
 #[cfg(feature = "openai")]
 pub use openai::OpenAiProvider;
 #[cfg(feature = "openai")]

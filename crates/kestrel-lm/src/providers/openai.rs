@@ -115,8 +115,8 @@ impl OpenAiProvider {
         &self.name
     }
 
-    /// The base URL.
-    pub fn base_url_str(&self) -> &str {
+    /// The base URL (as set by [`OpenAiProvider::base_url`]).
+    pub fn get_base_url(&self) -> &str {
         &self.base_url
     }
 

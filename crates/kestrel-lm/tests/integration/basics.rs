@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use kestrel_core::{Example, SignatureSpec, Usage};
 use kestrel_lm::{
     AdapterChoice, CallConfig, Completion, Lm, LmCapabilities, LmError, LmRequest, LmResponse, PromptCache, SharedLm,
-    call_with_adapter, call_with_adapter_cached, current_lm, resolve_lm, set_default_lm, with_lm,
+    call_with_adapter, call_with_adapter_cached, clear_default_lm, current_lm, default_lm, resolve_lm, set_default_lm,
+    with_lm,
 };
 
 /// A provider defined outside `kestrel-lm`: echoes a fixed reply and keeps
@@ -48,10 +49,10 @@ fn shared(lm: &Arc<Echo>) -> SharedLm {
 }
 
 #[tokio::test]
-async fn scopes_nest_and_the_default_is_set_once() {
+async fn scopes_nest_and_the_default_can_be_replaced() {
+    // The only test in this binary that touches the process default.
     let a = shared(&Echo::new("test/a", ""));
     let b = shared(&Echo::new("test/b", ""));
-    assert!(current_lm().is_none() || current_lm().is_some_and(|lm| lm.model() == "test/default"));
     with_lm(a.clone(), async {
         assert_eq!(current_lm().unwrap().model(), "test/a");
         with_lm(b.clone(), async { assert_eq!(current_lm().unwrap().model(), "test/b") }).await;
@@ -60,11 +61,26 @@ async fn scopes_nest_and_the_default_is_set_once() {
     })
     .await;
 
-    let default = shared(&Echo::new("test/default", ""));
-    set_default_lm(default.clone()).unwrap();
-    assert!(matches!(set_default_lm(a.clone()), Err(LmError::DefaultAlreadySet)));
-    assert_eq!(current_lm().unwrap().model(), "test/default");
+    let first = shared(&Echo::new("test/default-1", ""));
+    let second = shared(&Echo::new("test/default-2", ""));
+    let _ = set_default_lm(first.clone());
+    assert_eq!(current_lm().unwrap().model(), "test/default-1");
+    // A long-lived service swaps the default (DSPy's `dspy.configure` called again).
+    let _ = set_default_lm(second.clone());
+    assert_eq!(current_lm().unwrap().model(), "test/default-2", "the default was replaced");
+    assert_eq!(resolve_lm(None).unwrap().model(), "test/default-2");
+    // The task-local scope and a predictor's own LM still take precedence.
     with_lm(a.clone(), async { assert_eq!(current_lm().unwrap().model(), "test/a") }).await;
+    assert_eq!(resolve_lm(Some(&b)).unwrap().model(), "test/b");
+    // Other tasks see the replacement too (it is process-wide, not task-local).
+    let seen = tokio::spawn(async { current_lm().map(|lm| lm.model().to_string()) }).await.unwrap();
+    assert_eq!(seen.as_deref(), Some("test/default-2"));
+
+    let previous = set_default_lm(first.clone()).expect("a default was set");
+    assert!(previous.same_as(&second), "set_default_lm returns the LM it replaced");
+    assert!(default_lm().unwrap().same_as(&first));
+    assert!(clear_default_lm().unwrap().same_as(&first));
+    assert!(matches!(resolve_lm(None), Err(LmError::NotConfigured)));
 }
 
 #[test]

@@ -13,6 +13,8 @@ use kestrel_lm::{Completion, LmError, LmRequest, LmResponse};
 use serde_json::json;
 
 mod crash;
+mod off_executor;
+mod size_limit;
 
 fn response(text: &str) -> LmResponse {
     let mut r =

@@ -91,7 +91,7 @@ async fn retries_stop_after_num_retries_with_the_last_error() {
     let provider = Flaky::failing((0..10).map(|_| server_error()).collect());
     let client = LmBuilder::new(kestrel_lm::SharedLm::from_arc(provider.clone()))
         .no_cache()
-        .retry(fast_retries().with_num_retries(3))
+        .retry(fast_retries().num_retries(3))
         .build()
         .unwrap();
     let err = client.call(ask("hi")).await.unwrap_err();

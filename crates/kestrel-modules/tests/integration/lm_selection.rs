@@ -67,3 +67,36 @@ async fn concurrent_scopes_do_not_mix() {
         assert_eq!(answer, Some(i.to_string()));
     }
 }
+
+/// DSPy's `dspy.LM(model, temperature=0, max_tokens=256)`: the LM's default
+/// options sit below everything else — a `with_call_config` scope, then the
+/// predictor's own config, then a per-call config win over them, option by
+/// option.
+#[tokio::test]
+async fn lm_default_options_are_below_predictor_and_scope_config() {
+    use kestrel_lm::{CallConfig, LmBuilder};
+    use kestrel_modules::with_call_config;
+
+    let scripted = ScriptedLm::sequence(["[[ ## answer ## ]]\n4"; 4]);
+    let lm = LmBuilder::new(scripted.clone()).temperature(0.0).max_tokens(256).stop(["<END>"]).build().unwrap();
+    let plain = Predict::from_signature("question -> answer").unwrap().lm(lm);
+    let seen = |i: usize| {
+        let r = &scripted.requests()[i];
+        (r.temperature, r.max_tokens, r.stop.clone())
+    };
+
+    plain.forward_example(&question(), None).await.unwrap();
+    assert_eq!(seen(0), (Some(0.0), Some(256), vec!["<END>".to_string()]), "the LM's defaults");
+
+    let scope = CallConfig { temperature: Some(1.0), ..CallConfig::default() };
+    with_call_config(scope.clone(), plain.forward_example(&question(), None)).await.unwrap();
+    assert_eq!(seen(1), (Some(1.0), Some(256), vec!["<END>".to_string()]), "the scope wins over the LM");
+
+    let own = plain.clone().config(CallConfig { max_tokens: Some(64), ..CallConfig::default() });
+    with_call_config(scope, own.forward_example(&question(), None)).await.unwrap();
+    assert_eq!(seen(2), (Some(1.0), Some(64), vec!["<END>".to_string()]), "the predictor's config wins");
+
+    let per_call = CallConfig { stop: vec!["STOP".into()], ..CallConfig::default() };
+    own.forward_example(&question(), Some(&per_call)).await.unwrap();
+    assert_eq!(seen(3), (Some(0.0), Some(64), vec!["STOP".to_string()]), "a per-call config wins");
+}

@@ -208,7 +208,7 @@ async fn retry_after_from_the_server_sets_the_wait() {
 async fn exhausted_retries_return_the_last_typed_error_with_the_providers_message() {
     let server = echo_server().await;
     for kind in Kind::BOTH {
-        let client = kind.client(&server, fast_retries().with_num_retries(2));
+        let client = kind.client(&server, fast_retries().num_retries(2));
         server.clear_requests();
         server.set_fault_always(Some(Fault::status(503).message("upstream overloaded: shard 7").into()));
         let err = client.call(ask("q")).await.unwrap_err();

@@ -122,3 +122,59 @@ async fn a_signature_call_goes_through_the_adapter_and_http() {
     assert!(sent.messages[0].content.contains("`question`"), "the ChatAdapter's system message was sent");
     assert!(sent.messages[1].content.contains("[[ ## question ## ]]\nCapital of France?"));
 }
+
+/// DSPy's `dspy.LM("openai/x", temperature=0, max_tokens=256, stop=[..])`:
+/// the LM's options reach every request; a predictor's config (here the
+/// merged config handed to the adapter call) wins over them option by
+/// option; `n > 1` from the LM still triggers DSPy's temperature rule; and
+/// the cache key is that of the merged request.
+#[tokio::test]
+async fn lm_default_options_reach_the_wire_below_the_call_config() {
+    let server = MockServer::start(ScriptedLm::keyed([("France", "[[ ## answer ## ]]\nParis")])).await.unwrap();
+    let client = kestrel_lm::LmBuilder::new(openai(&server, "gpt-4o-mini"))
+        .cache(kestrel_lm::cache::CacheConfig::memory_only())
+        .temperature(0.0)
+        .max_tokens(256)
+        .stop(["<END>"])
+        .build()
+        .unwrap();
+    assert_eq!(client.get_call_defaults().and_then(|d| d.max_tokens), Some(256));
+    let lm = SharedLm::new(client.clone());
+    let sig = SignatureSpec::parse("question -> answer").unwrap();
+    let inputs = Example::from_pairs([("question", "Capital of France?")]);
+    let body = |i: usize| server.requests_to(Route::ChatCompletions)[i].body.clone().unwrap();
+
+    // 1. Nothing set by the predictor: the LM's options are sent.
+    let out = call_with_adapter(&lm, AdapterChoice::default(), &sig, &[], &inputs, &CallConfig::default()).await;
+    assert_eq!(out.unwrap().prediction.get_str("answer"), Some("Paris"));
+    assert_eq!(
+        (&body(0)["temperature"], &body(0)["max_tokens"], &body(0)["stop"]),
+        (&json!(0.0), &json!(256), &json!(["<END>"]))
+    );
+
+    // 2. The predictor's own options win, option by option.
+    let own = CallConfig { temperature: Some(0.5), stop: vec!["STOP".into()], ..CallConfig::default() };
+    call_with_adapter(&lm, AdapterChoice::default(), &sig, &[], &inputs, &own).await.unwrap();
+    assert_eq!(
+        (&body(1)["temperature"], &body(1)["max_tokens"], &body(1)["stop"]),
+        (&json!(0.5), &json!(256), &json!(["STOP"]))
+    );
+
+    // 3. The same merged options are the same cache entry: no request.
+    let explicit = CallConfig { temperature: Some(0.0), max_tokens: Some(256), ..CallConfig::default() };
+    let hit = call_with_adapter(&lm, AdapterChoice::default(), &sig, &[], &inputs, &explicit).await.unwrap();
+    assert!(hit.cache_hit, "explicit options equal to the LM's are the same request");
+    assert_eq!(server.request_count(), 2);
+    // ...and a raw request through the client is filled the same way.
+    let raw = client.call(ask("Capital of France?")).await.unwrap();
+    assert!(!raw.cache_hit);
+    assert_eq!((&body(2)["temperature"], &body(2)["max_tokens"]), (&json!(0.0), &json!(256)));
+
+    // 4. `n` from the LM's options with temperature 0: DSPy raises it to 0.7.
+    let sampling =
+        kestrel_lm::LmBuilder::new(openai(&server, "gpt-4o-mini")).no_cache().temperature(0.0).n(3).build().unwrap();
+    let sampling = SharedLm::new(sampling);
+    let out = call_with_adapter(&sampling, AdapterChoice::default(), &sig, &[], &inputs, &CallConfig::default()).await;
+    assert_eq!(out.unwrap().prediction.completions().len(), 3);
+    assert_eq!((&body(3)["n"], &body(3)["temperature"]), (&json!(3), &json!(0.7)));
+}
