@@ -11,7 +11,7 @@
 //! real OpenAI-compatible HTTP path, so provider, cache and retry costs are
 //! measured. See `docs/BENCH_COMPILE.md`.
 
-mod arithmetic;
+pub(crate) mod arithmetic;
 mod cli;
 mod datasets;
 mod download;
@@ -19,7 +19,7 @@ mod matrix;
 mod metrics;
 mod prompt;
 mod report;
-mod simulated_lm;
+pub(crate) mod simulated_lm;
 mod text;
 
 use std::path::{Path, PathBuf};
