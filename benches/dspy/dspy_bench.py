@@ -169,6 +169,9 @@ def compile_(args):
         "best_seed": best["seed"],
         "candidates": len(compiled.candidate_programs),
         "demos": len(compiled.demos),
+        "train": len(trainset),
+        "val": len(valset),
+        "num_candidate_programs": args.candidates,
     }
 
 

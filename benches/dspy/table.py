@@ -15,8 +15,8 @@ from collections import defaultdict
 MEASURES = {
     "cache_hit": ("per_call_us", "µs", "Predict call served by the warm in-memory cache"),
     "uncached": ("framework_us", "µs", "uncached Predict call minus a raw POST of the same messages"),
-    "evaluate": ("seconds", "s", "Evaluate, 1,000 examples"),
-    "compile": ("seconds", "s", "RandomSearch, 8 candidates, 100 train / 100 val"),
+    "evaluate": ("seconds", "s", "Evaluate, {examples:,} examples"),
+    "compile": ("seconds", "s", "RandomSearch, {num_candidate_programs} candidates, {train} train / {val} val"),
 }
 ORDER = ["cache_hit", "uncached", "evaluate", "compile"]
 
@@ -74,6 +74,7 @@ def main(path):
             scores = f"{score(sides['dspy'])} / {score(sides['kestrel'])}"
         else:
             http = scores = "—"
+        label = label.format(**sides["dspy"][0])
         runs_note = f" ×{len(sides['dspy'])}/{len(sides['kestrel'])}"
         print(
             f"| {label}{runs_note} | {latency} ms | {concurrency} | {d_text} | {k_text} | {ratio} | {http} | {scores} |"

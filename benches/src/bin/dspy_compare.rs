@@ -205,7 +205,13 @@ fn uncached(args: &Args, examples: &[Example]) -> Result<Value, BoxError> {
 
 fn evaluate(args: &Args, examples: Vec<Example>) -> Result<Value, BoxError> {
     if examples.len() < args.examples {
-        return Err(format!("{} has {} examples, fewer than --examples {}", args.dataset, examples.len(), args.examples).into());
+        return Err(format!(
+            "{} has {} examples, fewer than --examples {}",
+            args.dataset,
+            examples.len(),
+            args.examples
+        )
+        .into());
     }
     let devset: Arc<[Example]> = examples.into_iter().take(args.examples).collect();
     let lm = client(args, CacheConfig::disabled())?;
@@ -219,7 +225,9 @@ fn evaluate(args: &Args, examples: Vec<Example>) -> Result<Value, BoxError> {
 
 fn compile(args: &Args, examples: Vec<Example>) -> Result<Value, BoxError> {
     if examples.len() < args.train + args.val {
-        return Err(format!("{} has too few examples for --train {} --val {}", args.dataset, args.train, args.val).into());
+        return Err(
+            format!("{} has too few examples for --train {} --val {}", args.dataset, args.train, args.val).into()
+        );
     }
     let trainset = &examples[..args.train];
     let valset = &examples[args.train..args.train + args.val];
@@ -236,7 +244,8 @@ fn compile(args: &Args, examples: Vec<Example>) -> Result<Value, BoxError> {
         .block_on(with_lm(lm, optimizer.compile_with_valset(&program, trainset, Some(valset))))?;
     let seconds = started.elapsed().as_secs_f64();
     let report = &compiled.report;
-    let demos: usize = report.candidates.iter().find(|c| Some(c.seed) == report.best_seed).map_or(0, |c| c.demos.iter().sum());
+    let demos: usize =
+        report.candidates.iter().find(|c| Some(c.seed) == report.best_seed).map_or(0, |c| c.demos.iter().sum());
     Ok(json!({
         "seconds": seconds,
         "best_score": report.best_score(),
@@ -245,5 +254,8 @@ fn compile(args: &Args, examples: Vec<Example>) -> Result<Value, BoxError> {
         "demos": demos,
         "teacher_runs": report.teacher_runs,
         "speculative_runs": report.speculative_runs,
+        "train": trainset.len(),
+        "val": valset.len(),
+        "num_candidate_programs": args.candidates,
     }))
 }
