@@ -54,7 +54,9 @@ def main(path):
             continue
         d_text, d_mid = cell([r[key] for r in sides["dspy"]], unit)
         k_text, k_mid = cell([r[key] for r in sides["kestrel"]], unit)
-        ratio = f"{d_mid / k_mid:.1f}×" if k_mid > 0 else "—"
+        # No ratio when a side's runs straddle zero (the difference is below the noise).
+        lows = [min(r[key] for r in sides[s]) for s in ("dspy", "kestrel")]
+        ratio = f"{d_mid / k_mid:.1f}×" if min(lows) > 0 else "— (within noise)"
         if workload == "uncached":
             extra = lambda rs: f"{statistics.median(r['predict_us'] for r in rs):,.0f} − {statistics.median(r['raw_us'] for r in rs):,.0f}"
             d_text += f" = {extra(sides['dspy'])}"
