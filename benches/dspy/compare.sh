@@ -8,7 +8,8 @@
 #
 # Environment: DSPY_PYTHON (default: python3 on PATH; see README.md for the
 # venv), REPEATS (default 3), OUT (default target/dspy-compare),
-# QUICK=1 (small sizes: checks the set-up in a few seconds, figures meaningless).
+# QUICK=1 (small sizes: checks the set-up in a few seconds, figures meaningless),
+# SLOW=1 (adds RandomSearch at 1,000 ms latency: about 5 more minutes per repeat).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,6 +17,7 @@ PY=${DSPY_PYTHON:-python3}
 REPEATS=${REPEATS:-3}
 OUT=${OUT:-$ROOT/target/dspy-compare}
 QUICK=${QUICK:-0}
+SLOW=${SLOW:-0}
 mkdir -p "$OUT"
 RESULTS=$OUT/results.jsonl
 : > "$RESULTS"
@@ -94,11 +96,14 @@ for r in $(seq 0 $((REPEATS - 1))); do
     for c in 16 128; do pair "$r" 0 --workload evaluate --concurrency "$c" "${EVAL[@]}"; done
     for c in 16 128; do pair "$r" 100 --workload evaluate --concurrency "$c" "${EVAL[@]}"; done
     for c in 16 64; do pair "$r" 50 --workload compile --concurrency "$c" "${COMPILE[@]}"; done
+    if [ "$SLOW" = 1 ]; then
+        for c in 16 64; do pair "$r" 1000 --workload compile --concurrency "$c" "${COMPILE[@]}"; done
+    fi
 done
 
 {
     echo "machine: $(nproc) cores, $(uname -sm); load average before the table: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "git: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (dirty)')"
-    echo "command: DSPY_PYTHON=$PY REPEATS=$REPEATS benches/dspy/compare.sh"
+    echo "command: DSPY_PYTHON=$PY REPEATS=$REPEATS QUICK=$QUICK SLOW=$SLOW benches/dspy/compare.sh"
     "$PY" "$ROOT/benches/dspy/table.py" "$RESULTS"
 } | tee "$OUT/table.md"
