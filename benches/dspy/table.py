@@ -44,8 +44,8 @@ def main(path):
                 concurrency = 1 if per_call else r["concurrency"]
                 runs[(r["workload"], r["latency_ms"], concurrency)].append(r)
 
-    print("| workload | latency | concurrency | Python DSPy 3.4.1 | Kestrel | DSPy / Kestrel | HTTP requests (DSPy / Kestrel) | score (DSPy / Kestrel) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| workload | latency | concurrency | Python DSPy 3.4.1 | Kestrel | DSPy / Kestrel | HTTP requests (DSPy / Kestrel) | most in flight (DSPy / Kestrel) | score (DSPy / Kestrel) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     keys = sorted(runs, key=lambda k: (ORDER.index(k[0]), k[1], k[2]))
     for workload, latency, concurrency in keys:
         key, unit, label = MEASURES[workload]
@@ -66,6 +66,10 @@ def main(path):
             counts = sorted({r["http_requests"] for r in rs})
             return f"{counts[0]:,}–{counts[-1]:,}" if len(counts) > 1 else f"{counts[0]:,}"
 
+        def flight_range(rs):
+            values = [r["max_in_flight"] for r in rs]
+            return f"{min(values)}–{max(values)}" if min(values) != max(values) else str(values[0])
+
         def score(rs):
             field = "best_score" if workload == "compile" else "score"
             values = sorted({r.get(field) for r in rs if r.get(field) is not None})
@@ -74,15 +78,19 @@ def main(path):
         if workload in ("evaluate", "compile"):
             http = f"{requests(sides['dspy'])} / {requests(sides['kestrel'])}"
             scores = f"{score(sides['dspy'])} / {score(sides['kestrel'])}"
+            flight = f"{flight_range(sides['dspy'])} / {flight_range(sides['kestrel'])}"
         else:
-            http = scores = "—"
+            http = scores = flight = "—"
         label = label.format(**sides["dspy"][0])
         runs_note = f" ×{len(sides['dspy'])}/{len(sides['kestrel'])}"
         print(
-            f"| {label}{runs_note} | {latency} ms | {concurrency} | {d_text} | {k_text} | {ratio} | {http} | {scores} |"
+            f"| {label}{runs_note} | {latency} ms | {concurrency} | {d_text} | {k_text} | {ratio} | {http} | {flight} | {scores} |"
         )
     print()
-    print("Medians over the runs (range in brackets); ×a/b = runs per side. Per-call rows run one call at a time.")
+    print(
+        "Medians over the runs (range in brackets); ×a/b = runs per side. Per-call rows run one call at a time. "
+        "'most in flight': the most requests the server held at once (its range over the runs)."
+    )
 
 
 if __name__ == "__main__":
