@@ -6,8 +6,11 @@
 //!   (default, offline) or a real model. See `docs/BENCH_COMPILE.md`.
 //! - `sync-fixtures [--from DIR] [--check]`: copy DSPy's golden fixtures
 //!   into `testdata/dspy/`, or check the committed copy.
+//! - `serve-sim`: serve the simulated LM on 127.0.0.1 until killed, for
+//!   clients in other processes (`benches/dspy/compare.sh`).
 
 mod bench_compile;
+mod serve;
 mod sync_fixtures;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +30,8 @@ enum Command {
     /// Compile programs with every optimizer and report scores, LM usage and
     /// wall time (offline by default: a generated dataset and a simulated LM).
     BenchCompile(Box<bench_compile::BenchArgs>),
+    /// Serve the simulated LM on 127.0.0.1 until killed (see benches/dspy/README.md).
+    ServeSim(serve::ServeArgs),
     /// Copy the DSPy golden fixtures into testdata/dspy (or check the copy).
     SyncFixtures {
         /// Folder holding the recorded fixtures.
@@ -42,6 +47,7 @@ fn main() -> ExitCode {
     let root = project_root();
     let outcome = match Cli::parse().command {
         Command::BenchCompile(args) => bench_compile::run(*args, &root),
+        Command::ServeSim(args) => serve::run(args),
         Command::SyncFixtures { from, check } => {
             let from = from.unwrap_or_else(|| root.join("../shared/fixtures/dspy"));
             sync_fixtures::sync_fixtures(&from, &root.join("testdata/dspy"), check)
