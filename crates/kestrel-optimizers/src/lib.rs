@@ -60,9 +60,10 @@ pub use error::OptimizerError;
 pub use instruction_report::{DepthStats, InstructionCandidate, ProposalFailure, StatsKind};
 pub use labeled::{DEFAULT_K, LabeledFewShot};
 pub use mipro::{
-    DEFAULT_MINIBATCH_FULL_EVAL_STEPS, DEFAULT_MINIBATCH_SIZE, DEFAULT_MIPRO_SEED, DEFAULT_N_EI_CANDIDATES,
-    DEFAULT_N_STARTUP_TRIALS, DEFAULT_PRIOR_WEIGHT, EvalBatch, PredictorChoice, PredictorSpace, SearchOutcome,
-    SearchProgress, TpeObservation, TpeSampler, TrialKind, TrialLog, TrialRequest, TrialSearch,
+    AutoMode, CostEstimate, DEFAULT_MINIBATCH_FULL_EVAL_STEPS, DEFAULT_MINIBATCH_SIZE, DEFAULT_MIPRO_SEED,
+    DEFAULT_N_EI_CANDIDATES, DEFAULT_N_STARTUP_TRIALS, DEFAULT_PRIOR_WEIGHT, EvalBatch, MiproReport, MiproV2,
+    PredictorChoice, PredictorSpace, SearchOutcome, SearchProgress, TpeObservation, TpeSampler, TrialKind, TrialLog,
+    TrialRequest, TrialSearch,
 };
 pub use optimizer::{Compiled, Optimizer, demo_counts, has_demos, reset_copy};
 pub use random_search::{BootstrapFewShotWithRandomSearch, DEFAULT_SEARCH_CONCURRENCY};

@@ -48,6 +48,14 @@ mod tips;
 mod search;
 mod tpe;
 
+mod auto;
+mod budget;
+mod compile;
+mod demo_sets;
+mod estimate;
+mod optimizer;
+mod report;
+
 pub use program_code::default_program_code;
 pub use proposer::{
     DEFAULT_NUM_DEMOS_IN_CONTEXT, DEFAULT_PROPOSER_CONCURRENCY, DEFAULT_PROPOSER_TEMPERATURE,
@@ -61,3 +69,9 @@ pub use search::{
     PredictorSpace, SearchOutcome, SearchProgress, TrialKind, TrialLog, TrialRequest, TrialSearch,
 };
 pub use tpe::{DEFAULT_N_EI_CANDIDATES, DEFAULT_N_STARTUP_TRIALS, DEFAULT_PRIOR_WEIGHT, TpeObservation, TpeSampler};
+
+pub use auto::{AutoMode, MIN_MINIBATCH_SIZE, num_trials_for};
+pub use demo_sets::DemoSetInfo;
+pub use estimate::CostEstimate;
+pub use optimizer::{DEFAULT_MIPRO_CONCURRENCY, DEFAULT_MIPRO_MAX_DEMOS, MiproV2};
+pub use report::{MiproReport, ScoredDemoSet, ScoredInstruction};

@@ -7,6 +7,7 @@ mod bootstrap;
 mod bootstrap_fill;
 mod copro;
 mod labeled;
+mod mipro;
 mod mipro_proposer;
 mod mipro_search;
 mod optimizer_fixtures;

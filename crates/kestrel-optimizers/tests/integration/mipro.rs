@@ -1,0 +1,349 @@
+//! MIPROv2 end to end on scripted LMs: it picks the instruction and demo
+//! set that score best, the same seed gives the same program at any
+//! concurrency, zero-shot mode, DSPy's `auto` settings and draws, a budget
+//! stop, and bad settings as typed errors.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use kestrel_core::{Example, Role, Usage};
+use kestrel_eval::Evaluate;
+use kestrel_lm::{Completion, Lm, LmBuilder, LmCapabilities, LmError, LmRequest, LmResponse, SharedLm, with_lm};
+use kestrel_modules::{Predict, Predictor, ProgramState};
+use kestrel_optimizers::mipro::{AutoMode, EvalBatch, MiproV2, TrialKind};
+use kestrel_optimizers::{CandidateKind, Optimizer, OptimizerError, StopReason};
+use kestrel_testkit::{RequestLog, Rule, RuleLm};
+
+use crate::support::{exact, example, operands, question_of};
+
+/// Adds `a + b`. Wrong by one when the sum is a multiple of 3 unless the
+/// instructions say "carefully"; wrong by one when it is a multiple of 4
+/// unless the prompt has demos; "Guess" in the instructions makes it always
+/// wrong. Only a "carefully" instruction with demos scores 100.
+#[derive(Debug, Default)]
+struct TaskLm {
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl Lm for TaskLm {
+    fn model(&self) -> &str {
+        "test/task"
+    }
+    fn capabilities(&self) -> LmCapabilities {
+        LmCapabilities::default().uncacheable()
+    }
+    async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let system = request.messages.iter().find(|m| m.role == Role::System).map_or("", |m| m.content.as_str());
+        let has_demos = request
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::User && m.content.contains("[[ ## question ## ]]"))
+            .count()
+            > 1;
+        let (a, b) = operands(&question_of(&request)).unwrap_or((0, 0));
+        let sum = a + b;
+        let wrong =
+            system.contains("Guess") || (sum % 3 == 0 && !system.contains("carefully")) || (sum % 4 == 0 && !has_demos);
+        let answer = if wrong { sum + 1 } else { sum };
+        // Each question takes its own time, so runs finish out of order.
+        tokio::time::sleep(std::time::Duration::from_millis(sum % 3)).await;
+        let text = format!("[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]");
+        Ok(LmResponse::new(
+            vec![Completion::stop(text)],
+            Usage { prompt_tokens: 10, completion_tokens: 2 },
+            "test/task",
+        ))
+    }
+}
+
+fn rule(last_contains: &str, reply: &str) -> Rule {
+    Rule { last_contains: vec![last_contains.into()], replies: vec![reply.into()], ..Rule::default() }
+}
+
+fn instruction(text: &str) -> String {
+    format!("[[ ## proposed_instruction ## ]]\n{text}\n\n[[ ## completed ## ]]")
+}
+
+/// The prompt model: fixed summary and descriptions; the proposed
+/// instruction depends on the tip drawn.
+fn prompt_model(log: &RequestLog) -> RuleLm {
+    let rules = vec![
+        rule("[[ ## prior_observations ## ]]", "[[ ## observations ## ]]\n More.\n\n[[ ## completed ## ]]"),
+        rule("field `[[ ## observations ## ]]`", "[[ ## observations ## ]]\nSums.\n\n[[ ## completed ## ]]"),
+        rule("field `[[ ## summary ## ]]`", "[[ ## summary ## ]]\nAdditions.\n\n[[ ## completed ## ]]"),
+        rule(
+            "field `[[ ## program_description ## ]]`",
+            "[[ ## program_description ## ]]\nAdds.\n\n[[ ## completed ## ]]",
+        ),
+        rule("field `[[ ## module_description ## ]]`", "[[ ## module_description ## ]]\nOne.\n\n[[ ## completed ## ]]"),
+        rule("creative", &instruction("Guess the sum.")),
+        rule("high stakes", &instruction("Guess fast, lives depend on it.")),
+        rule("Keep the instruction clear", &instruction("Add the numbers carefully.")),
+        rule("informative and descriptive", &instruction("Add both numbers carefully, digit by digit.")),
+        rule("persona", &instruction("You are a careful accountant: add carefully.")),
+        rule("field `[[ ## proposed_instruction ## ]]`", &instruction("Add the numbers.")),
+    ];
+    RuleLm::new("prompt", rules, Vec::new(), log.clone())
+}
+
+/// `n` questions with sums that hit both failure rules.
+fn dataset(n: u64, offset: u64) -> Vec<Example> {
+    (0..n).map(|i| example(i + offset, (i * 7 + offset) % 13)).collect()
+}
+
+fn student() -> Predict {
+    Predict::from_signature("question -> answer").unwrap()
+}
+
+fn mipro(log: &RequestLog, concurrency: usize) -> MiproV2 {
+    MiproV2::new(exact)
+        .prompt_model(prompt_model(log))
+        .auto(None)
+        .num_candidates(6)
+        .unwrap()
+        .num_trials(15)
+        .unwrap()
+        .minibatch_size(10)
+        .unwrap()
+        .concurrency(concurrency)
+        .unwrap()
+        .display_progress(false)
+}
+
+#[tokio::test]
+async fn chooses_the_instruction_and_demos_that_score_best() {
+    let task = SharedLm::new(TaskLm::default());
+    let (train, val) = (dataset(16, 0), dataset(30, 40));
+    let log = RequestLog::new();
+    let before = with_lm(task.clone(), Evaluate::new(val.clone()).run(&student(), &exact)).await.unwrap();
+    let compiled =
+        with_lm(task.clone(), mipro(&log, 8).compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+    let after = with_lm(task.clone(), Evaluate::new(val.clone()).run(&compiled.program, &exact)).await.unwrap();
+
+    assert!(before.score < 70.0, "the default program must leave room: {}", before.score);
+    assert_eq!(after.score, 100.0, "{}", compiled.report);
+    let signature = compiled.program.signature_spec();
+    assert!(signature.instructions().contains("carefully"), "{}", signature.instructions());
+    assert!(!compiled.program.demos().is_empty());
+
+    let report = compiled.report.mipro.as_deref().unwrap();
+    assert_eq!(report.best_score, Some(100.0));
+    let best_trial = report.best_trial.unwrap();
+    assert!(best_trial > 1);
+    let winner = report.trials.iter().find(|t| t.number == best_trial).unwrap();
+    assert_eq!(winner.kind, TrialKind::Full);
+    assert_eq!(winner.params, report.best_params);
+    // DSPy's schedule: 15 trials, a full evaluation after every 5 and the
+    // default program first: 1 + 15 + 3 trial numbers.
+    assert_eq!(report.trials.len(), 19);
+    assert_eq!(report.trials[0].kind, TrialKind::Default);
+    assert_eq!(report.trials[0].score, before.score);
+    assert_eq!(report.trials.last().unwrap().total_eval_calls_so_far, 30 + 15 * 10 + 3 * 30);
+    // Candidate 0 is the original instruction; demo set 0 is zero-shot,
+    // 1 labeled, 2 the unshuffled bootstrap.
+    let instructions = &report.instruction_candidates[0];
+    assert_eq!(instructions.len(), 6);
+    assert_eq!(instructions[0].instruction, student().signature_spec().instructions());
+    let sets = &report.demo_set_candidates[0];
+    assert_eq!(sets.len(), 6);
+    assert_eq!(sets[0].kind, CandidateKind::ZeroShot);
+    assert!(sets[0].demos.is_empty());
+    assert_eq!(sets[1].kind, CandidateKind::Labeled);
+    assert_eq!(sets[2].kind, CandidateKind::Bootstrap);
+    assert!(sets[3..].iter().all(|s| s.kind == CandidateKind::Shuffled));
+    let tried: usize = instructions.iter().map(|i| i.trials).sum();
+    assert_eq!(tried, 15, "every minibatch trial counts for one instruction");
+    // The student is untouched; the report serializes.
+    assert!(student().demos().is_empty());
+    let json = serde_json::to_value(&compiled.report).unwrap();
+    assert_eq!(json["mipro"]["best_trial"], serde_json::json!(best_trial));
+    assert!(compiled.report.to_string().contains("<- best"));
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_program_at_any_concurrency() {
+    let task = SharedLm::new(TaskLm::default());
+    let (train, val) = (dataset(16, 0), dataset(30, 40));
+    let mut runs = Vec::new();
+    for concurrency in [8, 1, 8] {
+        let compiled = with_lm(
+            task.clone(),
+            mipro(&RequestLog::new(), concurrency).compile_with_valset(&student(), &train, Some(&val)),
+        )
+        .await
+        .unwrap();
+        let report = compiled.report.mipro.clone().unwrap();
+        runs.push((compiled.program.dump_state(), report.trials, report.instruction_candidates));
+    }
+    assert_eq!(runs[0], runs[1], "concurrency 8 and 1");
+    assert_eq!(runs[0], runs[2], "two runs");
+    let other_seed =
+        with_lm(task.clone(), mipro(&RequestLog::new(), 8).seed(3).compile_with_valset(&student(), &train, Some(&val)))
+            .await
+            .unwrap();
+    assert_ne!(other_seed.report.mipro.unwrap().trials, runs[0].1, "the seed matters");
+}
+
+#[tokio::test]
+async fn zero_shot_searches_instructions_only() {
+    let task = SharedLm::new(TaskLm::default());
+    let log = RequestLog::new();
+    // auto light, zero-shot, no valset: 30 examples split 6 / 24.
+    let optimizer = MiproV2::new(exact)
+        .prompt_model(prompt_model(&log))
+        .max_bootstrapped_demos(0)
+        .max_labeled_demos(0)
+        .display_progress(false);
+    let compiled = with_lm(task, optimizer.compile(&student(), &dataset(30, 0))).await.unwrap();
+    let report = compiled.report.mipro.as_deref().unwrap();
+    assert!(report.zero_shot);
+    assert_eq!((report.trainset_size, report.valset_size), (6, 24));
+    assert!(!report.minibatch, "24 validation examples are not more than 50");
+    // DSPy's light zero-shot settings: 6 instructions, 6 sets (3 demos
+    // each, to inform the proposals), 9 trials (full evaluations).
+    assert_eq!((report.num_instruct_candidates, report.num_fewshot_candidates, report.num_trials), (6, 6, 9));
+    assert_eq!(report.trials.len(), 1 + 9);
+    assert!(report.trials.iter().all(|t| t.params.iter().all(|c| c.demos.is_none())));
+    assert!(report.demo_set_candidates.is_empty());
+    // Without labeled demos DSPy's seed -2 set is a shuffled bootstrap.
+    assert_eq!(report.demo_sets[1].kind, CandidateKind::Shuffled);
+    assert!(compiled.program.demos().is_empty());
+    assert!(compiled.program.signature_spec().instructions().contains("carefully"));
+}
+
+/// The seeded draws of an `auto = light` compile, in DSPy 3.4.1's order on
+/// its one `random.Random(9)`: `create_minibatch` samples the 80-example
+/// valset, `create_n_fewshot_demo_sets` shuffles the 20 training examples
+/// and draws a demo count per shuffled set, `GroundedProposer` draws a tip
+/// and a rollout id per proposal, then `eval_candidate_program` draws the
+/// first minibatch.
+#[tokio::test]
+async fn auto_light_draws_as_dspy() {
+    let task = SharedLm::new(TaskLm::default());
+    let log = RequestLog::new();
+    let optimizer = MiproV2::new(exact).prompt_model(prompt_model(&log)).display_progress(false);
+    let data = dataset(100, 0);
+    let compiled = with_lm(task, optimizer.compile(&student(), &data)).await.unwrap();
+    let report = compiled.report.mipro.as_deref().unwrap();
+    assert_eq!(report.auto, Some(AutoMode::Light));
+    assert_eq!((report.trainset_size, report.valset_size, report.minibatch), (20, 80, true));
+    assert_eq!((report.num_instruct_candidates, report.num_fewshot_candidates, report.num_trials), (3, 6, 10));
+    // 10 minibatch trials, full evaluations after trials 6 and 12 and at the end.
+    assert_eq!(report.trials.len(), 13);
+    // CPython 3.11: rng = random.Random(9); rng.sample(range(80), 80);
+    // 3 x (rng.shuffle(list(range(20))), rng.randint(1, 4)); 3 x
+    // (rng.choice(tip keys), rng.randint(0, 10**9)); rng.sample(range(80), 35).
+    let sizes: Vec<usize> = report.demo_sets.iter().map(|s| s.max_bootstrapped_demos).collect();
+    assert_eq!(sizes, [0, 0, 4, 3, 2, 1]);
+    let minibatch = match &report.trials[1].batch {
+        EvalBatch::Minibatch(indices) => indices.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        minibatch,
+        [
+            47, 71, 79, 17, 37, 21, 33, 3, 6, 22, 73, 74, 15, 18, 1, 78, 7, 28, 13, 50, 24, 66, 39, 0, 51, 70, 58, 9,
+            30, 35, 76, 8, 5, 60, 53
+        ]
+    );
+    // The estimate DSPy's `_estimate_lm_calls` gives for these settings.
+    assert_eq!(report.estimate.prompt_model_calls, 10 + 3 + 2);
+    assert_eq!(report.estimate.trial_program_calls, 35 * 10 + 80 * 3);
+}
+
+#[tokio::test]
+async fn a_budget_stop_returns_a_usable_program_and_says_why() {
+    let task: SharedLm = SharedLm::new(LmBuilder::new(TaskLm::default()).no_cache().build().unwrap());
+    let log = RequestLog::new();
+    let prompt: SharedLm = SharedLm::new(LmBuilder::new(prompt_model(&log)).no_cache().build().unwrap());
+    let (train, val) = (dataset(16, 0), dataset(30, 40));
+    let optimizer = mipro(&log, 4).prompt_model(prompt).max_lm_calls(150).unwrap();
+    let compiled = with_lm(task.clone(), optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+    match &compiled.report.stopped_early {
+        Some(StopReason::BudgetReached { budget, limit, spent, phase }) => {
+            assert_eq!(budget, "max_lm_calls");
+            assert_eq!(*limit, 150.0);
+            assert!(*spent >= 150.0);
+            assert_eq!(phase, "trials");
+        }
+        other => panic!("expected a budget stop, got {other:?}"),
+    }
+    let report = compiled.report.mipro.as_deref().unwrap();
+    assert!(report.trials.len() < 19, "stopped before the end");
+    assert!(report.best_score.is_some(), "the default program was scored");
+    assert!(compiled.report.to_string().contains("budget reached during trials"));
+    // The program runs.
+    let result = with_lm(task, Evaluate::new(val).run(&compiled.program, &exact)).await.unwrap();
+    assert!(result.score > 0.0);
+}
+
+#[tokio::test]
+async fn a_budget_reached_during_bootstrapping_skips_the_rest() {
+    let task: SharedLm = SharedLm::new(LmBuilder::new(TaskLm::default()).no_cache().build().unwrap());
+    let log = RequestLog::new();
+    let (train, val) = (dataset(16, 0), dataset(30, 40));
+    let optimizer = mipro(&log, 4).max_cost_usd(1e-9).unwrap();
+    // No prices known: cost stays 0, so the cost budget is never reached...
+    let compiled = with_lm(task.clone(), optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+    assert_eq!(compiled.report.stopped_early, None);
+    // ...while 1 call is reached during demo bootstrapping.
+    let optimizer = mipro(&log, 4).max_lm_calls(1).unwrap();
+    let compiled = with_lm(task, optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+    match &compiled.report.stopped_early {
+        Some(StopReason::BudgetReached { phase, .. }) => assert_eq!(phase, "instruction proposal"),
+        other => panic!("expected a budget stop, got {other:?}"),
+    }
+    assert!(compiled.report.mipro.as_deref().unwrap().trials.is_empty());
+    assert_eq!(compiled.program.dump_state(), student().dump_state(), "the student, unchanged");
+}
+
+#[tokio::test]
+async fn bad_settings_are_typed_errors() {
+    let m = || MiproV2::new(exact).display_progress(false);
+    let run = |opt: MiproV2, train: Vec<Example>, val: Option<Vec<Example>>| async move {
+        let task = SharedLm::new(TaskLm::default());
+        with_lm(task, opt.compile_with_valset(&student(), &train, val.as_deref())).await.unwrap_err()
+    };
+    let config = |e: &OptimizerError, text: &str| {
+        assert!(matches!(e, OptimizerError::Config(m) if m.contains(text)), "{e}");
+    };
+    let train = dataset(10, 0);
+    config(&run(m().num_candidates(3).unwrap(), train.clone(), None).await, "If auto is not None");
+    config(&run(m().num_trials(3).unwrap(), train.clone(), None).await, "If auto is not None");
+    config(&run(m().auto(None), train.clone(), None).await, "num_candidates must also be provided");
+    config(
+        &run(m().auto(None).num_candidates(4).unwrap(), train.clone(), None).await,
+        "we'd recommend setting num_trials to ~8",
+    );
+    config(
+        &run(m().auto(None).num_candidates(4).unwrap().num_trials(4).unwrap(), train.clone(), None).await,
+        "Minibatch size cannot exceed the size of the valset. Valset size: 8.",
+    );
+    let e = run(m(), Vec::new(), None).await;
+    assert!(matches!(e, OptimizerError::InvalidArgument { name: "trainset", .. }), "{e}");
+    let e = run(m(), dataset(1, 0), None).await;
+    assert!(matches!(e, OptimizerError::InvalidArgument { name: "trainset", .. }), "{e}");
+    let e = run(m(), train.clone(), Some(Vec::new())).await;
+    assert!(matches!(e, OptimizerError::InvalidArgument { name: "valset", .. }), "{e}");
+    // DSPy's randint(1, 0) for a shuffled set with labeled demos.
+    let e = run(m().max_bootstrapped_demos(0), train.clone(), None).await;
+    assert!(matches!(e, OptimizerError::InvalidArgument { name: "max_bootstrapped_demos", .. }), "{e}");
+    for (name, e) in [
+        ("num_candidates", m().num_candidates(0).unwrap_err()),
+        ("num_trials", m().num_trials(0).unwrap_err()),
+        ("concurrency", m().concurrency(0).unwrap_err()),
+        ("trial_concurrency", m().trial_concurrency(0).unwrap_err()),
+        ("max_errors", m().max_errors(0).unwrap_err()),
+        ("minibatch_size", m().minibatch_size(0).unwrap_err()),
+        ("minibatch_full_eval_steps", m().minibatch_full_eval_steps(0).unwrap_err()),
+        ("view_data_batch_size", m().view_data_batch_size(0).unwrap_err()),
+        ("max_lm_calls", m().max_lm_calls(0).unwrap_err()),
+        ("max_cost_usd", m().max_cost_usd(-1.0).unwrap_err()),
+        ("max_cost_usd", m().max_cost_usd(f64::NAN).unwrap_err()),
+        ("auto", "extreme".parse::<AutoMode>().unwrap_err()),
+    ] {
+        assert!(matches!(e, OptimizerError::InvalidArgument { name: n, .. } if n == name), "{name}: {e}");
+    }
+}
