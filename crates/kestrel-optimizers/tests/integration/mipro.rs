@@ -347,3 +347,61 @@ async fn bad_settings_are_typed_errors() {
         assert!(matches!(e, OptimizerError::InvalidArgument { name: n, .. } if n == name), "{name}: {e}");
     }
 }
+
+#[derive(Clone, kestrel_macros::Module)]
+struct TwoSteps {
+    first: Predict,
+    second: Predict,
+}
+
+impl kestrel_modules::Module for TwoSteps {
+    type Input = Example;
+    type Output = kestrel_core::Prediction;
+
+    async fn forward(&self, input: Example) -> Result<kestrel_core::Prediction, kestrel_modules::ModuleError> {
+        self.first.forward_example(&input, None).await?;
+        self.second.forward_example(&input, None).await
+    }
+}
+
+/// A MIPROv2-compiled two-predictor program, saved by Kestrel, loads in
+/// Python DSPy 3.4.1 with its instructions and demos intact and runs
+/// (`tests/dspy_reference/mipro_load.py`; needs a Python with DSPy 3.4.1,
+/// `DSPY_PYTHON`, default `python3`).
+#[tokio::test]
+#[ignore = "needs Python with dspy 3.4.1 (set DSPY_PYTHON)"]
+async fn a_saved_program_loads_in_python_dspy() {
+    use kestrel_modules::PredictorsExt;
+    let task = SharedLm::new(TaskLm::default());
+    let student = TwoSteps { first: student(), second: student() };
+    let (train, val) = (dataset(16, 0), dataset(30, 40));
+    let compiled =
+        with_lm(task, mipro(&RequestLog::new(), 8).compile_with_valset(&student, &train, Some(&val))).await.unwrap();
+    let states = compiled.program.predictor_states();
+    assert!(states.iter().any(|(_, s)| !s.demos.is_empty()), "a program with demos is saved");
+    assert!(
+        states.iter().any(|(_, s)| s.signature.instructions() != student.first.signature_spec().instructions()),
+        "a program with a new instruction is saved"
+    );
+    let expected: serde_json::Map<String, serde_json::Value> = states
+        .iter()
+        .map(|(path, s)| {
+            let demos: Vec<serde_json::Value> = s.demos.iter().map(|d| serde_json::to_value(d).unwrap()).collect();
+            (path.clone(), serde_json::json!({"instructions": s.signature.instructions(), "demos": demos}))
+        })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("kestrel-mipro-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (saved, wanted) = (dir.join("program.json"), dir.join("expected.json"));
+    compiled.program.save(&saved).unwrap();
+    std::fs::write(&wanted, serde_json::to_string_pretty(&expected).unwrap()).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dspy_reference/mipro_load.py");
+    let python = std::env::var("DSPY_PYTHON").unwrap_or_else(|_| "python3".into());
+    let output = std::process::Command::new(python).arg(&script).arg(&saved).arg(&wanted).output().unwrap();
+    if std::env::var_os("KEEP_MIPRO_FILES").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout.trim(), "ok");
+}
