@@ -23,6 +23,13 @@ use crate::support::{exact, example, operands, question_of};
 #[derive(Debug, Default)]
 struct TaskLm {
     calls: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    /// Calls in flight per first user message (a teacher's first demo: each
+    /// bootstrap's teacher has its own labeled demos).
+    prompts: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// The most distinct first messages in flight at once.
+    max_prompts: AtomicUsize,
 }
 
 #[async_trait]
@@ -35,6 +42,16 @@ impl Lm for TaskLm {
     }
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let first = request.messages.iter().find(|m| m.role == Role::User).map_or(String::new(), |m| m.content.clone());
+        {
+            let mut prompts = self.prompts.lock().unwrap();
+            *prompts.entry(first.clone()).or_default() += 1;
+            self.max_prompts.fetch_max(prompts.len(), Ordering::SeqCst);
+        }
+        // A call dropped unanswered (a cancelled speculative run) leaves too.
+        let _leave = Leave(self, first);
         let system = request.messages.iter().find(|m| m.role == Role::System).map_or("", |m| m.content.as_str());
         let has_demos = request
             .messages
@@ -48,13 +65,29 @@ impl Lm for TaskLm {
             system.contains("Guess") || (sum % 3 == 0 && !system.contains("carefully")) || (sum % 4 == 0 && !has_demos);
         let answer = if wrong { sum + 1 } else { sum };
         // Each question takes its own time, so runs finish out of order.
-        tokio::time::sleep(std::time::Duration::from_millis(sum % 3)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1 + sum % 3)).await;
         let text = format!("[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]");
         Ok(LmResponse::new(
             vec![Completion::stop(text)],
             Usage { prompt_tokens: 10, completion_tokens: 2 },
             "test/task",
         ))
+    }
+}
+
+/// Counts a call out of [`TaskLm`]'s in-flight figures when dropped.
+struct Leave<'a>(&'a TaskLm, String);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let mut prompts = self.0.prompts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = prompts.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                prompts.remove(&self.1);
+            }
+        }
     }
 }
 
@@ -297,6 +330,31 @@ async fn a_budget_reached_during_bootstrapping_skips_the_rest() {
     }
     assert!(compiled.report.mipro.as_deref().unwrap().trials.is_empty());
     assert_eq!(compiled.program.dump_state(), student().dump_state(), "the student, unchanged");
+}
+
+/// Step 1 alone (a one-call budget stops the compile after it): the
+/// bootstraps of the demo sets run at once, under one limit.
+#[tokio::test]
+async fn demo_sets_are_bootstrapped_at_once_under_one_limit() {
+    let (train, val) = (dataset(16, 0), dataset(30, 40));
+    let (mut max, mut teachers) = (Vec::new(), Vec::new());
+    let mut sets = Vec::new();
+    for concurrency in [1, 6] {
+        let lm = std::sync::Arc::new(TaskLm::default());
+        let task = SharedLm::new(LmBuilder::new(SharedLm::from_arc(lm.clone())).no_cache().build().unwrap());
+        let optimizer = mipro(&RequestLog::new(), concurrency).max_lm_calls(1).unwrap();
+        let compiled = with_lm(task, optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+        max.push(lm.max_in_flight.load(Ordering::SeqCst));
+        teachers.push(lm.max_prompts.load(Ordering::SeqCst));
+        sets.push(compiled.report.mipro.unwrap().demo_set_candidates);
+    }
+    assert_eq!(max[0], 1);
+    assert!(max[1] > 1 && max[1] <= 6, "{max:?}");
+    // The 4 bootstraps (unshuffled and 3 shuffled sets) each have their
+    // own teacher demos: several were running at once.
+    assert_eq!(teachers[0], 1);
+    assert!(teachers[1] > 1, "{teachers:?}");
+    assert_eq!(sets[0], sets[1], "the same demo sets at any concurrency");
 }
 
 #[tokio::test]
