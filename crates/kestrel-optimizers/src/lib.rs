@@ -11,6 +11,9 @@
 //!   best wins.
 //! - [`Copro`]: coordinate ascent over each predictor's instruction and
 //!   output prefix, proposed by a prompt model from the scores so far.
+//! - [`MiproV2`]: DSPy's MIPROv2 — demo sets bootstrapped as the random
+//!   search does, instructions proposed from the data and the program, both
+//!   searched jointly by a seeded TPE on minibatches; `auto` modes, budgets.
 //! - [`mipro::GroundedProposer`]: MIPROv2's instruction proposer (dataset
 //!   summary, program and module descriptions, demos, random tips).
 //! - [`TrialSearch`] and [`TpeSampler`]: MIPROv2's search over instruction

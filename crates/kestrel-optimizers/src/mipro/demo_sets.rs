@@ -104,7 +104,8 @@ pub(crate) struct DemoSets {
 }
 
 /// Builds every planned set; the bootstraps run at once, each limited by
-/// `limiter` (shared with nothing else while they run).
+/// `limiter` (shared with nothing else while they run). With a limit of one
+/// call they run one after the other, in DSPy's request order.
 pub(crate) async fn create_demo_sets<'a, M>(
     plans: &'a [DemoSetPlan],
     student: &'a M,
@@ -131,7 +132,16 @@ where
             }
         }
     };
-    let built = try_join_all(plans.iter().map(build)).await?;
+    // One call at a time: DSPy's order, one set after the other.
+    let built = if limiter.available_permits() <= 1 {
+        let mut built = Vec::with_capacity(plans.len());
+        for plan in plans {
+            built.push(build(plan).await?);
+        }
+        built
+    } else {
+        try_join_all(plans.iter().map(build)).await?
+    };
     let predictors = student.predictor_paths().len();
     let mut sets: Vec<Vec<Vec<Example>>> = vec![Vec::with_capacity(plans.len()); predictors];
     let mut reports = Vec::new();

@@ -1,5 +1,11 @@
 //! MIPROv2 (DSPy 3.4.1): instructions and demo sets searched jointly.
 //!
+//! **The optimizer**, [`MiproV2`] (`optimizer.rs`, `compile.rs`): DSPy's
+//! parameters, `auto` settings (`auto.rs`), the cost estimate printed first
+//! (`estimate.rs`), step 1's demo sets (`demo_sets.rs`), step 2's proposals
+//! (below), step 3's search (below), budgets checked between phases and
+//! trials (`budget.rs`), and what it chose ([`MiproReport`], `report.rs`).
+//!
 //! **The instruction proposer**: DSPy 3.4.1's `GroundedProposer`, as
 //! `MIPROv2._propose_instructions` builds and calls it.
 //!

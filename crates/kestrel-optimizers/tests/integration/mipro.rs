@@ -30,6 +30,8 @@ struct TaskLm {
     prompts: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     /// The most distinct first messages in flight at once.
     max_prompts: AtomicUsize,
+    /// First user message of every call, in call order.
+    order: std::sync::Mutex<Vec<String>>,
 }
 
 #[async_trait]
@@ -49,6 +51,7 @@ impl Lm for TaskLm {
             let mut prompts = self.prompts.lock().unwrap();
             *prompts.entry(first.clone()).or_default() += 1;
             self.max_prompts.fetch_max(prompts.len(), Ordering::SeqCst);
+            self.order.lock().unwrap().push(first.clone());
         }
         // A call dropped unanswered (a cancelled speculative run) leaves too.
         let _leave = Leave(self, first);
@@ -346,6 +349,15 @@ async fn demo_sets_are_bootstrapped_at_once_under_one_limit() {
         let compiled = with_lm(task, optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
         max.push(lm.max_in_flight.load(Ordering::SeqCst));
         teachers.push(lm.max_prompts.load(Ordering::SeqCst));
+        if concurrency == 1 {
+            // DSPy's order: one bootstrap after the other, so each teacher's
+            // calls form one run.
+            let order = lm.order.lock().unwrap().clone();
+            let runs = 1 + order.windows(2).filter(|w| w[0] != w[1]).count();
+            let distinct = order.iter().collect::<std::collections::HashSet<_>>().len();
+            assert_eq!(runs, distinct, "{order:#?}");
+            assert!(distinct >= 3, "several bootstraps ran: {distinct}");
+        }
         sets.push(compiled.report.mipro.unwrap().demo_set_candidates);
     }
     assert_eq!(max[0], 1);
