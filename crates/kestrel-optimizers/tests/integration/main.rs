@@ -10,6 +10,7 @@ mod labeled;
 mod mipro;
 mod mipro_proposer;
 mod mipro_search;
+mod mipro_steps;
 mod optimizer_fixtures;
 mod random_search;
 mod support;
