@@ -316,6 +316,38 @@ async fn a_budget_stop_returns_a_usable_program_and_says_why() {
 }
 
 #[tokio::test]
+async fn a_cost_budget_stops_the_trials() {
+    // 10 prompt + 2 completion tokens a call at $1,000 per million tokens
+    // of each: $0.012 a call.
+    let prices = kestrel_lm::PriceTable::empty().with_price("test/task", 1_000.0, 1_000.0);
+    let task: SharedLm = SharedLm::new(LmBuilder::new(TaskLm::default()).no_cache().prices(prices).build().unwrap());
+    let (train, val) = (dataset(16, 0), dataset(30, 40));
+    let unbounded =
+        with_lm(task.clone(), mipro(&RequestLog::new(), 4).compile_with_valset(&student(), &train, Some(&val)))
+            .await
+            .unwrap();
+    let full_cost = unbounded.report.cost_usd();
+    assert!(full_cost > 1.0, "{full_cost}");
+    let optimizer = mipro(&RequestLog::new(), 4).max_cost_usd(full_cost / 2.0).unwrap();
+    let compiled = with_lm(task, optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+    match &compiled.report.stopped_early {
+        Some(StopReason::BudgetReached { budget, limit, spent, phase }) => {
+            assert_eq!((budget.as_str(), phase.as_str()), ("max_cost_usd", "trials"));
+            assert_eq!(*limit, full_cost / 2.0);
+            assert!(*spent >= *limit);
+        }
+        other => panic!("expected a budget stop, got {other:?}"),
+    }
+    // Trials in flight when the budget is reached are dropped: the cost
+    // overshoots by at most one trial's evaluation.
+    assert!(compiled.report.cost_usd() < full_cost, "{} vs {full_cost}", compiled.report.cost_usd());
+    let unbounded_trials = &unbounded.report.mipro.as_deref().unwrap().trials;
+    let trials = &compiled.report.mipro.as_deref().unwrap().trials;
+    assert!(trials.len() < unbounded_trials.len());
+    assert_eq!(trials[..], unbounded_trials[..trials.len()], "the same trials up to the stop");
+}
+
+#[tokio::test]
 async fn a_budget_reached_during_bootstrapping_skips_the_rest() {
     let task: SharedLm = SharedLm::new(LmBuilder::new(TaskLm::default()).no_cache().build().unwrap());
     let log = RequestLog::new();
