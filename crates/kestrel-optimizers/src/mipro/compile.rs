@@ -243,7 +243,10 @@ where
                 .max_errors(mipro.max_errors)?
                 .limiter(limiter)
                 .display_progress(false);
-            Ok(evaluate.run(&program, mipro.metric.as_ref()).await?.score)
+            let result = evaluate.run(&program, mipro.metric.as_ref()).await?;
+            // DSPy's Evaluate raises once `max_errors` examples fail, and
+            // `eval_candidate_program` scores that evaluation 0.
+            Ok(if result.is_complete() { result.score } else { 0.0 })
         }
     };
     let mut stopped: Option<StopReason> = None;

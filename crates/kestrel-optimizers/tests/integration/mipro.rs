@@ -32,6 +32,9 @@ struct TaskLm {
     max_prompts: AtomicUsize,
     /// First user message of every call, in call order.
     order: std::sync::Mutex<Vec<String>>,
+    /// With "Guess" in the instructions, fail (provider error) on even sums
+    /// and answer the others right.
+    guess_fails: bool,
 }
 
 #[async_trait]
@@ -64,8 +67,13 @@ impl Lm for TaskLm {
             > 1;
         let (a, b) = operands(&question_of(&request)).unwrap_or((0, 0));
         let sum = a + b;
-        let wrong =
-            system.contains("Guess") || (sum % 3 == 0 && !system.contains("carefully")) || (sum % 4 == 0 && !has_demos);
+        if self.guess_fails && system.contains("Guess") && sum % 2 == 0 {
+            return Err(LmError::Provider { model: "test/task".into(), message: "guessing failed".into() });
+        }
+        // (In `guess_fails` mode a guess on an odd sum is right.)
+        let wrong = (system.contains("Guess") && !self.guess_fails)
+            || (sum % 3 == 0 && !system.contains("carefully"))
+            || (sum % 4 == 0 && !has_demos);
         let answer = if wrong { sum + 1 } else { sum };
         // Each question takes its own time, so runs finish out of order.
         tokio::time::sleep(std::time::Duration::from_millis(1 + sum % 3)).await;
@@ -313,6 +321,24 @@ async fn a_budget_stop_returns_a_usable_program_and_says_why() {
     // The program runs.
     let result = with_lm(task, Evaluate::new(val).run(&compiled.program, &exact)).await.unwrap();
     assert!(result.score > 0.0);
+}
+
+/// DSPy's `Evaluate` raises once `max_errors` examples failed, and MIPROv2
+/// scores such an evaluation 0 (not the partial score).
+#[tokio::test]
+async fn an_evaluation_stopped_by_errors_scores_zero() {
+    let task = SharedLm::new(TaskLm { guess_fails: true, ..TaskLm::default() });
+    let (train, val) = (dataset(16, 0), dataset(30, 40));
+    let optimizer = mipro(&RequestLog::new(), 4).max_errors(2).unwrap().seed(3);
+    let compiled = with_lm(task, optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+    let report = compiled.report.mipro.as_deref().unwrap();
+    let guessing: Vec<usize> =
+        report.instruction_candidates[0].iter().filter(|c| c.instruction.contains("Guess")).map(|c| c.index).collect();
+    let failed: Vec<f64> =
+        report.trials.iter().filter(|t| guessing.contains(&t.params[0].instruction)).map(|t| t.score).collect();
+    assert!(!failed.is_empty(), "some trial tried a guessing instruction: {:?}", report.instruction_candidates[0]);
+    assert!(failed.iter().all(|&s| s == 0.0), "{failed:?}");
+    assert!(compiled.program.signature_spec().instructions().contains("carefully"));
 }
 
 #[tokio::test]
