@@ -23,7 +23,8 @@ use super::report::{MiproReport, ScoredDemoSet, ScoredInstruction, average};
 use super::search::{EvalBatch, PredictorChoice, PredictorSpace, SearchProgress, TrialKind, TrialRequest, TrialSearch};
 use crate::bootstrap::BootstrapFewShot;
 use crate::error::OptimizerError;
-use crate::report::{CompileReport, StopReason};
+use crate::progress::Progress;
+use crate::report::{CandidateKind, CompileReport, StopReason};
 
 /// DSPy's `BOOTSTRAPPED_FEWSHOT_EXAMPLES_IN_CONTEXT`: bootstrapped demos
 /// per set in zero-shot mode (the sets only inform the proposals).
@@ -94,7 +95,8 @@ where
             .seed(mipro.seed)
             .trial_concurrency(mipro.trial_concurrency.get())
     };
-    let bootstrapped_sets = plans.iter().filter(|p| p.trainset.is_some() || p.seed == -1).count();
+    let bootstrapped_sets =
+        plans.iter().filter(|p| matches!(p.kind, CandidateKind::Bootstrap | CandidateKind::Shuffled)).count();
     let estimate = CostEstimate::new(
         bootstrapped_sets,
         train.len(),
@@ -224,6 +226,7 @@ where
         .map(|(i, d)| PredictorSpace { instructions: i.len(), demo_sets: d.len() })
         .collect();
     let search = search_settings(TrialSearch::new(space, val.len(), settings.num_trials)).python_rng(rng);
+    let progress = Progress::new(search.adjusted_num_trials(), mipro.display_progress, "MIPROv2 trials");
     let full: Arc<[Example]> = val.into();
     let evaluate = |request: TrialRequest| {
         let program = if request.kind == TrialKind::Default {
@@ -236,6 +239,7 @@ where
             EvalBatch::Minibatch(indices) => indices.iter().filter_map(|&i| full.get(i).cloned()).collect(),
         };
         let limiter = Arc::clone(&limiter);
+        let progress = &progress;
         async move {
             let program = program?;
             let evaluate = Evaluate::new(devset)
@@ -244,6 +248,7 @@ where
                 .limiter(limiter)
                 .display_progress(false);
             let result = evaluate.run(&program, mipro.metric.as_ref()).await?;
+            progress.inc();
             // DSPy's Evaluate raises once `max_errors` examples fail, and
             // `eval_candidate_program` scores that evaluation 0.
             Ok(if result.is_complete() { result.score } else { 0.0 })
@@ -259,6 +264,7 @@ where
         text
     };
     let outcome = in_task_scope(mipro.task_model.as_ref(), search.run(evaluate, &mut check_budget)).await?;
+    progress.finish();
 
     // The winner, as DSPy's loop picks it: the default program, replaced by
     // any full evaluation (or full-set trial without minibatches) that

@@ -427,6 +427,30 @@ async fn demo_sets_are_bootstrapped_at_once_under_one_limit() {
     assert_eq!(sets[0], sets[1], "the same demo sets at any concurrency");
 }
 
+/// The smallest settings: one candidate (the original instruction, the
+/// zero-shot set) and one trial.
+#[tokio::test]
+async fn one_candidate_and_one_trial_keep_the_student() {
+    let task = SharedLm::new(TaskLm::default());
+    let (train, val) = (dataset(6, 0), dataset(4, 40));
+    let optimizer = MiproV2::new(exact)
+        .prompt_model(prompt_model(&RequestLog::new()))
+        .auto(None)
+        .num_candidates(1)
+        .unwrap()
+        .num_trials(1)
+        .unwrap()
+        .minibatch(false)
+        .display_progress(false);
+    let compiled = with_lm(task, optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+    let report = compiled.report.mipro.as_deref().unwrap();
+    assert_eq!(report.instruction_candidates[0].len(), 1);
+    assert_eq!(report.demo_set_candidates[0].len(), 1);
+    assert_eq!(report.trials.len(), 2, "the default program and one trial");
+    assert_eq!(report.best_trial, Some(1), "an equal score does not replace the default");
+    assert_eq!(compiled.program.dump_state(), student().dump_state());
+}
+
 #[tokio::test]
 async fn bad_settings_are_typed_errors() {
     let m = || MiproV2::new(exact).display_progress(false);
