@@ -50,6 +50,12 @@ impl AutoMode {
     }
 }
 
+impl std::fmt::Display for AutoMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 impl std::str::FromStr for AutoMode {
     type Err = crate::OptimizerError;
 
@@ -100,5 +106,13 @@ mod tests {
         assert_eq!(num_trials_for(3, true, 7), 16);
         assert_eq!(auto_settings(AutoMode::Light, 1, false), (3, 6, 10));
         assert_eq!(auto_settings(AutoMode::Medium, 1, true), (12, 12, 18));
+    }
+
+    #[test]
+    fn modes_read_and_print_as_dspy_spells_them() {
+        for mode in [AutoMode::Light, AutoMode::Medium, AutoMode::Heavy] {
+            assert_eq!(mode.to_string().parse::<AutoMode>().unwrap(), mode);
+        }
+        assert_eq!((AutoMode::Heavy.candidates(), AutoMode::Heavy.val_size()), (18, 1000));
     }
 }
