@@ -79,7 +79,9 @@ pub(crate) async fn measured<M>(
     body: impl Future<Output = Result<(M, CompileReport), OptimizerError>>,
 ) -> Result<Compiled<M>, OptimizerError> {
     let started = Instant::now();
-    let (result, usage) = track_usage(body).await;
+    // Boxed: a compile's state machine is large, and the caller's stack
+    // (a 2 MiB test thread, say) should not have to hold it.
+    let (result, usage) = track_usage(Box::pin(body)).await;
     let (program, mut report) = result?;
     report.usage = usage;
     report.elapsed = started.elapsed();
