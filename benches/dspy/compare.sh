@@ -9,7 +9,7 @@
 # Environment: DSPY_PYTHON (default: python3 on PATH; see README.md for the
 # venv), REPEATS (default 3), OUT (default target/dspy-compare),
 # QUICK=1 (small sizes: checks the set-up in a few seconds, figures meaningless),
-# SLOW=1 (adds RandomSearch at 1,000 ms latency: about 5 more minutes per repeat).
+# SLOW=1 (adds RandomSearch at 1,000 ms latency: about 3.5 more minutes per repeat).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
