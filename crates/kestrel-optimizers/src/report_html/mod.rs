@@ -48,7 +48,7 @@ tr.won td{background:#eef7ee}tr.won td:first-child{box-shadow:inset 3px 0 #2e7d3
 del{background:#fde2e2;color:#8b1a1a}ins{background:#dcf5dc;color:#135e13;text-decoration:none}
 .changed{color:#135e13;font-weight:normal;font-size:.8rem}.unchanged{color:#777;font-weight:normal;font-size:.8rem}
 .note{color:#555;font-size:.9rem}code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;word-break:break-word}
-svg.plot{max-width:100%;height:auto;font-size:11px}svg .frame{fill:#fcfcfd;stroke:#bbb}svg .grid{stroke:#e6e6e6}svg .tickmark{stroke:#888}svg .tick{fill:#555}svg .axis{fill:#333;font-size:12px}
+svg.plot{width:100%;max-width:900px;height:auto;font-size:11px}svg .frame{fill:#fcfcfd;stroke:#bbb}svg .grid{stroke:#e6e6e6}svg .tickmark{stroke:#888}svg .tick{fill:#555}svg .axis{fill:#333;font-size:12px}
 svg .point{stroke:#fff;stroke-width:1;fill-opacity:.9}svg .best{fill:none;stroke:#2e7d32;stroke-width:2.5}
 .legend{font-size:.85rem;color:#333}.swatch{display:inline-block;width:.8rem;height:.8rem;border-radius:50%;margin:0 .3rem 0 .8rem;vertical-align:-1px}.ring{display:inline-block;width:.7rem;height:.7rem;border:2.5px solid #2e7d32;border-radius:50%;margin:0 .3rem 0 .8rem;vertical-align:-2px}
 "#;

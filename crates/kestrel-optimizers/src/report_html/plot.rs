@@ -121,11 +121,11 @@ impl Plot {
             let colour = COLOURS[p.series % COLOURS.len()];
             let (px, py) = (sx(p.x), sy(p.y));
             if p.best {
-                let _ = write!(svg, r#"<circle class="best" cx="{px:.1}" cy="{py:.1}" r="9"/>"#);
+                let _ = write!(svg, r#"<circle class="best" cx="{px:.1}" cy="{py:.1}" r="10"/>"#);
             }
             let _ = write!(
                 svg,
-                r#"<circle class="point s{}" cx="{px:.1}" cy="{py:.1}" r="4.5" fill="{colour}"><title>{}</title></circle>"#,
+                r#"<circle class="point s{}" cx="{px:.1}" cy="{py:.1}" r="5.5" fill="{colour}"><title>{}</title></circle>"#,
                 p.series,
                 escape(&p.label)
             );
