@@ -84,13 +84,13 @@ impl CompileReport {
         let mut out = String::from(r#"<section class="report">"#);
         let _ = write!(out, "<h1>{}</h1>", escape(title));
         out.push_str(&sections::summary(self));
-        out.push_str("<h2>Score per trial</h2>");
         match score_plots::score_plot(self) {
             Some(plot) => {
+                let _ = write!(out, "<h2>Score per {}</h2>", escape(&plot.x_label));
                 out.push_str(&plot.to_svg());
                 out.push_str(&plot.legend());
             }
-            None => out.push_str(r#"<p class="note">This optimizer scored no candidates.</p>"#),
+            None => out.push_str(r#"<h2>Scores</h2><p class="note">This optimizer scored no candidates.</p>"#),
         }
         out.push_str("<h2>Prompts: original and compiled</h2>");
         out.push_str(&sections::prompts(original, compiled));

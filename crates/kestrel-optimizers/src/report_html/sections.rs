@@ -36,12 +36,15 @@ pub(crate) fn summary(report: &CompileReport) -> String {
         items.push(("candidate evaluations", report.evaluations.to_string()));
     }
     if report.teacher_runs > 0 {
+        // A search's bootstraps are its children's.
+        let bootstrapped = if report.children.is_empty() {
+            report.bootstrapped
+        } else {
+            report.children.iter().map(|c| c.bootstrapped).sum()
+        };
         items.push((
             "teacher runs",
-            format!(
-                "{} ({} speculative), {} bootstrapped",
-                report.teacher_runs, report.speculative_runs, report.bootstrapped
-            ),
+            format!("{} ({} speculative), {bootstrapped} bootstrapped", report.teacher_runs, report.speculative_runs),
         ));
     }
     if !report.skipped.is_empty() {
