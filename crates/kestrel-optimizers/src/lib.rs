@@ -53,9 +53,11 @@ mod instruction_report;
 mod labeled;
 pub mod mipro;
 mod optimizer;
+mod phase_usage;
 mod progress;
 mod random_search;
 mod report;
+mod report_html;
 mod schedule;
 
 pub use bootstrap::{BootstrapFewShot, DEFAULT_CONCURRENCY, DEFAULT_MAX_ERRORS};
@@ -71,6 +73,7 @@ pub use mipro::{
     TrialRequest, TrialSearch,
 };
 pub use optimizer::{Compiled, Optimizer, demo_counts, has_demos, reset_copy};
+pub use phase_usage::PhaseUsage;
 pub use random_search::{BootstrapFewShotWithRandomSearch, DEFAULT_SEARCH_CONCURRENCY};
 pub use report::{CandidateKind, CandidateScore, CompileReport, SkippedExample, StopReason};
 

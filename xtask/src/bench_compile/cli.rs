@@ -127,6 +127,10 @@ pub struct BenchArgs {
     /// Also write the results as JSON (schema in docs/BENCH_COMPILE.md).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also write each compile's report as a self-contained HTML page into this folder
+    /// (`<program>-<optimizer>.html`; see docs/OPTIMIZERS.md, "Reading a compile report").
+    #[arg(long, value_name = "DIR")]
+    pub report_html: Option<PathBuf>,
     /// Metric: the dataset's own, or `strict` (see docs/BENCH_COMPILE.md).
     #[arg(long, value_enum, default_value_t = MetricKind::Default)]
     pub metric: MetricKind,

@@ -92,6 +92,10 @@ impl Runner<'_> {
                     let (compiled, compile_phase) = self.measure(compile).await;
                     let compiled = compiled
                         .with_context(|| format!("compiling {} with {}", kind.name(), kind_of_optimizer.name()))?;
+                    if let Some(dir) = &self.args.report_html {
+                        let file = dir.join(format!("{}-{}.html", kind.name(), kind_of_optimizer.name()));
+                        compiled.report.write_html(&file, &program, &compiled.program)?;
+                    }
                     let (after, eval_phase) = self.evaluate(&compiled.program).await?;
                     let mut row =
                         self.row(kind, kind_of_optimizer, &compiled.program, &baseline, compile_phase, eval_phase);

@@ -396,4 +396,39 @@ mod tests {
         assert_eq!(sequential[0].speculative_runs, 0);
         assert!(sequential[0].teacher_runs > 4, "strict metric: {:?}", sequential[0]);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn report_html_writes_one_page_per_compiled_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("pages");
+        let folder_text = folder.display().to_string();
+        let flags = [
+            "--program",
+            "predict",
+            "--optimizer",
+            "none,random-search",
+            "--train",
+            "8",
+            "--dev",
+            "5",
+            "--candidates",
+            "1",
+            "--latency-ms",
+            "0",
+            "--report-html",
+            &folder_text,
+        ];
+        matrix(&flags).await;
+        let names: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["predict-random-search.html"], "no page for the uncompiled row");
+        let page = std::fs::read_to_string(folder.join("predict-random-search.html")).unwrap();
+        assert!(
+            page.contains("BootstrapFewShotWithRandomSearch compile report")
+                && page.contains("<title>seed -3 (zero-shot)")
+        );
+        assert!(!page.contains("<script"));
+    }
 }

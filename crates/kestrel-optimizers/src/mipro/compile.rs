@@ -23,6 +23,7 @@ use super::report::{MiproReport, ScoredDemoSet, ScoredInstruction, average};
 use super::search::{EvalBatch, PredictorChoice, PredictorSpace, SearchProgress, TrialKind, TrialRequest, TrialSearch};
 use crate::bootstrap::BootstrapFewShot;
 use crate::error::OptimizerError;
+use crate::phase_usage::PhaseClock;
 use crate::progress::Progress;
 use crate::report::{CandidateKind, CompileReport, StopReason};
 
@@ -50,6 +51,7 @@ where
     M: Module + Clone + 'static,
 {
     let mut report = CompileReport::new("MIPROv2");
+    let mut clock = PhaseClock::start(meter);
     let paths = student.predictor_paths();
     if paths.is_empty() {
         return Err(OptimizerError::Config("the program has no predictors to optimize".into()));
@@ -139,6 +141,7 @@ where
         best_score: None,
         best_trial: None,
         best_params: Vec::new(),
+        phases: Vec::new(),
     };
     let budget = Budget { max_lm_calls: mipro.max_lm_calls, max_cost_usd: mipro.max_cost_usd };
     let stop_here = |mut report: CompileReport, mipro_report: MiproReport, why: StopReason| {
@@ -192,6 +195,7 @@ where
         None => None,
     };
     let sets = demo_sets.sets;
+    mipro_report.phases.push(clock.lap("demo sets and dataset summary"));
     mipro_report.demo_set_candidates = scored_demo_sets(&sets, &mipro_report.demo_sets, zero_shot, &[]);
     if let Some(why) = budget.check(meter, "instruction proposal") {
         return stop_here(report, mipro_report, why);
@@ -211,6 +215,7 @@ where
             None => list.push(original.clone()),
         }
     }
+    mipro_report.phases.push(clock.lap("instruction proposal"));
     mipro_report.data_summary = proposals.data_summary;
     mipro_report.proposer_notes.extend(proposals.notes);
     mipro_report.instruction_candidates = scored_instructions(&instructions, &[]);
@@ -265,6 +270,7 @@ where
     };
     let outcome = in_task_scope(mipro.task_model.as_ref(), search.run(evaluate, &mut check_budget)).await?;
     progress.finish();
+    mipro_report.phases.push(clock.lap("trials"));
 
     // The winner, as DSPy's loop picks it: the default program, replaced by
     // any full evaluation (or full-set trial without minibatches) that

@@ -11,6 +11,7 @@ use super::auto::AutoMode;
 use super::demo_sets::DemoSetInfo;
 use super::estimate::CostEstimate;
 use super::search::{PredictorChoice, TrialKind, TrialLog};
+use crate::phase_usage::PhaseUsage;
 use crate::report::CandidateKind;
 
 /// One instruction candidate of one predictor.
@@ -86,6 +87,9 @@ pub struct MiproReport {
     pub best_trial: Option<usize>,
     /// The winning choice per predictor.
     pub best_params: Vec<PredictorChoice>,
+    /// What each phase spent, in order (`demo sets and dataset summary`,
+    /// `instruction proposal`, `trials`; a budget stop ends the list early).
+    pub phases: Vec<PhaseUsage>,
 }
 
 impl MiproReport {

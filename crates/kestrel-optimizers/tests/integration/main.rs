@@ -18,4 +18,5 @@ mod mipro_search;
 mod mipro_steps;
 mod optimizer_fixtures;
 mod random_search;
+mod report_html;
 mod support;

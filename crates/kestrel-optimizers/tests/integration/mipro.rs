@@ -318,6 +318,12 @@ async fn a_budget_stop_returns_a_usable_program_and_says_why() {
     assert!(report.trials.len() < 19, "stopped before the end");
     assert!(report.best_score.is_some(), "the default program was scored");
     assert!(compiled.report.to_string().contains("budget reached during trials"));
+    // What each phase spent adds up to the whole compile.
+    let phases: Vec<&str> = report.phases.iter().map(|p| p.phase.as_str()).collect();
+    assert_eq!(phases, ["demo sets and dataset summary", "instruction proposal", "trials"]);
+    assert!(report.phases.iter().all(|p| p.usage.calls > 0), "{:?}", report.phases);
+    let calls: u64 = report.phases.iter().map(|p| p.usage.calls).sum();
+    assert_eq!(calls, compiled.report.lm_calls());
     // The program runs.
     let result = with_lm(task, Evaluate::new(val).run(&compiled.program, &exact)).await.unwrap();
     assert!(result.score > 0.0);
