@@ -61,10 +61,10 @@ pub struct ServeArgs {
 /// The reply of [`ResponderKind::Fixed`].
 const FIXED_REPLY: &str = "[[ ## answer ## ]]\n42\n\n[[ ## completed ## ]]";
 
-/// The simulated LM's reply to one request. This is the one call site of the
-/// `bench-compile` simulated LM here.
-fn simulated(request: &LmRequest) -> Result<String, String> {
-    kestrel_testkit::simulated::respond(request)
+/// The simulated LM's reply to one choice of a request. This is the one
+/// call site of the `bench-compile` simulated LM here.
+fn simulated(request: &LmRequest, index: u32) -> Result<String, String> {
+    kestrel_testkit::simulated::respond_choice(request, index)
 }
 
 /// The generated dataset as JSONL text, one `{"question", "answer"}` object per line.
@@ -89,7 +89,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(async {
         let responder = match args.responder {
-            ResponderKind::Simulated => Responder::from_fn(simulated),
+            ResponderKind::Simulated => Responder::from_choice_fn(simulated),
             ResponderKind::Fixed => Responder::from_fn(|_: &LmRequest| Ok(FIXED_REPLY.to_string())),
         };
         let server = MockServer::builder(responder)

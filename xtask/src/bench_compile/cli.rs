@@ -49,6 +49,9 @@ pub enum OptimizerKind {
     Bootstrap,
     /// `BootstrapFewShotWithRandomSearch` (`--candidates` programs).
     RandomSearch,
+    /// `COPRO` (`--breadth`, `--depth`; the prompt model is the task LM).
+    /// Not in the default matrix.
+    Copro,
 }
 
 impl OptimizerKind {
@@ -59,12 +62,27 @@ impl OptimizerKind {
             OptimizerKind::Labeled => "labeled",
             OptimizerKind::Bootstrap => "bootstrap",
             OptimizerKind::RandomSearch => "random-search",
+            OptimizerKind::Copro => "copro",
         }
     }
 
-    /// Every optimizer, in matrix order.
-    pub const ALL: [OptimizerKind; 4] =
+    /// The default matrix (`--optimizer` not given), in matrix order.
+    pub const DEFAULT: [OptimizerKind; 4] =
         [OptimizerKind::None, OptimizerKind::Labeled, OptimizerKind::Bootstrap, OptimizerKind::RandomSearch];
+
+    /// True when the optimizer stops cleanly on `--budget-calls` /
+    /// `--budget-usd`. None of these does yet (COPRO has no budget in
+    /// DSPy either), so the flags are rejected for them rather than
+    /// silently ignored.
+    pub fn supports_budget(self) -> bool {
+        match self {
+            OptimizerKind::None
+            | OptimizerKind::Labeled
+            | OptimizerKind::Bootstrap
+            | OptimizerKind::RandomSearch
+            | OptimizerKind::Copro => false,
+        }
+    }
 }
 
 /// Which metric scores predictions.
@@ -88,12 +106,25 @@ pub struct BenchArgs {
     /// Programs (repeatable or comma-separated) [default: predict,cot; cot for reference datasets].
     #[arg(long, value_enum, value_delimiter = ',')]
     pub program: Vec<ProgramKind>,
-    /// Optimizers (repeatable or comma-separated) [default: all four].
+    /// Optimizers (repeatable or comma-separated) [default: none, labeled, bootstrap, random-search].
     #[arg(long, value_enum, value_delimiter = ',')]
     pub optimizer: Vec<OptimizerKind>,
     /// Candidate programs of RandomSearch (DSPy's num_candidate_programs; DSPy defaults to 16).
     #[arg(long, default_value_t = 4)]
     pub candidates: usize,
+    /// COPRO's breadth: candidates proposed per predictor and round (DSPy's default is 10; 4 keeps the
+    /// offline run short).
+    #[arg(long, default_value_t = 4)]
+    pub breadth: usize,
+    /// COPRO's depth: rounds of scoring and proposing (DSPy's default is 3).
+    #[arg(long, default_value_t = 2)]
+    pub depth: usize,
+    /// Stop an optimizer's search after this many LM calls (optimizers with budgets only).
+    #[arg(long)]
+    pub budget_calls: Option<u64>,
+    /// Stop an optimizer's search once it has cost this many US dollars (optimizers with budgets only).
+    #[arg(long)]
+    pub budget_usd: Option<f64>,
     /// The LM: `simulated` (deterministic, served on 127.0.0.1) or a model string such as openai/gpt-4o-mini
     /// (configured from the provider's environment: OPENAI_API_KEY, OPENAI_BASE_URL...).
     #[arg(long, default_value = SIMULATED)]
@@ -165,7 +196,8 @@ impl BenchArgs {
 
     /// The optimizers to run, deduplicated, in matrix order.
     pub fn optimizers(&self) -> Vec<OptimizerKind> {
-        let mut chosen = if self.optimizer.is_empty() { OptimizerKind::ALL.to_vec() } else { self.optimizer.clone() };
+        let mut chosen =
+            if self.optimizer.is_empty() { OptimizerKind::DEFAULT.to_vec() } else { self.optimizer.clone() };
         chosen.sort();
         chosen.dedup();
         chosen
@@ -197,6 +229,38 @@ impl BenchArgs {
         if self.optimizers().contains(&OptimizerKind::RandomSearch) && self.candidates == 0 {
             bail!("--candidates must be at least 1");
         }
+        if self.optimizers().contains(&OptimizerKind::Copro) {
+            if self.breadth <= 1 {
+                bail!("--breadth must be greater than 1 (COPRO proposes breadth - 1 instructions plus the original)");
+            }
+            if self.depth == 0 {
+                bail!("--depth must be at least 1");
+            }
+        }
+        if self.budget_calls == Some(0) {
+            bail!("--budget-calls must be at least 1");
+        }
+        if let Some(usd) = self.budget_usd
+            && !(usd.is_finite() && usd > 0.0)
+        {
+            bail!("--budget-usd must be a positive number of US dollars (got {usd})");
+        }
+        if self.budget_calls.is_some() || self.budget_usd.is_some() {
+            let flag = if self.budget_calls.is_some() { "--budget-calls" } else { "--budget-usd" };
+            let unsupported: Vec<&str> = self
+                .optimizers()
+                .into_iter()
+                .filter(|o| *o != OptimizerKind::None && !o.supports_budget())
+                .map(OptimizerKind::name)
+                .collect();
+            if !unsupported.is_empty() {
+                bail!(
+                    "{flag} needs optimizers that stop on a budget; {} cannot (run them without a budget, or \
+                     choose only optimizers with budgets)",
+                    unsupported.join(", ")
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -223,7 +287,9 @@ mod tests {
         assert_eq!(args.dataset, DatasetChoice::Generated);
         assert!(args.simulated());
         assert_eq!(args.latency(), Some(DEFAULT_LATENCY_MS));
-        assert_eq!(args.optimizers(), OptimizerKind::ALL);
+        assert_eq!(args.optimizers(), OptimizerKind::DEFAULT);
+        assert!(!args.optimizers().contains(&OptimizerKind::Copro));
+        assert_eq!((args.breadth, args.depth, args.budget_calls, args.budget_usd), (4, 2, None, None));
         assert_eq!(args.programs(&[ProgramKind::Predict, ProgramKind::Cot]), [ProgramKind::Predict, ProgramKind::Cot]);
         args.check().unwrap();
     }
@@ -248,6 +314,39 @@ mod tests {
         assert!(error.contains("strict"), "{error}");
         assert!(parse(&["--cache-dir", "x", "--no-cache"]).is_err());
         assert!(parse(&["--train", "-1"]).is_err());
+    }
+
+    #[test]
+    fn copro_is_chosen_by_name_with_its_breadth_and_depth() {
+        let args = parse(&["--optimizer", "copro,none", "--breadth", "10", "--depth", "3"]).unwrap();
+        assert_eq!(args.optimizers(), [OptimizerKind::None, OptimizerKind::Copro]);
+        assert_eq!((args.breadth, args.depth), (10, 3));
+        args.check().unwrap();
+        let error = parse(&["--optimizer", "copro", "--breadth", "1"]).unwrap().check().unwrap_err().to_string();
+        assert!(error.contains("--breadth"), "{error}");
+        let error = parse(&["--optimizer", "copro", "--depth", "0"]).unwrap().check().unwrap_err().to_string();
+        assert!(error.contains("--depth"), "{error}");
+        // Breadth and depth do not matter when COPRO does not run.
+        parse(&["--breadth", "1"]).unwrap().check().unwrap();
+        let error = parse(&["--optimizer", "mipro"]).unwrap_err().to_string();
+        assert!(error.contains("copro"), "{error}");
+    }
+
+    #[test]
+    fn budgets_are_rejected_for_optimizers_without_one() {
+        let args = parse(&["--optimizer", "copro", "--budget-calls", "500"]).unwrap();
+        assert_eq!(args.budget_calls, Some(500));
+        let error = args.check().unwrap_err().to_string();
+        assert!(error.contains("--budget-calls") && error.contains("copro"), "{error}");
+        let error = parse(&["--budget-usd", "0.5"]).unwrap().check().unwrap_err().to_string();
+        assert!(error.contains("--budget-usd") && error.contains("random-search"), "{error}");
+        // `none` compiles nothing, so a budget is no contradiction there.
+        parse(&["--optimizer", "none", "--budget-usd", "0.5"]).unwrap().check().unwrap();
+        let error = parse(&["--optimizer", "none", "--budget-usd=-1"]).unwrap().check().unwrap_err().to_string();
+        assert!(error.contains("positive"), "{error}");
+        let error = parse(&["--optimizer", "none", "--budget-calls", "0"]).unwrap().check().unwrap_err().to_string();
+        assert!(error.contains("at least 1"), "{error}");
+        assert!(parse(&["--budget-usd", "x"]).is_err());
     }
 
     #[test]

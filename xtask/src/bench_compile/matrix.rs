@@ -15,7 +15,7 @@ use kestrel_eval::{Evaluate, EvaluationResult, Metric};
 use kestrel_lm::LmClient;
 use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt};
 use kestrel_optimizers::{
-    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, DynOptimizer, LabeledFewShot, demo_counts,
+    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, Copro, DynOptimizer, LabeledFewShot, demo_counts,
 };
 use kestrel_testkit::mock::MockServer;
 use sha2::{Digest, Sha256};
@@ -101,7 +101,7 @@ impl Runner<'_> {
                         self.row(kind, kind_of_optimizer, &compiled.program, &baseline, compile_phase, eval_phase);
                     row.score_after = after.score;
                     row.eval_errors = after.errors;
-                    fill_from_report(&mut row, &compiled.report);
+                    fill_from_report(&mut row, kind_of_optimizer, &compiled.report);
                     row
                 }
             };
@@ -131,6 +131,14 @@ impl Runner<'_> {
                     .num_candidate_programs(a.candidates)
                     .max_bootstrapped_demos(a.max_bootstrapped_demos)
                     .max_labeled_demos(a.max_labeled_demos)
+                    .concurrency(a.concurrency)?
+                    .display_progress(false),
+            ),
+            // The prompt model is the LM in scope: the task LM.
+            OptimizerKind::Copro => Box::new(
+                Copro::with_shared_metric(metric)
+                    .breadth(a.breadth)?
+                    .depth(a.depth)?
                     .concurrency(a.concurrency)?
                     .display_progress(false),
             ),
@@ -170,14 +178,15 @@ impl Runner<'_> {
             demos_sha256: demos_sha256(program),
             best_seed: None,
             candidates: Vec::new(),
-            stopped_early: None,
+            trials: None,
+            stopped: None,
             compile,
             eval,
         }
     }
 }
 
-fn fill_from_report(row: &mut Row, report: &CompileReport) {
+fn fill_from_report(row: &mut Row, kind: OptimizerKind, report: &CompileReport) {
     row.teacher_runs = report.teacher_runs;
     row.speculative_runs = report.speculative_runs;
     row.bootstrapped = if report.children.is_empty() {
@@ -187,12 +196,23 @@ fn fill_from_report(row: &mut Row, report: &CompileReport) {
     };
     row.skipped = report.skipped.len();
     row.best_seed = report.best_seed;
-    row.stopped_early = report.stopped_early.as_ref().map(ToString::to_string);
+    row.stopped = report.stopped_early.as_ref().map(ToString::to_string);
+    row.trials = trials(kind, report);
     row.candidates = report
         .candidates
         .iter()
         .map(|c| Candidate { seed: c.seed, label: c.kind.to_string(), score: c.score, demos: c.demos.clone() })
         .collect();
+}
+
+/// The row's `trials`: COPRO's candidate evaluations, RandomSearch's
+/// candidate programs, `None` for optimizers that run no trials.
+fn trials(kind: OptimizerKind, report: &CompileReport) -> Option<usize> {
+    match kind {
+        OptimizerKind::Copro => Some(report.evaluations),
+        OptimizerKind::RandomSearch => Some(report.candidates.len()),
+        OptimizerKind::None | OptimizerKind::Labeled | OptimizerKind::Bootstrap => None,
+    }
 }
 
 /// SHA-256 over every predictor's path and demos, in order.

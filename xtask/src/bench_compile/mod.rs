@@ -269,6 +269,10 @@ fn settings(args: &BenchArgs, data: &datasets::Loaded, programs: &[ProgramKind],
         cache_dir: setup.cache_dir.as_ref().map(|d| d.display().to_string()),
         max_bootstrapped_demos: args.max_bootstrapped_demos,
         max_labeled_demos: args.max_labeled_demos,
+        breadth: args.breadth,
+        depth: args.depth,
+        budget_calls: args.budget_calls,
+        budget_usd: args.budget_usd,
     }
 }
 
@@ -367,6 +371,44 @@ mod tests {
             }
             assert!(score("cot", "labeled") < score("cot", "bootstrap"), "seed {seed}: {rows:?}");
         }
+    }
+
+    /// COPRO runs over HTTP with the simulated LM as its prompt model: the
+    /// row counts its evaluations as trials and says it did not stop early.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn copro_rows_report_trials_and_no_stop() {
+        let flags = [
+            "--program",
+            "predict",
+            "--optimizer",
+            "copro,random-search",
+            "--train",
+            "30",
+            "--dev",
+            "30",
+            "--latency-ms",
+            "0",
+            "--candidates",
+            "1",
+            "--breadth",
+            "4",
+            "--depth",
+            "2",
+        ];
+        let (_, rows) = matrix(&flags).await;
+        let copro = rows.iter().find(|r| r.optimizer == "copro").unwrap();
+        // Depth 1 scores the original and 3 proposals, depth 2 up to 4 new ones.
+        let trials = copro.trials.unwrap();
+        assert!((4..=8).contains(&trials), "{copro:?}");
+        assert!(copro.stopped.is_none() && copro.eval_errors == 0, "{copro:?}");
+        // One proposal call per depth but the last, plus the evaluations.
+        assert!(copro.compile.lm_calls > 30 * trials as u64 / 2, "{copro:?}");
+        assert!(copro.score_after > copro.score_before, "{copro:?}");
+        let search = rows.iter().find(|r| r.optimizer == "random-search").unwrap();
+        assert_eq!(search.trials, Some(search.candidates.len()));
+        let (_, again) = matrix(&flags).await;
+        let copro_again = again.iter().find(|r| r.optimizer == "copro").unwrap();
+        assert_eq!((copro_again.score_after, copro_again.trials), (copro.score_after, copro.trials));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use kestrel_lm::usage::ModelUsage;
 use serde::Serialize;
 
 /// Version of the JSON layout; bumped when a key changes meaning or goes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The whole JSON document.
 #[derive(Debug, Clone, Serialize)]
@@ -105,6 +105,14 @@ pub struct Settings {
     pub max_bootstrapped_demos: usize,
     /// Labeled demos per predictor.
     pub max_labeled_demos: usize,
+    /// COPRO's breadth.
+    pub breadth: usize,
+    /// COPRO's depth.
+    pub depth: usize,
+    /// `--budget-calls`, if given.
+    pub budget_calls: Option<u64>,
+    /// `--budget-usd`, if given.
+    pub budget_usd: Option<f64>,
 }
 
 /// What one phase (an evaluation, a compile) spent.
@@ -232,8 +240,11 @@ pub struct Row {
     pub best_seed: Option<i64>,
     /// RandomSearch's candidates, in seed order.
     pub candidates: Vec<Candidate>,
-    /// Why the optimizer stopped early, if it did.
-    pub stopped_early: Option<String>,
+    /// Trials of the search: COPRO's candidate evaluations, RandomSearch's
+    /// candidate programs; `None` for optimizers without trials.
+    pub trials: Option<usize>,
+    /// Why the optimizer stopped early (the report's stop reason), if it did.
+    pub stopped: Option<String>,
     /// The compile phase alone.
     pub compile: Phase,
     /// The evaluation of the compiled program alone.
@@ -330,7 +341,8 @@ mod tests {
             demos_sha256: "ab".into(),
             best_seed: None,
             candidates: Vec::new(),
-            stopped_early: None,
+            trials: Some(3),
+            stopped: None,
             compile: Phase::default(),
             eval: Phase::default(),
         }
@@ -383,8 +395,12 @@ mod tests {
             "http_requests",
             "teacher_runs",
             "speculative_runs",
+            "trials",
+            "stopped",
         ] {
             assert!(value.get(key).is_some(), "{key}");
         }
+        assert_eq!(value["trials"], 3);
+        assert!(value["stopped"].is_null() && value.get("stopped_early").is_none());
     }
 }

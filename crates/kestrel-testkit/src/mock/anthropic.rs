@@ -12,7 +12,7 @@ use super::wire::{Flavor, JsonReply, content_text, ok, optional_f32, optional_u3
 /// Answer one parsed Messages API request from the responder, or a 500
 /// naming the problem when it has no reply.
 pub(super) fn messages(shared: &Shared, model: &str, request: &LmRequest) -> JsonReply {
-    let text = match shared.reply(Flavor::Anthropic, request) {
+    let text = match shared.reply(Flavor::Anthropic, request, 0) {
         Ok(text) => text,
         Err(reply) => return reply,
     };

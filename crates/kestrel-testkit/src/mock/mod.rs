@@ -20,7 +20,8 @@
 //! # Steering it
 //!
 //! - [`Responder`]: a [`crate::ScriptedLm`] or any
-//!   `Fn(&LmRequest) -> Result<String, String>` ([`ReplyFn`]).
+//!   `Fn(&LmRequest) -> Result<String, String>` ([`ReplyFn`]), or one that
+//!   also takes the choice index ([`ChoiceFn`]), so `n` choices can differ.
 //! - Faults ([`Fault`]): queued with [`MockServer::push_fault`] (next request
 //!   to any route) or [`MockServer::push_fault_for`] (next request to one
 //!   [`Route`]), used first in, first out; [`MockServer::set_fault_always`]
@@ -79,6 +80,6 @@ mod wire;
 pub use embeddings::{DEFAULT_DIMENSIONS, embed};
 pub use faults::{Fault, StatusFault};
 pub use record::RecordedRequest;
-pub use responder::{ReplyFn, Responder};
+pub use responder::{ChoiceFn, ReplyFn, Responder};
 pub use routes::Route;
 pub use server::{MockServer, MockServerBuilder};

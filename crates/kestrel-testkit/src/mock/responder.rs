@@ -14,10 +14,15 @@ use crate::ScriptedLm;
 /// message the server sends back as a 500 in the provider's error shape.
 pub type ReplyFn = Arc<dyn Fn(&LmRequest) -> Result<String, String> + Send + Sync>;
 
+/// A closure answering one choice of a parsed request: the request and the
+/// choice index (`0..n`), so the `n` choices of one request can differ.
+pub type ChoiceFn = Arc<dyn Fn(&LmRequest, u32) -> Result<String, String> + Send + Sync>;
+
 /// The source of every reply text the mock server sends.
 ///
-/// For chat completions the responder is asked once per choice (`n` times),
-/// for Anthropic once per request (the provider sends `n` requests).
+/// For chat completions the responder is asked once per choice (`n` times,
+/// with the choice index), for Anthropic once per request (choice 0; the
+/// provider sends `n` requests).
 /// Embeddings never reach it (they are derived from the input text, see
 /// [`super::embed`]).
 #[derive(Clone)]
@@ -29,6 +34,9 @@ pub enum Responder {
     /// A closure: deterministic simulated LMs, echo servers, anything that
     /// computes the answer from the prompt.
     Fn(ReplyFn),
+    /// A closure that also sees the choice index (the simulated LM: the `n`
+    /// choices of a proposal request differ).
+    Choices(ChoiceFn),
 }
 
 impl Responder {
@@ -40,19 +48,27 @@ impl Responder {
         Responder::Fn(Arc::new(reply))
     }
 
-    /// The reply text for `request`. A closure that panics is an `Err`
-    /// naming the panic, never a crashed server.
+    /// A responder from a closure that also takes the choice index.
+    pub fn from_choice_fn<F>(reply: F) -> Self
+    where
+        F: Fn(&LmRequest, u32) -> Result<String, String> + Send + Sync + 'static,
+    {
+        Responder::Choices(Arc::new(reply))
+    }
+
+    /// The reply text for `request` (its first choice). A closure that
+    /// panics is an `Err` naming the panic, never a crashed server.
     pub fn reply(&self, request: &LmRequest) -> Result<String, String> {
+        self.reply_choice(request, 0)
+    }
+
+    /// The reply text of choice `index` of `request`. Scripts and
+    /// [`Responder::Fn`] closures give every choice the same text.
+    pub fn reply_choice(&self, request: &LmRequest, index: u32) -> Result<String, String> {
         match self {
             Responder::Scripted(script) => script.reply_for(request),
-            Responder::Fn(reply) => catch_unwind(AssertUnwindSafe(|| reply(request))).unwrap_or_else(|panic| {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a non-string payload".to_string());
-                Err(format!("the responder panicked: {what}"))
-            }),
+            Responder::Fn(reply) => caught(|| reply(request)),
+            Responder::Choices(reply) => caught(|| reply(request, index)),
         }
     }
 }
@@ -62,8 +78,21 @@ impl fmt::Debug for Responder {
         match self {
             Responder::Scripted(script) => f.debug_tuple("Scripted").field(script).finish(),
             Responder::Fn(_) => f.write_str("Fn(..)"),
+            Responder::Choices(_) => f.write_str("Choices(..)"),
         }
     }
+}
+
+/// Run a closure, turning a panic into an `Err` naming it.
+fn caught(reply: impl FnOnce() -> Result<String, String>) -> Result<String, String> {
+    catch_unwind(AssertUnwindSafe(reply)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string payload".to_string());
+        Err(format!("the responder panicked: {what}"))
+    })
 }
 
 impl From<ScriptedLm> for Responder {

@@ -47,13 +47,13 @@ impl Shared {
         self.ids.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// The responder's text for `request`, or the 500 (in `flavor`'s error
-    /// shape) naming why it has none.
-    pub(super) fn reply(&self, flavor: Flavor, request: &LmRequest) -> Result<String, JsonReply> {
+    /// The responder's text for choice `index` of `request`, or the 500 (in
+    /// `flavor`'s error shape) naming why it has none.
+    pub(super) fn reply(&self, flavor: Flavor, request: &LmRequest, index: u32) -> Result<String, JsonReply> {
         // Clone the (Arc-backed) responder out so the lock is not held while
         // user code runs: a responder may itself call `set_responder`.
         let responder = self.responder.read().unwrap_or_else(PoisonError::into_inner).clone();
-        responder.reply(request).map_err(|problem| {
+        responder.reply_choice(request, index).map_err(|problem| {
             let message = format!("mock server: the responder has no reply: {problem}");
             error(flavor, StatusCode::INTERNAL_SERVER_ERROR, &message)
         })

@@ -21,15 +21,22 @@ impl Lm for SimulatedLm {
         LmCapabilities::default()
     }
 
-    /// `n` copies of the reply (the same request gets the same reply);
-    /// tokens counted as words, as the mock server counts them.
+    /// `n` choices, each [`SimulatedLm::respond_choice`] of its index (the
+    /// same as the mock server's); tokens counted as words, as the mock
+    /// server counts them.
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
-        let text = self.respond(&request).map_err(|message| LmError::Provider { model: MODEL.to_string(), message })?;
-        let n = request.n.max(1) as usize;
-        let usage = Usage {
-            prompt_tokens: request.messages.iter().map(|m| words(&m.content)).sum(),
-            completion_tokens: words(&text) * n as u64,
-        };
-        Ok(LmResponse::new(vec![Completion::stop(text); n], usage, MODEL.to_string()))
+        let n = request.n.max(1);
+        let mut completions = Vec::with_capacity(n as usize);
+        let mut completion_tokens = 0;
+        for index in 0..n {
+            let text = self
+                .respond_choice(&request, index)
+                .map_err(|message| LmError::Provider { model: MODEL.to_string(), message })?;
+            completion_tokens += words(&text);
+            completions.push(Completion::stop(text));
+        }
+        let usage =
+            Usage { prompt_tokens: request.messages.iter().map(|m| words(&m.content)).sum(), completion_tokens };
+        Ok(LmResponse::new(completions, usage, MODEL.to_string()))
     }
 }

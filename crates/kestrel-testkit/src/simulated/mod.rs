@@ -56,6 +56,24 @@
 //!    questions: by the draw; otherwise the first capitalized phrase after
 //!    the first word, else `unknown`.
 //!
+//! 5. **Proposal** — a request whose outputs include one of
+//!    [`propose::PROPOSAL_OUTPUTS`] (COPRO's and MIPROv2's prompt-model
+//!    signatures) is answered by [`propose`] instead of rules 1–4: a
+//!    proposed instruction is an opener (or the best-scoring attempt's
+//!    instruction, when the prompt lists scored attempts) plus fragments
+//!    from two fixed pools — task-relevant ones (one per operation, naming
+//!    it, and "step by step") and irrelevant ones — each relevant with
+//!    probability [`propose::relevance`]: 0.25, plus 0.35 when the prompt
+//!    names or shows operations, 0.1 for "step by step" or reasoning, 0.1
+//!    for a tip and 0.15 for scored attempts, at most 0.9; prefixes come
+//!    from a fixed pool (or the best attempt's);
+//!    observations, summaries and program / module descriptions name the
+//!    operations the examples show. Every draw is a SHA-256 of all message
+//!    text, the temperature, the rollout id and the **choice index**, so
+//!    the same bytes get the same reply from any client and the `n` choices
+//!    of one request differ (choice `i` skips instructions of choices
+//!    `0..i`).
+//!
 //! `reasoning` explains the rule used; for arithmetic it is the step-by-step
 //! computation (with the slip in the last step when the answer is wrong).
 //!
@@ -71,6 +89,7 @@
 mod lm;
 pub mod problems;
 pub mod prompt;
+pub mod propose;
 pub mod skill;
 pub mod text;
 
@@ -99,6 +118,11 @@ pub fn respond(request: &LmRequest) -> Result<String, String> {
     SimulatedLm::new().respond(request)
 }
 
+/// Answer choice `index` of one request with the default [`SimulatedLm`].
+pub fn respond_choice(request: &LmRequest, index: u32) -> Result<String, String> {
+    SimulatedLm::new().respond_choice(request, index)
+}
+
 impl SimulatedLm {
     /// The simulated LM with the documented rules.
     pub fn new() -> Self {
@@ -111,10 +135,21 @@ impl SimulatedLm {
         SimulatedLm { oracle: true }
     }
 
-    /// The reply text for `request`.
+    /// The reply text for `request` (its first choice).
     pub fn respond(&self, request: &LmRequest) -> Result<String, String> {
+        self.respond_choice(request, 0)
+    }
+
+    /// The reply text of choice `index` of `request`. Task prompts give
+    /// every choice the same reply; proposal prompts (rule 5) give each
+    /// choice its own.
+    pub fn respond_choice(&self, request: &LmRequest, index: u32) -> Result<String, String> {
         let view = PromptView::parse(request)?;
-        let values = self.answer(&view, request);
+        let values = if propose::is_proposal(&view) {
+            propose::answer(&view, request, index)
+        } else {
+            self.answer(&view, request)
+        };
         view.render(&values)
     }
 
@@ -164,7 +199,7 @@ impl SimulatedLm {
 
 impl From<SimulatedLm> for Responder {
     fn from(lm: SimulatedLm) -> Self {
-        Responder::from_fn(move |request| lm.respond(request))
+        Responder::from_choice_fn(move |request, index| lm.respond_choice(request, index))
     }
 }
 
@@ -301,5 +336,7 @@ impl Draw {
     }
 }
 
+#[cfg(test)]
+mod propose_tests;
 #[cfg(test)]
 mod tests;
