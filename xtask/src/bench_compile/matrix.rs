@@ -13,9 +13,11 @@ use anyhow::{Context, Result};
 use kestrel_core::Example;
 use kestrel_eval::{Evaluate, EvaluationResult, Metric};
 use kestrel_lm::LmClient;
+use kestrel_lm::SharedLm;
 use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt};
 use kestrel_optimizers::{
-    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, DynOptimizer, LabeledFewShot, demo_counts,
+    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, DynOptimizer, LabeledFewShot, MiproV2,
+    demo_counts,
 };
 use kestrel_testkit::mock::MockServer;
 use sha2::{Digest, Sha256};
@@ -128,6 +130,17 @@ impl Runner<'_> {
                     .max_bootstrapped_demos(a.max_bootstrapped_demos)
                     .max_labeled_demos(a.max_labeled_demos)
                     .concurrency(a.concurrency)?
+                    .display_progress(false),
+            ),
+            OptimizerKind::MiproLight | OptimizerKind::MiproMedium | OptimizerKind::MiproHeavy => Box::new(
+                MiproV2::with_shared_metric(metric)
+                    .auto(kind.mipro_auto())
+                    .prompt_model(SharedLm::new(self.lm.clone()))
+                    .max_bootstrapped_demos(a.max_bootstrapped_demos)
+                    .max_labeled_demos(a.max_labeled_demos)
+                    .seed(i64::try_from(a.seed).context("--seed must fit in an i64 for MIPROv2")?)
+                    .concurrency(a.concurrency)?
+                    .trial_concurrency(a.trial_concurrency)?
                     .display_progress(false),
             ),
         }))
