@@ -317,9 +317,9 @@ mod tests {
         let (baselines, rows) = matrix(&flags).await;
         assert_eq!(baselines.len(), 2);
         let names: Vec<(&str, &str)> = rows.iter().map(|r| (r.program, r.optimizer)).collect();
-        assert_eq!(names.len(), 8);
+        assert_eq!(names.len(), 10);
         assert_eq!(names[0], ("predict", "none"));
-        assert_eq!(names[7], ("cot", "random-search"));
+        assert_eq!(names[9], ("cot", "mipro-light"));
         for row in &rows {
             let http = row.http_requests.unwrap();
             // Every call the cache did not answer reached the server (speculative runs may add more).
@@ -339,6 +339,11 @@ mod tests {
             let search = row(program, "random-search");
             assert_eq!(search.candidates.len(), 4, "{search:?}");
             assert!(search.best_seed.is_some());
+            // MIPROv2 light bootstraps demo sets (the prompt model is the same simulated LM) and keeps
+            // the student unless a trial beats it on the valset.
+            let mipro = row(program, "mipro-light");
+            assert!(mipro.bootstrapped > 0 && mipro.teacher_runs > 0, "{mipro:?}");
+            assert!(mipro.score_after >= mipro.score_before, "{mipro:?}");
         }
         // The simulated LM is deterministic: a second run scores the same.
         let (again, rows_again) = matrix(&flags).await;
