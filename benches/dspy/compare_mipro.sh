@@ -10,8 +10,9 @@
 # Environment: DSPY_PYTHON (default python3), OUT (default target/dspy-compare-mipro),
 # CONCURRENCY (space-separated num_threads values, default "16 64"),
 # TRIAL_CONCURRENCY (Kestrel's extra trials in flight, beside the DSPy-like 1; default 4),
-# LATENCIES (default "50 1000"; 1,000 ms takes ~4 minutes per concurrency value),
-# SEEDS (seeds for the trial_concurrency check at 0 ms, Kestrel only; default "0 1 2 3 4 5 6 7 8 9", "" to skip).
+# LATENCIES (default "50 1000"; 1,000 ms takes ~3 minutes per concurrency value),
+# SEEDS (seeds of the seed sweep at 0 ms: DSPy, Kestrel at trial concurrency 1 and TRIAL_CONCURRENCY;
+# default "0 1 2 3 4 5 6 7 8 9", "" to skip). About 8 minutes in all with the defaults on 2 cores.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -74,6 +75,7 @@ for latency in $LATENCIES; do
     done
 done
 for seed in $SEEDS; do
+    run dspy 0 --concurrency 16 --seed "$seed"
     for t in 1 "$TRIAL_CONCURRENCY"; do
         run kestrel 0 --concurrency 16 --trial-concurrency "$t" --seed "$seed"
     done
@@ -87,12 +89,12 @@ done
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 print()
-print("| latency | concurrency | side | trial conc. | seed | HTTP requests | LM calls | trials | compile s | best val | dev score |")
+print("| latency | concurrency | side | trial conc. | seed | HTTP requests | LM calls | trials (distinct minibatch sets) | compile s | best val | dev score |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     best = r.get("best_score")
     print(f"| {r['latency_ms']} ms | {r['concurrency']} | {r['side']} | {r.get('trial_concurrency', 1)} | {r['seed']} "
-          f"| {r['requests']} | {r['lm_calls']} | {r['trials']} | {r['seconds']:.2f} "
+          f"| {r['requests']} | {r['lm_calls']} | {r['trials']} ({r['distinct_minibatch_params']}/{r['minibatch_trials']}) | {r['seconds']:.2f} "
           f"| {'-' if best is None else f'{best:.1f}'} | {r['dev_score']:.1f} |")
 EOF
 } | tee "$OUT/table.md"

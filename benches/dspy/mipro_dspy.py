@@ -100,11 +100,20 @@ def run(args):
         sys.stdout = real_stdout
     predictors = compiled.predictors()
     trial_logs = getattr(compiled, "trial_logs", {}) or {}
+    # Distinct parameter sets among the minibatch trials (by the programs' instructions and demos):
+    # a repeated set re-scores the minibatch examples it shares with its earlier trial from the cache.
+    minibatch = [log["mb_program"] for log in trial_logs.values() if "mb_program" in log]
+    distinct = {
+        tuple((p.signature.instructions, repr([dict(d) for d in p.demos])) for p in program.predictors())
+        for program in minibatch
+    }
     return {
         "seconds": seconds,
         "requests": requests,
         "lm_calls": lm_calls,
         "trials": len(trial_logs),
+        "minibatch_trials": len(minibatch),
+        "distinct_minibatch_params": len(distinct),
         "best_score": getattr(compiled, "score", None),
         "dev_score": dev.score,
         "dev_seconds": dev_seconds,

@@ -33,7 +33,7 @@ use kestrel_lm::cache::CacheConfig;
 use kestrel_lm::providers::OpenAiProvider;
 use kestrel_lm::{LmBuilder, SharedLm, with_lm};
 use kestrel_modules::{ChainOfThought, PredictorsExt};
-use kestrel_optimizers::{AutoMode, MiproV2, Optimizer};
+use kestrel_optimizers::{AutoMode, MiproV2, Optimizer, PredictorChoice, TrialKind};
 use serde_json::{Value, json};
 
 type BoxError = Box<dyn std::error::Error>;
@@ -161,12 +161,35 @@ fn run(args: &Args) -> Result<Value, BoxError> {
         let states = compiled.program.predictor_states();
         let instruction = states.first().map(|(_, s)| s.signature.instructions().to_string());
         let demos: usize = states.iter().map(|(_, s)| s.demos.len()).sum();
+        // Distinct prompts among the minibatch trials (instruction text and demo set per
+        // predictor, as mipro_dspy.py counts them): a repeated one re-scores the minibatch
+        // examples it shares with its earlier trial from the cache.
+        let prompt = |params: &[PredictorChoice]| -> Vec<(String, Option<usize>)> {
+            params
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let text = mipro
+                        .instruction_candidates
+                        .get(i)
+                        .and_then(|candidates| candidates.iter().find(|s| s.index == c.instruction))
+                        .map_or_else(|| format!("#{}", c.instruction), |s| s.instruction.clone());
+                    (text, c.demos)
+                })
+                .collect()
+        };
+        let mut tried: Vec<_> = mipro.trials_of(TrialKind::Minibatch).map(|t| prompt(&t.params)).collect();
+        let minibatch_trials = tried.len();
+        tried.sort();
+        tried.dedup();
         Ok::<_, BoxError>(json!({
             "seconds": seconds,
             "requests": requests,
             "lm_calls": usage.calls,
             "cache_hits": usage.cache_hits,
             "trials": mipro.trials.len(),
+            "minibatch_trials": minibatch_trials,
+            "distinct_minibatch_params": tried.len(),
             "num_trials": mipro.num_trials,
             "best_score": mipro.best_score,
             "best_trial": mipro.best_trial,
