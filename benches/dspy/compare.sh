@@ -98,7 +98,9 @@ for r in $(seq 0 $((REPEATS - 1))); do
     echo "repeat $((r + 1)) of $REPEATS" >&2
     if [ "$COPRO" = 1 ]; then
         for c in $COPRO_CONCURRENCY; do pair "$r" 50 --workload copro --concurrency "$c" "${COPRO_FLAGS[@]}"; done
-        if [ "$SLOW" = 1 ]; then pair "$r" 1000 --workload copro --concurrency 16 "${COPRO_FLAGS[@]}"; fi
+        if [ "$SLOW" = 1 ]; then
+            for c in $COPRO_CONCURRENCY; do pair "$r" 1000 --workload copro --concurrency "$c" "${COPRO_FLAGS[@]}"; done
+        fi
     fi
     if [ "$COPRO_ONLY" = 1 ]; then continue; fi
     # Per-call overhead: the two sides need different iteration counts for similar run times.
