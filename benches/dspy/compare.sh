@@ -9,9 +9,9 @@
 # Environment: DSPY_PYTHON (default: python3 on PATH; see README.md for the
 # venv), REPEATS (default 3), OUT (default target/dspy-compare),
 # QUICK=1 (small sizes: checks the set-up in a few seconds, figures meaningless),
-# SLOW=1 (adds RandomSearch and COPRO at 1,000 ms latency: several more minutes per repeat),
-# COPRO=0 (skips the COPRO workload), COPRO_ONLY=1 (runs only the COPRO workload),
-# COPRO_CONCURRENCY (default "16 128": num_threads on both sides).
+# SLOW=1 (adds RandomSearch at 1,000 ms latency, about 3.5 more minutes per repeat, and COPRO at
+# 1,000 ms, about 5 more minutes), COPRO=0 (skips the COPRO workload), COPRO_ONLY=1 (runs only the
+# COPRO workload), COPRO_CONCURRENCY (default "16 128": num_threads on both sides).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

@@ -301,3 +301,24 @@ fn copro(args: &Args, examples: Vec<Example>) -> Result<Value, BoxError> {
         "depth": args.depth,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(Vec::new()).is_nan());
+    }
+
+    #[test]
+    fn workload_names_match_the_python_side() {
+        let names: Vec<String> = Workload::value_variants()
+            .iter()
+            .filter_map(|w| w.to_possible_value().map(|v| v.get_name().to_string()))
+            .collect();
+        assert_eq!(names, ["cache_hit", "uncached", "evaluate", "compile", "copro"]);
+    }
+}

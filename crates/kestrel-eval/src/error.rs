@@ -13,7 +13,7 @@ use kestrel_modules::ModuleError;
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum EvalError {
-    /// `Evaluate` was given no examples (DSPy divides by zero here).
+    /// `Evaluate` was given no examples (DSPy 3.4.1 raises `ValueError` here).
     #[error("cannot evaluate on an empty devset")]
     EmptyDevset,
     /// A builder or function argument is out of range.

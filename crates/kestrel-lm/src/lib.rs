@@ -37,7 +37,7 @@ pub use lm::{Lm, LmCapabilities, SharedLm};
 pub use request::{CallConfig, Completion, FinishReason, LmRequest, LmResponse};
 pub use retry::RetryPolicy;
 pub use scope::{clear_default_lm, current_lm, default_lm, resolve_lm, set_default_lm, with_lm};
-pub use usage::{Price, PriceTable, UsageReport, track_usage};
+pub use usage::{Price, PriceTable, UsageMeter, UsageReport, track_usage, track_usage_live};
 
 /// Result alias for this crate.
 pub type Result<T, E = LmError> = std::result::Result<T, E>;

@@ -175,6 +175,32 @@ pub async fn track_usage<F: Future>(future: F) -> (F::Output, UsageReport) {
     (output, report)
 }
 
+/// A live view of the usage recorded by [`track_usage_live`]: unlike
+/// [`track_usage`], whose report arrives when the future ends, a meter can be
+/// read while the work runs (an optimizer checks its budget between steps).
+#[derive(Debug, Clone, Default)]
+pub struct UsageMeter(Sink);
+
+impl UsageMeter {
+    /// A meter that has recorded nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The usage recorded so far.
+    pub fn snapshot(&self) -> UsageReport {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// Run `future`, recording the usage of every LM call made inside it (as
+/// [`track_usage`] does) into `meter`, readable at any time.
+pub async fn track_usage_live<F: Future>(meter: &UsageMeter, future: F) -> F::Output {
+    let mut scopes = SCOPES.try_with(Clone::clone).unwrap_or_default();
+    scopes.push(Arc::clone(&meter.0));
+    SCOPES.scope(scopes, future).await
+}
+
 /// Count a call in every active [`track_usage`] scope of this task.
 pub(crate) fn record_in_scopes(model: &str, response: &LmResponse) {
     let _ = SCOPES.try_with(|scopes| {

@@ -15,11 +15,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::time::Instant;
 
 use kestrel_core::{Example, Fields, PredictorId, PyRandom};
 use kestrel_eval::{ExampleError, Metric};
-use kestrel_lm::{CallConfig, SharedLm, track_usage, with_lm};
+use kestrel_lm::{CallConfig, SharedLm, with_lm};
 use kestrel_modules::{Module, ModuleExt, Predictor, Predictors, PredictorsExt, Trace, with_call_config, with_trace};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -28,7 +27,7 @@ use tokio::sync::Semaphore;
 use crate::error::OptimizerError;
 use crate::in_order::{Flow, run_in_order};
 use crate::labeled::LabeledFewShot;
-use crate::optimizer::{Compiled, Optimizer, has_demos, reset_copy};
+use crate::optimizer::{Compiled, Optimizer, has_demos, measured, reset_copy};
 use crate::progress::Progress;
 use crate::report::{CompileReport, SkippedExample, StopReason};
 
@@ -226,12 +225,7 @@ impl BootstrapFewShot {
     where
         M: Module + Clone + 'static,
     {
-        let started = Instant::now();
-        let (result, usage) = track_usage(self.run(student, teacher, trainset)).await;
-        let (program, mut report) = result?;
-        report.usage = usage;
-        report.elapsed = started.elapsed();
-        Ok(Compiled { program, report })
+        measured(self.run(student, teacher, trainset)).await
     }
 
     async fn run<M>(&self, student: &M, teacher: &M, trainset: &[Example]) -> Result<(M, CompileReport), OptimizerError>

@@ -30,6 +30,14 @@ pub enum OptimizerError {
     /// The optimizer's settings are inconsistent.
     #[error("optimizer configuration: {0}")]
     Config(String),
+    /// A report file could not be written.
+    #[error("writing {}: {message}", path.display())]
+    Write {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        message: String,
+    },
     /// The teacher program does not have the student's structure.
     #[error("teacher and student differ: {0}")]
     Structure(String),

@@ -11,6 +11,9 @@
 //!   best wins.
 //! - [`Copro`]: coordinate ascent over each predictor's instruction and
 //!   output prefix, proposed by a prompt model from the scores so far.
+//! - [`MiproV2`]: DSPy's MIPROv2 — demo sets bootstrapped as the random
+//!   search does, instructions proposed from the data and the program, both
+//!   searched jointly by a seeded TPE on minibatches; `auto` modes, budgets.
 //! - [`mipro::GroundedProposer`]: MIPROv2's instruction proposer (dataset
 //!   summary, program and module descriptions, demos, random tips).
 //! - [`TrialSearch`] and [`TpeSampler`]: MIPROv2's search over instruction
@@ -50,9 +53,11 @@ mod instruction_report;
 mod labeled;
 pub mod mipro;
 mod optimizer;
+mod phase_usage;
 mod progress;
 mod random_search;
 mod report;
+mod report_html;
 mod schedule;
 
 pub use bootstrap::{BootstrapFewShot, DEFAULT_CONCURRENCY, DEFAULT_MAX_ERRORS};
@@ -62,11 +67,13 @@ pub use error::OptimizerError;
 pub use instruction_report::{DepthStats, InstructionCandidate, ProposalFailure, StatsKind};
 pub use labeled::{DEFAULT_K, LabeledFewShot};
 pub use mipro::{
-    DEFAULT_MINIBATCH_FULL_EVAL_STEPS, DEFAULT_MINIBATCH_SIZE, DEFAULT_MIPRO_SEED, DEFAULT_N_EI_CANDIDATES,
-    DEFAULT_N_STARTUP_TRIALS, DEFAULT_PRIOR_WEIGHT, EvalBatch, PredictorChoice, PredictorSpace, SearchOutcome,
-    SearchProgress, TpeObservation, TpeSampler, TrialKind, TrialLog, TrialRequest, TrialSearch,
+    AutoMode, CostEstimate, DEFAULT_MINIBATCH_FULL_EVAL_STEPS, DEFAULT_MINIBATCH_SIZE, DEFAULT_MIPRO_SEED,
+    DEFAULT_N_EI_CANDIDATES, DEFAULT_N_STARTUP_TRIALS, DEFAULT_PRIOR_WEIGHT, EvalBatch, MiproReport, MiproV2,
+    PredictorChoice, PredictorSpace, SearchOutcome, SearchProgress, TpeObservation, TpeSampler, TrialKind, TrialLog,
+    TrialRequest, TrialSearch,
 };
 pub use optimizer::{Compiled, Optimizer, demo_counts, has_demos, reset_copy};
+pub use phase_usage::PhaseUsage;
 pub use random_search::{BootstrapFewShotWithRandomSearch, DEFAULT_SEARCH_CONCURRENCY};
 pub use report::{CandidateKind, CandidateScore, CompileReport, SkippedExample, StopReason};
 

@@ -3,8 +3,10 @@
 
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::time::Instant;
 
 use kestrel_core::Example;
+use kestrel_lm::track_usage;
 use kestrel_modules::{Module, Predictor, Predictors, PredictorsExt};
 
 use crate::error::OptimizerError;
@@ -69,6 +71,21 @@ pub trait Optimizer: Send + Sync {
     {
         self.compile_with_valset(student, trainset, None)
     }
+}
+
+/// Run a compile's body and measure it: the report gets the LM usage of
+/// every call the body made (a `track_usage` scope) and the wall time.
+pub(crate) async fn measured<M>(
+    body: impl Future<Output = Result<(M, CompileReport), OptimizerError>>,
+) -> Result<Compiled<M>, OptimizerError> {
+    let started = Instant::now();
+    // Boxed: a compile's state machine is large, and the caller's stack
+    // (a 2 MiB test thread, say) should not have to hold it.
+    let (result, usage) = track_usage(Box::pin(body)).await;
+    let (program, mut report) = result?;
+    report.usage = usage;
+    report.elapsed = started.elapsed();
+    Ok(Compiled { program, report })
 }
 
 /// DSPy's `reset_copy`: a clone whose predictors have no demos. Unlike DSPy,

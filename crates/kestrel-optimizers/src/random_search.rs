@@ -19,7 +19,6 @@
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::time::Instant;
 
 use kestrel_core::{Example, PyRandom};
 use kestrel_eval::{Evaluate, Metric};
@@ -31,7 +30,7 @@ use crate::bootstrap::BootstrapFewShot;
 use crate::error::OptimizerError;
 use crate::in_order::Flow;
 use crate::labeled::LabeledFewShot;
-use crate::optimizer::{Compiled, Optimizer, demo_counts, reset_copy};
+use crate::optimizer::{Compiled, Optimizer, demo_counts, measured, reset_copy};
 use crate::progress::Progress;
 use crate::report::{CandidateKind, CandidateScore, CompileReport, StopReason};
 use crate::schedule::run_seed_ordered;
@@ -329,7 +328,6 @@ impl Optimizer for BootstrapFewShotWithRandomSearch {
     where
         M: Module + Clone + 'static,
     {
-        let started = Instant::now();
         if self.num_candidate_programs > 0 && self.max_bootstrapped_demos == 0 {
             // DSPy's `randint(1, 0)` for seed 0 raises; say so before any work.
             return Err(OptimizerError::InvalidArgument {
@@ -341,12 +339,10 @@ impl Optimizer for BootstrapFewShotWithRandomSearch {
         }
         // DSPy's `valset or trainset`: an empty valset falls back too.
         let valset = valset.filter(|v| !v.is_empty()).unwrap_or(trainset);
-        let (result, usage) = track_usage(self.search(student, trainset, valset)).await;
-        let (program, mut report) = result?;
+        let mut compiled = measured(self.search(student, trainset, valset)).await?;
+        let report = &mut compiled.report;
         let decided: u64 = report.candidates.iter().map(|c| c.lm_calls).sum();
-        report.cancelled_lm_calls = usage.total.calls.saturating_sub(decided);
-        report.usage = usage;
-        report.elapsed = started.elapsed();
-        Ok(Compiled { program, report })
+        report.cancelled_lm_calls = report.usage.total.calls.saturating_sub(decided);
+        Ok(compiled)
     }
 }

@@ -10,6 +10,7 @@ use kestrel_lm::UsageReport;
 use serde::Serialize;
 
 use crate::instruction_report::{DepthStats, InstructionCandidate, ProposalFailure};
+use crate::mipro::MiproReport;
 
 /// A training or validation example the optimizer skipped because running
 /// or scoring it failed (counted against the error budget).
@@ -44,6 +45,19 @@ pub enum StopReason {
         /// The `stop_at_score` setting.
         stop_at_score: f64,
     },
+    /// A budget (`max_lm_calls`, `max_cost_usd`) was reached: the compile
+    /// stopped and returned the best program found so far.
+    BudgetReached {
+        /// The budget's builder name (`max_lm_calls` or `max_cost_usd`).
+        budget: String,
+        /// Its value.
+        limit: f64,
+        /// What had been spent when it was checked.
+        spent: f64,
+        /// The phase that was stopped (`demo bootstrapping`, `instruction
+        /// proposal`, `trials`).
+        phase: String,
+    },
 }
 
 impl fmt::Display for StopReason {
@@ -54,6 +68,9 @@ impl fmt::Display for StopReason {
             }
             StopReason::StopAtScore { seed, score, stop_at_score } => {
                 write!(f, "seed {seed} scored {score:.2} >= stop_at_score {stop_at_score:.2}")
+            }
+            StopReason::BudgetReached { budget, limit, spent, phase } => {
+                write!(f, "budget reached during {phase}: {budget} = {limit}, spent {spent}")
             }
         }
     }
@@ -171,6 +188,10 @@ pub struct CompileReport {
     pub depth_stats: Vec<DepthStats>,
     /// Proposal requests that failed (the search went on without them).
     pub proposal_failures: Vec<ProposalFailure>,
+    /// MIPROv2's choices: settings, cost estimate, candidates with their
+    /// scores, every trial and the winner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mipro: Option<Box<MiproReport>>,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -252,6 +273,9 @@ impl fmt::Display for CompileReport {
                 "  {:<10} depth {} score {:>6.2}  {:?} / {:?}{best}",
                 c.predictor, c.depth, c.score, c.instruction, c.prefix
             )?;
+        }
+        if let Some(mipro) = &self.mipro {
+            write!(f, "{mipro}")?;
         }
         for c in &self.candidates {
             let best = if Some(c.seed) == self.best_seed { "  <- best" } else { "" };

@@ -8,10 +8,14 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
 use super::datasets::DatasetChoice;
+use kestrel_optimizers::AutoMode;
 use kestrel_testkit::simulated;
 
 /// The value of `--lm` that selects the simulated LM (the default).
 pub const SIMULATED: &str = "simulated";
+/// MIPROv2 minibatch trials in flight when `--trial-concurrency` is not
+/// given (measured in docs/BENCH_COMPILE.md: the offline default stays fast).
+pub const DEFAULT_TRIAL_CONCURRENCY: usize = 4;
 /// Simulated latency when `--latency-ms` is not given.
 pub const DEFAULT_LATENCY_MS: u64 = 50;
 /// Validation examples on the generated dataset when `--val` is not given:
@@ -52,6 +56,12 @@ pub enum OptimizerKind {
     /// `COPRO` (`--breadth`, `--depth`; the prompt model is the task LM).
     /// Not in the default matrix.
     Copro,
+    /// `MIPROv2` with `auto = light` (prompt model = the task LM).
+    MiproLight,
+    /// `MIPROv2` with `auto = medium`.
+    MiproMedium,
+    /// `MIPROv2` with `auto = heavy`.
+    MiproHeavy,
 }
 
 impl OptimizerKind {
@@ -63,17 +73,37 @@ impl OptimizerKind {
             OptimizerKind::Bootstrap => "bootstrap",
             OptimizerKind::RandomSearch => "random-search",
             OptimizerKind::Copro => "copro",
+            OptimizerKind::MiproLight => "mipro-light",
+            OptimizerKind::MiproMedium => "mipro-medium",
+            OptimizerKind::MiproHeavy => "mipro-heavy",
         }
     }
 
-    /// The default matrix (`--optimizer` not given), in matrix order.
-    pub const DEFAULT: [OptimizerKind; 4] =
-        [OptimizerKind::None, OptimizerKind::Labeled, OptimizerKind::Bootstrap, OptimizerKind::RandomSearch];
+    /// MIPROv2's `auto` mode of a MIPROv2 kind, `None` for the others.
+    pub fn mipro_auto(self) -> Option<AutoMode> {
+        match self {
+            OptimizerKind::MiproLight => Some(AutoMode::Light),
+            OptimizerKind::MiproMedium => Some(AutoMode::Medium),
+            OptimizerKind::MiproHeavy => Some(AutoMode::Heavy),
+            _ => None,
+        }
+    }
+
+    /// The optimizers run when `--optimizer` is not given, in matrix order:
+    /// every one but COPRO and MIPROv2 medium and heavy (minutes at 50 ms
+    /// latency).
+    pub const DEFAULT: [OptimizerKind; 5] = [
+        OptimizerKind::None,
+        OptimizerKind::Labeled,
+        OptimizerKind::Bootstrap,
+        OptimizerKind::RandomSearch,
+        OptimizerKind::MiproLight,
+    ];
 
     /// True when the optimizer stops cleanly on `--budget-calls` /
-    /// `--budget-usd`. None of these does yet (COPRO has no budget in
-    /// DSPy either), so the flags are rejected for them rather than
-    /// silently ignored.
+    /// `--budget-usd` (MIPROv2's `max_lm_calls` / `max_cost_usd`). The
+    /// others have no budget yet (COPRO has none in DSPy either), so the
+    /// flags are rejected for them rather than silently ignored.
     pub fn supports_budget(self) -> bool {
         match self {
             OptimizerKind::None
@@ -81,6 +111,7 @@ impl OptimizerKind {
             | OptimizerKind::Bootstrap
             | OptimizerKind::RandomSearch
             | OptimizerKind::Copro => false,
+            OptimizerKind::MiproLight | OptimizerKind::MiproMedium | OptimizerKind::MiproHeavy => true,
         }
     }
 }
@@ -106,7 +137,7 @@ pub struct BenchArgs {
     /// Programs (repeatable or comma-separated) [default: predict,cot; cot for reference datasets].
     #[arg(long, value_enum, value_delimiter = ',')]
     pub program: Vec<ProgramKind>,
-    /// Optimizers (repeatable or comma-separated) [default: none, labeled, bootstrap, random-search].
+    /// Optimizers (repeatable or comma-separated) [default: none, labeled, bootstrap, random-search, mipro-light].
     #[arg(long, value_enum, value_delimiter = ',')]
     pub optimizer: Vec<OptimizerKind>,
     /// Candidate programs of RandomSearch (DSPy's num_candidate_programs; DSPy defaults to 16).
@@ -145,6 +176,10 @@ pub struct BenchArgs {
     /// Program calls in flight (Evaluate, bootstrap teacher runs, RandomSearch).
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// MIPROv2's minibatch trials in flight (its `trial_concurrency`; 1 is DSPy's sequential loop). The
+    /// compiled program depends on it, never on `--concurrency`.
+    #[arg(long, default_value_t = DEFAULT_TRIAL_CONCURRENCY)]
+    pub trial_concurrency: usize,
     /// Latency of every simulated LM response, in milliseconds [default: 50]. Simulated LM only.
     #[arg(long)]
     pub latency_ms: Option<u64>,
@@ -158,6 +193,10 @@ pub struct BenchArgs {
     /// Also write the results as JSON (schema in docs/BENCH_COMPILE.md).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also write each compile's report as a self-contained HTML page into this folder
+    /// (`<program>-<optimizer>.html`; see docs/OPTIMIZERS.md, "Reading a compile report").
+    #[arg(long, value_name = "DIR")]
+    pub report_html: Option<PathBuf>,
     /// Metric: the dataset's own, or `strict` (see docs/BENCH_COMPILE.md).
     #[arg(long, value_enum, default_value_t = MetricKind::Default)]
     pub metric: MetricKind,
@@ -214,6 +253,9 @@ impl BenchArgs {
         }
         if self.concurrency == 0 {
             bail!("--concurrency must be at least 1");
+        }
+        if self.trial_concurrency == 0 {
+            bail!("--trial-concurrency must be at least 1");
         }
         if self.dev == 0 {
             bail!("--dev must be at least 1 (the dev set is scored before and after compiling)");
@@ -286,6 +328,7 @@ mod tests {
         assert_eq!(args.optimizers(), OptimizerKind::DEFAULT);
         assert!(!args.optimizers().contains(&OptimizerKind::Copro));
         assert_eq!((args.breadth, args.depth, args.budget_calls, args.budget_usd), (4, 2, None, None));
+        assert_eq!(args.trial_concurrency, DEFAULT_TRIAL_CONCURRENCY);
         assert_eq!(args.programs(&[ProgramKind::Predict, ProgramKind::Cot]), [ProgramKind::Predict, ProgramKind::Cot]);
         args.check().unwrap();
     }
@@ -343,6 +386,36 @@ mod tests {
         let error = parse(&["--optimizer", "none", "--budget-calls", "0"]).unwrap().check().unwrap_err().to_string();
         assert!(error.contains("at least 1"), "{error}");
         assert!(parse(&["--budget-usd", "x"]).is_err());
+    }
+
+    #[test]
+    fn mipro_kinds_parse_with_their_auto_mode_and_trial_concurrency() {
+        let args = parse(&[
+            "--optimizer",
+            "mipro-heavy,mipro-light",
+            "--optimizer",
+            "mipro-medium",
+            "--trial-concurrency",
+            "2",
+        ])
+        .unwrap();
+        let chosen = args.optimizers();
+        assert_eq!(chosen, [OptimizerKind::MiproLight, OptimizerKind::MiproMedium, OptimizerKind::MiproHeavy]);
+        let names: Vec<_> = chosen.iter().map(|o| o.name()).collect();
+        assert_eq!(names, ["mipro-light", "mipro-medium", "mipro-heavy"]);
+        let modes: Vec<_> = chosen.iter().map(|o| o.mipro_auto()).collect();
+        assert_eq!(modes, [Some(AutoMode::Light), Some(AutoMode::Medium), Some(AutoMode::Heavy)]);
+        assert_eq!(OptimizerKind::RandomSearch.mipro_auto(), None);
+        assert_eq!(args.trial_concurrency, 2);
+        args.check().unwrap();
+        // Every name a report shows is the value the flag accepts.
+        for kind in OptimizerKind::value_variants() {
+            assert_eq!(kind.to_possible_value().unwrap().get_name(), kind.name());
+        }
+        let error = parse(&["--trial-concurrency", "0"]).unwrap().check().unwrap_err().to_string();
+        assert!(error.contains("--trial-concurrency"), "{error}");
+        let error = parse(&["--optimizer", "mipro-extreme"]).unwrap_err().to_string();
+        assert!(error.contains("mipro-light") && error.contains("mipro-heavy"), "{error}");
     }
 
     #[test]

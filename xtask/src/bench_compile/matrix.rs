@@ -13,9 +13,11 @@ use anyhow::{Context, Result};
 use kestrel_core::Example;
 use kestrel_eval::{Evaluate, EvaluationResult, Metric};
 use kestrel_lm::LmClient;
+use kestrel_lm::SharedLm;
 use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt};
 use kestrel_optimizers::{
-    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, Copro, DynOptimizer, LabeledFewShot, demo_counts,
+    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, Copro, DynOptimizer, LabeledFewShot, MiproV2,
+    demo_counts,
 };
 use kestrel_testkit::mock::MockServer;
 use sha2::{Digest, Sha256};
@@ -92,6 +94,10 @@ impl Runner<'_> {
                     let (compiled, compile_phase) = self.measure(compile).await;
                     let compiled = compiled
                         .with_context(|| format!("compiling {} with {}", kind.name(), kind_of_optimizer.name()))?;
+                    if let Some(dir) = &self.args.report_html {
+                        let file = dir.join(format!("{}-{}.html", kind.name(), kind_of_optimizer.name()));
+                        compiled.report.write_html(&file, &program, &compiled.program)?;
+                    }
                     let (after, eval_phase) = self.evaluate(&compiled.program).await?;
                     let mut row =
                         self.row(kind, kind_of_optimizer, &compiled.program, &baseline, compile_phase, eval_phase);
@@ -138,6 +144,24 @@ impl Runner<'_> {
                     .concurrency(a.concurrency)?
                     .display_progress(false),
             ),
+            OptimizerKind::MiproLight | OptimizerKind::MiproMedium | OptimizerKind::MiproHeavy => {
+                let mut mipro = MiproV2::with_shared_metric(metric)
+                    .auto(kind.mipro_auto())
+                    .prompt_model(SharedLm::new(self.lm.clone()))
+                    .max_bootstrapped_demos(a.max_bootstrapped_demos)
+                    .max_labeled_demos(a.max_labeled_demos)
+                    .seed(i64::try_from(a.seed).context("--seed must fit in an i64 for MIPROv2")?)
+                    .concurrency(a.concurrency)?
+                    .trial_concurrency(a.trial_concurrency)?
+                    .display_progress(false);
+                if let Some(calls) = a.budget_calls {
+                    mipro = mipro.max_lm_calls(calls)?;
+                }
+                if let Some(usd) = a.budget_usd {
+                    mipro = mipro.max_cost_usd(usd)?;
+                }
+                Box::new(mipro)
+            }
         }))
     }
 
@@ -202,11 +226,15 @@ fn fill_from_report(row: &mut Row, kind: OptimizerKind, report: &CompileReport) 
 }
 
 /// The row's `trials`: COPRO's candidate evaluations, RandomSearch's
-/// candidate programs, `None` for optimizers that run no trials.
+/// candidate programs, MIPROv2's trials (the default program's included),
+/// `None` for optimizers that run no trials.
 fn trials(kind: OptimizerKind, report: &CompileReport) -> Option<usize> {
     match kind {
         OptimizerKind::Copro => Some(report.evaluations),
         OptimizerKind::RandomSearch => Some(report.candidates.len()),
+        OptimizerKind::MiproLight | OptimizerKind::MiproMedium | OptimizerKind::MiproHeavy => {
+            report.mipro.as_ref().map(|m| m.trials.len())
+        }
         OptimizerKind::None | OptimizerKind::Labeled | OptimizerKind::Bootstrap => None,
     }
 }

@@ -317,9 +317,9 @@ mod tests {
         let (baselines, rows) = matrix(&flags).await;
         assert_eq!(baselines.len(), 2);
         let names: Vec<(&str, &str)> = rows.iter().map(|r| (r.program, r.optimizer)).collect();
-        assert_eq!(names.len(), 8);
+        assert_eq!(names.len(), 10);
         assert_eq!(names[0], ("predict", "none"));
-        assert_eq!(names[7], ("cot", "random-search"));
+        assert_eq!(names[9], ("cot", "mipro-light"));
         for row in &rows {
             let http = row.http_requests.unwrap();
             // Every call the cache did not answer reached the server (speculative runs may add more).
@@ -339,6 +339,11 @@ mod tests {
             let search = row(program, "random-search");
             assert_eq!(search.candidates.len(), 4, "{search:?}");
             assert!(search.best_seed.is_some());
+            // MIPROv2 light bootstraps demo sets (the prompt model is the same simulated LM) and keeps
+            // the student unless a trial beats it on the valset.
+            let mipro = row(program, "mipro-light");
+            assert!(mipro.bootstrapped > 0 && mipro.teacher_runs > 0, "{mipro:?}");
+            assert!(mipro.score_after >= mipro.score_before, "{mipro:?}");
         }
         // The simulated LM is deterministic: a second run scores the same.
         let (again, rows_again) = matrix(&flags).await;
@@ -437,5 +442,40 @@ mod tests {
         assert_eq!(sequential[0].score_after, parallel[0].score_after);
         assert_eq!(sequential[0].speculative_runs, 0);
         assert!(sequential[0].teacher_runs > 4, "strict metric: {:?}", sequential[0]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn report_html_writes_one_page_per_compiled_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("pages");
+        let folder_text = folder.display().to_string();
+        let flags = [
+            "--program",
+            "predict",
+            "--optimizer",
+            "none,random-search",
+            "--train",
+            "8",
+            "--dev",
+            "5",
+            "--candidates",
+            "1",
+            "--latency-ms",
+            "0",
+            "--report-html",
+            &folder_text,
+        ];
+        matrix(&flags).await;
+        let names: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["predict-random-search.html"], "no page for the uncompiled row");
+        let page = std::fs::read_to_string(folder.join("predict-random-search.html")).unwrap();
+        assert!(
+            page.contains("BootstrapFewShotWithRandomSearch compile report")
+                && page.contains("<title>seed -3 (zero-shot)")
+        );
+        assert!(!page.contains("<script"));
     }
 }

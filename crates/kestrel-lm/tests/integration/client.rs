@@ -11,7 +11,7 @@ use kestrel_core::{Message, Usage};
 use kestrel_lm::cache::CacheConfig;
 use kestrel_lm::{
     Completion, Lm, LmBuilder, LmCapabilities, LmError, LmRequest, LmResponse, PriceTable, RateLimits, RetryPolicy,
-    track_usage,
+    UsageMeter, track_usage, track_usage_live,
 };
 
 /// Fails with the scripted errors first, then answers "ok"; tracks calls and
@@ -204,6 +204,29 @@ async fn usage_and_cost_are_counted_per_client_and_per_scope() {
     // Outside any scope nothing is recorded by track_usage, but the client still counts.
     client.call(ask("c")).await.unwrap();
     assert_eq!(client.usage().total.calls, 3);
+}
+
+#[tokio::test]
+async fn a_usage_meter_is_readable_while_the_work_runs() {
+    let client = LmBuilder::new(kestrel_lm::SharedLm::from_arc(Arc::new(Flaky::default())))
+        .no_cache()
+        .prices(PriceTable::empty().with_price("gpt-4o-mini", 0.15, 0.60))
+        .build()
+        .unwrap();
+    let meter = UsageMeter::new();
+    let ((), outer) = track_usage(track_usage_live(&meter, async {
+        assert_eq!(meter.snapshot().total.calls, 0);
+        client.call(ask("a")).await.unwrap();
+        assert_eq!(meter.snapshot().total.calls, 1, "seen before the scope ends");
+        client.call(ask("b")).await.unwrap();
+        let now = meter.snapshot().total;
+        assert_eq!(now.calls, 2);
+        assert!(now.cost_usd > 0.0);
+    }))
+    .await;
+    assert_eq!(outer.total.calls, 2, "enclosing scopes still count");
+    client.call(ask("c")).await.unwrap();
+    assert_eq!(meter.snapshot().total.calls, 2, "nothing after the scope");
 }
 
 #[tokio::test]

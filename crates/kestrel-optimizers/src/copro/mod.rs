@@ -25,16 +25,15 @@ mod search;
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::time::Instant;
 
 use kestrel_core::Example;
 use kestrel_eval::Metric;
-use kestrel_lm::{SharedLm, track_usage};
+use kestrel_lm::SharedLm;
 use kestrel_modules::Module;
 
 use crate::bootstrap::{DEFAULT_MAX_ERRORS, non_zero};
 use crate::error::OptimizerError;
-use crate::optimizer::{Compiled, Optimizer};
+use crate::optimizer::{Compiled, Optimizer, measured};
 
 /// DSPy's default `breadth`.
 pub const DEFAULT_BREADTH: usize = 10;
@@ -192,12 +191,7 @@ impl Optimizer for Copro {
     where
         M: Module + Clone + 'static,
     {
-        let started = Instant::now();
         let devset = valset.filter(|v| !v.is_empty()).unwrap_or(trainset);
-        let (result, usage) = track_usage(search::run(self, student, devset)).await;
-        let (program, mut report) = result?;
-        report.usage = usage;
-        report.elapsed = started.elapsed();
-        Ok(Compiled { program, report })
+        measured(search::run(self, student, devset)).await
     }
 }

@@ -1,5 +1,11 @@
 //! MIPROv2 (DSPy 3.4.1): instructions and demo sets searched jointly.
 //!
+//! **The optimizer**, [`MiproV2`] (`optimizer.rs`, `compile.rs`): DSPy's
+//! parameters, `auto` settings (`auto.rs`), the cost estimate printed first
+//! (`estimate.rs`), step 1's demo sets (`demo_sets.rs`), step 2's proposals
+//! (below), step 3's search (below), budgets checked between phases and
+//! trials (`budget.rs`), and what it chose ([`MiproReport`], `report.rs`).
+//!
 //! **The instruction proposer**: DSPy 3.4.1's `GroundedProposer`, as
 //! `MIPROv2._propose_instructions` builds and calls it.
 //!
@@ -48,6 +54,14 @@ mod tips;
 mod search;
 mod tpe;
 
+mod auto;
+mod budget;
+mod compile;
+mod demo_sets;
+mod estimate;
+mod optimizer;
+mod report;
+
 pub use program_code::default_program_code;
 pub use proposer::{
     DEFAULT_NUM_DEMOS_IN_CONTEXT, DEFAULT_PROPOSER_CONCURRENCY, DEFAULT_PROPOSER_TEMPERATURE,
@@ -61,3 +75,9 @@ pub use search::{
     PredictorSpace, SearchOutcome, SearchProgress, TrialKind, TrialLog, TrialRequest, TrialSearch,
 };
 pub use tpe::{DEFAULT_N_EI_CANDIDATES, DEFAULT_N_STARTUP_TRIALS, DEFAULT_PRIOR_WEIGHT, TpeObservation, TpeSampler};
+
+pub use auto::{AutoMode, MIN_MINIBATCH_SIZE, num_trials_for};
+pub use demo_sets::DemoSetInfo;
+pub use estimate::CostEstimate;
+pub use optimizer::{DEFAULT_MIPRO_CONCURRENCY, DEFAULT_MIPRO_MAX_DEMOS, MiproV2};
+pub use report::{MiproReport, ScoredDemoSet, ScoredInstruction};

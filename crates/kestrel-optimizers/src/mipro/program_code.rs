@@ -30,8 +30,9 @@
 //!   not the one DSPy infers from the name;
 //! - then the program's class, named after the Rust type (without its module
 //!   path and generic arguments), assigning each predictor by path. There is
-//!   no `forward`: it is compiled code. As in DSPy, a bare `Predict` or
-//!   `ChainOfThought` gets no class.
+//!   no `forward`: it is compiled code. As in DSPy, a bare `ChainOfThought`
+//!   gets no class; a bare `Predict` gets exactly DSPy's `"\n\n"` (no
+//!   signature either: DSPy only lists signatures of sub-predictors).
 //!
 //! The blank lines follow DSPy's joins (`"\n\n".join(header) + "\n\n" +
 //! class`, where the first `Predict` adds an empty entry to the header).
@@ -51,7 +52,12 @@ pub fn default_program_code<M: Predictors>(program: &M) -> String {
     let mut predictors: Vec<(String, SignatureSpec)> = Vec::new();
     program.visit_predictors("", &mut |path, p| predictors.push((path.to_string(), p.signature().clone())));
     let type_name = rust_type_name::<M>();
-    let bare = matches!(type_name.as_str(), "Predict" | "ChainOfThought");
+    if type_name == "Predict" {
+        // DSPy lists no signature for a bare Predict (its `signature`
+        // attribute is not a parameter) and no class: the join of nothing.
+        return "\n\n".to_string();
+    }
+    let bare = type_name == "ChainOfThought";
 
     let mut header = Vec::with_capacity(predictors.len() + 1);
     let mut assignments = Vec::with_capacity(predictors.len());

@@ -20,7 +20,7 @@ use crate::support::{exact, operands, question_of, trainset};
 /// otherwise it is off by one on every third question. "Guess" makes it
 /// always wrong.
 #[derive(Debug, Default)]
-struct InstructionLm {
+pub(crate) struct InstructionLm {
     calls: AtomicUsize,
 }
 
@@ -85,7 +85,7 @@ fn prompt_model(log: &RequestLog) -> RuleLm {
     )
 }
 
-fn copro(log: &RequestLog, concurrency: usize) -> Copro {
+pub(crate) fn copro(log: &RequestLog, concurrency: usize) -> Copro {
     Copro::new(exact)
         .prompt_model(prompt_model(log))
         .breadth(3)

@@ -238,7 +238,9 @@ class CapitalProgram(dspy.Module):\n    def __init__(self):\n        super().__i
 self.respond = dspy.Predict(RespondSignature)\n        self.check = dspy.Predict(CheckSignature)\n"
     );
     let bare = Predict::from_signature("question -> answer").unwrap();
-    assert!(default_program_code(&bare).ends_with("dspy.OutputField()\n\n\n\n\n"), "no class for a bare Predict");
+    // DSPy 3.4.1's get_dspy_source_code(dspy.Predict(..)) is "\n\n", class
+    // signature or not.
+    assert_eq!(default_program_code(&bare), "\n\n", "nothing for a bare Predict");
 }
 
 #[tokio::test]

@@ -1,0 +1,151 @@
+"""Python DSPy side of the MIPROv2 like-for-like comparison (see README.md here).
+
+Compiles dspy.ChainOfThought("question -> answer") with DSPy 3.4.1's MIPROv2
+against an OpenAI-compatible server (`cargo xtask serve-sim`) and prints one
+line `RESULT {json}`. The Kestrel side is `benches/src/bin/mipro_compare.rs`,
+with the same flags and keys; `compare_mipro.sh` runs both against one server.
+
+- train = the first --train examples of --dataset, no valset (MIPROv2 splits
+  the trainset itself), dev = the next --dev examples, scored after compiling;
+- auto = --auto (light by default), num_threads = --concurrency, seed = --seed,
+  the server's LM (model openai/gpt-4o-mini) as task and prompt model,
+  metric answer_exact_match;
+- caches as compare.sh's compile workload: a fresh memory cache, disk cache off.
+
+`requests` is what the server's control port (--control, `/stats`) counted
+during the compile; `seconds` is the compile's wall time.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.request
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--base-url", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:PORT/v1")
+    p.add_argument("--control", help="serve-sim's control URL, e.g. http://127.0.0.1:PORT/")
+    p.add_argument("--dataset", required=True, help="JSONL of {question, answer} (cargo xtask serve-sim --write-dataset)")
+    p.add_argument("--concurrency", type=int, default=16, help="num_threads")
+    p.add_argument("--trial-concurrency", type=int, default=1, help="accepted for symmetry; DSPy runs trials one at a time")
+    p.add_argument("--auto", choices=["light", "medium", "heavy"], default="light")
+    p.add_argument("--train", type=int, default=100)
+    p.add_argument("--dev", type=int, default=100)
+    p.add_argument("--seed", type=int, default=9)
+    return p.parse_args()
+
+
+def control(base, route):
+    with urllib.request.urlopen(base.rstrip("/") + "/" + route, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def load(path):
+    import dspy
+
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [dspy.Example(question=r["question"], answer=r["answer"]).with_inputs("question") for r in rows]
+
+
+def run(args):
+    import dspy
+    from dspy.teleprompt import MIPROv2
+
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
+    lm = dspy.LM("openai/gpt-4o-mini", api_base=args.base_url, api_key="sk-bench", cache=True)
+    dspy.configure(lm=lm)
+    data = load(args.dataset)
+    if len(data) < args.train + args.dev:
+        sys.exit(f"{args.dataset} has too few examples for --train {args.train} --dev {args.dev}")
+    trainset = data[: args.train]
+    devset = data[args.train : args.train + args.dev]
+    optimizer = MIPROv2(
+        metric=dspy.evaluate.answer_exact_match,
+        prompt_model=lm,
+        task_model=lm,
+        auto=args.auto,
+        num_threads=args.concurrency,
+        seed=args.seed,
+        verbose=False,
+    )
+    program = dspy.ChainOfThought("question -> answer")
+    if args.control:
+        control(args.control, "reset")
+    # DSPy prints its progress to stdout; keep stdout for the RESULT line.
+    real_stdout, sys.stdout = sys.stdout, sys.stderr
+    try:
+        start = time.perf_counter()
+        compiled = optimizer.compile(program, trainset=trainset)
+        seconds = time.perf_counter() - start
+        requests = control(args.control, "stats")["requests"] if args.control else None
+        # Every LM call (cache hits included) of the compile, copies of the LM included.
+        from dspy.clients.base_lm import GLOBAL_HISTORY
+
+        lm_calls = len(GLOBAL_HISTORY)
+        evaluator = dspy.Evaluate(
+            devset=devset,
+            metric=dspy.evaluate.answer_exact_match,
+            num_threads=args.concurrency,
+            display_progress=False,
+            display_table=False,
+        )
+        start = time.perf_counter()
+        dev = evaluator(compiled)
+        dev_seconds = time.perf_counter() - start
+    finally:
+        sys.stdout = real_stdout
+    predictors = compiled.predictors()
+    trial_logs = getattr(compiled, "trial_logs", {}) or {}
+    # Distinct parameter sets among the minibatch trials (by the programs' instructions and demos):
+    # a repeated set re-scores the minibatch examples it shares with its earlier trial from the cache.
+    minibatch = [log["mb_program"] for log in trial_logs.values() if "mb_program" in log]
+    distinct = {
+        tuple((p.signature.instructions, repr([dict(d) for d in p.demos])) for p in program.predictors())
+        for program in minibatch
+    }
+    return {
+        "seconds": seconds,
+        "requests": requests,
+        "lm_calls": lm_calls,
+        "trials": len(trial_logs),
+        "minibatch_trials": len(minibatch),
+        "distinct_minibatch_params": len(distinct),
+        "best_score": getattr(compiled, "score", None),
+        "dev_score": dev.score,
+        "dev_seconds": dev_seconds,
+        "demos": sum(len(p.demos) for p in predictors),
+        "instruction": predictors[0].signature.instructions if predictors else None,
+        "train": len(trainset),
+        "dev": len(devset),
+        "auto": args.auto,
+    }
+
+
+def main():
+    args = parse_args()
+    os.environ.setdefault("LITELLM_LOG", "ERROR")
+    # Use the bundled model-price table; never fetch it over the network.
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "true"
+    import dspy
+
+    result = run(args)
+    result.update(
+        {
+            "side": "dspy",
+            "version": dspy.__version__,
+            "python": sys.version.split()[0],
+            "workload": "mipro",
+            "concurrency": args.concurrency,
+            "trial_concurrency": 1,
+            "seed": args.seed,
+        }
+    )
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
