@@ -9,7 +9,9 @@
 # Environment: DSPY_PYTHON (default: python3 on PATH; see README.md for the
 # venv), REPEATS (default 3), OUT (default target/dspy-compare),
 # QUICK=1 (small sizes: checks the set-up in a few seconds, figures meaningless),
-# SLOW=1 (adds RandomSearch at 1,000 ms latency: about 3.5 more minutes per repeat).
+# SLOW=1 (adds RandomSearch at 1,000 ms latency, about 3.5 more minutes per repeat, and COPRO at
+# 1,000 ms, about 5 more minutes), COPRO=0 (skips the COPRO workload), COPRO_ONLY=1 (runs only the
+# COPRO workload), COPRO_CONCURRENCY (default "16 128": num_threads on both sides).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,6 +20,9 @@ REPEATS=${REPEATS:-3}
 OUT=${OUT:-$ROOT/target/dspy-compare}
 QUICK=${QUICK:-0}
 SLOW=${SLOW:-0}
+COPRO=${COPRO:-1}
+COPRO_ONLY=${COPRO_ONLY:-0}
+COPRO_CONCURRENCY=${COPRO_CONCURRENCY:-16 128}
 mkdir -p "$OUT"
 RESULTS=$OUT/results.jsonl
 : > "$RESULTS"
@@ -80,14 +85,24 @@ if [ "$QUICK" = 1 ]; then
     HIT_K=(--iterations 200 --samples 3); HIT_D=(--iterations 50 --samples 3)
     UNC_K=(--iterations 100 --samples 3); UNC_D=(--iterations 30 --samples 3)
     EVAL=(--examples 100); COMPILE=(--train 20 --val 20 --candidates 2)
+    COPRO_FLAGS=(--train 20 --breadth 4 --depth 2)
 else
     HIT_K=(--iterations 20000 --samples 5); HIT_D=(--iterations 2000 --samples 5)
     UNC_K=(--iterations 2000 --samples 5); UNC_D=(--iterations 300 --samples 5)
     EVAL=(--examples 1000); COMPILE=(--train 100 --val 100 --candidates 8)
+    # DSPy's COPRO defaults; num_threads (eval_kwargs) = Kestrel's concurrency.
+    COPRO_FLAGS=(--train 100 --breadth 10 --depth 3)
 fi
 
 for r in $(seq 0 $((REPEATS - 1))); do
     echo "repeat $((r + 1)) of $REPEATS" >&2
+    if [ "$COPRO" = 1 ]; then
+        for c in $COPRO_CONCURRENCY; do pair "$r" 50 --workload copro --concurrency "$c" "${COPRO_FLAGS[@]}"; done
+        if [ "$SLOW" = 1 ]; then
+            for c in $COPRO_CONCURRENCY; do pair "$r" 1000 --workload copro --concurrency "$c" "${COPRO_FLAGS[@]}"; done
+        fi
+    fi
+    if [ "$COPRO_ONLY" = 1 ]; then continue; fi
     # Per-call overhead: the two sides need different iteration counts for similar run times.
     run kestrel 0 --workload cache_hit "${HIT_K[@]}"
     run dspy 0 --workload cache_hit "${HIT_D[@]}"
@@ -104,6 +119,6 @@ done
 {
     echo "machine: $(nproc) cores, $(uname -sm); load average before the table: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "git: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (dirty)')"
-    echo "command: DSPY_PYTHON=$PY REPEATS=$REPEATS QUICK=$QUICK SLOW=$SLOW benches/dspy/compare.sh"
+    echo "command: DSPY_PYTHON=$PY REPEATS=$REPEATS QUICK=$QUICK SLOW=$SLOW COPRO=$COPRO COPRO_ONLY=$COPRO_ONLY COPRO_CONCURRENCY=\"$COPRO_CONCURRENCY\" benches/dspy/compare.sh"
     "$PY" "$ROOT/benches/dspy/table.py" "$RESULTS"
 } | tee "$OUT/table.md"

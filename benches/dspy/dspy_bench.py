@@ -16,6 +16,10 @@ Workloads (all on `question -> answer` with dspy.Predict, model
 - compile: BootstrapFewShotWithRandomSearch, --candidates candidate
   programs, train = examples[0:--train], val = the next --val, num_threads =
   --concurrency, memory cache only (fresh), disk cache off.
+- copro: COPRO(breadth=--breadth, depth=--depth, init_temperature=1.4), the
+  prompt model = the task LM, train = examples[0:--train],
+  eval_kwargs={"num_threads": --concurrency}, memory cache only (fresh),
+  disk cache off; reports the best candidate's train score and instruction.
 """
 
 import argparse
@@ -29,13 +33,15 @@ import time
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base-url", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:PORT/v1")
-    p.add_argument("--workload", required=True, choices=["cache_hit", "uncached", "evaluate", "compile"])
+    p.add_argument("--workload", required=True, choices=["cache_hit", "uncached", "evaluate", "compile", "copro"])
     p.add_argument("--dataset", help="JSONL of {question, answer} (cargo xtask serve-sim --write-dataset)")
     p.add_argument("--concurrency", type=int, default=16, help="num_threads")
     p.add_argument("--examples", type=int, default=1000, help="evaluate: examples")
     p.add_argument("--train", type=int, default=100)
     p.add_argument("--val", type=int, default=100)
     p.add_argument("--candidates", type=int, default=8, help="num_candidate_programs")
+    p.add_argument("--breadth", type=int, default=10, help="copro: breadth")
+    p.add_argument("--depth", type=int, default=3, help="copro: depth")
     p.add_argument("--iterations", type=int, default=2000, help="cache_hit / uncached: calls per sample")
     p.add_argument("--samples", type=int, default=5, help="cache_hit / uncached: samples (the median is reported)")
     return p.parse_args()
@@ -175,6 +181,40 @@ def compile_(args):
     }
 
 
+def copro(args):
+    from dspy.teleprompt import COPRO
+
+    dspy, _ = configure(args, memory_cache=True)
+    trainset = load(args.dataset)[: args.train]
+    if len(trainset) < args.train:
+        sys.exit(f"{args.dataset} has too few examples for --train {args.train}")
+    optimizer = COPRO(
+        metric=dspy.evaluate.answer_exact_match,
+        breadth=args.breadth,
+        depth=args.depth,
+        init_temperature=1.4,
+    )
+    program = dspy.Predict("question -> answer")
+    eval_kwargs = {"num_threads": args.concurrency, "display_progress": False}
+    start = time.perf_counter()
+    real_stdout, sys.stdout = sys.stdout, sys.stderr
+    try:
+        compiled = optimizer.compile(program, trainset=trainset, eval_kwargs=eval_kwargs)
+    finally:
+        sys.stdout = real_stdout
+    seconds = time.perf_counter() - start
+    best = compiled.candidate_programs[0]
+    return {
+        "seconds": seconds,
+        "best_score": best["score"],
+        "instruction": best["instruction"],
+        "evaluations": compiled.total_calls,
+        "train": len(trainset),
+        "breadth": args.breadth,
+        "depth": args.depth,
+    }
+
+
 def main():
     args = parse_args()
     os.environ.setdefault("LITELLM_LOG", "ERROR")
@@ -182,7 +222,7 @@ def main():
     os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "true"
     import dspy
 
-    workload = {"cache_hit": cache_hit, "uncached": uncached, "evaluate": evaluate, "compile": compile_}
+    workload = {"cache_hit": cache_hit, "uncached": uncached, "evaluate": evaluate, "compile": compile_, "copro": copro}
     result = workload[args.workload](args)
     result.update(
         {

@@ -17,8 +17,9 @@ MEASURES = {
     "uncached": ("framework_us", "µs", "uncached Predict call minus a raw POST of the same messages"),
     "evaluate": ("seconds", "s", "Evaluate, {examples:,} examples"),
     "compile": ("seconds", "s", "RandomSearch, {num_candidate_programs} candidates, {train} train / {val} val"),
+    "copro": ("seconds", "s", "COPRO, breadth {breadth}, depth {depth}, {train} train"),
 }
-ORDER = ["cache_hit", "uncached", "evaluate", "compile"]
+ORDER = ["cache_hit", "uncached", "evaluate", "compile", "copro"]
 
 
 def fmt(value, unit):
@@ -71,11 +72,11 @@ def main(path):
             return f"{min(values)}–{max(values)}" if min(values) != max(values) else str(values[0])
 
         def score(rs):
-            field = "best_score" if workload == "compile" else "score"
+            field = "best_score" if workload in ("compile", "copro") else "score"
             values = sorted({r.get(field) for r in rs if r.get(field) is not None})
             return "/".join(str(v) for v in values) or "—"
 
-        if workload in ("evaluate", "compile"):
+        if workload in ("evaluate", "compile", "copro"):
             http = f"{requests(sides['dspy'])} / {requests(sides['kestrel'])}"
             scores = f"{score(sides['dspy'])} / {score(sides['kestrel'])}"
             flight = f"{flight_range(sides['dspy'])} / {flight_range(sides['kestrel'])}"

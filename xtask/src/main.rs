@@ -11,6 +11,7 @@
 
 mod bench_compile;
 mod serve;
+mod sim_repeats;
 mod sync_fixtures;
 
 use std::path::{Path, PathBuf};

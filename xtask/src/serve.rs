@@ -10,7 +10,11 @@
 //!
 //! - `/stats`: `{"requests": N, "max_in_flight": M, "latency_ms": L}`, the
 //!   HTTP requests the LM server received since the last reset;
-//! - `/reset`: zero the request count and the in-flight maximum;
+//! - `/reset`: zero the request count and the in-flight maximum, and
+//!   forget the repeat counts of proposal requests ([`Repeats`]: the `k`-th
+//!   identical `n = 1` proposal request is answered as choice `k`, as a
+//!   sampling model would answer differently; DSPy sends `n` such requests
+//!   where Kestrel sends one with `n` choices);
 //! - `/latency/MS`: set the latency of every following response.
 //!
 //! With `--write-dataset PATH` it instead writes generated arithmetic
@@ -28,6 +32,8 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use kestrel_lm::LmRequest;
 use kestrel_testkit::mock::{MockServer, Responder};
+
+use crate::sim_repeats::Repeats;
 
 /// Which responder answers chat requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,10 +67,11 @@ pub struct ServeArgs {
 /// The reply of [`ResponderKind::Fixed`].
 const FIXED_REPLY: &str = "[[ ## answer ## ]]\n42\n\n[[ ## completed ## ]]";
 
-/// The simulated LM's reply to one choice of a request. This is the one
-/// call site of the `bench-compile` simulated LM here.
-fn simulated(request: &LmRequest, index: u32) -> Result<String, String> {
-    kestrel_testkit::simulated::respond_choice(request, index)
+/// The simulated LM's reply to one choice of a request, repeats of a
+/// proposal request renumbered by `repeats`. This is the one call site of
+/// the `bench-compile` simulated LM here.
+fn simulated(repeats: &Repeats, request: &LmRequest, index: u32) -> Result<String, String> {
+    kestrel_testkit::simulated::respond_choice(request, repeats.choice(request, index))
 }
 
 /// The generated dataset as JSONL text, one `{"question", "answer"}` object per line.
@@ -88,8 +95,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(async {
+        let repeats = Arc::new(Repeats::default());
         let responder = match args.responder {
-            ResponderKind::Simulated => Responder::from_choice_fn(simulated),
+            ResponderKind::Simulated => {
+                let repeats = Arc::clone(&repeats);
+                Responder::from_choice_fn(move |request, index| simulated(&repeats, request, index))
+            }
             ResponderKind::Fixed => Responder::from_fn(|_: &LmRequest| Ok(FIXED_REPLY.to_string())),
         };
         let server = MockServer::builder(responder)
@@ -103,7 +114,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let control = TcpListener::bind("127.0.0.1:0").context("binding the control port")?;
         let control_addr = control.local_addr()?;
         let shared = Arc::clone(&server);
-        std::thread::spawn(move || serve_control(&control, &shared));
+        std::thread::spawn(move || serve_control(&control, &shared, &repeats));
         println!("listening on {}", server.base_url());
         println!("control on http://{control_addr}/");
         std::io::stdout().flush()?;
@@ -114,18 +125,18 @@ pub fn run(args: ServeArgs) -> Result<()> {
 }
 
 /// Answer control requests one at a time until the listener fails.
-fn serve_control(listener: &TcpListener, server: &MockServer) {
+fn serve_control(listener: &TcpListener, server: &MockServer, repeats: &Repeats) {
     for stream in listener.incoming().flatten() {
         // A client that hangs up early is its own problem; keep serving.
-        let _ = handle_control(stream, server);
+        let _ = handle_control(stream, server, repeats);
     }
 }
 
-fn handle_control(mut stream: TcpStream, server: &MockServer) -> std::io::Result<()> {
+fn handle_control(mut stream: TcpStream, server: &MockServer, repeats: &Repeats) -> std::io::Result<()> {
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line)?;
     let path = line.split_whitespace().nth(1).unwrap_or("/");
-    let (status, body) = control_reply(path, server);
+    let (status, body) = control_reply(path, server, repeats);
     let response = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
@@ -135,10 +146,11 @@ fn handle_control(mut stream: TcpStream, server: &MockServer) -> std::io::Result
 }
 
 /// The status line and JSON body for a control path.
-fn control_reply(path: &str, server: &MockServer) -> (&'static str, String) {
+fn control_reply(path: &str, server: &MockServer, repeats: &Repeats) -> (&'static str, String) {
     if path == "/reset" {
         server.clear_requests();
         server.reset_max_in_flight();
+        repeats.reset();
     } else if let Some(ms) = path.strip_prefix("/latency/") {
         match ms.parse::<u64>() {
             Ok(ms) => server.set_latency(Duration::from_millis(ms)),
@@ -179,17 +191,18 @@ mod tests {
             .start()
             .await
             .unwrap();
+        let repeats = Repeats::default();
         let client = reqwest_free_post(&server.url("/v1/chat/completions")).await;
         assert!(client.contains("42"), "{client}");
-        let (status, body) = control_reply("/stats", &server);
+        let (status, body) = control_reply("/stats", &server, &repeats);
         assert_eq!((status, body.as_str()), ("200 OK", r#"{"requests":1,"max_in_flight":1,"latency_ms":0}"#));
-        let (_, body) = control_reply("/latency/25", &server);
+        let (_, body) = control_reply("/latency/25", &server, &repeats);
         assert!(body.contains(r#""latency_ms":25"#), "{body}");
         assert_eq!(server.latency(), Duration::from_millis(25));
-        let (_, body) = control_reply("/reset", &server);
+        let (_, body) = control_reply("/reset", &server, &repeats);
         assert!(body.contains(r#""requests":0"#), "{body}");
-        assert_eq!(control_reply("/latency/x", &server).0, "400 Bad Request");
-        assert_eq!(control_reply("/other", &server).0, "404 Not Found");
+        assert_eq!(control_reply("/latency/x", &server, &repeats).0, "400 Bad Request");
+        assert_eq!(control_reply("/other", &server, &repeats).0, "404 Not Found");
     }
 
     /// One chat completion POSTed over a plain TCP stream (the xtask has no HTTP client by default).

@@ -22,6 +22,10 @@
 //! - `compile`: `BootstrapFewShotWithRandomSearch`, `--candidates`
 //!   candidate programs, train = the first `--train` examples, val = the next
 //!   `--val`, concurrency `--concurrency`, a fresh memory-only cache.
+//! - `copro`: `Copro` (`--breadth`, `--depth`, initial temperature 1.4; the
+//!   prompt model is the task LM), train = the first `--train` examples,
+//!   concurrency `--concurrency` (DSPy's `eval_kwargs={"num_threads": C}`),
+//!   a fresh memory-only cache.
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -37,7 +41,7 @@ use kestrel_lm::cache::CacheConfig;
 use kestrel_lm::providers::OpenAiProvider;
 use kestrel_lm::{LmBuilder, SharedLm, with_lm};
 use kestrel_modules::Predict;
-use kestrel_optimizers::{BootstrapFewShotWithRandomSearch, Optimizer};
+use kestrel_optimizers::{BootstrapFewShotWithRandomSearch, Copro, Optimizer};
 use serde_json::{Value, json};
 
 type BoxError = Box<dyn std::error::Error>;
@@ -54,6 +58,8 @@ enum Workload {
     Evaluate,
     /// BootstrapFewShotWithRandomSearch.
     Compile,
+    /// COPRO.
+    Copro,
 }
 
 /// Run one comparison workload against an external OpenAI-compatible server.
@@ -83,6 +89,12 @@ struct Args {
     /// compile: num_candidate_programs.
     #[arg(long, default_value_t = 8)]
     candidates: usize,
+    /// copro: breadth.
+    #[arg(long, default_value_t = 10)]
+    breadth: usize,
+    /// copro: depth.
+    #[arg(long, default_value_t = 3)]
+    depth: usize,
     /// cache_hit / uncached: calls per sample.
     #[arg(long, default_value_t = 2_000)]
     iterations: u32,
@@ -119,6 +131,7 @@ fn run(args: &Args) -> Result<Value, BoxError> {
         Workload::Uncached => uncached(args, &examples),
         Workload::Evaluate => evaluate(args, examples),
         Workload::Compile => compile(args, examples),
+        Workload::Copro => copro(args, examples),
     }
 }
 
@@ -260,6 +273,35 @@ fn compile(args: &Args, examples: Vec<Example>) -> Result<Value, BoxError> {
     }))
 }
 
+fn copro(args: &Args, examples: Vec<Example>) -> Result<Value, BoxError> {
+    if examples.len() < args.train {
+        return Err(format!("{} has too few examples for --train {}", args.dataset, args.train).into());
+    }
+    let trainset = &examples[..args.train];
+    let lm = client(args, CacheConfig::memory_only())?;
+    let program = Predict::from_signature("question -> answer")?;
+    let optimizer = Copro::new(AnswerExactMatch::new())
+        .breadth(args.breadth)?
+        .depth(args.depth)?
+        .init_temperature(1.4)
+        .concurrency(args.concurrency)?
+        .display_progress(false);
+    let started = Instant::now();
+    let compiled = runtime(args.workers)?.block_on(with_lm(lm, optimizer.compile(&program, trainset)))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let report = &compiled.report;
+    let best = report.instruction_candidates.iter().max_by(|a, b| a.score.total_cmp(&b.score));
+    Ok(json!({
+        "seconds": seconds,
+        "best_score": best.map(|c| c.score),
+        "instruction": compiled.program.signature_spec().instructions(),
+        "evaluations": report.evaluations,
+        "train": trainset.len(),
+        "breadth": args.breadth,
+        "depth": args.depth,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +319,6 @@ mod tests {
             .iter()
             .filter_map(|w| w.to_possible_value().map(|v| v.get_name().to_string()))
             .collect();
-        assert_eq!(names, ["cache_hit", "uncached", "evaluate", "compile"]);
+        assert_eq!(names, ["cache_hit", "uncached", "evaluate", "compile", "copro"]);
     }
 }

@@ -224,6 +224,20 @@ fn labelled<'a>(line: &'a str, label: &str) -> Option<&'a str> {
     (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())).then(|| text.strip_prefix(' ').unwrap_or(text))
 }
 
+/// A SHA-256 of what makes a proposal request itself: every message's role
+/// and text, the temperature and the rollout id (not `n`). Servers that
+/// number repeats of one request (`cargo xtask serve-sim`) key them by it.
+pub fn request_digest(request: &LmRequest) -> [u8; 32] {
+    let temperature = request.temperature.map_or_else(|| "default".to_string(), |t| t.to_string());
+    let rollout = request.rollout_id.map_or_else(|| "none".to_string(), |r| r.to_string());
+    let mut parts: Vec<&str> = vec!["request", &temperature, &rollout];
+    for message in &request.messages {
+        parts.push(message.role.as_str());
+        parts.push(&message.content);
+    }
+    skill::digest(&parts)
+}
+
 /// The per-choice randomness: a SHA-256 of every message, the temperature,
 /// the rollout id, the choice index and the retry counter.
 struct ProposalDraw([u8; 32]);
