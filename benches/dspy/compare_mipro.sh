@@ -26,29 +26,10 @@ mkdir -p "$OUT"
 RESULTS=$OUT/results.jsonl
 : > "$RESULTS"
 
-"$PY" -c 'import dspy, sys; assert dspy.__version__ == "3.4.1", dspy.__version__' \
-    || { echo "DSPY_PYTHON=$PY must have dspy 3.4.1 (see benches/dspy/README.md)" >&2; exit 1; }
-
-echo "building (release)..." >&2
-(cd "$ROOT" && cargo build --release --quiet -p xtask -p kestrel-benches --bin xtask --bin mipro_compare)
-XTASK=$ROOT/target/release/xtask
-KESTREL=$ROOT/target/release/mipro_compare
+# shellcheck source=benches/dspy/lib.sh
+source "$ROOT/benches/dspy/lib.sh"
+start_bench mipro_compare
 DSPY=("$PY" "$ROOT/benches/dspy/mipro_dspy.py")
-
-DATA=$OUT/data.jsonl
-"$XTASK" serve-sim --write-dataset "$DATA" --examples 1200 --seed 0 >&2
-
-"$XTASK" serve-sim > "$OUT/serve.log" 2>&1 &
-SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    grep -q '^control on ' "$OUT/serve.log" 2>/dev/null && break
-    sleep 0.1
-done
-BASE=$(sed -n 's/^listening on //p' "$OUT/serve.log")
-CONTROL=$(sed -n 's/^control on //p' "$OUT/serve.log")
-[ -n "$BASE" ] && [ -n "$CONTROL" ] || { echo "serve-sim did not start:" >&2; cat "$OUT/serve.log" >&2; exit 1; }
-echo "serve-sim: $BASE (control $CONTROL)" >&2
 
 # run SIDE LATENCY_MS FLAGS...: one compile (each side resets and reads the
 # request count itself, around its compile), its RESULT appended to results.jsonl.
