@@ -62,10 +62,9 @@ impl Clone for Box<dyn DynModule> {
 }
 
 /// A boxed program is a [`Module`] from an [`Example`] (its fields are the
-/// inputs) to a [`Prediction`]. Through [`ModuleExt::call_example`] the
-/// result is rebuilt from the prediction's serde form, which keeps the main
-/// completion's fields only; [`DynModule::call_example_boxed`] returns the
-/// whole prediction.
+/// inputs) to a [`Prediction`]; [`ModuleExt::call_example`] and
+/// [`DynModule::call_example_boxed`] both return the whole prediction
+/// (every completion and the usage).
 impl Module for Box<dyn DynModule> {
     type Input = Example;
     type Output = Prediction;

@@ -4,7 +4,7 @@
 
 use kestrel_core::Example;
 use kestrel_lm::{SharedLm, with_lm};
-use kestrel_modules::{ModuleExt, Predict};
+use kestrel_modules::{DynModule, ModuleExt, Predict};
 
 #[tokio::test]
 async fn keeps_every_completion_of_a_dynamic_prediction() {
@@ -20,8 +20,14 @@ async fn keeps_every_completion_of_a_dynamic_prediction() {
     ));
     let predict = Predict::from_signature("question -> answer").unwrap().n(3);
     let input = Example::from_pairs([("question", "count")]).with_inputs(["question"]);
-    let prediction = with_lm(lm, predict.call_example(&input)).await.unwrap();
-    let answers: Vec<_> = prediction.completions().iter().map(|c| c["answer"].clone()).collect();
-    assert_eq!(answers, ["one", "two", "three"]);
-    assert_eq!(prediction.get_str("answer"), Some("one"));
+    // The same through a boxed program (`Box<dyn DynModule>` is a Module too).
+    let boxed: Box<dyn DynModule> = Box::new(predict.clone());
+    for prediction in [
+        with_lm(lm.clone(), predict.call_example(&input)).await.unwrap(),
+        with_lm(lm.clone(), boxed.call_example(&input)).await.unwrap(),
+    ] {
+        let answers: Vec<_> = prediction.completions().iter().map(|c| c["answer"].clone()).collect();
+        assert_eq!(answers, ["one", "two", "three"]);
+        assert_eq!(prediction.get_str("answer"), Some("one"));
+    }
 }
