@@ -18,8 +18,8 @@ mod embedder;
 #[cfg(feature = "embeddings")]
 mod pooling;
 
-pub use error::LocalError;
 #[cfg(feature = "embeddings")]
 pub use embedder::LocalEmbedder;
+pub use error::LocalError;
 #[cfg(feature = "embeddings")]
 pub use pooling::{l2_normalize, masked_mean};

@@ -29,8 +29,9 @@ mod tests {
 
     #[test]
     fn padding_positions_do_not_count() {
-        let hidden = Tensor::new(&[[[1f32, 2.], [3., 4.], [100., 100.]], [[5., 5.], [7., 9.], [9., 13.]]], &Device::Cpu)
-            .unwrap();
+        let hidden =
+            Tensor::new(&[[[1f32, 2.], [3., 4.], [100., 100.]], [[5., 5.], [7., 9.], [9., 13.]]], &Device::Cpu)
+                .unwrap();
         let mask = Tensor::new(&[[1u32, 1, 0], [1, 1, 1]], &Device::Cpu).unwrap();
         let mean = masked_mean(&hidden, &mask).unwrap().to_vec2::<f32>().unwrap();
         assert_eq!(mean, vec![vec![2., 3.], vec![7., 9.]]);

@@ -4,6 +4,8 @@
 //! `#[ignore]`d checks on the real model fetched by
 //! `cargo xtask fetch-models all-minilm-l6-v2`.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
