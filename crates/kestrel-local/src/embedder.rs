@@ -7,7 +7,8 @@
 //! embedder drops that padding and pads each batch itself to its longest
 //! text (texts are batched by length), always passing the attention mask to
 //! the model and to the mean, so a text's vector does not depend on its
-//! batch or on padding. Truncation follows sentence-transformers'
+//! batch or on padding. The batches of one call run on `concurrency`
+//! threads at once (candle's CPU kernels alone leave cores idle). Truncation follows sentence-transformers'
 //! `max_seq_length` (`sentence_bert_config.json`, 256 for MiniLM).
 
 use std::fmt;
@@ -19,11 +20,14 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use kestrel_lm::{Embedder, LmError};
-use tokenizers::{Tokenizer, TruncationParams};
+use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::LocalError;
 use crate::model_dir::{PREFIX, model_dir, resolve};
 use crate::pooling::{l2_normalize, masked_mean};
+
+/// The vectors of one batch, in batch order.
+type BatchResult = candle_core::Result<Vec<Vec<f32>>>;
 
 /// The default number of texts run through the model at once.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
@@ -34,6 +38,7 @@ pub const DEFAULT_BATCH_SIZE: usize = 32;
 pub struct LocalEmbedder {
     model: String,
     batch_size: usize,
+    concurrency: usize,
     inner: Arc<Inner>,
 }
 
@@ -52,6 +57,7 @@ impl fmt::Debug for LocalEmbedder {
             .field("dimension", &self.inner.dimension)
             .field("max_tokens", &self.inner.max_tokens)
             .field("batch_size", &self.batch_size)
+            .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
     }
 }
@@ -98,7 +104,8 @@ impl LocalEmbedder {
         let bert = BertModel::load(vb, &config).map_err(|error| invalid(&weights_path, error.to_string()))?;
 
         let inner = Inner { bert, tokenizer, pad_id, dimension: config.hidden_size, max_tokens };
-        Ok(Self { model, batch_size: DEFAULT_BATCH_SIZE, inner: Arc::new(inner) })
+        let concurrency = std::thread::available_parallelism().map_or(1, usize::from);
+        Ok(Self { model, batch_size: DEFAULT_BATCH_SIZE, concurrency, inner: Arc::new(inner) })
     }
 
     /// How many texts run through the model at once (default
@@ -114,6 +121,19 @@ impl LocalEmbedder {
         self.batch_size
     }
 
+    /// How many batches of one call run at once, each on its own thread
+    /// (default: the number of CPUs; at least 1).
+    #[must_use]
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// The concurrency in use.
+    pub fn get_concurrency(&self) -> usize {
+        self.concurrency
+    }
+
     /// The length of every vector (384 for all-MiniLM-L6-v2).
     pub fn dimension(&self) -> usize {
         self.inner.dimension
@@ -127,40 +147,82 @@ impl LocalEmbedder {
     /// Embeds on the current thread (the async [`Embedder::embed`] runs this
     /// on tokio's blocking pool).
     pub fn embed_blocking(&self, inputs: &[String]) -> Result<Vec<Vec<f32>>, LocalError> {
-        self.inner.embed(&self.model, inputs, self.batch_size)
+        self.inner.embed(&self.model, inputs, self.batch_size, self.concurrency)
     }
 }
 
 impl Inner {
-    fn embed(&self, model: &str, inputs: &[String], batch_size: usize) -> Result<Vec<Vec<f32>>, LocalError> {
+    fn embed(
+        &self,
+        model: &str,
+        inputs: &[String],
+        batch_size: usize,
+        concurrency: usize,
+    ) -> Result<Vec<Vec<f32>>, LocalError> {
         let failed = |message: String| LocalError::Inference { model: model.to_owned(), message };
         let encodings =
             self.tokenizer.encode_batch(inputs.to_vec(), true).map_err(|error| failed(error.to_string()))?;
         // Batch texts of similar length together: less padding to compute.
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
+        let workers = concurrency.min(batches.len()).max(1);
+        // candle's CPU kernels leave cores idle between matmuls, so several
+        // batches run at once, batch `b` on worker `b % workers`.
+        let results: Vec<(&[usize], BatchResult)> = if workers == 1 {
+            batches.iter().map(|batch| (*batch, self.run_batch(batch, &encodings))).collect()
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|worker| {
+                        let batches = &batches;
+                        let encodings = &encodings;
+                        scope.spawn(move || {
+                            batches
+                                .iter()
+                                .skip(worker)
+                                .step_by(workers)
+                                .map(|batch| (*batch, self.run_batch(batch, encodings)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                let mut results = Vec::with_capacity(batches.len());
+                for handle in handles {
+                    match handle.join() {
+                        Ok(part) => results.extend(part),
+                        Err(_) => return Err(failed("an embedding worker thread panicked".to_owned())),
+                    }
+                }
+                Ok(results)
+            })?
+        };
         let mut out = vec![Vec::new(); inputs.len()];
-        for chunk in order.chunks(batch_size) {
-            let width = chunk.iter().map(|&i| encodings[i].get_ids().len()).max().unwrap_or(0);
-            let mut ids = Vec::with_capacity(chunk.len() * width);
-            let mut types = Vec::with_capacity(chunk.len() * width);
-            let mut mask = Vec::with_capacity(chunk.len() * width);
-            for &i in chunk {
-                let encoding = &encodings[i];
-                let len = encoding.get_ids().len();
-                ids.extend_from_slice(encoding.get_ids());
-                types.extend_from_slice(encoding.get_type_ids());
-                mask.extend(std::iter::repeat_n(1u32, len));
-                ids.extend(std::iter::repeat_n(self.pad_id, width - len));
-                types.extend(std::iter::repeat_n(0u32, width - len));
-                mask.extend(std::iter::repeat_n(0u32, width - len));
-            }
-            let vectors = self.run(chunk.len(), width, ids, types, mask).map_err(|error| failed(error.to_string()))?;
-            for (&i, vector) in chunk.iter().zip(vectors) {
+        for (batch, vectors) in results {
+            for (&i, vector) in batch.iter().zip(vectors.map_err(|error| failed(error.to_string()))?) {
                 out[i] = vector;
             }
         }
         Ok(out)
+    }
+
+    /// Pads one batch to its longest text and runs it.
+    fn run_batch(&self, batch: &[usize], encodings: &[Encoding]) -> BatchResult {
+        let width = batch.iter().map(|&i| encodings[i].get_ids().len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(batch.len() * width);
+        let mut types = Vec::with_capacity(batch.len() * width);
+        let mut mask = Vec::with_capacity(batch.len() * width);
+        for &i in batch {
+            let encoding = &encodings[i];
+            let len = encoding.get_ids().len();
+            ids.extend_from_slice(encoding.get_ids());
+            types.extend_from_slice(encoding.get_type_ids());
+            mask.extend(std::iter::repeat_n(1u32, len));
+            ids.extend(std::iter::repeat_n(self.pad_id, width - len));
+            types.extend(std::iter::repeat_n(0u32, width - len));
+            mask.extend(std::iter::repeat_n(0u32, width - len));
+        }
+        self.run(batch.len(), width, ids, types, mask)
     }
 
     fn run(

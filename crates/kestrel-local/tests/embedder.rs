@@ -111,12 +111,15 @@ async fn padding_and_batching_do_not_change_a_vector() {
     let long = "the cat sat on the mat my bank card lost how i have";
     let batched = embedder.embed(&texts(&[long, "a dog", "cat"])).await.unwrap();
     assert!(max_diff(&alone[0], &batched[1]) < 1e-5, "{:?} vs {:?}", alone[0], batched[1]);
-    // One text per batch gives the same vectors in the same order.
-    let single = embedder.clone().batch_size(1);
-    assert_eq!(single.get_batch_size(), 1);
-    let one_by_one = single.embed(&texts(&[long, "a dog", "cat"])).await.unwrap();
-    for (a, b) in batched.iter().zip(&one_by_one) {
-        assert!(max_diff(a, b) < 1e-5);
+    // One text per batch, sequential or on several threads, gives the same
+    // vectors in the same order.
+    for concurrency in [1, 3] {
+        let single = embedder.clone().batch_size(1).concurrency(concurrency);
+        assert_eq!((single.get_batch_size(), single.get_concurrency()), (1, concurrency));
+        let one_by_one = single.embed(&texts(&[long, "a dog", "cat"])).await.unwrap();
+        for (a, b) in batched.iter().zip(&one_by_one) {
+            assert!(max_diff(a, b) < 1e-5);
+        }
     }
 }
 
@@ -256,9 +259,18 @@ async fn real_minilm_throughput() {
     ];
     let inputs: Vec<String> = (0..512).map(|i| format!("{} ({i})", base[i % base.len()])).collect();
     embedder.embed(&inputs[..32]).await.unwrap();
+    for batch_size in [8, 16, 32, 64, 128] {
+        let embedder = embedder.clone().batch_size(batch_size);
+        let started = Instant::now();
+        let vectors = embedder.embed(&inputs).await.unwrap();
+        let seconds = started.elapsed().as_secs_f64();
+        assert_eq!(vectors.len(), inputs.len());
+        let rate = inputs.len() as f64 / seconds;
+        println!("batch {batch_size}: {} sentences in {seconds:.2} s: {rate:.0} sentences/s", inputs.len());
+    }
+    let sequential = embedder.clone().concurrency(1);
     let started = Instant::now();
-    let vectors = embedder.embed(&inputs).await.unwrap();
+    sequential.embed(&inputs).await.unwrap();
     let seconds = started.elapsed().as_secs_f64();
-    assert_eq!(vectors.len(), inputs.len());
-    println!("{} sentences in {seconds:.2} s: {:.0} sentences/s", inputs.len(), inputs.len() as f64 / seconds);
+    println!("batch 32, concurrency 1: {:.0} sentences/s", inputs.len() as f64 / seconds);
 }
