@@ -155,7 +155,8 @@ pub const MODELS: &[ModelSpec] = &[
         },
         note: Some(
             "provenance unverified: these wheels are not published by the model's authors; \
-             the checksums pin the bytes, not their origin",
+             the checksums pin the bytes, not their origin (the GGUF metadata names it \
+             `Qwen2.5 Coder 0.5B Instruct AWQ`)",
         ),
     },
 ];
