@@ -90,6 +90,11 @@ impl LocalEmbedder {
         require(&tokenizer_path)?;
         let mut tokenizer =
             Tokenizer::from_file(&tokenizer_path).map_err(|error| invalid(&tokenizer_path, error.to_string()))?;
+        let tokens = tokenizer.get_vocab_size(true);
+        if tokens > config.vocab_size {
+            let message = format!("{tokens} tokens, but the model in config.json has {}", config.vocab_size);
+            return Err(invalid(&tokenizer_path, message));
+        }
         let pad_id = tokenizer.get_padding().map_or(config.pad_token_id as u32, |padding| padding.pad_id);
         let max_tokens = max_seq_length(dir, &tokenizer)?.min(config.max_position_embeddings);
         tokenizer.with_padding(None);

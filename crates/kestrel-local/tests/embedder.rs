@@ -181,6 +181,20 @@ fn weights_of_the_wrong_shape_are_a_typed_error() {
 }
 
 #[test]
+fn a_tokenizer_larger_than_the_model_vocabulary_is_a_typed_error() {
+    let dir = tiny_model();
+    let mut config = tiny_config();
+    config["vocab_size"] = json!(WORDS.len() - 1);
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    match LocalEmbedder::load(dir.path()) {
+        Err(LocalError::InvalidFile { path, message }) => {
+            assert!(path.ends_with("tokenizer.json") && message.contains("tokens"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn model_strings_resolve_paths_and_reject_other_providers() {
     let dir = tiny_model();
     let path = dir.path().display().to_string();
