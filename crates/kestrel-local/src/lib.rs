@@ -1,0 +1,25 @@
+//! In-process local models for Kestrel: no server, no network.
+//!
+//! - [`model_dir`] (always built): model strings `local/<name>` resolved in
+//!   `$KESTREL_MODEL_DIR` (default: the user cache directory's
+//!   `kestrel/models`, where `cargo xtask fetch-models` puts them) or a path.
+//! - [`LocalEmbedder`] (cargo feature `embeddings`): all-MiniLM-L6-v2 style
+//!   BERT sentence embeddings on the CPU via candle, implementing
+//!   kestrel-lm's [`kestrel_lm::Embedder`].
+//!
+//! Without features the crate is only the path resolution and the error
+//! type, so the default workspace build stays light.
+
+mod error;
+pub mod model_dir;
+
+#[cfg(feature = "embeddings")]
+mod embedder;
+#[cfg(feature = "embeddings")]
+mod pooling;
+
+#[cfg(feature = "embeddings")]
+pub use embedder::LocalEmbedder;
+pub use error::LocalError;
+#[cfg(feature = "embeddings")]
+pub use pooling::{l2_normalize, masked_mean};
