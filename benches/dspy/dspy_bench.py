@@ -23,6 +23,7 @@ Workloads (all on `question -> answer` with dspy.Predict, model
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -60,6 +61,16 @@ def configure(args, *, memory_cache):
     )
     dspy.configure(lm=lm)
     return dspy, lm
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """DSPy prints its progress to stdout; keep stdout for the RESULT line."""
+    real_stdout, sys.stdout = sys.stdout, sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = real_stdout
 
 
 def load(path):
@@ -161,12 +172,8 @@ def compile_(args):
     )
     program = dspy.Predict("question -> answer")
     start = time.perf_counter()
-    # DSPy prints its progress to stdout; keep stdout for the RESULT line.
-    real_stdout, sys.stdout = sys.stdout, sys.stderr
-    try:
+    with stdout_to_stderr():
         compiled = optimizer.compile(program, trainset=trainset, valset=valset)
-    finally:
-        sys.stdout = real_stdout
     seconds = time.perf_counter() - start
     best = compiled.candidate_programs[0]
     return {
@@ -197,11 +204,8 @@ def copro(args):
     program = dspy.Predict("question -> answer")
     eval_kwargs = {"num_threads": args.concurrency, "display_progress": False}
     start = time.perf_counter()
-    real_stdout, sys.stdout = sys.stdout, sys.stderr
-    try:
+    with stdout_to_stderr():
         compiled = optimizer.compile(program, trainset=trainset, eval_kwargs=eval_kwargs)
-    finally:
-        sys.stdout = real_stdout
     seconds = time.perf_counter() - start
     best = compiled.candidate_programs[0]
     return {

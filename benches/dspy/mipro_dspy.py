@@ -23,6 +23,9 @@ import sys
 import time
 import urllib.request
 
+# The DSPy side of the other workloads (same folder): its data loading and stdout guard.
+from dspy_bench import load, stdout_to_stderr
+
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -41,14 +44,6 @@ def parse_args():
 def control(base, route):
     with urllib.request.urlopen(base.rstrip("/") + "/" + route, timeout=10) as response:
         return json.loads(response.read())
-
-
-def load(path):
-    import dspy
-
-    with open(path, encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    return [dspy.Example(question=r["question"], answer=r["answer"]).with_inputs("question") for r in rows]
 
 
 def run(args):
@@ -75,9 +70,7 @@ def run(args):
     program = dspy.ChainOfThought("question -> answer")
     if args.control:
         control(args.control, "reset")
-    # DSPy prints its progress to stdout; keep stdout for the RESULT line.
-    real_stdout, sys.stdout = sys.stdout, sys.stderr
-    try:
+    with stdout_to_stderr():
         start = time.perf_counter()
         compiled = optimizer.compile(program, trainset=trainset)
         seconds = time.perf_counter() - start
@@ -96,8 +89,6 @@ def run(args):
         start = time.perf_counter()
         dev = evaluator(compiled)
         dev_seconds = time.perf_counter() - start
-    finally:
-        sys.stdout = real_stdout
     predictors = compiled.predictors()
     trial_logs = getattr(compiled, "trial_logs", {}) or {}
     # Distinct parameter sets among the minibatch trials (by the programs' instructions and demos):
