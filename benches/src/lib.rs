@@ -6,10 +6,14 @@
 //! right), devsets of the testkit's generated word problems, and LM clients
 //! that go through the real HTTP provider path (`LmClient` + `OpenAiProvider`).
 //!
+//! It also holds what the like-for-like runners against Python DSPy
+//! (`src/bin/dspy_compare.rs`, `src/bin/mipro_compare.rs`) share.
+//!
 //! Run the benches with `cargo bench -p kestrel-benches`; see
 //! `docs/PERFORMANCE.md` for the figures and what each one measures.
 
 use std::io;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use kestrel_core::Example;
@@ -131,6 +135,30 @@ pub async fn raw_post(http: &reqwest::Client, url: &str, body: &[u8]) -> Result<
         .await?
         .error_for_status()?;
     Ok(response.bytes().await?.len())
+}
+
+/// End a like-for-like runner: print `RESULT {json}` (the result with
+/// `side`, `version` and `fields` added) on stdout for the driver, or the
+/// error on stderr; the process's exit code.
+pub fn emit_result(
+    result: Result<serde_json::Value, Box<dyn std::error::Error>>,
+    fields: impl IntoIterator<Item = (&'static str, serde_json::Value)>,
+) -> ExitCode {
+    match result {
+        Ok(mut result) => {
+            result["side"] = serde_json::json!("kestrel");
+            result["version"] = serde_json::json!(env!("CARGO_PKG_VERSION"));
+            for (key, value) in fields {
+                result[key] = value;
+            }
+            println!("RESULT {result}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]

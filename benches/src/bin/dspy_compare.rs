@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use kestrel_benches::{MODEL, raw_post, runtime};
+use kestrel_benches::{MODEL, emit_result, raw_post, runtime};
 use kestrel_core::{Adapter, ChatAdapter, Example};
 use kestrel_eval::metrics::AnswerExactMatch;
 use kestrel_eval::{Dataset, Evaluate};
@@ -108,20 +108,8 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
-        Ok(mut result) => {
-            result["side"] = json!("kestrel");
-            result["version"] = json!(env!("CARGO_PKG_VERSION"));
-            result["workload"] = json!(args.workload.to_possible_value().map(|v| v.get_name().to_string()));
-            result["concurrency"] = json!(args.concurrency);
-            println!("RESULT {result}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let workload = args.workload.to_possible_value().map(|v| v.get_name().to_string());
+    emit_result(run(&args), [("workload", json!(workload)), ("concurrency", json!(args.concurrency))])
 }
 
 fn run(args: &Args) -> Result<Value, BoxError> {

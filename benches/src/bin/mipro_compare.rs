@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use kestrel_benches::{MODEL, runtime};
+use kestrel_benches::{MODEL, emit_result, runtime};
 use kestrel_core::Example;
 use kestrel_eval::metrics::AnswerExactMatch;
 use kestrel_eval::{Dataset, Evaluate};
@@ -93,22 +93,15 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
-        Ok(mut result) => {
-            result["side"] = json!("kestrel");
-            result["version"] = json!(env!("CARGO_PKG_VERSION"));
-            result["workload"] = json!("mipro");
-            result["concurrency"] = json!(args.concurrency);
-            result["trial_concurrency"] = json!(args.trial_concurrency);
-            result["seed"] = json!(args.seed);
-            println!("RESULT {result}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    emit_result(
+        run(&args),
+        [
+            ("workload", json!("mipro")),
+            ("concurrency", json!(args.concurrency)),
+            ("trial_concurrency", json!(args.trial_concurrency)),
+            ("seed", json!(args.seed)),
+        ],
+    )
 }
 
 /// GET `{control}{route}` and parse the JSON body (serve-sim's control port).
