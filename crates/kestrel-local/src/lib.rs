@@ -10,6 +10,8 @@
 //! Without features the crate is only the path resolution and the error
 //! type, so the default workspace build stays light.
 
+#[cfg(feature = "chat")]
+pub mod constraint;
 mod error;
 pub mod model_dir;
 
