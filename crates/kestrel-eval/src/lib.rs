@@ -60,7 +60,9 @@ mod score;
 pub use dataset::{CsvOptions, Dataset, Splits};
 pub use error::EvalError;
 pub use evaluate::{EvalRow, Evaluate, EvaluationResult, ExampleError, ExampleRef, StopReason};
-pub use metric::{AsyncMetricFn, Metric, MetricFn, SharedMetric, metric_fn, metric_fn_async};
+pub use metric::{
+    AsyncMetricFn, FeedbackMetricFn, Metric, MetricFn, SharedMetric, feedback_metric_fn, metric_fn, metric_fn_async,
+};
 pub use score::{MetricOutput, Score};
 
 /// The trace type metrics receive (`kestrel_modules::Trace`).

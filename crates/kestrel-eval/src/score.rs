@@ -29,6 +29,18 @@ impl Score {
         Self { score: score.into().score, feedback: Some(feedback.into()) }
     }
 
+    /// The feedback text an optimizer shows the reflection LM: this score's
+    /// feedback, or DSPy's default when the metric gave none —
+    /// `This trajectory got a score of {score}.` with the score as Python
+    /// writes a float (`1.0`, `0.5`). (A Python metric returning `True` or
+    /// an `int` reads `True` / `1` there; here every score is a float.)
+    pub fn feedback_text(&self) -> String {
+        match &self.feedback {
+            Some(text) => text.clone(),
+            None => format!("This trajectory got a score of {}.", crate::evaluate::python_float(self.score)),
+        }
+    }
+
     /// DSPy's bootstrap acceptance rule (`if self.metric_threshold:`): with
     /// a non-zero threshold, `score >= threshold`; without one, or with a
     /// threshold of `0.0` (falsy in Python, so "unset"), Python truthiness
@@ -83,6 +95,13 @@ impl<T: Into<Score>> MetricOutput for Result<T, EvalError> {
 #[cfg(test)]
 mod tests {
     use super::Score;
+
+    #[test]
+    fn missing_feedback_reads_as_dspy_default_text() {
+        assert_eq!(Score::new(1.0).feedback_text(), "This trajectory got a score of 1.0.");
+        assert_eq!(Score::new(0.25).feedback_text(), "This trajectory got a score of 0.25.");
+        assert_eq!(Score::with_feedback(0.0, "Wrong.").feedback_text(), "Wrong.");
+    }
 
     #[test]
     fn a_zero_threshold_is_unset_as_in_python() {

@@ -28,6 +28,7 @@ use crate::metric::Metric;
 
 pub use example_error::ExampleError;
 pub use example_ref::ExampleRef;
+pub(crate) use result::python_float;
 pub use result::{EvalRow, EvaluationResult, StopReason};
 
 /// Runs a program over a devset and scores it (DSPy's `Evaluate`).
