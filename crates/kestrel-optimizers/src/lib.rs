@@ -14,6 +14,10 @@
 //! - [`MiproV2`]: DSPy's MIPROv2 — demo sets bootstrapped as the random
 //!   search does, instructions proposed from the data and the program, both
 //!   searched jointly by a seeded TPE on minibatches; `auto` modes, budgets.
+//! - [`Gepa`]: DSPy's GEPA — reflective instruction evolution: a
+//!   reflection LM reads the metric's feedback on minibatch runs and
+//!   rewrites one predictor's instruction; candidates that improve their
+//!   minibatch join a per-example Pareto frontier; merges; `auto` budgets.
 //! - [`mipro::GroundedProposer`]: MIPROv2's instruction proposer (dataset
 //!   summary, program and module descriptions, demos, random tips).
 //! - [`TrialSearch`] and [`TpeSampler`]: MIPROv2's search over instruction
@@ -48,6 +52,7 @@ mod bootstrap;
 mod copro;
 mod dyn_optimizer;
 mod error;
+pub mod gepa;
 mod in_order;
 mod instruction_report;
 mod labeled;
@@ -64,6 +69,10 @@ pub use bootstrap::{BootstrapFewShot, DEFAULT_CONCURRENCY, DEFAULT_MAX_ERRORS};
 pub use copro::{Copro, DEFAULT_BREADTH, DEFAULT_COPRO_CONCURRENCY, DEFAULT_DEPTH, DEFAULT_INIT_TEMPERATURE};
 pub use dyn_optimizer::DynOptimizer;
 pub use error::OptimizerError;
+pub use gepa::{
+    CandidateSelection, ComponentSelection, DEFAULT_GEPA_CONCURRENCY, DEFAULT_GEPA_SEED, DEFAULT_MAX_MERGE_INVOCATIONS,
+    DEFAULT_REFLECTION_MINIBATCH_SIZE, Gepa, GepaBudget, GepaCandidate, GepaOrigin, GepaRejected, GepaReport,
+};
 pub use instruction_report::{DepthStats, InstructionCandidate, ProposalFailure, StatsKind};
 pub use labeled::{DEFAULT_K, LabeledFewShot};
 pub use mipro::{

@@ -9,6 +9,7 @@ use kestrel_eval::ExampleError;
 use kestrel_lm::UsageReport;
 use serde::Serialize;
 
+use crate::gepa::GepaReport;
 use crate::instruction_report::{DepthStats, InstructionCandidate, ProposalFailure};
 use crate::mipro::MiproReport;
 
@@ -192,6 +193,10 @@ pub struct CompileReport {
     /// scores, every trial and the winner.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mipro: Option<Box<MiproReport>>,
+    /// GEPA's candidate tree (parents, changed predictors, minibatch and
+    /// validation scores), rejected proposals and budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gepa: Option<Box<GepaReport>>,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -276,6 +281,9 @@ impl fmt::Display for CompileReport {
         }
         if let Some(mipro) = &self.mipro {
             write!(f, "{mipro}")?;
+        }
+        if let Some(gepa) = &self.gepa {
+            write!(f, "{gepa}")?;
         }
         for c in &self.candidates {
             let best = if Some(c.seed) == self.best_seed { "  <- best" } else { "" };

@@ -13,9 +13,10 @@
 use std::collections::BTreeMap;
 
 use kestrel_core::{Example, FieldSpec, FieldType, Io, Prediction, SignatureSpec};
+use kestrel_eval::{Score, feedback_metric_fn};
 use kestrel_lm::{SharedLm, with_lm};
 use kestrel_modules::{Predict, ProgramState, Trace};
-use kestrel_optimizers::{Copro, Optimizer};
+use kestrel_optimizers::{Copro, Gepa, Optimizer};
 use kestrel_testkit::{RequestLog, RuleLm};
 
 use crate::fixture_support::{fixtures, pending, report_skipped};
@@ -144,6 +145,92 @@ async fn run_copro(name: &str, case: &Value) {
     assert_eq!(compiled.report.evaluations as u64, expected["result"]["total_calls"].as_u64().unwrap());
 }
 
+/// The fixture's `exact_match_with_feedback`: DSPy's
+/// `dspy.Prediction(score=.., feedback=..)` from the two templates.
+fn exact_match_with_feedback(spec: &Value) -> impl kestrel_eval::Metric + 'static {
+    let field = spec["field"].as_str().unwrap().to_string();
+    let right = spec["feedback_if_correct"].as_str().unwrap().to_string();
+    let wrong = spec["feedback_if_wrong"].as_str().unwrap().to_string();
+    feedback_metric_fn(
+        "exact_match_with_feedback",
+        move |gold: &Example, pred: &Prediction, _: Option<&Trace>, _: Option<&str>, _: Option<&Trace>| {
+            let text = |v: Option<&Value>| match v {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => "None".into(),
+            };
+            let (expected, predicted) = (text(gold.get(&field)), text(pred.get(&field)));
+            let score = f64::from(u8::from(expected.trim().to_lowercase() == predicted.trim().to_lowercase()));
+            let feedback = if score > 0.0 {
+                right.clone()
+            } else {
+                wrong.replace("{expected}", &expected).replace("{predicted}", &predicted)
+            };
+            Score::with_feedback(score, feedback)
+        },
+    )
+}
+
+async fn run_gepa(name: &str, case: &Value) {
+    let log = RequestLog::new();
+    let lms = lms(case, &log);
+    let init = &case["optimizer"]["init"];
+    assert!(init["auto"].is_null() && init["max_full_evals"].is_null(), "{name}: budget by max_metric_calls only");
+    let mut gepa = Gepa::new(exact_match_with_feedback(&case["metric"]))
+        .max_metric_calls(init["max_metric_calls"].as_u64().unwrap() as usize)
+        .reflection_minibatch_size(init["reflection_minibatch_size"].as_u64().unwrap() as usize)
+        .unwrap()
+        .candidate_selection_strategy(init["candidate_selection_strategy"].as_str().unwrap().parse().unwrap())
+        .component_selector(init["component_selector"].as_str().unwrap().parse().unwrap())
+        .skip_perfect_score(init["skip_perfect_score"].as_bool().unwrap())
+        .use_merge(init["use_merge"].as_bool().unwrap())
+        .max_merge_invocations(init["max_merge_invocations"].as_u64().unwrap() as usize)
+        .failure_score(init["failure_score"].as_f64().unwrap())
+        .perfect_score(init["perfect_score"].as_f64().unwrap())
+        .track_stats(init["track_stats"].as_bool().unwrap())
+        .seed(init["seed"].as_i64().unwrap())
+        .concurrency(1)
+        .unwrap()
+        .display_progress(false);
+    if !init["reflection_lm"].is_null() {
+        gepa = gepa.reflection_lm(lm_ref(&lms, &init["reflection_lm"]).clone());
+    }
+    let submodules = case["program"]["submodules"].as_array().unwrap();
+    assert_eq!(submodules.len(), 1, "{name}: one-predictor programs only");
+    let student = Predict::with_spec(signature(&submodules[0]["signature"]));
+    let attribute = submodules[0]["attribute"].as_str().unwrap();
+    let trainset = examples(case, "trainset");
+    let valset = examples(case, "valset");
+    let task_lm = lms[case["default_lm"].as_str().unwrap()].clone();
+    let compiled = with_lm(task_lm, gepa.compile_with_valset(&student, &trainset, Some(&valset))).await.unwrap();
+
+    let expected = &case["expected"];
+    check_requests(name, &log, &expected["requests"]);
+    // The program is one Predict (its state is the file's top level); DSPy's
+    // is under the fixture program's attribute.
+    let saved = json!({ attribute: saved_without_metadata(compiled.program.dump_state()) });
+    assert_eq!(saved, expected["final_program"], "{name}: final program");
+    let report = compiled.report.gepa.as_ref().unwrap();
+    let result = &expected["result"];
+    let candidates: Vec<Value> =
+        report.candidates.iter().map(|c| json!({ attribute: c.instructions.values().next().unwrap() })).collect();
+    assert_eq!(Value::from(candidates), result["candidates"], "{name}: candidates");
+    let parents = serde_json::to_value(report.parents()).unwrap();
+    assert_eq!(parents, result["parents"], "{name}: parents");
+    assert_eq!(serde_json::to_value(report.val_aggregate_scores()).unwrap(), result["val_aggregate_scores"]);
+    let subscores: Vec<Value> = report
+        .candidates
+        .iter()
+        .map(|c| Value::Object(c.val_subscores.iter().enumerate().map(|(k, s)| (k.to_string(), json!(s))).collect()))
+        .collect();
+    assert_eq!(Value::from(subscores), result["val_subscores"], "{name}: val_subscores");
+    let discovery: Vec<usize> = report.candidates.iter().map(|c| c.discovered_at_metric_calls).collect();
+    assert_eq!(json!(discovery), result["discovery_eval_counts"], "{name}: discovery_eval_counts");
+    assert_eq!(json!(report.best_idx), result["best_idx"], "{name}: best_idx");
+    assert_eq!(json!(report.total_metric_calls), result["total_metric_calls"], "{name}: total_metric_calls");
+    assert_eq!(json!(report.num_full_val_evals), result["num_full_val_evals"], "{name}: num_full_val_evals");
+}
+
 #[tokio::test]
 async fn every_optimizer_call_fixture_replays() {
     let cases = fixtures("optimizer_call", Some("chat"));
@@ -157,6 +244,7 @@ async fn every_optimizer_call_fixture_replays() {
         match case["optimizer"]["name"].as_str().unwrap() {
             "COPRO" => run_copro(name, case).await,
             "GroundedProposer" => grounded_proposer::run(name, case).await,
+            "GEPA" => run_gepa(name, case).await,
             other => panic!("{name}: no runner for optimizer {other}, and it is not in testdata/fixtures-pending.txt"),
         }
         ran += 1;

@@ -1,0 +1,376 @@
+//! GEPA's loop (the `gepa` package's `GEPAEngine.run` with
+//! `ReflectiveMutationProposer` and `MergeProposer`, as `dspy.GEPA` drives
+//! it): seed evaluation, then per iteration a scheduled merge or a
+//! reflective step, until the metric-call budget is spent. See the module
+//! docs of [`super`].
+
+use kestrel_core::{Example, PyRandom};
+use kestrel_modules::{Module, Predictor, Predictors, PredictorsExt};
+
+use super::Gepa;
+use super::config::{CandidateSelection, ComponentSelection};
+use super::merge::{Merger, parent_sums};
+use super::pareto::select_from_front;
+use super::reflective::{propose, propose_instruction_signature, reflective_dataset};
+use super::report::{GepaCandidate, GepaOrigin, GepaRejected, GepaReport};
+use super::rollout::{Rollout, run_batch, scores};
+use super::sampler::EpochSampler;
+use super::state::{GepaState, Instructions};
+use crate::error::OptimizerError;
+use crate::progress::Progress;
+use crate::report::CompileReport;
+
+/// The student with each predictor's instruction replaced (DSPy's
+/// `build_program`).
+fn build<M: Predictors + Clone>(student: &M, names: &[String], instructions: &[String]) -> M {
+    let mut program = student.clone();
+    program.visit_predictors_mut("", &mut |path, p: &mut dyn Predictor| {
+        if let Some(k) = names.iter().position(|n| n == path) {
+            if p.signature().instructions() != instructions[k] {
+                p.set_instructions(instructions[k].clone());
+            }
+        }
+    });
+    program
+}
+
+/// Paths of the predictors whose instruction differs between two candidates.
+fn changed(names: &[String], before: &[String], after: &[String]) -> Vec<String> {
+    names.iter().zip(before.iter().zip(after)).filter(|(_, (b, a))| b != a).map(|(n, _)| n.clone()).collect()
+}
+
+/// Everything the loop carries besides the state.
+struct Run<'a, M> {
+    gepa: &'a Gepa,
+    student: &'a M,
+    trainset: &'a [Example],
+    valset: &'a [Example],
+    rng: PyRandom,
+    adapter_rng: PyRandom,
+    report: GepaReport,
+    minibatch: Vec<(Option<f64>, Option<f64>)>,
+    origins: Vec<(GepaOrigin, usize)>,
+}
+
+impl<M: Module + Clone + 'static> Run<'_, M> {
+    async fn evaluate(
+        &mut self,
+        candidate: &[String],
+        examples: &[&Example],
+        traces: bool,
+        names: &[String],
+    ) -> Vec<Rollout> {
+        let program = build(self.student, names, candidate);
+        let rollouts = run_batch(
+            &program,
+            examples,
+            self.gepa.metric.as_ref(),
+            traces,
+            self.gepa.concurrency.get(),
+            self.gepa.failure_score,
+        )
+        .await;
+        for r in &rollouts {
+            if let Some(error) = &r.error {
+                self.report.failed_runs += 1;
+                if self.report.first_error.is_none() {
+                    self.report.first_error = Some(error.clone());
+                }
+            }
+        }
+        rollouts
+    }
+
+    async fn full_eval_and_add(
+        &mut self,
+        state: &mut GepaState,
+        candidate: Instructions,
+        parents: Vec<usize>,
+        origin: GepaOrigin,
+        minibatch: (f64, f64),
+    ) -> usize {
+        let all = self.valset;
+        let valset: Vec<&Example> = all.iter().collect();
+        let rollouts = self.evaluate(&candidate, &valset, false, &state.names.clone()).await;
+        let discovered = state.total_evals;
+        state.total_evals += rollouts.len();
+        state.full_evals += 1;
+        let index = state.add(candidate, parents, scores(&rollouts), discovered);
+        self.minibatch.push((Some(minibatch.0), Some(minibatch.1)));
+        self.origins.push((origin, usize::try_from(state.i + 1).unwrap_or(0)));
+        index
+    }
+
+    fn skip(&mut self, state: &GepaState, why: impl Into<String>) {
+        self.report.skipped.push((usize::try_from(state.i + 1).unwrap_or(0), why.into()));
+    }
+
+    /// A scheduled merge: `Some(())` when one was tried (the iteration is
+    /// over), `None` when none was found (go on with reflection).
+    async fn try_merge(&mut self, state: &mut GepaState, merger: &mut Merger) -> Option<()> {
+        let plan = merger.plan(state, &mut self.rng)?;
+        let all = self.valset;
+        let examples: Vec<&Example> = plan.subsample.iter().map(|&k| &all[k]).collect();
+        let rollouts = self.evaluate(&plan.candidate, &examples, false, &state.names.clone()).await;
+        state.total_evals += rollouts.len();
+        let before = parent_sums(state, &plan);
+        let after: f64 = scores(&rollouts).iter().sum();
+        let best_parent = before[0].max(before[1]);
+        let changed = changed(&state.names, &state.candidates[plan.id1], &plan.candidate);
+        if after >= best_parent {
+            self.full_eval_and_add(
+                state,
+                plan.candidate,
+                vec![plan.id1, plan.id2],
+                GepaOrigin::Merge,
+                (best_parent, after),
+            )
+            .await;
+            merger.merges_due = merger.merges_due.saturating_sub(1);
+            merger.total_tested += 1;
+        } else {
+            self.report.rejected.push(GepaRejected {
+                iteration: usize::try_from(state.i + 1).unwrap_or(0),
+                parents: vec![plan.id1, plan.id2],
+                origin: GepaOrigin::Merge,
+                changed,
+                minibatch_before: best_parent,
+                minibatch_after: after,
+            });
+        }
+        Some(())
+    }
+
+    /// One reflective step; `true` when a candidate was added.
+    async fn reflect(&mut self, state: &mut GepaState, sampler: &mut EpochSampler) -> Result<bool, OptimizerError> {
+        let names = state.names.clone();
+        let averages = state.averages();
+        let parent = match self.gepa.candidate_selection_strategy {
+            CandidateSelection::Pareto => {
+                select_from_front(&state.fronts, &averages, &mut self.rng).unwrap_or_else(|| state.best())
+            }
+            CandidateSelection::CurrentBest => state.best(),
+        };
+        let ids = sampler.next(self.trainset.len(), usize::try_from(state.i).unwrap_or(0), &mut self.rng);
+        let trainset = self.trainset;
+        let batch: Vec<&Example> = ids.iter().map(|&k| &trainset[k]).collect();
+        let parent_candidate = state.candidates[parent].clone();
+        let before = self.evaluate(&parent_candidate, &batch, true, &names).await;
+        state.total_evals += before.len();
+        if before.iter().all(|r| r.trace.is_none()) {
+            self.skip(state, format!("no traced runs for candidate #{parent}"));
+            return Ok(false);
+        }
+        if self.gepa.skip_perfect_score && before.iter().all(|r| r.score >= self.gepa.perfect_score) {
+            self.skip(state, format!("all minibatch scores perfect for candidate #{parent}"));
+            return Ok(false);
+        }
+        let components: Vec<usize> = match self.gepa.component_selector {
+            ComponentSelection::RoundRobin => {
+                let turn = state.next_component[parent];
+                state.next_component[parent] = (turn + 1) % names.len();
+                vec![turn]
+            }
+            ComponentSelection::All => (0..names.len()).collect(),
+        };
+        let program = build(self.student, &names, &parent_candidate);
+        let mut datasets = Vec::new();
+        for &k in &components {
+            let dataset = match reflective_dataset(
+                &program,
+                &names[k],
+                &batch,
+                &before,
+                self.gepa.metric.as_ref(),
+                &mut self.adapter_rng,
+            )
+            .await
+            {
+                Ok(dataset) => dataset,
+                Err(e) => {
+                    self.skip(state, format!("building the reflective dataset failed: {e}"));
+                    return Ok(false);
+                }
+            };
+            if !dataset.is_empty() {
+                datasets.push((k, dataset));
+            }
+        }
+        if datasets.is_empty() {
+            self.skip(state, "no valid predictions found for any predictor");
+            return Ok(false);
+        }
+        let signature = propose_instruction_signature()?;
+        let mut child = parent_candidate.clone();
+        // DSPy retries a failed proposal once (per task) before giving up.
+        let mut proposed = None;
+        let mut last_error = String::new();
+        for _ in 0..2 {
+            let mut texts = Vec::new();
+            let mut failed = None;
+            for (k, dataset) in &datasets {
+                match propose(&signature, self.gepa.reflection_lm.as_ref(), &parent_candidate[*k], dataset.clone())
+                    .await
+                {
+                    Ok(text) => texts.push((*k, text)),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                None => {
+                    proposed = Some(texts);
+                    break;
+                }
+                Some(e) => last_error = e,
+            }
+        }
+        let Some(texts) = proposed else {
+            self.skip(state, format!("reflection failed: {last_error}"));
+            return Ok(false);
+        };
+        for (k, text) in texts {
+            child[k] = text;
+        }
+        let after = self.evaluate(&child, &batch, true, &names).await;
+        state.total_evals += after.len();
+        let before_sum: f64 = scores(&before).iter().sum();
+        let after_sum: f64 = scores(&after).iter().sum();
+        if after_sum > before_sum {
+            self.full_eval_and_add(state, child, vec![parent], GepaOrigin::Reflection, (before_sum, after_sum)).await;
+            Ok(true)
+        } else {
+            self.report.rejected.push(GepaRejected {
+                iteration: usize::try_from(state.i + 1).unwrap_or(0),
+                parents: vec![parent],
+                origin: GepaOrigin::Reflection,
+                changed: changed(&names, &parent_candidate, &child),
+                minibatch_before: before_sum,
+                minibatch_after: after_sum,
+            });
+            Ok(false)
+        }
+    }
+}
+
+/// Run GEPA on `student`.
+pub(super) async fn run<M>(
+    gepa: &Gepa,
+    student: &M,
+    trainset: &[Example],
+    valset: Option<&[Example]>,
+) -> Result<(M, CompileReport), OptimizerError>
+where
+    M: Module + Clone + 'static,
+{
+    let budget = gepa.get_budget()?;
+    if trainset.is_empty() {
+        return Err(OptimizerError::Config("GEPA needs a non-empty trainset".into()));
+    }
+    let names = student.predictor_paths();
+    if names.is_empty() {
+        return Err(OptimizerError::Config("the program has no predictors to optimize".into()));
+    }
+    let valset = valset.filter(|v| !v.is_empty());
+    let max_metric_calls = budget.metric_calls(names.len(), trainset.len(), valset.map(<[Example]>::len));
+    let valset = valset.unwrap_or(trainset);
+    let seed_candidate: Instructions = {
+        let mut out = Vec::with_capacity(names.len());
+        student.visit_predictors("", &mut |_, p| out.push(p.signature().instructions().to_string()));
+        out
+    };
+
+    let mut run = Run {
+        gepa,
+        student,
+        trainset,
+        valset,
+        rng: PyRandom::new(gepa.seed),
+        adapter_rng: PyRandom::new(gepa.seed),
+        report: GepaReport {
+            budget,
+            max_metric_calls,
+            total_metric_calls: 0,
+            num_full_val_evals: 0,
+            iterations: 0,
+            seed: gepa.seed,
+            candidate_selection: gepa.candidate_selection_strategy,
+            component_selector: gepa.component_selector,
+            candidates: Vec::new(),
+            rejected: Vec::new(),
+            skipped: Vec::new(),
+            failed_runs: 0,
+            first_error: None,
+            best_idx: 0,
+            pareto_front: Vec::new(),
+            per_val_instance_best_candidates: Vec::new(),
+        },
+        minibatch: vec![(None, None)],
+        origins: vec![(GepaOrigin::Seed, 0)],
+    };
+    let all_val: Vec<&Example> = valset.iter().collect();
+    let seed_rollouts = run.evaluate(&seed_candidate, &all_val, false, &names).await;
+    let mut state = GepaState::new(names.clone(), seed_candidate, scores(&seed_rollouts));
+    let mut sampler = EpochSampler::new(gepa.reflection_minibatch_size.get());
+    let mut merger = Merger::new(gepa.max_merge_invocations);
+    let progress = Progress::new(max_metric_calls, gepa.display_progress, "GEPA");
+
+    while state.total_evals < max_metric_calls {
+        state.i += 1;
+        if gepa.use_merge && merger.merges_due > 0 && merger.last_iter_found_new {
+            merger.last_iter_found_new = false;
+            if run.try_merge(&mut state, &mut merger).await.is_some() {
+                progress.message(format!("{}/{} metric calls", state.total_evals, max_metric_calls));
+                continue;
+            }
+        }
+        merger.last_iter_found_new = false;
+        if run.reflect(&mut state, &mut sampler).await? && gepa.use_merge {
+            merger.found_new_program();
+        }
+        progress.message(format!(
+            "{}/{} metric calls, {} candidates",
+            state.total_evals,
+            max_metric_calls,
+            state.candidates.len()
+        ));
+    }
+    progress.finish();
+
+    let best = state.best();
+    let program = build(student, &names, &state.candidates[best]);
+    let averages = state.averages();
+    let mut report = run.report;
+    report.total_metric_calls = state.total_evals;
+    report.num_full_val_evals = state.full_evals;
+    report.iterations = usize::try_from(state.i + 1).unwrap_or(0);
+    report.best_idx = best;
+    report.pareto_front = state.front_scores.clone();
+    report.per_val_instance_best_candidates = state.fronts.iter().map(|f| f.iter().copied().collect()).collect();
+    report.candidates = (0..state.candidates.len())
+        .map(|k| {
+            let parents = state.parents[k].clone();
+            let first = parents.first().map_or(&state.candidates[k], |&p| &state.candidates[p]);
+            let (origin, iteration) = run.origins[k];
+            GepaCandidate {
+                index: k,
+                changed: changed(&names, first, &state.candidates[k]),
+                instructions: names.iter().cloned().zip(state.candidates[k].iter().cloned()).collect(),
+                parents,
+                origin,
+                iteration,
+                minibatch_before: run.minibatch[k].0,
+                minibatch_after: run.minibatch[k].1,
+                val_score: averages[k],
+                val_subscores: if gepa.track_stats { state.val_scores[k].clone() } else { Vec::new() },
+                discovered_at_metric_calls: state.discovered_at[k],
+            }
+        })
+        .collect();
+    let mut compile_report = CompileReport::new("GEPA");
+    compile_report.evaluations = state.full_evals;
+    compile_report.gepa = Some(Box::new(report));
+    Ok((program, compile_report))
+}
