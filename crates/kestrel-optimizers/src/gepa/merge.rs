@@ -236,3 +236,55 @@ pub(crate) fn parent_sums(state: &GepaState, plan: &MergePlan) -> [f64; 2] {
     let sum = |id: usize| plan.subsample.iter().map(|&k| state.val_scores[id][k]).sum::<f64>();
     [sum(plan.id1), sum(plan.id2)]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Instructions {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Seed `[A0, B0]`; #1 changed `a`, #2 changed `b` (both children of
+    /// the seed), #3 a child of #1 dominated by it. Python (gepa 0.1 with
+    /// `random.Random(0)`): dominators `[1, 2]`, merge of 1 and 2 via 0 →
+    /// `{a: A1, b: B2}`, subsample `[2, 1, 4, 5, 3]`.
+    #[test]
+    fn merge_combines_what_each_descendant_changed_as_gepa_does() {
+        let names = vec!["a".to_string(), "b".to_string()];
+        let mut state = GepaState::new(names, strings(&["A0", "B0"]), vec![0.5; 6]);
+        state.add(strings(&["A1", "B0"]), vec![0], vec![1.0, 1.0, 1.0, 0.5, 0.5, 0.5], 10);
+        state.add(strings(&["A0", "B2"]), vec![0], vec![0.5, 0.5, 0.5, 1.0, 1.0, 1.0], 20);
+        state.add(strings(&["A3", "B0"]), vec![1], vec![1.0, 1.0, 0.5, 0.5, 0.5, 0.5], 30);
+        assert_eq!(dominators(&state.fronts, &state.averages()), vec![1, 2]);
+
+        let mut rng = PyRandom::new(0);
+        let mut merger = Merger::new(5);
+        let plan = merger.plan(&state, &mut rng).unwrap();
+        assert_eq!(
+            plan,
+            MergePlan {
+                candidate: strings(&["A1", "B2"]),
+                id1: 1,
+                id2: 2,
+                ancestor: 0,
+                subsample: vec![2, 1, 4, 5, 3]
+            }
+        );
+        assert_eq!(parent_sums(&state, &plan), [3.5, 4.0]);
+        // The same triplet is never merged twice.
+        let mut rng = PyRandom::new(0);
+        assert_eq!(merger.plan(&state, &mut rng), None);
+    }
+
+    #[test]
+    fn no_merge_without_a_shared_ancestor_both_improve_on() {
+        let names = vec!["a".to_string()];
+        let mut state = GepaState::new(names, strings(&["A0"]), vec![0.5; 6]);
+        // Two children of the seed, both worse than it: the ancestor is better.
+        state.add(strings(&["A1"]), vec![0], vec![1.0, 0.0, 0.0, 0.0, 0.0, 0.0], 10);
+        state.add(strings(&["A2"]), vec![0], vec![0.0, 1.0, 0.0, 0.0, 0.0, 0.0], 20);
+        let mut rng = PyRandom::new(0);
+        assert_eq!(Merger::new(5).plan(&state, &mut rng), None);
+    }
+}

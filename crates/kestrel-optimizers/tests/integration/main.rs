@@ -11,6 +11,7 @@ mod bootstrap;
 mod bootstrap_fill;
 mod copro;
 mod dyn_optimizer;
+mod gepa;
 mod labeled;
 mod mipro;
 mod mipro_proposer;

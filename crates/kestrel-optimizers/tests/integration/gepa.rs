@@ -1,0 +1,286 @@
+//! GEPA on scripted LMs: a reflection LM that writes down the questions the
+//! feedback says were missed, and a task LM that gets a question right once
+//! its instruction names it. GEPA accepts a candidate only when its
+//! minibatch improves, improves the metric, gives the same program for the
+//! same seed at any concurrency, reports its candidate tree, and the result
+//! saves and loads in DSPy's format.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use kestrel_core::{Example, Prediction, Role, Usage};
+use kestrel_eval::{Evaluate, Score, Trace, feedback_metric_fn};
+use kestrel_lm::{Completion, Lm, LmCapabilities, LmError, LmRequest, LmResponse, SharedLm, with_lm};
+use kestrel_modules::{Predict, PredictorsExt, ProgramState};
+use kestrel_optimizers::{Gepa, GepaOrigin, Optimizer, OptimizerError};
+use serde_json::Value;
+
+use crate::support::{example, operands, question_of};
+
+/// Right when the sum is not a multiple of 3, or when the system prompt
+/// (the instruction) names the question or says "Mind multiples of 3.";
+/// "Guess" makes it always wrong.
+#[derive(Debug, Default)]
+struct TaskLm {
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl Lm for TaskLm {
+    fn model(&self) -> &str {
+        "test/task"
+    }
+    fn capabilities(&self) -> LmCapabilities {
+        LmCapabilities::default().uncacheable()
+    }
+    async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let system = request.messages.iter().find(|m| m.role == Role::System).map_or("", |m| m.content.as_str());
+        let question = question_of(&request);
+        let (a, b) = operands(&question).unwrap_or((0, 0));
+        let sum = a + b;
+        let right = !system.contains("Guess")
+            && (sum % 3 != 0 || system.contains(&question) || system.contains("Mind multiples of 3."));
+        let answer = if right { sum } else { sum + 1 };
+        // Different questions take different times: concurrent runs finish
+        // out of order.
+        tokio::time::sleep(std::time::Duration::from_millis(sum % 4)).await;
+        let text = format!("[[ ## answer ## ]]\n{answer}\n\n[[ ## completed ## ]]");
+        Ok(LmResponse::new(vec![Completion::stop(text)], Usage::default(), "test/task"))
+    }
+}
+
+/// How the reflection LM answers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Reflect {
+    /// Generalize from the missed questions: "Mind multiples of 3."
+    Learn,
+    /// Propose the same behaviour in other words, then a harmful one, then
+    /// the missed questions themselves, in turn.
+    NeutralBadLearn,
+}
+
+/// A reflection LM: reads `Missed: <question>` feedback out of the
+/// reflective dataset and writes a new instruction (JSON adapter reply).
+#[derive(Debug)]
+struct ReflectionLm {
+    mode: Reflect,
+    calls: AtomicUsize,
+}
+
+impl ReflectionLm {
+    fn new(mode: Reflect) -> Arc<Self> {
+        Arc::new(Self { mode, calls: AtomicUsize::new(0) })
+    }
+}
+
+fn field<'a>(text: &'a str, name: &str) -> &'a str {
+    let marker = format!("[[ ## {name} ## ]]\n");
+    let after = text.rsplit(&marker).next().unwrap_or("");
+    after.split("\n\n").next().unwrap_or("")
+}
+
+#[async_trait]
+impl Lm for ReflectionLm {
+    fn model(&self) -> &str {
+        "test/reflection"
+    }
+    fn capabilities(&self) -> LmCapabilities {
+        LmCapabilities::default().uncacheable()
+    }
+    async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
+        let turn = self.calls.fetch_add(1, Ordering::SeqCst);
+        let last = request.messages.last().map_or("", |m| m.content.as_str());
+        let current = field(last, "current_instruction").to_string();
+        let examples: Vec<Value> = serde_json::from_str(field(last, "examples_with_feedback")).unwrap_or_default();
+        let mut missed: Vec<String> = Vec::new();
+        for e in &examples {
+            if let Some(q) = e["Feedback"].as_str().and_then(|f| f.strip_prefix("Missed: ")) {
+                if !current.contains(q) && !missed.iter().any(|m| m == q) {
+                    missed.push(q.to_string());
+                }
+            }
+        }
+        let learned = if missed.is_empty() {
+            format!("{current} Check again.")
+        } else {
+            format!("{current} {}", missed.join(" "))
+        };
+        let instruction = match (self.mode, turn % 3) {
+            (Reflect::Learn, _) if missed.is_empty() => learned,
+            (Reflect::Learn, _) => format!("{current} Mind multiples of 3."),
+            (Reflect::NeutralBadLearn, 2) => learned,
+            (Reflect::NeutralBadLearn, 0) => format!("{current} Be neutral {turn}."),
+            (Reflect::NeutralBadLearn, _) => "Guess the sum.".to_string(),
+        };
+        let text = serde_json::json!({ "new_instruction": instruction }).to_string();
+        Ok(LmResponse::new(vec![Completion::stop(text)], Usage::default(), "test/reflection"))
+    }
+}
+
+fn metric() -> impl kestrel_eval::Metric + 'static {
+    feedback_metric_fn(
+        "exact_with_feedback",
+        |gold: &Example, pred: &Prediction, _: Option<&Trace>, _: Option<&str>, _: Option<&Trace>| {
+            let text = |v: Option<&Value>| v.map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+            if text(gold.get("answer")) == text(pred.get("answer")) {
+                Score::with_feedback(1.0, "Correct.")
+            } else {
+                let question = gold.get_str("question").unwrap_or_default();
+                Score::with_feedback(0.0, format!("Missed: {question}"))
+            }
+        },
+    )
+}
+
+/// Questions "What is i + (i+1)?" for i in `range`: sums 2i+1, a multiple
+/// of 3 every third one.
+fn data(range: std::ops::Range<u64>) -> Vec<Example> {
+    range.map(|i| example(i, i + 1)).collect()
+}
+
+fn student() -> Predict {
+    Predict::from_signature("question -> answer").unwrap().instructions("Add the numbers.")
+}
+
+fn gepa(reflection: &Arc<ReflectionLm>, calls: usize) -> Gepa {
+    Gepa::new(metric())
+        .max_metric_calls(calls)
+        .reflection_lm(SharedLm::from_arc(reflection.clone()))
+        .display_progress(false)
+        .track_stats(true)
+}
+
+async fn val_score(program: &Predict, valset: &[Example]) -> f64 {
+    let task = SharedLm::from_arc(Arc::new(TaskLm::default()));
+    with_lm(task, Evaluate::new(valset.to_vec()).display_progress(false).run(program, &metric())).await.unwrap().score
+}
+
+#[tokio::test]
+async fn gepa_improves_the_metric_from_feedback() {
+    let (train, val) = (data(0..12), data(20..32));
+    let reflection = ReflectionLm::new(Reflect::Learn);
+    let task = SharedLm::from_arc(Arc::new(TaskLm::default()));
+    let optimizer = gepa(&reflection, 120);
+    let compiled = with_lm(task, optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+    let report = compiled.report.gepa.as_ref().unwrap();
+    assert!(report.candidates.len() > 1, "{}", compiled.report);
+    let before = val_score(&student(), &val).await;
+    let after = val_score(&compiled.program, &val).await;
+    assert!(after > before, "{before} -> {after}\n{}", compiled.report);
+    // The chosen candidate is the best on the validation set.
+    let best = &report.candidates[report.best_idx];
+    assert!(report.candidates.iter().all(|c| c.val_score <= best.val_score));
+    assert_eq!(compiled.program.signature_spec().instructions(), best.instructions["self"]);
+    // Budget: spent, and overshot by at most one iteration's calls.
+    assert!(report.total_metric_calls >= 120);
+    assert!(report.total_metric_calls <= 120 + 2 * 3 + val.len());
+    assert!(reflection.calls.load(Ordering::SeqCst) > 0);
+}
+
+#[tokio::test]
+async fn a_candidate_is_accepted_only_when_its_minibatch_score_improves() {
+    let (train, val) = (data(0..12), data(20..32));
+    let reflection = ReflectionLm::new(Reflect::NeutralBadLearn);
+    let task = SharedLm::from_arc(Arc::new(TaskLm::default()));
+    let optimizer = gepa(&reflection, 200).use_merge(false);
+    let compiled = with_lm(task, optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+    let report = compiled.report.gepa.as_ref().unwrap();
+    for c in report.candidates.iter().skip(1) {
+        assert_eq!(c.origin, GepaOrigin::Reflection);
+        assert!(c.minibatch_after > c.minibatch_before, "{c:?}");
+        let instruction = &c.instructions["self"];
+        assert!(!instruction.contains("Be neutral") && !instruction.contains("Guess"), "{instruction}");
+    }
+    assert!(report.candidates.len() > 1, "{}", compiled.report);
+    // Neutral proposals (equal minibatch scores) and harmful ones were rejected.
+    assert!(report.rejected.iter().any(|r| r.minibatch_after == r.minibatch_before), "{}", compiled.report);
+    assert!(report.rejected.iter().any(|r| r.minibatch_after < r.minibatch_before), "{}", compiled.report);
+    assert!(report.rejected.iter().all(|r| r.minibatch_after <= r.minibatch_before));
+}
+
+/// The compiled instructions and the candidate tree.
+async fn run_once(seed: i64, concurrency: usize) -> (Vec<(String, Vec<usize>)>, Value) {
+    let (train, val) = (data(0..15), data(20..32));
+    let reflection = ReflectionLm::new(Reflect::NeutralBadLearn);
+    let task = SharedLm::from_arc(Arc::new(TaskLm::default()));
+    let optimizer = gepa(&reflection, 150).seed(seed).concurrency(concurrency).unwrap();
+    let compiled = with_lm(task, optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+    let report = compiled.report.gepa.as_ref().unwrap();
+    let tree = report.candidates.iter().map(|c| (c.instructions["self"].clone(), c.parents.clone())).collect();
+    (tree, compiled.program.dump_state())
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_program_at_any_concurrency() {
+    let (tree, state) = run_once(3, 1).await;
+    assert!(tree.len() > 1, "{tree:?}");
+    for concurrency in [4, 16] {
+        let (again, again_state) = run_once(3, concurrency).await;
+        assert_eq!(again, tree, "concurrency {concurrency}");
+        assert_eq!(again_state, state);
+    }
+    // Another seed samples other minibatches: another search.
+    let (other, _) = run_once(11, 4).await;
+    assert_ne!(other, tree);
+}
+
+#[tokio::test]
+async fn the_report_holds_the_candidate_tree_as_text_and_json() {
+    let (train, val) = (data(0..12), data(20..32));
+    let reflection = ReflectionLm::new(Reflect::Learn);
+    let task = SharedLm::from_arc(Arc::new(TaskLm::default()));
+    let compiled =
+        with_lm(task, gepa(&reflection, 80).compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+    let text = compiled.report.to_string();
+    assert!(text.contains("candidate tree:"), "{text}");
+    assert!(text.contains("#0 seed"), "{text}");
+    assert!(text.contains("#1 reflection of #0 [self]"), "{text}");
+    assert!(text.contains("<- best"), "{text}");
+    let json = serde_json::to_value(&compiled.report).unwrap();
+    let first = &json["gepa"]["candidates"][1];
+    assert_eq!(first["parents"], serde_json::json!([0]));
+    assert_eq!(first["changed"], serde_json::json!(["self"]));
+    assert!(first["minibatch_before"].as_f64().unwrap() < first["minibatch_after"].as_f64().unwrap());
+    assert_eq!(json["gepa"]["candidates"][0]["val_subscores"].as_array().unwrap().len(), val.len());
+}
+
+#[tokio::test]
+async fn the_compiled_program_saves_and_loads_in_dspy_format() {
+    let (train, val) = (data(0..12), data(20..32));
+    let reflection = ReflectionLm::new(Reflect::Learn);
+    let task = SharedLm::from_arc(Arc::new(TaskLm::default()));
+    let compiled =
+        with_lm(task, gepa(&reflection, 80).compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("kestrel-gepa-save-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gepa.json");
+    compiled.program.save(&path).unwrap();
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let instruction = compiled.program.signature_spec().instructions().to_string();
+    assert_ne!(instruction, "Add the numbers.");
+    assert_eq!(saved["signature"]["instructions"], Value::from(instruction.clone()));
+    let mut loaded = student();
+    loaded.load(&path).unwrap();
+    assert_eq!(loaded.signature_spec().instructions(), instruction);
+    assert_eq!(loaded.predictor_states(), compiled.program.predictor_states());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_or_double_budget_is_a_config_error() {
+    let reflection = ReflectionLm::new(Reflect::Learn);
+    let task = SharedLm::from_arc(Arc::new(TaskLm::default()));
+    let train = data(0..3);
+    let none = Gepa::new(metric()).reflection_lm(SharedLm::from_arc(reflection.clone())).display_progress(false);
+    let err = with_lm(task.clone(), none.compile(&student(), &train)).await.unwrap_err();
+    assert!(matches!(err, OptimizerError::Config(_)), "{err}");
+    let two = none.clone().max_metric_calls(10).max_full_evals(2);
+    let err = with_lm(task.clone(), two.compile(&student(), &train)).await.unwrap_err();
+    assert!(matches!(err, OptimizerError::Config(_)), "{err}");
+    let empty = none.max_metric_calls(10);
+    let err = with_lm(task, empty.compile(&student(), &[])).await.unwrap_err();
+    assert!(matches!(err, OptimizerError::Config(_)), "{err}");
+    assert!(Gepa::new(metric()).reflection_minibatch_size(0).is_err());
+}
