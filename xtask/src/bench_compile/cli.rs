@@ -62,6 +62,13 @@ pub enum OptimizerKind {
     MiproMedium,
     /// `MIPROv2` with `auto = heavy`.
     MiproHeavy,
+    /// `GEPA` with `auto = light` (reflection LM = the task LM; the metric
+    /// gives feedback, see docs/BENCH_COMPILE.md).
+    GepaLight,
+    /// `GEPA` with `auto = medium`.
+    GepaMedium,
+    /// `GEPA` with `auto = heavy`.
+    GepaHeavy,
 }
 
 impl OptimizerKind {
@@ -76,6 +83,19 @@ impl OptimizerKind {
             OptimizerKind::MiproLight => "mipro-light",
             OptimizerKind::MiproMedium => "mipro-medium",
             OptimizerKind::MiproHeavy => "mipro-heavy",
+            OptimizerKind::GepaLight => "gepa-light",
+            OptimizerKind::GepaMedium => "gepa-medium",
+            OptimizerKind::GepaHeavy => "gepa-heavy",
+        }
+    }
+
+    /// GEPA's `auto` mode of a GEPA kind, `None` for the others.
+    pub fn gepa_auto(self) -> Option<AutoMode> {
+        match self {
+            OptimizerKind::GepaLight => Some(AutoMode::Light),
+            OptimizerKind::GepaMedium => Some(AutoMode::Medium),
+            OptimizerKind::GepaHeavy => Some(AutoMode::Heavy),
+            _ => None,
         }
     }
 
@@ -90,8 +110,8 @@ impl OptimizerKind {
     }
 
     /// The optimizers run when `--optimizer` is not given, in matrix order:
-    /// every one but COPRO and MIPROv2 medium and heavy (minutes at 50 ms
-    /// latency).
+    /// every one but COPRO, MIPROv2 medium and heavy and GEPA (minutes at
+    /// 50 ms latency).
     pub const DEFAULT: [OptimizerKind; 5] = [
         OptimizerKind::None,
         OptimizerKind::Labeled,
@@ -102,15 +122,19 @@ impl OptimizerKind {
 
     /// True when the optimizer stops cleanly on `--budget-calls` /
     /// `--budget-usd` (MIPROv2's `max_lm_calls` / `max_cost_usd`). The
-    /// others have no budget yet (COPRO has none in DSPy either), so the
-    /// flags are rejected for them rather than silently ignored.
+    /// others have no LM-call budget (COPRO has none in DSPy either; GEPA's
+    /// is in metric calls, set by its `auto` mode), so the flags are
+    /// rejected for them rather than silently ignored.
     pub fn supports_budget(self) -> bool {
         match self {
             OptimizerKind::None
             | OptimizerKind::Labeled
             | OptimizerKind::Bootstrap
             | OptimizerKind::RandomSearch
-            | OptimizerKind::Copro => false,
+            | OptimizerKind::Copro
+            | OptimizerKind::GepaLight
+            | OptimizerKind::GepaMedium
+            | OptimizerKind::GepaHeavy => false,
             OptimizerKind::MiproLight | OptimizerKind::MiproMedium | OptimizerKind::MiproHeavy => true,
         }
     }

@@ -16,15 +16,19 @@ use kestrel_lm::LmClient;
 use kestrel_lm::SharedLm;
 use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt};
 use kestrel_optimizers::{
-    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, Copro, DynOptimizer, LabeledFewShot, MiproV2,
-    demo_counts,
+    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, Copro, DynOptimizer, Gepa, LabeledFewShot,
+    MiproV2, demo_counts,
 };
 use kestrel_testkit::mock::MockServer;
 use sha2::{Digest, Sha256};
 
 use super::cli::{BenchArgs, OptimizerKind, ProgramKind};
 use super::datasets::Loaded;
+use super::metrics::CountingMetric;
 use super::report::{Baseline, Candidate, Phase, Row};
+
+/// An optimizer and the counter of its metric calls.
+type Counted = (Box<dyn DynOptimizer>, Arc<CountingMetric>);
 
 /// Everything a row needs.
 pub struct Runner<'a> {
@@ -88,7 +92,7 @@ impl Runner<'_> {
                     row.score_after = before.score;
                     row
                 }
-                Some(optimizer) => {
+                Some((optimizer, counter)) => {
                     let train = &self.data.train[..];
                     let compile = optimizer.compile_boxed(program.as_ref(), train, self.data.val.as_deref());
                     let (compiled, compile_phase) = self.measure(compile).await;
@@ -104,6 +108,7 @@ impl Runner<'_> {
                     row.score_after = after.score;
                     row.eval_errors = after.errors;
                     fill_from_report(&mut row, kind_of_optimizer, &compiled.report);
+                    row.metric_calls = Some(counter.calls());
                     row
                 }
             };
@@ -114,11 +119,12 @@ impl Runner<'_> {
     }
 
     /// The optimizer of one kind with the flags' settings (`None` for
-    /// `--optimizer none`).
-    fn optimizer(&self, kind: OptimizerKind) -> Result<Option<Box<dyn DynOptimizer>>> {
+    /// `--optimizer none`), and the counter of the metric calls it makes.
+    fn optimizer(&self, kind: OptimizerKind) -> Result<Option<Counted>> {
         let a = self.args;
-        let metric = Arc::clone(&self.metric);
-        Ok(Some(match kind {
+        let counter = Arc::new(CountingMetric::new(Arc::clone(&self.metric)));
+        let metric: Arc<dyn Metric> = Arc::clone(&counter) as Arc<dyn Metric>;
+        let optimizer: Box<dyn DynOptimizer> = match kind {
             OptimizerKind::None => return Ok(None),
             OptimizerKind::Labeled => Box::new(LabeledFewShot::new(a.max_labeled_demos)),
             OptimizerKind::Bootstrap => Box::new(
@@ -162,7 +168,21 @@ impl Runner<'_> {
                 }
                 Box::new(mipro)
             }
-        }))
+            // The reflection LM is the task LM (the simulated LM answers
+            // GEPA's reflection prompt by its rule 6).
+            OptimizerKind::GepaLight | OptimizerKind::GepaMedium | OptimizerKind::GepaHeavy => {
+                let mode = kind.gepa_auto().context("a GEPA kind has an auto mode")?;
+                Box::new(
+                    Gepa::with_shared_metric(metric)
+                        .auto(mode)
+                        .reflection_lm(SharedLm::new(self.lm.clone()))
+                        .seed(i64::try_from(a.seed).context("--seed must fit in an i64 for GEPA")?)
+                        .concurrency(a.concurrency)?
+                        .display_progress(false),
+                )
+            }
+        };
+        Ok(Some((optimizer, counter)))
     }
 
     fn row<M: Predictors>(
@@ -200,6 +220,7 @@ impl Runner<'_> {
             candidates: Vec::new(),
             trials: None,
             stopped: None,
+            metric_calls: None,
             compile,
             eval,
         }
@@ -234,6 +255,9 @@ fn trials(kind: OptimizerKind, report: &CompileReport) -> Option<usize> {
         OptimizerKind::RandomSearch => Some(report.candidates.len()),
         OptimizerKind::MiproLight | OptimizerKind::MiproMedium | OptimizerKind::MiproHeavy => {
             report.mipro.as_ref().map(|m| m.trials.len())
+        }
+        OptimizerKind::GepaLight | OptimizerKind::GepaMedium | OptimizerKind::GepaHeavy => {
+            report.gepa.as_ref().map(|g| g.iterations)
         }
         OptimizerKind::None | OptimizerKind::Labeled | OptimizerKind::Bootstrap => None,
     }

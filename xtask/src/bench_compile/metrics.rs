@@ -2,9 +2,16 @@
 //! GSM8K), DSPy's `answer_exact_match` (HotPotQA), label exact match (HoVer,
 //! banking77), normalized exact match with numbers compared as numbers (a
 //! user's `PATH.jsonl`), and `--metric strict`, which makes bootstrapping
-//! search long.
+//! search long. Every metric gives feedback on generated problems
+//! ([`WithFeedback`]: the operations the problem needs, which GEPA's
+//! reflection reads), and [`CountingMetric`] counts a compile's metric calls.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use kestrel_eval::Score;
+use kestrel_testkit::simulated::{Problem, skill};
 
 use kestrel_core::{Example, Prediction};
 use kestrel_eval::metrics::{AnswerExactMatch, normalize_text};
@@ -56,8 +63,13 @@ impl BaseMetric {
         }
     }
 
-    /// The metric, plain or strict, as the optimizers and `Evaluate` take it.
+    /// The metric, plain or strict, as the optimizers and `Evaluate` take
+    /// it, with feedback on generated problems ([`WithFeedback`]).
     pub fn build(self, strict: bool) -> Arc<dyn Metric> {
+        Arc::new(WithFeedback { inner: self.build_plain(strict) })
+    }
+
+    fn build_plain(self, strict: bool) -> Arc<dyn Metric> {
         if strict {
             let name = format!("strict_{}", self.name());
             Arc::new(metric_fn(name, move |example: &Example, prediction: &Prediction, trace: Option<&Trace>| {
@@ -69,6 +81,96 @@ impl BaseMetric {
                 self.check(example, prediction)
             }))
         }
+    }
+}
+
+/// A metric that also explains itself on generated word problems: asked
+/// for feedback (`score_with_feedback`, as GEPA asks), it returns the
+/// inner score with [`skill::feedback`] — whether the answer is right, and
+/// the operations and steps the problem takes. On other data the inner
+/// metric answers alone (DSPy's default feedback text then applies).
+pub struct WithFeedback {
+    inner: Arc<dyn Metric>,
+}
+
+#[async_trait]
+impl Metric for WithFeedback {
+    async fn score(
+        &self,
+        example: &Example,
+        prediction: &Prediction,
+        trace: Option<&Trace>,
+    ) -> Result<Score, EvalError> {
+        self.inner.score(example, prediction, trace).await
+    }
+
+    async fn score_with_feedback(
+        &self,
+        example: &Example,
+        prediction: &Prediction,
+        trace: Option<&Trace>,
+        pred_name: Option<&str>,
+        pred_trace: Option<&Trace>,
+    ) -> Result<Score, EvalError> {
+        let score = self.inner.score_with_feedback(example, prediction, trace, pred_name, pred_trace).await?;
+        let problem = example.inputs().fields().values().find_map(|v| v.as_str().and_then(Problem::parse));
+        Ok(match problem {
+            Some(problem) => {
+                let predicted = prediction.get("answer").map(text_of);
+                Score::with_feedback(score.score, skill::feedback(&problem, predicted.as_deref()))
+            }
+            None => score,
+        })
+    }
+
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+}
+
+/// A metric that counts its `score` calls (a row's `metric_calls`).
+pub struct CountingMetric {
+    inner: Arc<dyn Metric>,
+    calls: AtomicU64,
+}
+
+impl CountingMetric {
+    /// Count the calls of `inner`.
+    pub fn new(inner: Arc<dyn Metric>) -> Self {
+        Self { inner, calls: AtomicU64::new(0) }
+    }
+
+    /// `score` calls so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+}
+
+#[async_trait]
+impl Metric for CountingMetric {
+    async fn score(
+        &self,
+        example: &Example,
+        prediction: &Prediction,
+        trace: Option<&Trace>,
+    ) -> Result<Score, EvalError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.score(example, prediction, trace).await
+    }
+
+    async fn score_with_feedback(
+        &self,
+        example: &Example,
+        prediction: &Prediction,
+        trace: Option<&Trace>,
+        pred_name: Option<&str>,
+        pred_trace: Option<&Trace>,
+    ) -> Result<Score, EvalError> {
+        self.inner.score_with_feedback(example, prediction, trace, pred_name, pred_trace).await
+    }
+
+    fn name(&self) -> &str {
+        self.inner.name()
     }
 }
 
@@ -193,6 +295,23 @@ mod tests {
         p.insert("label", "NOT_SUPPORTED");
         assert!(!BaseMetric::LabelExact.check(&label, &p).unwrap());
         assert!(BaseMetric::AnswerExact.check(&ex(json!("the Beatles")), &pred("Beatles")).unwrap());
+    }
+
+    #[tokio::test]
+    async fn generated_problems_get_feedback_naming_their_operations() {
+        let problem = kestrel_testkit::simulated::generate(3, 7).remove(0);
+        let example = Example::from_pairs([("question", json!(problem.render())), ("answer", json!("1"))])
+            .with_inputs(["question"]);
+        let metric = BaseMetric::Numeric.build(false);
+        let plain = metric.score(&example, &pred("2"), None).await.unwrap();
+        assert_eq!(plain.feedback, None);
+        let told = metric.score_with_feedback(&example, &pred("2"), None, Some("self"), None).await.unwrap();
+        assert_eq!(told.score, plain.score);
+        assert_eq!(told.feedback.as_deref(), Some(skill::feedback(&problem, Some("2")).as_str()));
+        let counting = CountingMetric::new(metric);
+        counting.score(&example, &pred("2"), None).await.unwrap();
+        counting.score_with_feedback(&example, &pred("2"), None, None, None).await.unwrap();
+        assert_eq!(counting.calls(), 1);
     }
 
     #[tokio::test]

@@ -245,6 +245,10 @@ pub struct Row {
     pub trials: Option<usize>,
     /// Why the optimizer stopped early (the report's stop reason), if it did.
     pub stopped: Option<String>,
+    /// Calls of the metric's `score` during the compile (every optimizer;
+    /// `null` for `none`). GEPA's per-predictor feedback calls are not
+    /// counted, as DSPy's `total_metric_calls` does not count them.
+    pub metric_calls: Option<u64>,
     /// The compile phase alone.
     pub compile: Phase,
     /// The evaluation of the compiled program alone.
@@ -265,6 +269,7 @@ pub fn table(rows: &[Row], show_http: bool) -> String {
         "cost $",
         "compile s",
         "eval s",
+        "metric calls",
     ];
     if show_http {
         header.push("HTTP req");
@@ -283,6 +288,7 @@ pub fn table(rows: &[Row], show_http: bool) -> String {
             format!("{:.4}", r.cost_usd),
             format!("{:.2}", r.compile_seconds),
             format!("{:.2}", r.eval_seconds),
+            r.metric_calls.map_or_else(|| "-".to_string(), |n| n.to_string()),
         ];
         if show_http {
             line.push(r.http_requests.map_or_else(|| "-".to_string(), |n| n.to_string()));
@@ -343,6 +349,7 @@ mod tests {
             candidates: Vec::new(),
             trials: Some(3),
             stopped: None,
+            metric_calls: Some(42),
             compile: Phase::default(),
             eval: Phase::default(),
         }
@@ -353,9 +360,18 @@ mod tests {
         let text = table(&[row("bootstrap", Some(113)), row("random-search", None)], true);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4);
-        for column in
-            ["before", "after", "LM calls", "cache hits", "tokens", "cost $", "compile s", "eval s", "HTTP req"]
-        {
+        for column in [
+            "before",
+            "after",
+            "LM calls",
+            "cache hits",
+            "tokens",
+            "cost $",
+            "compile s",
+            "eval s",
+            "metric calls",
+            "HTTP req",
+        ] {
             assert!(lines[0].contains(column), "{column}");
         }
         assert!(lines[2].contains("41.0") && lines[2].contains("78.5") && lines[2].contains("1234"));
@@ -397,6 +413,7 @@ mod tests {
             "speculative_runs",
             "trials",
             "stopped",
+            "metric_calls",
         ] {
             assert!(value.get(key).is_some(), "{key}");
         }

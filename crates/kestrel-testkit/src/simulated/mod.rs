@@ -74,6 +74,17 @@
 //!    of one request differ (choice `i` skips instructions of choices
 //!    `0..i`).
 //!
+//! 6. **Reflection** — GEPA's reflection prompt (DSPy's
+//!    `ProposeInstruction`: output `new_instruction`, input
+//!    `examples_with_feedback`) is answered by [`reflect`]: the current
+//!    instruction plus the relevant fragment of every operation that the
+//!    feedback of a *wrong* answer names and the instruction does not yet
+//!    (and "step by step" when that feedback says so), else one irrelevant
+//!    fragment. With the benchmark's feedback metric
+//!    ([`skill::feedback`]: the operations a problem needs) GEPA can learn
+//!    the instruction rule of rule 2; with DSPy's default feedback text it
+//!    cannot.
+//!
 //! `reasoning` explains the rule used; for arithmetic it is the step-by-step
 //! computation (with the slip in the last step when the answer is wrong).
 //!
@@ -90,6 +101,7 @@ mod lm;
 pub mod problems;
 pub mod prompt;
 pub mod propose;
+pub mod reflect;
 pub mod skill;
 pub mod text;
 
@@ -145,7 +157,9 @@ impl SimulatedLm {
     /// choice its own.
     pub fn respond_choice(&self, request: &LmRequest, index: u32) -> Result<String, String> {
         let view = PromptView::parse(request)?;
-        let values = if propose::is_proposal(&view) {
+        let values = if reflect::is_reflection(&view) {
+            reflect::answer(&view, request)
+        } else if propose::is_proposal(&view) {
             propose::answer(&view, request, index)
         } else {
             self.answer(&view, request)
