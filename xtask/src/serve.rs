@@ -20,7 +20,9 @@
 //! With `--write-dataset PATH` it instead writes generated arithmetic
 //! problems (the `bench-compile` generated dataset) as JSONL
 //! `{"question", "answer"}` lines and exits, so both clients read the same
-//! examples.
+//! examples; `--with-feedback` adds each problem's `how`, the
+//! problem-dependent tail of the benchmark's feedback text
+//! (`simulated::skill::feedback_tail`), for DSPy-side feedback metrics.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -62,6 +64,9 @@ pub struct ServeArgs {
     /// Seed of the generated problems (with `--write-dataset`).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Also write each problem's `how` (the feedback text's problem part; with `--write-dataset`).
+    #[arg(long)]
+    pub with_feedback: bool,
 }
 
 /// The reply of [`ResponderKind::Fixed`].
@@ -74,11 +79,15 @@ fn simulated(repeats: &Repeats, request: &LmRequest, index: u32) -> Result<Strin
     kestrel_testkit::simulated::respond_choice(request, repeats.choice(request, index))
 }
 
-/// The generated dataset as JSONL text, one `{"question", "answer"}` object per line.
-fn dataset_jsonl(seed: u64, count: usize) -> Result<String> {
+/// The generated dataset as JSONL text, one `{"question", "answer"}` object
+/// per line (and `"how"` with `with_feedback`).
+fn dataset_jsonl(seed: u64, count: usize, with_feedback: bool) -> Result<String> {
     let mut text = String::new();
     for problem in kestrel_testkit::simulated::generate(seed, count) {
-        let line = serde_json::json!({"question": problem.render(), "answer": problem.answer().to_string()});
+        let mut line = serde_json::json!({"question": problem.render(), "answer": problem.answer().to_string()});
+        if with_feedback {
+            line["how"] = serde_json::Value::String(kestrel_testkit::simulated::skill::feedback_tail(&problem));
+        }
         text.push_str(&serde_json::to_string(&line)?);
         text.push('\n');
     }
@@ -88,7 +97,7 @@ fn dataset_jsonl(seed: u64, count: usize) -> Result<String> {
 /// Run `serve-sim`.
 pub fn run(args: ServeArgs) -> Result<()> {
     if let Some(path) = &args.write_dataset {
-        let text = dataset_jsonl(args.seed, args.examples)?;
+        let text = dataset_jsonl(args.seed, args.examples, args.with_feedback)?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {} problems (seed {}) to {}", args.examples, args.seed, path.display());
         return Ok(());
@@ -173,14 +182,23 @@ mod tests {
 
     #[test]
     fn the_dataset_is_seeded_jsonl_the_simulated_lm_reads() {
-        let text = dataset_jsonl(7, 5).unwrap();
-        assert_eq!(text, dataset_jsonl(7, 5).unwrap());
+        let text = dataset_jsonl(7, 5, false).unwrap();
+        assert_eq!(text, dataset_jsonl(7, 5, false).unwrap());
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 5);
         for line in &lines {
             let question = line["question"].as_str().unwrap();
             let problem = kestrel_testkit::simulated::Problem::parse(question).unwrap();
             assert_eq!(line["answer"], problem.answer().to_string());
+            assert!(line.get("how").is_none());
+        }
+        // With feedback: `how` completes the verdict into the feedback text.
+        let with = dataset_jsonl(7, 5, true).unwrap();
+        for line in with.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()) {
+            let problem = kestrel_testkit::simulated::Problem::parse(line["question"].as_str().unwrap()).unwrap();
+            let verdict = format!("No number was given; the right answer is {}.", problem.answer());
+            let text = verdict + line["how"].as_str().unwrap();
+            assert_eq!(text, kestrel_testkit::simulated::skill::feedback(&problem, Some("n/a")));
         }
     }
 

@@ -151,7 +151,10 @@ pub fn p_correct(skill: f64, difficulty: f64) -> f64 {
 /// Feedback a metric can give on a generated problem, naming what the rules
 /// reward: the operations the question needs and, for several steps,
 /// working step by step. An optimizer that rewrites instructions from
-/// feedback can learn the instruction rule from it.
+/// feedback can learn the instruction rule from it. It is a verdict (`The
+/// answer N is right.`, `The answer N is wrong; the right answer is M.`, or
+/// `No number was given; the right answer is M.` when the prediction is not
+/// an integer) followed by [`feedback_tail`].
 pub fn feedback(problem: &Problem, predicted: Option<&str>) -> String {
     let truth = problem.answer();
     let verdict = match predicted.and_then(|p| p.trim().parse::<i64>().ok()) {
@@ -159,14 +162,20 @@ pub fn feedback(problem: &Problem, predicted: Option<&str>) -> String {
         Some(p) => format!("The answer {p} is wrong; the right answer is {truth}."),
         None => format!("No number was given; the right answer is {truth}."),
     };
+    verdict + &feedback_tail(problem)
+}
+
+/// The part of [`feedback`] that depends on the problem only: ` The problem
+/// takes N steps using A and B; work through it step by step.` or ` The
+/// problem takes one step of A.` (with its leading space).
+pub fn feedback_tail(problem: &Problem) -> String {
     let ops: Vec<&str> = problem.operation_set().into_iter().map(Operation::name).collect();
     let steps = problem.steps.len();
-    let how = if steps >= 2 {
+    if steps >= 2 {
         format!(" The problem takes {steps} steps using {}; work through it step by step.", ops.join(" and "))
     } else {
         format!(" The problem takes one step of {}.", ops.join(""))
-    };
-    verdict + &how
+    }
 }
 
 /// A uniform number in `[0, 1)` from a SHA-256 of the parts.
