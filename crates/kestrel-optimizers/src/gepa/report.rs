@@ -167,10 +167,12 @@ impl fmt::Display for GepaReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "  GEPA: {} candidates, {} rejected proposals, {} iterations, {}/{} metric calls, {} full val evals",
+            "  GEPA: {} candidates, {} rejected proposals, {} iterations ({} skipped), {}/{} metric calls, {} full \
+             val evals",
             self.candidates.len(),
             self.rejected.len(),
             self.iterations,
+            self.skipped.len(),
             self.total_metric_calls,
             self.max_metric_calls,
             self.num_full_val_evals

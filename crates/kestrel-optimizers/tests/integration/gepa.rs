@@ -234,6 +234,7 @@ async fn the_report_holds_the_candidate_tree_as_text_and_json() {
     let compiled =
         with_lm(task, gepa(&reflection, 80).compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
     let text = compiled.report.to_string();
+    eprintln!("{text}");
     assert!(text.contains("candidate tree:"), "{text}");
     assert!(text.contains("#0 seed"), "{text}");
     assert!(text.contains("#1 reflection of #0 [self]"), "{text}");
