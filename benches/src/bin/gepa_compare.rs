@@ -102,7 +102,12 @@ fn text(value: Option<&Value>) -> Option<String> {
 
 #[async_trait]
 impl Metric for FeedbackExact {
-    async fn score(&self, example: &Example, prediction: &Prediction, trace: Option<&Trace>) -> Result<Score, EvalError> {
+    async fn score(
+        &self,
+        example: &Example,
+        prediction: &Prediction,
+        trace: Option<&Trace>,
+    ) -> Result<Score, EvalError> {
         AnswerExactMatch::new().score(example, prediction, trace).await
     }
 

@@ -12,6 +12,7 @@ use super::escape;
 use super::score_plots::short;
 use super::word_diff::{Change, diff_words};
 use crate::CompileReport;
+use crate::gepa::GepaReport;
 use crate::mipro::MiproReport;
 
 /// The summary list under the title.
@@ -28,7 +29,8 @@ pub(crate) fn summary(report: &CompileReport) -> String {
         .as_deref()
         .and_then(|m| m.best_score)
         .or_else(|| report.best_score())
-        .or_else(|| report.instruction_candidates.first().map(|c| c.score));
+        .or_else(|| report.instruction_candidates.first().map(|c| c.score))
+        .or_else(|| report.gepa.as_deref().and_then(|g| g.candidates.get(g.best_idx)).map(|c| c.val_score));
     if let Some(score) = best {
         items.push(("best score", format!("{score:.2}")));
     }
@@ -133,6 +135,9 @@ pub(crate) fn candidates(report: &CompileReport) -> String {
     if let Some(mipro) = report.mipro.as_deref() {
         mipro_candidates(&mut out, mipro);
     }
+    if let Some(gepa) = report.gepa.as_deref() {
+        gepa_candidates(&mut out, gepa);
+    }
     if !report.instruction_candidates.is_empty() {
         out.push_str(
             r#"<table class="data"><thead><tr><th>predictor</th><th>depth</th><th>score</th><th>instruction</th><th>output prefix</th></tr></thead><tbody>"#,
@@ -176,6 +181,46 @@ pub(crate) fn candidates(report: &CompileReport) -> String {
         out.push_str("</tbody></table>");
     }
     out
+}
+
+/// GEPA's candidate tree as a table: one row per accepted candidate with
+/// its parents, origin, changed predictors, minibatch sums and validation
+/// average; the chosen one is green.
+fn gepa_candidates(out: &mut String, gepa: &GepaReport) {
+    out.push_str(
+        r#"<h3>GEPA candidates</h3><table class="data"><thead><tr><th>#</th><th>parents</th><th>origin</th><th>iteration</th><th>changed</th><th>minibatch before → after</th><th>val score</th><th>metric calls at discovery</th><th>instructions</th></tr></thead><tbody>"#,
+    );
+    for c in &gepa.candidates {
+        let parents: Vec<String> = c.parents.iter().map(|p| format!("#{p}")).collect();
+        let minibatch = match (c.minibatch_before, c.minibatch_after) {
+            (Some(b), Some(a)) => format!("{b} → {a}"),
+            _ => "–".to_string(),
+        };
+        let instructions: Vec<String> =
+            c.instructions.iter().map(|(path, text)| format!("{}: {}", escape(path), escape(text))).collect();
+        let _ = write!(
+            out,
+            r#"<tr{}><td class="num">{}</td><td>{}</td><td>{}</td><td class="num">{}</td><td>{}</td><td class="num">{}</td><td class="num">{:.4}</td><td class="num">{}</td><td>{}</td></tr>"#,
+            if c.index == gepa.best_idx { r#" class="won""# } else { "" },
+            c.index,
+            escape(&parents.join(" + ")),
+            c.origin.as_str(),
+            c.iteration,
+            escape(&c.changed.join(", ")),
+            escape(&minibatch),
+            c.val_score,
+            c.discovered_at_metric_calls,
+            instructions.join("<br>")
+        );
+    }
+    out.push_str("</tbody></table>");
+    if !gepa.rejected.is_empty() {
+        let _ = write!(
+            out,
+            "<p>{} proposals were scored on their minibatch and rejected (not strictly better than the parent).</p>",
+            gepa.rejected.len()
+        );
+    }
 }
 
 fn average(score: Option<f64>) -> String {

@@ -234,7 +234,6 @@ async fn the_report_holds_the_candidate_tree_as_text_and_json() {
     let compiled =
         with_lm(task, gepa(&reflection, 80).compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
     let text = compiled.report.to_string();
-    eprintln!("{text}");
     assert!(text.contains("candidate tree:"), "{text}");
     assert!(text.contains("#0 seed"), "{text}");
     assert!(text.contains("#1 reflection of #0 [self]"), "{text}");
@@ -245,6 +244,9 @@ async fn the_report_holds_the_candidate_tree_as_text_and_json() {
     assert_eq!(first["changed"], serde_json::json!(["self"]));
     assert!(first["minibatch_before"].as_f64().unwrap() < first["minibatch_after"].as_f64().unwrap());
     assert_eq!(json["gepa"]["candidates"][0]["val_subscores"].as_array().unwrap().len(), val.len());
+    let html = compiled.report.to_html(&student(), &compiled.program);
+    assert!(html.contains("<h3>GEPA candidates</h3>"), "{html}");
+    assert!(html.contains("Mind multiples of 3."), "{html}");
 }
 
 #[tokio::test]
