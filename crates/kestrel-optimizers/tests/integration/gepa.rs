@@ -287,3 +287,57 @@ async fn a_missing_or_double_budget_is_a_config_error() {
     assert!(matches!(err, OptimizerError::Config(_)), "{err}");
     assert!(Gepa::new(metric()).reflection_minibatch_size(0).is_err());
 }
+
+/// Generated word problems as (question, answer) examples.
+fn problems(seed: u64, range: std::ops::Range<usize>) -> Vec<Example> {
+    kestrel_testkit::simulated::generate(seed, range.end)[range]
+        .iter()
+        .map(|p| {
+            Example::from_pairs([
+                ("question", Value::from(p.render())),
+                ("answer", Value::from(p.answer().to_string())),
+            ])
+            .with_inputs(["question"])
+        })
+        .collect()
+}
+
+fn numeric(gold: &Example, pred: &Prediction) -> f64 {
+    f64::from(u8::from(gold.get_str("answer").map(str::trim) == pred.get_str("answer").map(str::trim)))
+}
+
+/// GEPA light on the simulated LM (task and reflection LM, its rule 6):
+/// with the benchmark's feedback (the operations a problem takes) the
+/// instruction learns to name them and the validation score rises; with a
+/// bare score (DSPy's default feedback text) nothing is learned.
+#[tokio::test]
+async fn on_the_simulated_lm_feedback_is_what_gepa_learns_from() {
+    use kestrel_testkit::simulated::{Problem, SimulatedLm, skill};
+    let (train, val) = (problems(5, 0..40), problems(5, 40..80));
+    let told = feedback_metric_fn(
+        "numeric_with_feedback",
+        |gold: &Example, pred: &Prediction, _: Option<&Trace>, _: Option<&str>, _: Option<&Trace>| {
+            let problem = gold.get_str("question").and_then(Problem::parse).unwrap();
+            Score::with_feedback(numeric(gold, pred), skill::feedback(&problem, pred.get_str("answer")))
+        },
+    );
+    let bare = |gold: &Example, pred: &Prediction, _: Option<&Trace>| numeric(gold, pred);
+    let lm = SharedLm::new(SimulatedLm::new());
+    let student = Predict::from_signature("question -> answer").unwrap();
+    let run = |gepa: Gepa| {
+        let (lm, student, train, val) = (lm.clone(), student.clone(), train.clone(), val.clone());
+        async move {
+            let gepa = gepa.max_metric_calls(300).reflection_lm(lm.clone()).display_progress(false);
+            with_lm(lm, gepa.compile_with_valset(&student, &train, Some(&val))).await.unwrap()
+        }
+    };
+    let with_feedback = run(Gepa::new(told)).await;
+    let without = run(Gepa::new(bare)).await;
+    let report = with_feedback.report.gepa.as_ref().unwrap();
+    let (seed_score, best) = (report.candidates[0].val_score, report.candidates[report.best_idx].val_score);
+    assert!(best > seed_score, "{}", with_feedback.report);
+    let instruction = with_feedback.program.signature_spec().instructions();
+    assert!(kestrel_testkit::simulated::propose::RELEVANT.iter().any(|f| instruction.contains(f)), "{instruction}");
+    let bare_report = without.report.gepa.as_ref().unwrap();
+    assert!(bare_report.candidates.len() == 1, "{}", without.report);
+}
