@@ -106,6 +106,17 @@ mod tests {
     }
 
     #[test]
+    fn the_frontier_draw_is_gepas_for_the_same_seed() {
+        // gepa's select_program_candidate_from_pareto_front with random.Random(0), 8 draws.
+        let f = fronts(&[&[0], &[1, 2], &[1], &[1, 2], &[0, 2]]);
+        let scores = [0.25, 0.75, 0.5];
+        let mut rng = PyRandom::new(0);
+        let draws: Vec<usize> = (0..8).map(|_| select_from_front(&f, &scores, &mut rng).unwrap()).collect();
+        assert_eq!(draws, vec![1, 1, 0, 1, 1, 1, 1, 1]);
+        assert_eq!(select_from_front(&[], &scores, &mut rng), None);
+    }
+
+    #[test]
     fn equal_programs_keep_the_higher_scored_one() {
         // 0 and 1 are on exactly the same frontiers: the lower score goes first.
         let f = fronts(&[&[0, 1], &[0, 1]]);
