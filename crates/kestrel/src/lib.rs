@@ -11,7 +11,7 @@
 //! | [`lm`] | `kestrel-lm` | the `Lm` trait, requests, LM scoping, adapter calls |
 //! | [`modules`] | `kestrel-modules` | `Module`, `Predict`, `ChainOfThought`, `ReAct`, `BestOfN`, `Refine`, save/load, trace scopes |
 //! | [`eval`] | `kestrel-eval` | `Evaluate`, metrics, datasets |
-//! | [`optimizers`] | `kestrel-optimizers` | `LabeledFewShot`, `BootstrapFewShot`, `BootstrapFewShotWithRandomSearch`, `Copro`, `MiproV2` |
+//! | [`optimizers`] | `kestrel-optimizers` | `LabeledFewShot`, `BootstrapFewShot`, `BootstrapFewShotWithRandomSearch`, `Copro`, `MiproV2`, `Gepa` |
 //!
 //! ```
 //! use kestrel::prelude::*;
@@ -47,7 +47,7 @@ pub mod prelude {
         Refine, Tool, Trace, WithReasoning, WithTrajectory, with_trace,
     };
     pub use kestrel_optimizers::{
-        AutoMode, BootstrapFewShot, BootstrapFewShotWithRandomSearch, Compiled, Copro, LabeledFewShot, MiproV2,
+        AutoMode, BootstrapFewShot, BootstrapFewShotWithRandomSearch, Compiled, Copro, Gepa, LabeledFewShot, MiproV2,
         Optimizer,
     };
     /// Derive it on your own struct and enum field types (they become JSON
