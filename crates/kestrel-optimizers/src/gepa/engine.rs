@@ -4,14 +4,18 @@
 //! reflective step, until the metric-call budget is spent. See the module
 //! docs of [`super`].
 
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use kestrel_core::{Example, PyRandom};
+use tokio::sync::oneshot;
 use kestrel_modules::{Module, Predictor, Predictors, PredictorsExt};
 
 use super::Gepa;
-use super::config::{CandidateSelection, ComponentSelection};
+use super::config::CandidateSelection;
 use super::merge::{Merger, parent_sums};
 use super::pareto::select_from_front;
-use super::reflective::{propose, propose_instruction_signature, reflective_dataset};
+use super::pipeline::{Carry, Ctx, Outcome, Plan, iteration};
+use super::reflective::propose_instruction_signature;
 use super::report::{GepaCandidate, GepaOrigin, GepaRejected, GepaReport};
 use super::rollout::{Rollout, run_batch, scores};
 use super::sampler::EpochSampler;
@@ -22,7 +26,7 @@ use crate::report::CompileReport;
 
 /// The student with each predictor's instruction replaced (DSPy's
 /// `build_program`).
-fn build<M: Predictors + Clone>(student: &M, names: &[String], instructions: &[String]) -> M {
+pub(crate) fn build<M: Predictors + Clone>(student: &M, names: &[String], instructions: &[String]) -> M {
     let mut program = student.clone();
     program.visit_predictors_mut("", &mut |path, p: &mut dyn Predictor| {
         if let Some(k) = names.iter().position(|n| n == path) {
@@ -43,10 +47,7 @@ fn changed(names: &[String], before: &[String], after: &[String]) -> Vec<String>
 struct Run<'a, M> {
     gepa: &'a Gepa,
     student: &'a M,
-    trainset: &'a [Example],
     valset: &'a [Example],
-    rng: PyRandom,
-    adapter_rng: PyRandom,
     report: GepaReport,
     minibatch: Vec<(Option<f64>, Option<f64>)>,
     origins: Vec<(GepaOrigin, usize)>,
@@ -70,7 +71,13 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
             self.gepa.failure_score,
         )
         .await;
-        for r in &rollouts {
+        self.count_failures(&rollouts);
+        rollouts
+    }
+
+    /// Count the failed runs of a batch in the report.
+    fn count_failures(&mut self, rollouts: &[Rollout]) {
+        for r in rollouts {
             if let Some(error) = &r.error {
                 self.report.failed_runs += 1;
                 if self.report.first_error.is_none() {
@@ -78,7 +85,6 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
                 }
             }
         }
-        rollouts
     }
 
     async fn full_eval_and_add(
@@ -107,8 +113,8 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
 
     /// A scheduled merge: `Some(())` when one was tried (the iteration is
     /// over), `None` when none was found (go on with reflection).
-    async fn try_merge(&mut self, state: &mut GepaState, merger: &mut Merger) -> Option<()> {
-        let plan = merger.plan(state, &mut self.rng)?;
+    async fn try_merge(&mut self, state: &mut GepaState, merger: &mut Merger, rng: &mut PyRandom) -> Option<()> {
+        let plan = merger.plan(state, rng)?;
         let all = self.valset;
         let examples: Vec<&Example> = plan.subsample.iter().map(|&k| &all[k]).collect();
         let rollouts = self.evaluate(&plan.candidate, &examples, false, &state.names.clone()).await;
@@ -139,119 +145,6 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
             });
         }
         Some(())
-    }
-
-    /// One reflective step; `true` when a candidate was added.
-    async fn reflect(&mut self, state: &mut GepaState, sampler: &mut EpochSampler) -> Result<bool, OptimizerError> {
-        let names = state.names.clone();
-        let averages = state.averages();
-        let parent = match self.gepa.candidate_selection_strategy {
-            CandidateSelection::Pareto => {
-                select_from_front(&state.fronts, &averages, &mut self.rng).unwrap_or_else(|| state.best())
-            }
-            CandidateSelection::CurrentBest => state.best(),
-        };
-        let ids = sampler.next(self.trainset.len(), usize::try_from(state.i).unwrap_or(0), &mut self.rng);
-        let trainset = self.trainset;
-        let batch: Vec<&Example> = ids.iter().map(|&k| &trainset[k]).collect();
-        let parent_candidate = state.candidates[parent].clone();
-        let before = self.evaluate(&parent_candidate, &batch, true, &names).await;
-        state.total_evals += before.len();
-        if before.iter().all(|r| r.trace.is_none()) {
-            self.skip(state, format!("no traced runs for candidate #{parent}"));
-            return Ok(false);
-        }
-        if self.gepa.skip_perfect_score && before.iter().all(|r| r.score >= self.gepa.perfect_score) {
-            self.skip(state, format!("all minibatch scores perfect for candidate #{parent}"));
-            return Ok(false);
-        }
-        let components: Vec<usize> = match self.gepa.component_selector {
-            ComponentSelection::RoundRobin => {
-                let turn = state.next_component[parent];
-                state.next_component[parent] = (turn + 1) % names.len();
-                vec![turn]
-            }
-            ComponentSelection::All => (0..names.len()).collect(),
-        };
-        let program = build(self.student, &names, &parent_candidate);
-        let mut datasets = Vec::new();
-        for &k in &components {
-            let dataset = match reflective_dataset(
-                &program,
-                &names[k],
-                &batch,
-                &before,
-                self.gepa.metric.as_ref(),
-                &mut self.adapter_rng,
-            )
-            .await
-            {
-                Ok(dataset) => dataset,
-                Err(e) => {
-                    self.skip(state, format!("building the reflective dataset failed: {e}"));
-                    return Ok(false);
-                }
-            };
-            if !dataset.is_empty() {
-                datasets.push((k, dataset));
-            }
-        }
-        if datasets.is_empty() {
-            self.skip(state, "no valid predictions found for any predictor");
-            return Ok(false);
-        }
-        let signature = propose_instruction_signature()?;
-        let mut child = parent_candidate.clone();
-        // DSPy retries a failed proposal once (per task) before giving up.
-        let mut proposed = None;
-        let mut last_error = String::new();
-        for _ in 0..2 {
-            let mut texts = Vec::new();
-            let mut failed = None;
-            for (k, dataset) in &datasets {
-                match propose(&signature, self.gepa.reflection_lm.as_ref(), &parent_candidate[*k], dataset.clone())
-                    .await
-                {
-                    Ok(text) => texts.push((*k, text)),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            match failed {
-                None => {
-                    proposed = Some(texts);
-                    break;
-                }
-                Some(e) => last_error = e,
-            }
-        }
-        let Some(texts) = proposed else {
-            self.skip(state, format!("reflection failed: {last_error}"));
-            return Ok(false);
-        };
-        for (k, text) in texts {
-            child[k] = text;
-        }
-        let after = self.evaluate(&child, &batch, true, &names).await;
-        state.total_evals += after.len();
-        let before_sum: f64 = scores(&before).iter().sum();
-        let after_sum: f64 = scores(&after).iter().sum();
-        if after_sum > before_sum {
-            self.full_eval_and_add(state, child, vec![parent], GepaOrigin::Reflection, (before_sum, after_sum)).await;
-            Ok(true)
-        } else {
-            self.report.rejected.push(GepaRejected {
-                iteration: usize::try_from(state.i + 1).unwrap_or(0),
-                parents: vec![parent],
-                origin: GepaOrigin::Reflection,
-                changed: changed(&names, &parent_candidate, &child),
-                minibatch_before: before_sum,
-                minibatch_after: after_sum,
-            });
-            Ok(false)
-        }
     }
 }
 
@@ -285,10 +178,7 @@ where
     let mut run = Run {
         gepa,
         student,
-        trainset,
         valset,
-        rng: PyRandom::new(gepa.seed),
-        adapter_rng: PyRandom::new(gepa.seed),
         report: GepaReport {
             budget,
             max_metric_calls,
@@ -302,6 +192,7 @@ where
             rejected: Vec::new(),
             skipped: Vec::new(),
             failed_runs: 0,
+            speculative_iterations_dropped: 0,
             first_error: None,
             best_idx: 0,
             pareto_front: Vec::new(),
@@ -313,22 +204,114 @@ where
     let all_val: Vec<&Example> = valset.iter().collect();
     let seed_rollouts = run.evaluate(&seed_candidate, &all_val, false, &names).await;
     let mut state = GepaState::new(names.clone(), seed_candidate, scores(&seed_rollouts));
-    let mut sampler = EpochSampler::new(gepa.reflection_minibatch_size.get());
     let mut merger = Merger::new(gepa.max_merge_invocations);
     let progress = Progress::new(max_metric_calls, gepa.display_progress, "GEPA");
 
-    while state.total_evals < max_metric_calls {
-        state.i += 1;
-        if gepa.use_merge && merger.merges_due > 0 && merger.last_iter_found_new {
-            merger.last_iter_found_new = false;
-            if run.try_merge(&mut state, &mut merger).await.is_some() {
-                progress.message(format!("{}/{} metric calls", state.total_evals, max_metric_calls));
-                continue;
+    let m = gepa.reflection_minibatch_size.get();
+    // Iterations in flight: as many minibatches as the concurrency holds
+    // (one at a time with concurrency 1: DSPy's exact request order).
+    let depth = if gepa.speculate { (gepa.concurrency.get() / m).max(1) } else { 1 };
+    let ctx = Ctx { gepa, student, trainset, names: names.clone(), signature: propose_instruction_signature()? };
+    // The engine's draws (parents, minibatches, merges) and the reflective
+    // dataset's, each seeded with `seed`, as DSPy's two generators.
+    let mut plan_rng = PyRandom::new(gepa.seed);
+    let mut plan_sampler = EpochSampler::new(m);
+    let mut carry = Carry { adapter_rng: PyRandom::new(gepa.seed), next_component: state.next_component.clone() };
+    let mut in_flight = FuturesOrdered::new();
+    let (first_tx, mut chain) = oneshot::channel();
+    let _ = first_tx.send(carry.clone());
+    let mut next_index = state.i + 1;
+    loop {
+        // Launch iterations that will run whatever the ones before them
+        // spend (at most two minibatches each), unless one adds a candidate.
+        while in_flight.len() < depth && state.total_evals + in_flight.len() * 2 * m < max_metric_calls {
+            if in_flight.is_empty() && gepa.use_merge && merger.merges_due > 0 && merger.last_iter_found_new {
+                state.i = next_index;
+                next_index += 1;
+                merger.last_iter_found_new = false;
+                if run.try_merge(&mut state, &mut merger, &mut plan_rng).await.is_some() {
+                    continue;
+                }
+                // No merge: this iteration is a reflective one.
+                next_index -= 1;
             }
+            let averages = state.averages();
+            let parent = match gepa.candidate_selection_strategy {
+                CandidateSelection::Pareto => {
+                    select_from_front(&state.fronts, &averages, &mut plan_rng).unwrap_or_else(|| state.best())
+                }
+                CandidateSelection::CurrentBest => state.best(),
+            };
+            let ids = plan_sampler.next(trainset.len(), usize::try_from(next_index).unwrap_or(0), &mut plan_rng);
+            let plan = Plan {
+                iteration: next_index,
+                parent,
+                parent_candidate: state.candidates[parent].clone(),
+                ids,
+                rng_after: plan_rng.clone(),
+                sampler_after: plan_sampler.clone(),
+            };
+            next_index += 1;
+            let (tx, rx) = oneshot::channel();
+            let turn = std::mem::replace(&mut chain, rx);
+            in_flight.push_back(iteration(&ctx, plan, turn, tx));
         }
+        let Some(done) = in_flight.next().await else { break };
+        let Some(done) = done else { break };
+        if state.total_evals >= max_metric_calls {
+            break;
+        }
+        state.i = done.plan.iteration;
         merger.last_iter_found_new = false;
-        if run.reflect(&mut state, &mut sampler).await? && gepa.use_merge {
-            merger.found_new_program();
+        state.total_evals += done.before.len();
+        run.count_failures(&done.before);
+        carry = done.carry;
+        let accepted = match done.outcome {
+            Outcome::Skipped(why) => {
+                run.skip(&state, why);
+                false
+            }
+            Outcome::Proposed { child, after } => {
+                state.total_evals += after.len();
+                run.count_failures(&after);
+                let before_sum: f64 = scores(&done.before).iter().sum();
+                let after_sum: f64 = scores(&after).iter().sum();
+                if after_sum > before_sum {
+                    state.next_component = carry.next_component.clone();
+                    let parents = vec![done.plan.parent];
+                    run.full_eval_and_add(&mut state, child, parents, GepaOrigin::Reflection, (before_sum, after_sum))
+                        .await;
+                    true
+                } else {
+                    run.report.rejected.push(GepaRejected {
+                        iteration: usize::try_from(state.i + 1).unwrap_or(0),
+                        parents: vec![done.plan.parent],
+                        origin: GepaOrigin::Reflection,
+                        changed: changed(&names, &done.plan.parent_candidate, &child),
+                        minibatch_before: before_sum,
+                        minibatch_after: after_sum,
+                    });
+                    false
+                }
+            }
+        };
+        if accepted {
+            // Later iterations were computed on the old state: drop them and
+            // rewind the draws to just after this one.
+            run.report.speculative_iterations_dropped += in_flight.len();
+            in_flight = FuturesOrdered::new();
+            plan_rng = done.plan.rng_after;
+            plan_sampler = done.plan.sampler_after;
+            carry.next_component = state.next_component.clone();
+            let (tx, rx) = oneshot::channel();
+            let _ = tx.send(carry.clone());
+            chain = rx;
+            next_index = state.i + 1;
+            if gepa.use_merge {
+                merger.found_new_program();
+            }
+        } else {
+            state.next_component = carry.next_component.clone();
         }
         progress.message(format!(
             "{}/{} metric calls, {} candidates",
@@ -337,6 +320,8 @@ where
             state.candidates.len()
         ));
     }
+    run.report.speculative_iterations_dropped += in_flight.len();
+    drop(in_flight);
     progress.finish();
 
     let best = state.best();

@@ -28,6 +28,7 @@ mod config;
 mod engine;
 mod merge;
 mod pareto;
+mod pipeline;
 mod reflective;
 mod report;
 mod rollout;
@@ -78,6 +79,7 @@ pub struct Gepa {
     perfect_score: f64,
     track_stats: bool,
     seed: i64,
+    speculate: bool,
     display_progress: bool,
 }
 
@@ -131,6 +133,7 @@ impl Gepa {
             perfect_score: 1.0,
             track_stats: false,
             seed: DEFAULT_GEPA_SEED,
+            speculate: true,
             display_progress: true,
         }
     }
@@ -230,6 +233,18 @@ impl Gepa {
     /// Builder: the seed of every draw (default 0).
     pub fn seed(mut self, seed: i64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Builder: run several reflective iterations at once (default on):
+    /// up to `concurrency / reflection_minibatch_size` iterations, each
+    /// computed as if the ones before it add no candidate; when one does,
+    /// the later ones are dropped (their LM calls are spent) and redone on
+    /// the new state. The accepted candidates are those of the
+    /// one-at-a-time loop (for the same LM replies); off, iterations run one
+    /// at a time, as in DSPy. With `concurrency(1)` it is always off.
+    pub fn speculate(mut self, on: bool) -> Self {
+        self.speculate = on;
         self
     }
 

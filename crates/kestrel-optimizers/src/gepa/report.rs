@@ -109,6 +109,10 @@ pub struct GepaReport {
     pub skipped: Vec<(usize, String)>,
     /// Runs whose program or metric failed (scored `failure_score`).
     pub failed_runs: usize,
+    /// Iterations started ahead (`speculate`) and dropped because an
+    /// earlier one added a candidate or the budget ran out; their LM calls
+    /// were spent, their metric calls are not counted.
+    pub speculative_iterations_dropped: usize,
     /// The first such failure, as text.
     pub first_error: Option<String>,
     /// The chosen candidate (best validation average, first on ties).

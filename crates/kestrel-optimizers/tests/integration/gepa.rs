@@ -56,8 +56,8 @@ impl Lm for TaskLm {
 enum Reflect {
     /// Generalize from the missed questions: "Mind multiples of 3."
     Learn,
-    /// Propose the same behaviour in other words, then a harmful one, then
-    /// the missed questions themselves, in turn.
+    /// Propose the same behaviour in other words, a harmful one, or the
+    /// missed questions themselves, by a hash of the prompt.
     NeutralBadLearn,
 }
 
@@ -90,8 +90,11 @@ impl Lm for ReflectionLm {
         LmCapabilities::default().uncacheable()
     }
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
-        let turn = self.calls.fetch_add(1, Ordering::SeqCst);
+        self.calls.fetch_add(1, Ordering::SeqCst);
         let last = request.messages.last().map_or("", |m| m.content.as_str());
+        // A function of the request only (never of the call order), as a
+        // cached or deterministic LM: the same prompt gets the same reply.
+        let turn = last.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
         let current = field(last, "current_instruction").to_string();
         let examples: Vec<Value> = serde_json::from_str(field(last, "examples_with_feedback")).unwrap_or_default();
         let mut missed: Vec<String> = Vec::new();
@@ -111,7 +114,7 @@ impl Lm for ReflectionLm {
             (Reflect::Learn, _) if missed.is_empty() => learned,
             (Reflect::Learn, _) => format!("{current} Mind multiples of 3."),
             (Reflect::NeutralBadLearn, 2) => learned,
-            (Reflect::NeutralBadLearn, 0) => format!("{current} Be neutral {turn}."),
+            (Reflect::NeutralBadLearn, 0) => format!("{current} Be neutral {}.", turn % 1000),
             (Reflect::NeutralBadLearn, _) => "Guess the sum.".to_string(),
         };
         let text = serde_json::json!({ "new_instruction": instruction }).to_string();
@@ -184,7 +187,8 @@ async fn a_candidate_is_accepted_only_when_its_minibatch_score_improves() {
     let (train, val) = (data(0..12), data(20..32));
     let reflection = ReflectionLm::new(Reflect::NeutralBadLearn);
     let task = SharedLm::from_arc(Arc::new(TaskLm::default()));
-    let optimizer = gepa(&reflection, 200).use_merge(false);
+    // Reflect on every minibatch, perfect or not, to see many proposals.
+    let optimizer = gepa(&reflection, 200).use_merge(false).skip_perfect_score(false);
     let compiled = with_lm(task, optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
     let report = compiled.report.gepa.as_ref().unwrap();
     for c in report.candidates.iter().skip(1) {
@@ -201,7 +205,7 @@ async fn a_candidate_is_accepted_only_when_its_minibatch_score_improves() {
 }
 
 /// The compiled instructions and the candidate tree.
-async fn run_once(seed: i64, concurrency: usize) -> (Vec<(String, Vec<usize>)>, Value) {
+async fn run_once(seed: i64, concurrency: usize) -> (Vec<(String, Vec<usize>)>, Value, usize) {
     let (train, val) = (data(0..15), data(20..32));
     let reflection = ReflectionLm::new(Reflect::NeutralBadLearn);
     let task = SharedLm::from_arc(Arc::new(TaskLm::default()));
@@ -209,20 +213,24 @@ async fn run_once(seed: i64, concurrency: usize) -> (Vec<(String, Vec<usize>)>, 
     let compiled = with_lm(task, optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
     let report = compiled.report.gepa.as_ref().unwrap();
     let tree = report.candidates.iter().map(|c| (c.instructions["self"].clone(), c.parents.clone())).collect();
-    (tree, compiled.program.dump_state())
+    (tree, compiled.program.dump_state(), report.speculative_iterations_dropped)
 }
 
 #[tokio::test]
 async fn the_same_seed_gives_the_same_program_at_any_concurrency() {
-    let (tree, state) = run_once(3, 1).await;
+    let (tree, state, dropped) = run_once(3, 1).await;
     assert!(tree.len() > 1, "{tree:?}");
+    assert_eq!(dropped, 0, "one iteration at a time");
+    // At 16, five iterations run at once (16 / minibatch 3); those after an
+    // accepted candidate are dropped and redone.
     for concurrency in [4, 16] {
-        let (again, again_state) = run_once(3, concurrency).await;
+        let (again, again_state, dropped) = run_once(3, concurrency).await;
         assert_eq!(again, tree, "concurrency {concurrency}");
         assert_eq!(again_state, state);
+        assert_eq!(dropped > 0, concurrency == 16, "concurrency {concurrency}");
     }
     // Another seed samples other minibatches: another search.
-    let (other, _) = run_once(11, 4).await;
+    let (other, _, _) = run_once(11, 4).await;
     assert_ne!(other, tree);
 }
 
