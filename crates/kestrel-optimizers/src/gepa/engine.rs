@@ -7,8 +7,8 @@
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use kestrel_core::{Example, PyRandom};
-use tokio::sync::oneshot;
 use kestrel_modules::{Module, Predictor, Predictors, PredictorsExt};
+use tokio::sync::oneshot;
 
 use super::Gepa;
 use super::config::CandidateSelection;

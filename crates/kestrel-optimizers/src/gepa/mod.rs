@@ -18,11 +18,13 @@
 //! `state.rs` (candidates, frontier), `pareto.rs` (dominance and the
 //! frontier draw), `sampler.rs` (minibatches), `rollout.rs` (concurrent
 //! runs), `reflective.rs` (reflective dataset and proposal prompt),
-//! `merge.rs`, `engine.rs` (the loop), `report.rs` (`GepaReport`).
+//! `merge.rs`, `pipeline.rs` (iterations in flight), `engine.rs` (the
+//! loop), `report.rs` (`GepaReport`).
 //!
 //! Every draw uses `PyRandom` seeded with `seed`, in DSPy's order, so the
 //! accepted candidates are a function of the seed (and the LM's replies),
-//! whatever the concurrency.
+//! whatever the concurrency. Several reflective iterations run at once
+//! ([`Gepa::speculate`]) with the same result as one at a time.
 
 mod config;
 mod engine;
