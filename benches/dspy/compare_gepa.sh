@@ -51,6 +51,7 @@ r = json.loads(sys.argv[1]); r["latency_ms"] = int(sys.argv[2]); print(json.dump
 for latency in $LATENCIES; do
     for c in $CONCURRENCY; do
         run dspy "$latency" --concurrency "$c" --seed "$SEED"
+        run kestrel "$latency" --concurrency "$c" --seed "$SEED" --no-speculate
         run kestrel "$latency" --concurrency "$c" --seed "$SEED"
     done
 done
@@ -63,10 +64,11 @@ done
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 print()
-print("| latency | concurrency | side | HTTP requests | LM calls | metric calls | candidates | compile s | best val | dev score |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| latency | concurrency | side | iterations in flight | HTTP requests | LM calls | metric calls | candidates | compile s | best val | dev score |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
-    print(f"| {r['latency_ms']} ms | {r['concurrency']} | {r['side']} | {r['requests']} | {r['lm_calls']} "
+    flight = "1" if r["side"] == "dspy" or not r.get("speculate", False) else "speculated"
+    print(f"| {r['latency_ms']} ms | {r['concurrency']} | {r['side']} | {flight} | {r['requests']} | {r['lm_calls']} "
           f"| {r['metric_calls']} | {r['candidates']} | {r['seconds']:.2f} | {r['best_val']:.1f} | {r['dev_score']:.1f} |")
 PYEOF
 } | tee "$OUT/table.md"

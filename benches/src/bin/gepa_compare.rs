@@ -87,6 +87,9 @@ struct Args {
     /// GEPA's seed (DSPy's default 0).
     #[arg(long, default_value_t = 0)]
     seed: i64,
+    /// Run one reflective iteration at a time, as DSPy (`Gepa::speculate(false)`).
+    #[arg(long)]
+    no_speculate: bool,
     /// Runtime worker threads.
     #[arg(long, default_value_t = 2)]
     workers: usize,
@@ -139,7 +142,12 @@ fn main() -> ExitCode {
     let args = Args::parse();
     emit_result(
         run(&args),
-        [("workload", json!("gepa")), ("concurrency", json!(args.concurrency)), ("seed", json!(args.seed))],
+        [
+            ("workload", json!("gepa")),
+            ("concurrency", json!(args.concurrency)),
+            ("seed", json!(args.seed)),
+            ("speculate", json!(!args.no_speculate)),
+        ],
     )
 }
 
@@ -175,6 +183,7 @@ fn run(args: &Args) -> Result<Value, BoxError> {
         .reflection_lm(lm.clone())
         .seed(args.seed)
         .track_stats(true)
+        .speculate(!args.no_speculate)
         .concurrency(args.concurrency)?
         .display_progress(false);
     let http = reqwest::Client::new();
@@ -205,6 +214,7 @@ fn run(args: &Args) -> Result<Value, BoxError> {
             "metric_calls": gepa.total_metric_calls,
             "full_val_evals": gepa.num_full_val_evals,
             "candidates": gepa.candidates.len(),
+            "speculative_iterations_dropped": gepa.speculative_iterations_dropped,
             "best_val": gepa.candidates[gepa.best_idx].val_score * 100.0,
             "dev_score": dev.score,
             "dev_seconds": dev_seconds,
