@@ -14,6 +14,10 @@
 //! - [`MiproV2`]: DSPy's MIPROv2 — demo sets bootstrapped as the random
 //!   search does, instructions proposed from the data and the program, both
 //!   searched jointly by a seeded TPE on minibatches; `auto` modes, budgets.
+//! - [`Simba`]: DSPy's SIMBA — minibatch ascent that samples trajectories,
+//!   finds the examples whose runs disagree most, and improves the program
+//!   with a demo from the best run or a rule the prompt model writes by
+//!   contrasting the best and the worst run.
 //! - [`mipro::GroundedProposer`]: MIPROv2's instruction proposer (dataset
 //!   summary, program and module descriptions, demos, random tips).
 //! - [`TrialSearch`] and [`TpeSampler`]: MIPROv2's search over instruction
@@ -59,6 +63,7 @@ mod random_search;
 mod report;
 mod report_html;
 mod schedule;
+pub mod simba;
 
 pub use bootstrap::{BootstrapFewShot, DEFAULT_CONCURRENCY, DEFAULT_MAX_ERRORS};
 pub use copro::{Copro, DEFAULT_BREADTH, DEFAULT_COPRO_CONCURRENCY, DEFAULT_DEPTH, DEFAULT_INIT_TEMPERATURE};
@@ -76,6 +81,7 @@ pub use optimizer::{Compiled, Optimizer, demo_counts, has_demos, reset_copy};
 pub use phase_usage::PhaseUsage;
 pub use random_search::{BootstrapFewShotWithRandomSearch, DEFAULT_SEARCH_CONCURRENCY};
 pub use report::{CandidateKind, CandidateScore, CompileReport, SkippedExample, StopReason};
+pub use simba::{DEFAULT_SIMBA_CONCURRENCY, Simba};
 
 /// Result alias for this crate.
 pub type Result<T, E = OptimizerError> = std::result::Result<T, E>;

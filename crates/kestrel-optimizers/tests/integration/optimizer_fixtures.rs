@@ -22,6 +22,7 @@ use crate::fixture_support::{fixtures, pending, report_skipped};
 use serde_json::{Value, json};
 
 mod grounded_proposer;
+mod simba;
 
 /// The signature a fixture program declares, field by field.
 fn signature(sig: &Value) -> SignatureSpec {
@@ -157,6 +158,7 @@ async fn every_optimizer_call_fixture_replays() {
         match case["optimizer"]["name"].as_str().unwrap() {
             "COPRO" => run_copro(name, case).await,
             "GroundedProposer" => grounded_proposer::run(name, case).await,
+            "SIMBA" => simba::run(name, case).await,
             other => panic!("{name}: no runner for optimizer {other}, and it is not in testdata/fixtures-pending.txt"),
         }
         ran += 1;
