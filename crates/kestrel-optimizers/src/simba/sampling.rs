@@ -172,6 +172,18 @@ mod tests {
     }
 
     #[test]
+    fn softmax_sample_matches_python_choices() {
+        // Python: rng = random.Random(3); averages {0: .5, 1: .8, 2: .1};
+        // 8 x rng.choices([1, 0, 2], weights=softmax(avg / 0.2))[0]
+        let scores = vec![vec![0.5], vec![0.8], vec![0.1]];
+        let mut rng = PyRandom::new(3);
+        let drawn: Vec<usize> = (0..8).map(|_| softmax_sample(&mut rng, &scores, &[1, 0, 2], 0.2).unwrap()).collect();
+        assert_eq!(drawn, vec![1, 1, 1, 1, 1, 1, 1, 0]);
+        // numpy.percentile([.25, 1, 0, .5, .75, 1, 1], 10) == 0.15000000000000002
+        assert_eq!(percentile(&[0.25, 1.0, 0.0, 0.5, 0.75, 1.0, 1.0], 10.0), 0.15000000000000002);
+    }
+
+    #[test]
     fn poisson_of_zero_draws_nothing() {
         use rand::SeedableRng;
         let mut rng = ChaCha8Rng::seed_from_u64(0);

@@ -19,4 +19,5 @@ mod mipro_steps;
 mod optimizer_fixtures;
 mod random_search;
 mod report_html;
+mod simba;
 mod support;
