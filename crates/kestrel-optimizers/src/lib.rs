@@ -18,6 +18,9 @@
 //!   finds the examples whose runs disagree most, and improves the program
 //!   with a demo from the best run or a rule the prompt model writes by
 //!   contrasting the best and the worst run.
+//! - [`Ensemble`]: several programs behind one, their outputs combined by
+//!   a reduce function such as [`majority_of`], optionally a seeded random
+//!   subset per call.
 //! - [`mipro::GroundedProposer`]: MIPROv2's instruction proposer (dataset
 //!   summary, program and module descriptions, demos, random tips).
 //! - [`TrialSearch`] and [`TpeSampler`]: MIPROv2's search over instruction
@@ -51,6 +54,7 @@
 mod bootstrap;
 mod copro;
 mod dyn_optimizer;
+pub mod ensemble;
 mod error;
 mod in_order;
 mod instruction_report;
@@ -68,6 +72,7 @@ pub mod simba;
 pub use bootstrap::{BootstrapFewShot, DEFAULT_CONCURRENCY, DEFAULT_MAX_ERRORS};
 pub use copro::{Copro, DEFAULT_BREADTH, DEFAULT_COPRO_CONCURRENCY, DEFAULT_DEPTH, DEFAULT_INIT_TEMPERATURE};
 pub use dyn_optimizer::DynOptimizer;
+pub use ensemble::{Ensemble, Ensembled, majority_of};
 pub use error::OptimizerError;
 pub use instruction_report::{DepthStats, InstructionCandidate, ProposalFailure, StatsKind};
 pub use labeled::{DEFAULT_K, LabeledFewShot};

@@ -11,6 +11,7 @@ mod bootstrap;
 mod bootstrap_fill;
 mod copro;
 mod dyn_optimizer;
+mod ensemble;
 mod labeled;
 mod mipro;
 mod mipro_proposer;
