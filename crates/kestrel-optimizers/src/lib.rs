@@ -18,6 +18,9 @@
 //!   finds the examples whose runs disagree most, and improves the program
 //!   with a demo from the best run or a rule the prompt model writes by
 //!   contrasting the best and the worst run.
+//! - [`KnnFewShot`]: per call, the `k` training examples nearest to the
+//!   inputs by an embedder ([`Knn`]; brute force, HNSW on large sets), then
+//!   BootstrapFewShot on them.
 //! - [`Ensemble`]: several programs behind one, their outputs combined by
 //!   a reduce function such as [`majority_of`], optionally a seeded random
 //!   subset per call.
@@ -58,6 +61,7 @@ pub mod ensemble;
 mod error;
 mod in_order;
 mod instruction_report;
+pub mod knn_fewshot;
 mod labeled;
 pub mod mipro;
 mod optimizer;
@@ -75,6 +79,7 @@ pub use dyn_optimizer::DynOptimizer;
 pub use ensemble::{Ensemble, Ensembled, majority_of};
 pub use error::OptimizerError;
 pub use instruction_report::{DepthStats, InstructionCandidate, ProposalFailure, StatsKind};
+pub use knn_fewshot::{Knn, KnnFewShot, KnnProgram};
 pub use labeled::{DEFAULT_K, LabeledFewShot};
 pub use mipro::{
     AutoMode, CostEstimate, DEFAULT_MINIBATCH_FULL_EVAL_STEPS, DEFAULT_MINIBATCH_SIZE, DEFAULT_MIPRO_SEED,

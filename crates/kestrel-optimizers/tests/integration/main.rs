@@ -12,6 +12,7 @@ mod bootstrap_fill;
 mod copro;
 mod dyn_optimizer;
 mod ensemble;
+mod knn_fewshot;
 mod labeled;
 mod mipro;
 mod mipro_proposer;
