@@ -74,6 +74,14 @@
 //!    of one request differ (choice `i` skips instructions of choices
 //!    `0..i`).
 //!
+//! 7. **Advice** — SIMBA's rule prompt (its `OfferFeedback`: output
+//!    `module_advice`, input `worse_program_trajectory`) is answered by
+//!    [`advise`]: when the better run outscored the worse one, each module
+//!    gets the relevant fragment of every operation the problem shows that
+//!    its instructions do not name yet (and "step by step" on multi-step
+//!    problems), else one irrelevant fragment — so SIMBA's rules can learn
+//!    rule 2's instruction bonus from runs that disagree.
+//!
 //! `reasoning` explains the rule used; for arithmetic it is the step-by-step
 //! computation (with the slip in the last step when the answer is wrong).
 //!
@@ -86,6 +94,7 @@
 //!
 //! [`Responder`]: crate::mock::Responder
 
+pub mod advise;
 mod lm;
 pub mod problems;
 pub mod prompt;
@@ -145,7 +154,9 @@ impl SimulatedLm {
     /// choice its own.
     pub fn respond_choice(&self, request: &LmRequest, index: u32) -> Result<String, String> {
         let view = PromptView::parse(request)?;
-        let values = if propose::is_proposal(&view) {
+        let values = if advise::is_advice(&view) {
+            advise::answer(&view, request)
+        } else if propose::is_proposal(&view) {
             propose::answer(&view, request, index)
         } else {
             self.answer(&view, request)
@@ -336,6 +347,8 @@ impl Draw {
     }
 }
 
+#[cfg(test)]
+mod advise_tests;
 #[cfg(test)]
 mod propose_tests;
 #[cfg(test)]
