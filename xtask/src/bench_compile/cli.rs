@@ -62,6 +62,15 @@ pub enum OptimizerKind {
     MiproMedium,
     /// `MIPROv2` with `auto = heavy`.
     MiproHeavy,
+    /// `SIMBA` with DSPy's defaults (`bsize` capped at `--train`; the
+    /// prompt model is the task LM; `--seed`).
+    Simba,
+    /// `KNNFewShot` (k = `--max-bootstrapped-demos`) over an offline
+    /// hashed-words embedder; each dev call bootstraps on its neighbours.
+    Knn,
+    /// `Ensemble` of three BootstrapFewShot programs (one per third of the
+    /// trainset), reduced by majority.
+    Ensemble,
 }
 
 impl OptimizerKind {
@@ -76,6 +85,9 @@ impl OptimizerKind {
             OptimizerKind::MiproLight => "mipro-light",
             OptimizerKind::MiproMedium => "mipro-medium",
             OptimizerKind::MiproHeavy => "mipro-heavy",
+            OptimizerKind::Simba => "simba",
+            OptimizerKind::Knn => "knn",
+            OptimizerKind::Ensemble => "ensemble",
         }
     }
 
@@ -110,7 +122,10 @@ impl OptimizerKind {
             | OptimizerKind::Labeled
             | OptimizerKind::Bootstrap
             | OptimizerKind::RandomSearch
-            | OptimizerKind::Copro => false,
+            | OptimizerKind::Copro
+            | OptimizerKind::Simba
+            | OptimizerKind::Knn
+            | OptimizerKind::Ensemble => false,
             OptimizerKind::MiproLight | OptimizerKind::MiproMedium | OptimizerKind::MiproHeavy => true,
         }
     }
