@@ -119,7 +119,11 @@ fn run(args: &Args) -> Result<Value, BoxError> {
         let instruction = states.first().map(|(_, s)| s.signature.instructions().to_string());
         let demos: usize = states.iter().map(|(_, s)| s.demos.len()).sum();
         let candidates: usize = simba.steps.iter().map(|s| s.candidates.len()).sum();
-        let rules = simba.steps.iter().flat_map(|s| &s.candidates).filter(|c| c.applied && c.strategy.as_str() == "append_a_rule");
+        let rules = simba
+            .steps
+            .iter()
+            .flat_map(|s| &s.candidates)
+            .filter(|c| c.applied && c.strategy.as_str() == "append_a_rule");
         Ok::<_, BoxError>(json!({
             "seconds": seconds,
             "requests": requests,

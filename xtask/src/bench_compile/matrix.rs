@@ -79,7 +79,7 @@ impl Runner<'_> {
         };
         let mut rows = Vec::new();
         for kind_of_optimizer in self.args.optimizers() {
-            if let Some(row) = self.per_call_row(kind, kind_of_optimizer, &program, &baseline).await? {
+            if let Some(row) = self.per_call_row(kind, kind_of_optimizer, program.as_ref(), &baseline).await? {
                 progress(kind, kind_of_optimizer.name(), &row.compile.plus(&row.eval), row.score_after);
                 rows.push(row);
                 continue;

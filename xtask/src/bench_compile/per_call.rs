@@ -32,7 +32,7 @@ impl Runner<'_> {
         &self,
         kind: ProgramKind,
         optimizer: OptimizerKind,
-        program: &Box<dyn DynModule>,
+        program: &dyn DynModule,
         baseline: &Baseline,
     ) -> Result<Option<Row>> {
         let (compiled, compile_phase) = match optimizer {
@@ -48,7 +48,7 @@ impl Runner<'_> {
         Ok(Some(row))
     }
 
-    async fn knn(&self, program: &Box<dyn DynModule>) -> Result<Box<dyn DynModule>> {
+    async fn knn(&self, program: &dyn DynModule) -> Result<Box<dyn DynModule>> {
         let a = self.args;
         let bootstrap = BootstrapFewShot::with_shared_metric(Arc::clone(&self.metric))
             .max_bootstrapped_demos(a.max_bootstrapped_demos)
@@ -58,10 +58,10 @@ impl Runner<'_> {
         let embedder = Arc::new(HashedWordsEmbedder::new(KNN_EMBEDDING_DIMENSIONS));
         let knn = KnnFewShot::new(a.max_bootstrapped_demos.max(1), self.data.train.clone(), embedder)
             .few_shot_bootstrap_args(bootstrap);
-        Ok(Box::new(knn.compile(program).await?))
+        Ok(Box::new(knn.compile(&program.clone_box()).await?))
     }
 
-    async fn ensemble(&self, program: &Box<dyn DynModule>) -> Result<Box<dyn DynModule>> {
+    async fn ensemble(&self, program: &dyn DynModule) -> Result<Box<dyn DynModule>> {
         let a = self.args;
         let bootstrap = BootstrapFewShot::with_shared_metric(Arc::clone(&self.metric))
             .max_bootstrapped_demos(a.max_bootstrapped_demos)
@@ -71,8 +71,9 @@ impl Runner<'_> {
         let train = &self.data.train;
         let third = train.len().div_ceil(ENSEMBLE_PROGRAMS).max(1);
         let mut programs = Vec::with_capacity(ENSEMBLE_PROGRAMS);
+        let student = program.clone_box();
         for part in train.chunks(third) {
-            programs.push(bootstrap.compile(program, part).await?.program);
+            programs.push(bootstrap.compile(&student, part).await?.program);
         }
         Ok(Box::new(Ensemble::new().reduce_fn(majority_of).compile(programs)?))
     }

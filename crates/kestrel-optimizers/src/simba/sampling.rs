@@ -49,7 +49,7 @@ pub(crate) fn softmax_sample(
     }
     let exps: Vec<f64> = idxs.iter().map(|&i| (average(&scores[i]) / temperature).exp()).collect();
     let sum: f64 = exps.iter().sum();
-    if !(sum > 0.0) || !sum.is_finite() {
+    if sum.is_nan() || sum <= 0.0 || sum.is_infinite() {
         return rng.choice(idxs).copied();
     }
     let mut cumulative = Vec::with_capacity(exps.len());
@@ -113,7 +113,7 @@ pub(crate) fn final_indices(last_winner: usize, num_candidates: usize) -> Vec<us
 /// already hold demos can differ from DSPy's. A mean of 0 draws nothing and
 /// returns 0, as numpy does.
 pub(crate) fn poisson(rng: &mut ChaCha8Rng, lambda: f64) -> usize {
-    if !(lambda > 0.0) {
+    if lambda.is_nan() || lambda <= 0.0 {
         return 0;
     }
     let limit = (-lambda).exp();
