@@ -7,13 +7,12 @@ use std::collections::HashMap;
 use kestrel_core::{Example, PredictorId, PyRandom};
 use kestrel_lm::CallConfig;
 use kestrel_modules::{Module, Predictor, Predictors};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use super::Simba;
+use super::numpy_random::NumpyGenerator;
 use super::report::{SimbaCandidate, SimbaFailure, SimbaFinalCandidate, SimbaReport, SimbaStep, SimbaStrategy};
 use super::rollout::{Outcome, Sampling, rollout, run_ordered};
-use super::sampling::{average, final_indices, percentile, poisson, softmax_sample, top_k_plus_baseline};
+use super::sampling::{average, final_indices, percentile, softmax_sample, top_k_plus_baseline};
 use super::strategies::{StrategyContext, append_a_demo, append_a_rule};
 use crate::bootstrap::predictor_paths_by_id;
 use crate::error::OptimizerError;
@@ -34,7 +33,7 @@ struct Decision {
     source: usize,
     drop: Vec<usize>,
     strategy: SimbaStrategy,
-    after: (PyRandom, ChaCha8Rng),
+    after: (PyRandom, NumpyGenerator),
 }
 
 /// DSPy's `prepare_models_for_resampling`: the teacher first (rollout id
@@ -96,7 +95,7 @@ where
     let max_demos_tmp = if simba.max_demos > 0 { simba.max_demos } else { 3 };
 
     let mut rng = PyRandom::new(simba.seed);
-    let mut rng_np = ChaCha8Rng::seed_from_u64(simba.seed as u64);
+    let mut rng_np = NumpyGenerator::new(simba.seed);
     let mut pool = Pool { programs: vec![student.clone()], scores: vec![Vec::new()] };
     let mut winners: Vec<usize> = vec![0];
     let mut simba_report = SimbaReport { seed: simba.seed, ..SimbaReport::default() };
@@ -172,7 +171,7 @@ where
                 let source =
                     softmax_sample(&mut rng, &pool.scores, &sources, simba.temperature_for_candidates).unwrap_or(0);
                 let num_demos = max_demo_count(&pool.programs[source]);
-                let drawn = poisson(&mut rng_np, num_demos as f64 / max_demos_tmp as f64);
+                let drawn = rng_np.poisson(num_demos as f64 / max_demos_tmp as f64);
                 let count = drawn.max(usize::from(num_demos >= max_demos_tmp)).min(num_demos);
                 let drop: Vec<usize> = (0..count).map(|_| rng.randbelow(num_demos)).collect();
                 let strategy = *rng.choice(strategies).unwrap_or(&SimbaStrategy::AppendARule);

@@ -12,10 +12,10 @@
 //! first) are scored on the full trainset and the best is returned.
 //!
 //! Every random choice DSPy makes with `random.Random(seed)` is made here
-//! with [`kestrel_core::PyRandom`] in the same order, so for the same seed
-//! and LM replies the candidates are DSPy's — except the number of demos
-//! dropped from a program that already holds demos, which DSPy draws from
-//! numpy's generator (see `sampling::poisson`). Rollouts and candidate
+//! with [`kestrel_core::PyRandom`] in the same order, and the number of
+//! demos to drop, which DSPy draws from `np.random.default_rng(seed)`, with
+//! the same numpy generator (`numpy_random`), so for the same seed and LM
+//! replies the candidates are DSPy's. Rollouts and candidate
 //! evaluations run concurrently (`concurrency` program calls in flight);
 //! the rule prompts of one step run concurrently too, in bucket order, with
 //! the random draws made first — the choices equal a sequential run's.
@@ -24,6 +24,7 @@
 //! given to [`Optimizer::compile_with_valset`] is ignored.
 
 mod compile;
+mod numpy_random;
 mod offer_feedback;
 mod report;
 mod rollout;

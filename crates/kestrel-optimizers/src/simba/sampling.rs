@@ -1,12 +1,9 @@
 //! SIMBA's seeded draws and statistics, each as DSPy 3.4.1 computes it:
 //! the softmax choice of a program by average score (`random.choices`
 //! with weights on Python's generator), the top-k-plus-baseline pool,
-//! numpy's linear `percentile`, Python's `round` (ties to even) and the
-//! Poisson draw of demos to drop.
+//! numpy's linear `percentile` and Python's `round` (ties to even).
 
 use kestrel_core::PyRandom;
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
 
 /// Average of a program's recorded minibatch scores (0 when it has none).
 pub(crate) fn average(scores: &[f64]) -> f64 {
@@ -107,26 +104,6 @@ pub(crate) fn final_indices(last_winner: usize, num_candidates: usize) -> Vec<us
     out
 }
 
-/// A Poisson draw with mean `lambda` (Knuth's product of uniforms). DSPy
-/// draws it from numpy's generator; this one is seeded from the same seed
-/// but is a different stream, so the demos dropped from programs that
-/// already hold demos can differ from DSPy's. A mean of 0 draws nothing and
-/// returns 0, as numpy does.
-pub(crate) fn poisson(rng: &mut ChaCha8Rng, lambda: f64) -> usize {
-    if lambda.is_nan() || lambda <= 0.0 {
-        return 0;
-    }
-    let limit = (-lambda).exp();
-    let (mut k, mut p) = (0usize, 1.0f64);
-    loop {
-        p *= rng.random::<f64>();
-        if p <= limit {
-            return k;
-        }
-        k += 1;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,14 +158,5 @@ mod tests {
         assert_eq!(drawn, vec![1, 1, 1, 1, 1, 1, 1, 0]);
         // numpy.percentile([.25, 1, 0, .5, .75, 1, 1], 10) == 0.15000000000000002
         assert_eq!(percentile(&[0.25, 1.0, 0.0, 0.5, 0.75, 1.0, 1.0], 10.0), 0.15000000000000002);
-    }
-
-    #[test]
-    fn poisson_of_zero_draws_nothing() {
-        use rand::SeedableRng;
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
-        assert_eq!(poisson(&mut rng, 0.0), 0);
-        let mut fresh = ChaCha8Rng::seed_from_u64(0);
-        assert_eq!(rng.random::<u64>(), fresh.random::<u64>());
     }
 }
