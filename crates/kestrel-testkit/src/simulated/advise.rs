@@ -3,7 +3,8 @@
 //! `worse_program_trajectory` input) is answered as a careful model would,
 //! by contrasting the two runs:
 //!
-//! - when the better run scored more than the worse one, each module gets
+//! - when the better run scored more than the worse one (rewards as numbers
+//!   or, as DSPy writes a bool metric's, `true` / `false`), each module gets
 //!   the [`RELEVANT`] fragment of every operation the problem
 //!   (`program_inputs`) shows that the module's instructions (as
 //!   `modules_defn` lists them) do not name yet, and [`STEP_BY_STEP`] when
@@ -42,7 +43,14 @@ fn instructions_of(modules_defn: &str, module: &str) -> String {
 
 /// The advice for one module.
 fn advice(view: &PromptView, module: &str, request: &LmRequest) -> String {
-    let reward = |name: &str| view.input(name).and_then(|v| v.trim().parse::<f64>().ok());
+    // DSPy writes a bool metric's rewards as JSON `true` / `false`.
+    let reward = |name: &str| {
+        view.input(name).and_then(|v| match v.trim() {
+            "true" => Some(1.0),
+            "false" => Some(0.0),
+            other => other.parse::<f64>().ok(),
+        })
+    };
     let contrast = matches!((reward("better_reward_value"), reward("worse_reward_value")), (Some(b), Some(w)) if b > w);
     let current = instructions_of(view.input("modules_defn").unwrap_or(""), module);
     let mut added: Vec<&str> = Vec::new();

@@ -54,11 +54,13 @@ fn a_contrast_teaches_the_operations_the_instructions_lack() {
     // Operations already named are not advised again.
     let got = advice("Add them step by step.", "1.0", "0.0");
     assert_eq!(got, json!({"self": RELEVANT[2]}));
+    // A bool metric's rewards, as DSPy writes them.
+    assert_eq!(advice("Add them step by step.", "true", "false"), json!({"self": RELEVANT[2]}));
 }
 
 #[test]
 fn without_a_contrast_the_advice_is_irrelevant() {
-    for (better, worse) in [("N/A", "0.0"), ("1.0", "1.0")] {
+    for (better, worse) in [("N/A", "0.0"), ("1.0", "1.0"), ("true", "true")] {
         let got = advice("Answer the question.", better, worse);
         let text = got["self"].as_str().unwrap();
         assert!(IRRELEVANT.contains(&text), "{text}");
