@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::ModuleError;
-use crate::predictor::{Predictors, PredictorsExt};
+use crate::predictor::{Predictors, PredictorsExt, leaf_path};
 use crate::trace::Trace;
 
 const OFFER_FEEDBACK_INSTRUCTIONS: &str =
@@ -54,9 +54,11 @@ pub(crate) fn offer_feedback_signature() -> Result<SignatureSpec, ModuleError> {
     Ok(SignatureSpec::new(fields, Some(OFFER_FEEDBACK_INSTRUCTIONS.to_string()))?)
 }
 
-/// DSPy's `inspect_modules(program)`: per predictor, its path, input and
-/// output field lists and instructions, between lines of 80 dashes.
-pub(crate) fn inspect_modules<P: Predictors + ?Sized>(program: &P) -> String {
+/// DSPy's `inspect_modules(program)`: per predictor, its path (`self` for
+/// a bare predictor, as DSPy names it), input and output field lists and
+/// instructions, between lines of 80 dashes. Refine's and SIMBA's feedback
+/// prompts describe the program with it.
+pub fn inspect_modules<P: Predictors + ?Sized>(program: &P) -> String {
     let separator = "-".repeat(80);
     let indented = |text: &str| {
         let mut out = String::new();
@@ -69,7 +71,7 @@ pub(crate) fn inspect_modules<P: Predictors + ?Sized>(program: &P) -> String {
     let mut parts: Vec<String> = vec![separator.clone()];
     program.visit_predictors("", &mut |name, predictor| {
         let signature = predictor.signature();
-        parts.push(format!("Module {name}"));
+        parts.push(format!("Module {}", leaf_path(name)));
         parts.push("\n\tInput Fields:".into());
         parts.push(indented(&field_description_string(signature.input_fields())));
         parts.push("\tOutput Fields:".into());

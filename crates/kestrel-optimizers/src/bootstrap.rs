@@ -427,7 +427,9 @@ fn speculation_window(concurrency: usize, wanted: usize, done: usize, successes:
 /// Each predictor's path by its id. Two paths sharing an id (one predictor
 /// cloned into two places) would make their traces indistinguishable, so
 /// that is a [`OptimizerError::Structure`] error.
-fn predictor_paths_by_id<M: Predictors>(program: &M) -> Result<HashMap<PredictorId, String>, OptimizerError> {
+pub(crate) fn predictor_paths_by_id<M: Predictors>(
+    program: &M,
+) -> Result<HashMap<PredictorId, String>, OptimizerError> {
     let mut by_id: HashMap<PredictorId, String> = HashMap::new();
     let mut shared = None;
     program.visit_predictors("", &mut |path, p| {

@@ -18,6 +18,16 @@
 //!   reflection LM reads the metric's feedback on minibatch runs and
 //!   rewrites one predictor's instruction; candidates that improve their
 //!   minibatch join a per-example Pareto frontier; merges; `auto` budgets.
+//! - [`Simba`]: DSPy's SIMBA — minibatch ascent that samples trajectories,
+//!   finds the examples whose runs disagree most, and improves the program
+//!   with a demo from the best run or a rule the prompt model writes by
+//!   contrasting the best and the worst run.
+//! - [`KnnFewShot`]: per call, the `k` training examples nearest to the
+//!   inputs by an embedder ([`Knn`]; brute force, HNSW on large sets), then
+//!   BootstrapFewShot on them.
+//! - [`Ensemble`]: several programs behind one, their outputs combined by
+//!   a reduce function such as [`majority_of`], optionally a seeded random
+//!   subset per call.
 //! - [`mipro::GroundedProposer`]: MIPROv2's instruction proposer (dataset
 //!   summary, program and module descriptions, demos, random tips).
 //! - [`TrialSearch`] and [`TpeSampler`]: MIPROv2's search over instruction
@@ -51,10 +61,12 @@
 mod bootstrap;
 mod copro;
 mod dyn_optimizer;
+pub mod ensemble;
 mod error;
 pub mod gepa;
 mod in_order;
 mod instruction_report;
+pub mod knn_fewshot;
 mod labeled;
 pub mod mipro;
 mod optimizer;
@@ -64,16 +76,19 @@ mod random_search;
 mod report;
 mod report_html;
 mod schedule;
+pub mod simba;
 
 pub use bootstrap::{BootstrapFewShot, DEFAULT_CONCURRENCY, DEFAULT_MAX_ERRORS};
 pub use copro::{Copro, DEFAULT_BREADTH, DEFAULT_COPRO_CONCURRENCY, DEFAULT_DEPTH, DEFAULT_INIT_TEMPERATURE};
 pub use dyn_optimizer::DynOptimizer;
+pub use ensemble::{Ensemble, Ensembled, majority_of};
 pub use error::OptimizerError;
 pub use gepa::{
     CandidateSelection, ComponentSelection, DEFAULT_GEPA_CONCURRENCY, DEFAULT_GEPA_SEED, DEFAULT_MAX_MERGE_INVOCATIONS,
     DEFAULT_REFLECTION_MINIBATCH_SIZE, Gepa, GepaBudget, GepaCandidate, GepaOrigin, GepaRejected, GepaReport,
 };
 pub use instruction_report::{DepthStats, InstructionCandidate, ProposalFailure, StatsKind};
+pub use knn_fewshot::{Knn, KnnFewShot, KnnProgram};
 pub use labeled::{DEFAULT_K, LabeledFewShot};
 pub use mipro::{
     AutoMode, CostEstimate, DEFAULT_MINIBATCH_FULL_EVAL_STEPS, DEFAULT_MINIBATCH_SIZE, DEFAULT_MIPRO_SEED,
@@ -85,6 +100,7 @@ pub use optimizer::{Compiled, Optimizer, demo_counts, has_demos, reset_copy};
 pub use phase_usage::PhaseUsage;
 pub use random_search::{BootstrapFewShotWithRandomSearch, DEFAULT_SEARCH_CONCURRENCY};
 pub use report::{CandidateKind, CandidateScore, CompileReport, SkippedExample, StopReason};
+pub use simba::{DEFAULT_SIMBA_CONCURRENCY, Simba};
 
 /// Result alias for this crate.
 pub type Result<T, E = OptimizerError> = std::result::Result<T, E>;

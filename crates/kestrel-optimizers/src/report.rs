@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::gepa::GepaReport;
 use crate::instruction_report::{DepthStats, InstructionCandidate, ProposalFailure};
 use crate::mipro::MiproReport;
+use crate::simba::SimbaReport;
 
 /// A training or validation example the optimizer skipped because running
 /// or scoring it failed (counted against the error budget).
@@ -189,6 +190,10 @@ pub struct CompileReport {
     pub depth_stats: Vec<DepthStats>,
     /// Proposal requests that failed (the search went on without them).
     pub proposal_failures: Vec<ProposalFailure>,
+    /// SIMBA's steps (minibatches, candidates and their strategies, the
+    /// winners) and the final choice on the trainset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simba: Option<Box<SimbaReport>>,
     /// MIPROv2's choices: settings, cost estimate, candidates with their
     /// scores, every trial and the winner.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -278,6 +283,9 @@ impl fmt::Display for CompileReport {
                 "  {:<10} depth {} score {:>6.2}  {:?} / {:?}{best}",
                 c.predictor, c.depth, c.score, c.instruction, c.prefix
             )?;
+        }
+        if let Some(simba) = &self.simba {
+            write!(f, "{simba}")?;
         }
         if let Some(mipro) = &self.mipro {
             write!(f, "{mipro}")?;

@@ -14,6 +14,8 @@
 //!   examples — deterministic answers to generated word problems whose
 //!   accuracy follows documented rules (demos, instructions, reasoning),
 //!   served by the mock server.
+//! - [`LetterCountEmbedder`] and [`HashedWordsEmbedder`]: deterministic
+//!   offline [`kestrel_lm::Embedder`]s (KNNFewShot's fixture, benchmarks).
 //!
 //! It is a dev-dependency: nothing here reaches a network beyond loopback.
 
@@ -21,6 +23,8 @@ pub mod mock;
 mod rules;
 mod scripted;
 pub mod simulated;
+mod test_embedders;
 
 pub use rules::{LoggedRequest, RequestLog, Rule, RuleLm};
 pub use scripted::{Reply, ScriptedLm, format_fields};
+pub use test_embedders::{HashedWordsEmbedder, LetterCountEmbedder};

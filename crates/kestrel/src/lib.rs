@@ -11,7 +11,7 @@
 //! | [`lm`] | `kestrel-lm` | the `Lm` trait, requests, LM scoping, adapter calls |
 //! | [`modules`] | `kestrel-modules` | `Module`, `Predict`, `ChainOfThought`, `ReAct`, `BestOfN`, `Refine`, save/load, trace scopes |
 //! | [`eval`] | `kestrel-eval` | `Evaluate`, metrics, datasets |
-//! | [`optimizers`] | `kestrel-optimizers` | `LabeledFewShot`, `BootstrapFewShot`, `BootstrapFewShotWithRandomSearch`, `Copro`, `MiproV2`, `Gepa` |
+//! | [`optimizers`] | `kestrel-optimizers` | `LabeledFewShot`, `BootstrapFewShot`, `BootstrapFewShotWithRandomSearch`, `Copro`, `MiproV2`, `Gepa`, `Simba`, `KnnFewShot`, `Ensemble` |
 //!
 //! ```
 //! use kestrel::prelude::*;
@@ -50,6 +50,7 @@ pub mod prelude {
         AutoMode, BootstrapFewShot, BootstrapFewShotWithRandomSearch, Compiled, Copro, Gepa, LabeledFewShot, MiproV2,
         Optimizer,
     };
+    pub use kestrel_optimizers::{Ensemble, KnnFewShot, Simba};
     /// Derive it on your own struct and enum field types (they become JSON
     /// schemas in prompts).
     pub use schemars::JsonSchema;

@@ -69,6 +69,15 @@ pub enum OptimizerKind {
     GepaMedium,
     /// `GEPA` with `auto = heavy`.
     GepaHeavy,
+    /// `SIMBA` with DSPy's defaults (`bsize` capped at `--train`; the
+    /// prompt model is the task LM; `--seed`).
+    Simba,
+    /// `KNNFewShot` (k = `--max-bootstrapped-demos`) over an offline
+    /// hashed-words embedder; each dev call bootstraps on its neighbours.
+    Knn,
+    /// `Ensemble` of three BootstrapFewShot programs (one per third of the
+    /// trainset), reduced by majority.
+    Ensemble,
 }
 
 impl OptimizerKind {
@@ -86,6 +95,9 @@ impl OptimizerKind {
             OptimizerKind::GepaLight => "gepa-light",
             OptimizerKind::GepaMedium => "gepa-medium",
             OptimizerKind::GepaHeavy => "gepa-heavy",
+            OptimizerKind::Simba => "simba",
+            OptimizerKind::Knn => "knn",
+            OptimizerKind::Ensemble => "ensemble",
         }
     }
 
@@ -134,7 +146,10 @@ impl OptimizerKind {
             | OptimizerKind::Copro
             | OptimizerKind::GepaLight
             | OptimizerKind::GepaMedium
-            | OptimizerKind::GepaHeavy => false,
+            | OptimizerKind::GepaHeavy
+            | OptimizerKind::Simba
+            | OptimizerKind::Knn
+            | OptimizerKind::Ensemble => false,
             OptimizerKind::MiproLight | OptimizerKind::MiproMedium | OptimizerKind::MiproHeavy => true,
         }
     }

@@ -17,7 +17,7 @@ use kestrel_lm::SharedLm;
 use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt};
 use kestrel_optimizers::{
     BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, Copro, DynOptimizer, Gepa, LabeledFewShot,
-    MiproV2, demo_counts,
+    MiproV2, Simba, demo_counts,
 };
 use kestrel_testkit::mock::MockServer;
 use sha2::{Digest, Sha256};
@@ -48,7 +48,7 @@ pub struct Runner<'a> {
 
 impl Runner<'_> {
     /// Run `future`, returning its output and what it spent.
-    async fn measure<F: Future>(&self, future: F) -> (F::Output, Phase) {
+    pub(super) async fn measure<F: Future>(&self, future: F) -> (F::Output, Phase) {
         let usage = self.lm.usage().total;
         let requests = self.server.map(|s| s.request_count() as u64);
         let started = Instant::now();
@@ -60,7 +60,7 @@ impl Runner<'_> {
         (output, phase)
     }
 
-    async fn evaluate<M: Module>(&self, program: &M) -> Result<(EvaluationResult, Phase)> {
+    pub(super) async fn evaluate<M: Module>(&self, program: &M) -> Result<(EvaluationResult, Phase)> {
         let evaluate = Evaluate::new(Arc::clone(&self.dev))
             .concurrency(self.args.concurrency)?
             .unlimited_errors()
@@ -83,6 +83,11 @@ impl Runner<'_> {
         };
         let mut rows = Vec::new();
         for kind_of_optimizer in self.args.optimizers() {
+            if let Some(row) = self.per_call_row(kind, kind_of_optimizer, program.as_ref(), &baseline).await? {
+                progress(kind, kind_of_optimizer.name(), &row.compile.plus(&row.eval), row.score_after);
+                rows.push(row);
+                continue;
+            }
             let row = match self.optimizer(kind_of_optimizer)? {
                 // No optimizer: the row is the baseline.
                 None => {
@@ -181,11 +186,20 @@ impl Runner<'_> {
                         .display_progress(false),
                 )
             }
+            OptimizerKind::Simba => Box::new(
+                Simba::new(metric)
+                    .bsize(a.train.min(32))?
+                    .concurrency(a.concurrency)?
+                    .seed(i64::try_from(a.seed).context("--seed must fit in an i64 for SIMBA")?),
+            ),
+            OptimizerKind::Knn | OptimizerKind::Ensemble => {
+                anyhow::bail!("{} rows are built by per_call_row", kind.name())
+            }
         };
         Ok(Some((optimizer, counter)))
     }
 
-    fn row<M: Predictors>(
+    pub(super) fn row<M: Predictors>(
         &self,
         kind: ProgramKind,
         optimizer: OptimizerKind,
@@ -259,7 +273,12 @@ fn trials(kind: OptimizerKind, report: &CompileReport) -> Option<usize> {
         OptimizerKind::GepaLight | OptimizerKind::GepaMedium | OptimizerKind::GepaHeavy => {
             report.gepa.as_ref().map(|g| g.iterations)
         }
-        OptimizerKind::None | OptimizerKind::Labeled | OptimizerKind::Bootstrap => None,
+        OptimizerKind::Simba => report.simba.as_ref().map(|s| s.steps.iter().map(|step| step.candidates.len()).sum()),
+        OptimizerKind::None
+        | OptimizerKind::Labeled
+        | OptimizerKind::Bootstrap
+        | OptimizerKind::Knn
+        | OptimizerKind::Ensemble => None,
     }
 }
 

@@ -16,6 +16,7 @@ mod datasets;
 mod download;
 mod matrix;
 mod metrics;
+mod per_call;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -414,6 +415,37 @@ mod tests {
         let (_, again) = matrix(&flags).await;
         let copro_again = again.iter().find(|r| r.optimizer == "copro").unwrap();
         assert_eq!((copro_again.score_after, copro_again.trials), (copro.score_after, copro.trials));
+    }
+
+    /// SIMBA, KNNFewShot and Ensemble rows: SIMBA reports its candidates
+    /// as trials, KNNFewShot spends its LM calls at evaluation (a bootstrap
+    /// per dev call), Ensemble's program holds three programs' demos; all
+    /// three are the same on a second run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn simba_knn_and_ensemble_rows_are_reproducible() {
+        let flags = [
+            "--program",
+            "predict",
+            "--optimizer",
+            "simba,knn,ensemble",
+            "--train",
+            "36",
+            "--dev",
+            "20",
+            "--latency-ms",
+            "0",
+        ];
+        let (_, rows) = matrix(&flags).await;
+        let row = |name: &str| rows.iter().find(|r| r.optimizer == name).unwrap().clone();
+        let (simba, knn, ensemble) = (row("simba"), row("knn"), row("ensemble"));
+        assert!(simba.trials.unwrap() > 0 && simba.compile.lm_calls > 36, "{simba:?}");
+        assert_eq!(knn.compile.lm_calls, 0, "compiling KNNFewShot only embeds: {knn:?}");
+        assert!(knn.eval.lm_calls > 20, "every dev call bootstraps on its neighbours: {knn:?}");
+        assert_eq!(ensemble.demos.len(), 3, "{ensemble:?}");
+        let (_, again) = matrix(&flags).await;
+        for (a, b) in rows.iter().zip(&again) {
+            assert_eq!((a.score_after, &a.demos_sha256), (b.score_after, &b.demos_sha256), "{}", a.optimizer);
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

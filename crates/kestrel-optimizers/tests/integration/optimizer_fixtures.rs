@@ -23,6 +23,8 @@ use crate::fixture_support::{fixtures, pending, report_skipped};
 use serde_json::{Value, json};
 
 mod grounded_proposer;
+mod knn_fewshot;
+mod simba;
 
 /// The signature a fixture program declares, field by field.
 fn signature(sig: &Value) -> SignatureSpec {
@@ -245,6 +247,8 @@ async fn every_optimizer_call_fixture_replays() {
             "COPRO" => run_copro(name, case).await,
             "GroundedProposer" => grounded_proposer::run(name, case).await,
             "GEPA" => run_gepa(name, case).await,
+            "SIMBA" => simba::run(name, case).await,
+            "KNNFewShot" => knn_fewshot::run(name, case).await,
             other => panic!("{name}: no runner for optimizer {other}, and it is not in testdata/fixtures-pending.txt"),
         }
         ran += 1;

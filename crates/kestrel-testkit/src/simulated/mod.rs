@@ -84,6 +84,13 @@
 //!    ([`skill::feedback`]: the operations a problem needs) GEPA can learn
 //!    the instruction rule of rule 2; with DSPy's default feedback text it
 //!    cannot.
+//! 7. **Advice** — SIMBA's rule prompt (its `OfferFeedback`: output
+//!    `module_advice`, input `worse_program_trajectory`) is answered by
+//!    [`advise`]: when the better run outscored the worse one, each module
+//!    gets the relevant fragment of every operation the problem shows that
+//!    its instructions do not name yet (and "step by step" on multi-step
+//!    problems), else one irrelevant fragment — so SIMBA's rules can learn
+//!    rule 2's instruction bonus from runs that disagree.
 //!
 //! `reasoning` explains the rule used; for arithmetic it is the step-by-step
 //! computation (with the slip in the last step when the answer is wrong).
@@ -97,6 +104,7 @@
 //!
 //! [`Responder`]: crate::mock::Responder
 
+pub mod advise;
 mod lm;
 pub mod problems;
 pub mod prompt;
@@ -159,6 +167,8 @@ impl SimulatedLm {
         let view = PromptView::parse(request)?;
         let values = if reflect::is_reflection(&view) {
             reflect::answer(&view, request)
+        } else if advise::is_advice(&view) {
+            advise::answer(&view, request)
         } else if propose::is_proposal(&view) {
             propose::answer(&view, request, index)
         } else {
@@ -350,6 +360,8 @@ impl Draw {
     }
 }
 
+#[cfg(test)]
+mod advise_tests;
 #[cfg(test)]
 mod propose_tests;
 #[cfg(test)]

@@ -5,9 +5,9 @@
 //! `random.Random(seed)`; every request, the dataset summary, the proposed
 //! instructions and the draws on the generator must be DSPy's.
 
-use kestrel_core::{Example, PyRandom};
+use kestrel_core::{Example, Prediction, PyRandom};
 use kestrel_lm::with_lm;
-use kestrel_modules::{Predict, Predictor, Predictors, join_path};
+use kestrel_modules::{Module, ModuleError, ModuleExt, Predict, Predictor, Predictors, join_path};
 use kestrel_optimizers::mipro::{GroundedProposer, InstructionProposals, TIPS};
 use kestrel_testkit::RequestLog;
 use serde_json::{Value, json};
@@ -28,6 +28,18 @@ impl Predictors for FixtureProgram {
         for (attribute, predict) in &mut self.0 {
             predict.visit_predictors_mut(&join_path(path, attribute), visit);
         }
+    }
+}
+
+/// A one-predictor custom module runs its predictor (`forward(self,
+/// **inputs): return self.<attribute>(**inputs)`).
+impl Module for FixtureProgram {
+    type Input = Example;
+    type Output = Prediction;
+
+    async fn forward(&self, input: Example) -> Result<Prediction, ModuleError> {
+        assert_eq!(self.0.len(), 1, "fixture programs run only with one predictor");
+        self.0[0].1.call(input).await
     }
 }
 

@@ -1,0 +1,121 @@
+"""Python DSPy side of the SIMBA like-for-like comparison (see README.md here).
+
+Compiles dspy.ChainOfThought("question -> answer") with DSPy 3.4.1's SIMBA
+(its defaults: bsize 32, 6 candidates, 8 steps, 4 demos) against an
+OpenAI-compatible server (`cargo xtask serve-sim`) and prints one line
+`RESULT {json}`. The Kestrel side is `benches/src/bin/simba_compare.rs`, with
+the same flags and keys; `compare_simba.sh` runs both against one server.
+
+- train = the first --train examples of --dataset, dev = the next --dev
+  examples, scored after compiling;
+- num_threads = --concurrency, seed = --seed, the server's LM (model
+  openai/gpt-4o-mini) as task and prompt model, metric answer_exact_match;
+- caches as compare.sh's compile workload: a fresh memory cache, disk cache off.
+
+`requests` is what the server's control port (--control, `/stats`) counted
+during the compile; `seconds` is the compile's wall time.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.request
+
+# The DSPy side of the other workloads (same folder): its data loading and stdout guard.
+from dspy_bench import load, stdout_to_stderr
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--base-url", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:PORT/v1")
+    p.add_argument("--control", help="serve-sim's control URL, e.g. http://127.0.0.1:PORT/")
+    p.add_argument("--dataset", required=True, help="JSONL of {question, answer} (cargo xtask serve-sim --write-dataset)")
+    p.add_argument("--concurrency", type=int, default=16, help="num_threads")
+    p.add_argument("--train", type=int, default=100)
+    p.add_argument("--dev", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args()
+
+
+def control(base, route):
+    with urllib.request.urlopen(base.rstrip("/") + "/" + route, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def run(args):
+    import dspy
+    from dspy.teleprompt import SIMBA
+
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
+    lm = dspy.LM("openai/gpt-4o-mini", api_base=args.base_url, api_key="sk-bench", cache=True)
+    dspy.configure(lm=lm)
+    data = load(args.dataset)
+    if len(data) < args.train + args.dev:
+        sys.exit(f"{args.dataset} has too few examples for --train {args.train} --dev {args.dev}")
+    trainset = data[: args.train]
+    devset = data[args.train : args.train + args.dev]
+    optimizer = SIMBA(metric=dspy.evaluate.answer_exact_match, prompt_model=lm, num_threads=args.concurrency)
+    program = dspy.ChainOfThought("question -> answer")
+    if args.control:
+        control(args.control, "reset")
+    with stdout_to_stderr():
+        start = time.perf_counter()
+        compiled = optimizer.compile(program, trainset=trainset, seed=args.seed)
+        seconds = time.perf_counter() - start
+        requests = control(args.control, "stats")["requests"] if args.control else None
+        # Every LM call (cache hits included) of the compile, copies of the LM included.
+        from dspy.clients.base_lm import GLOBAL_HISTORY
+
+        lm_calls = len(GLOBAL_HISTORY)
+        evaluator = dspy.Evaluate(
+            devset=devset,
+            metric=dspy.evaluate.answer_exact_match,
+            num_threads=args.concurrency,
+            display_progress=False,
+            display_table=False,
+        )
+        start = time.perf_counter()
+        dev = evaluator(compiled)
+        dev_seconds = time.perf_counter() - start
+    predictors = compiled.predictors()
+    candidates = getattr(compiled, "candidate_programs", []) or []
+    return {
+        "seconds": seconds,
+        "requests": requests,
+        "lm_calls": lm_calls,
+        "steps": optimizer.max_steps,
+        "best_score": candidates[0]["score"] if candidates else None,
+        "dev_score": dev.score,
+        "dev_seconds": dev_seconds,
+        "demos": sum(len(p.demos) for p in predictors),
+        "instruction": predictors[0].signature.instructions if predictors else None,
+        "train": len(trainset),
+        "dev": len(devset),
+    }
+
+
+def main():
+    args = parse_args()
+    os.environ.setdefault("LITELLM_LOG", "ERROR")
+    # Use the bundled model-price table; never fetch it over the network.
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "true"
+    import dspy
+
+    result = run(args)
+    result.update(
+        {
+            "side": "dspy",
+            "version": dspy.__version__,
+            "python": sys.version.split()[0],
+            "workload": "simba",
+            "concurrency": args.concurrency,
+            "seed": args.seed,
+        }
+    )
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
