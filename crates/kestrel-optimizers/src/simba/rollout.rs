@@ -83,12 +83,22 @@ where
     outcome
 }
 
-/// Run `n` jobs with at most `concurrency` in flight, started in order;
-/// the results come back in job order.
-pub(crate) async fn run_ordered<T, F, Fut>(n: usize, concurrency: usize, job: F) -> Vec<T>
+/// Run `n` jobs with at most `concurrency` in flight, started in order (a
+/// job starts as soon as any running one finishes: no head-of-line
+/// blocking); the results come back in job order.
+pub(crate) async fn run_ordered<T, F, Fut>(n: usize, concurrency: usize, mut job: F) -> Vec<T>
 where
     F: FnMut(usize) -> Fut,
     Fut: Future<Output = T>,
 {
-    futures::stream::iter(0..n).map(job).buffered(concurrency.max(1)).collect().await
+    let mut done: Vec<(usize, T)> = futures::stream::iter(0..n)
+        .map(|i| {
+            let run = job(i);
+            async move { (i, run.await) }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, out)| out).collect()
 }
