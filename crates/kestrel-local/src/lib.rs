@@ -11,6 +11,8 @@
 //! type, so the default workspace build stays light.
 
 #[cfg(feature = "chat")]
+pub mod chat;
+#[cfg(feature = "chat")]
 pub mod constraint;
 mod error;
 pub mod model_dir;
@@ -20,6 +22,8 @@ mod embedder;
 #[cfg(feature = "embeddings")]
 mod pooling;
 
+#[cfg(feature = "chat")]
+pub use chat::Vocab;
 #[cfg(feature = "embeddings")]
 pub use embedder::LocalEmbedder;
 pub use error::LocalError;
