@@ -60,6 +60,14 @@ pub enum LocalError {
         /// What failed.
         message: String,
     },
+    /// A constrained-decoding grammar cannot be built or followed (bad
+    /// `response_format`, unsupported structure, a token the grammar
+    /// rejects).
+    #[error("constrained decoding: {message}")]
+    Constraint {
+        /// What is wrong.
+        message: String,
+    },
     /// Tokenizing or running the model failed.
     #[error("local model {model}: {message}")]
     Inference {

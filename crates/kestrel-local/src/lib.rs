@@ -12,6 +12,8 @@
 
 #[cfg(feature = "chat")]
 pub mod chat;
+#[cfg(feature = "constrained")]
+pub mod constrain;
 #[cfg(feature = "chat")]
 pub mod constraint;
 mod error;
