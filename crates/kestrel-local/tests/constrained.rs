@@ -322,9 +322,19 @@ fn mask_time_per_token_on_large_vocabularies() {
              'terminate_account', 'age_limit'], answer",
         )
         .unwrap();
+        let label_only = SignatureSpec::parse(
+            "text -> label: Literal['card_arrival', 'lost_or_stolen_card', 'change_pin', 'exchange_rate', \
+             'terminate_account', 'age_limit']",
+        )
+        .unwrap();
         let mut json_request = LmRequest::new(Vec::new());
         json_request.response_format = JsonAdapter.response_format(&sig);
-        for (name, request) in [("chat", chat_request(&sig)), ("json", json_request)] {
+        let requests = [
+            ("chat, Literal only", chat_request(&label_only)),
+            ("chat, Literal + free text", chat_request(&sig)),
+            ("JSON schema", json_request),
+        ];
+        for (name, request) in requests {
             let (mut masks, mut tokens, mut replies) = (std::time::Duration::ZERO, 0u32, 0);
             for seed in 0..5 {
                 let mut constraint = compiler.constraint_for(&request).unwrap().unwrap();

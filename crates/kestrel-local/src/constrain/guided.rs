@@ -44,11 +44,16 @@ impl TokenConstraint for GuidedConstraint {
         if mask.is_zero() {
             return Err(self.error("computing the token mask", "no token can continue the reply"));
         }
-        // One bit per token, 32 to a word; a full word leaves its logits be.
+        // One bit per token, 32 to a word; full and empty words are the
+        // common case under a grammar (nearly all or nearly no tokens).
         let words = mask.as_slice();
         for (w, chunk) in logits.chunks_mut(32).enumerate() {
             let bits = words.get(w).copied().unwrap_or(0);
             if bits == u32::MAX {
+                continue;
+            }
+            if bits == 0 {
+                chunk.fill(f32::NEG_INFINITY);
                 continue;
             }
             for (b, logit) in chunk.iter_mut().enumerate() {
