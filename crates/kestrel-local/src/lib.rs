@@ -7,6 +7,11 @@
 //!   BERT sentence embeddings on the CPU via candle, implementing
 //!   kestrel-lm's [`kestrel_lm::Embedder`].
 //!
+//! - [`LocalLm`] (cargo feature `chat`): GGUF chat models (llama, qwen2) on
+//!   the CPU via candle's quantized kernels, with batching, a prefix cache
+//!   and a [`constraint::TokenConstraint`] hook, implementing kestrel-lm's
+//!   [`kestrel_lm::Lm`].
+//!
 //! Without features the crate is only the path resolution and the error
 //! type, so the default workspace build stays light.
 
@@ -23,7 +28,7 @@ mod embedder;
 mod pooling;
 
 #[cfg(feature = "chat")]
-pub use chat::Vocab;
+pub use chat::{ConstraintFactory, LocalLm, LocalLmOptions, LocalResponse, Vocab};
 #[cfg(feature = "embeddings")]
 pub use embedder::LocalEmbedder;
 pub use error::LocalError;
