@@ -12,6 +12,9 @@
 //!   and a [`constraint::TokenConstraint`] hook, implementing kestrel-lm's
 //!   [`kestrel_lm::Lm`].
 //!
+//! - [`register`]: routes `local/…` model strings through a kestrel-lm
+//!   [`kestrel_lm::ProviderRegistry`].
+//!
 //! Without features the crate is only the path resolution and the error
 //! type, so the default workspace build stays light.
 
@@ -21,6 +24,7 @@ pub mod chat;
 pub mod constraint;
 mod error;
 pub mod model_dir;
+pub mod registry;
 
 #[cfg(feature = "embeddings")]
 mod embedder;
@@ -34,3 +38,4 @@ pub use embedder::LocalEmbedder;
 pub use error::LocalError;
 #[cfg(feature = "embeddings")]
 pub use pooling::{l2_normalize, masked_mean};
+pub use registry::register;

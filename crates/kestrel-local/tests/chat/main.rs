@@ -4,6 +4,7 @@
 //! batching and the prefix cache against sequential cold runs, constraints,
 //! and typed errors for bad files.
 
+mod real_models;
 mod tiny_model;
 
 use std::sync::Arc;
