@@ -53,7 +53,7 @@ impl KvCache {
             .layers
             .iter()
             .map(|kv| {
-                let width = if self.len == 0 { 0 } else { kv.k.len() / self.len };
+                let width = kv.k.len().checked_div(self.len).unwrap_or(0);
                 LayerKv { k: kv.k[..len * width].to_vec(), v: kv.v[..len * width].to_vec() }
             })
             .collect();

@@ -4,6 +4,8 @@
 //! batching and the prefix cache against sequential cold runs, constraints,
 //! and typed errors for bad files.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod real_models;
 mod tiny_model;
 
