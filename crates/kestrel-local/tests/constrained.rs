@@ -249,6 +249,7 @@ fn json_schema_replies_always_parse_and_validate() {
 fn the_factory_constrains_only_requests_that_ask_and_reports_bad_ones() {
     let vocab = vocab();
     let factory = constraint_factory();
+    let factory = |r: &LmRequest, v: &Vocab| factory(r, v);
     assert!(factory(&LmRequest::new(Vec::new()), &vocab).unwrap().is_none(), "no structure: free decoding");
     let sig = SignatureSpec::parse("q -> a: int").unwrap();
     assert!(factory(&chat_request(&sig), &vocab).unwrap().is_some());

@@ -14,7 +14,6 @@ mod token_type {
     pub const NORMAL: i32 = 1;
     pub const UNKNOWN: i32 = 2;
     pub const CONTROL: i32 = 3;
-    pub const USER_DEFINED: i32 = 4;
     pub const UNUSED: i32 = 5;
     pub const BYTE: i32 = 6;
 }
@@ -186,7 +185,8 @@ fn char_to_byte(c: char) -> Option<u8> {
 }
 
 /// GPT-2's `bytes_to_unicode`: the printable character standing for `byte`.
-pub(crate) fn byte_to_char(byte: u8) -> char {
+#[cfg(test)]
+fn byte_to_char(byte: u8) -> char {
     let b = u32::from(byte);
     let printable = |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
     if printable(b) {

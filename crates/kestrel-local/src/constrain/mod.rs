@@ -7,13 +7,14 @@
 //! - [`GrammarCompiler`] — the vocabulary's token trie and llguidance's
 //!   parser factory, built once per model; `constraint_for(request)` gives
 //!   each sequence its [`GuidedConstraint`].
-//! - [`constraint_factory`] — the chat engine's constraint hook.
+//! - [`constraint_factory`] — the chat engine's constraint hook, which
+//!   [`crate::LocalLm`] installs by default when this feature is on.
 
 mod compiler;
 pub mod grammar;
 mod guided;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use kestrel_lm::LmRequest;
 
@@ -21,21 +22,16 @@ pub use compiler::GrammarCompiler;
 pub use guided::GuidedConstraint;
 
 use crate::LocalError;
-use crate::chat::Vocab;
-use crate::constraint::TokenConstraint;
+use crate::chat::{ConstraintFactory, Vocab};
 
-/// The chat engine's constraint hook: for each request, the constraint it
-/// asks for (`None`: decode freely).
-pub type ConstraintFactory =
-    dyn Fn(&LmRequest, &Vocab) -> Result<Option<Box<dyn TokenConstraint>>, LocalError> + Send + Sync;
-
-/// A [`ConstraintFactory`] backed by llguidance: builds the
-/// [`GrammarCompiler`] of the first vocabulary it is given (once; a model
+/// The llguidance-backed [`ConstraintFactory`], the one [`crate::LocalLm`]
+/// uses when the feature is on: builds the [`GrammarCompiler`] of the first
+/// vocabulary it is given (once, on the first constrained request; a model
 /// has one vocabulary) and compiles each request's grammar with it.
 /// Requests asking for no structure cost nothing.
-pub fn constraint_factory() -> Box<ConstraintFactory> {
+pub fn constraint_factory() -> ConstraintFactory {
     let compiler: OnceLock<Result<GrammarCompiler, String>> = OnceLock::new();
-    Box::new(move |request: &LmRequest, vocab: &Vocab| {
+    Arc::new(move |request: &LmRequest, vocab: &Vocab| {
         if request.response_format.is_none() && request.output_structure.is_none() {
             return Ok(None);
         }
