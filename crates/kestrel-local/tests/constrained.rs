@@ -306,6 +306,38 @@ fn large_vocab(size: usize) -> Vocab {
     Vocab::new(tokens, special, vec![eos], size).unwrap()
 }
 
+/// Mask time per token of `request`'s grammar on `vocab`: 5 replies of
+/// at most 300 tokens under uniform random logits. Returns (µs per token,
+/// tokens, replies that ended).
+fn time_masks(compiler: &GrammarCompiler, request: &LmRequest, size: usize) -> (f64, u32, u32) {
+    let (mut masks, mut tokens, mut replies) = (std::time::Duration::ZERO, 0u32, 0);
+    for seed in 0..5 {
+        let mut constraint = compiler.constraint_for(request).unwrap().unwrap();
+        let mut rng = Rng::new(seed);
+        for _ in 0..300 {
+            let mut l: Vec<f32> = (0..size).map(|_| rng.unit()).collect();
+            let t = Instant::now();
+            constraint.mask_logits(&mut l).unwrap();
+            masks += t.elapsed();
+            tokens += 1;
+            if constraint.commit(sample(&mut rng, &l)).unwrap() {
+                replies += 1;
+                break;
+            }
+        }
+    }
+    (masks.as_secs_f64() * 1e6 / f64::from(tokens), tokens, replies)
+}
+
+/// The banking77-6 signature of the benchmark.
+fn banking_signature() -> SignatureSpec {
+    SignatureSpec::parse(
+        "text -> label: Literal['card_arrival', 'lost_or_stolen_card', 'change_pin', 'exchange_rate', \
+         'terminate_account', 'age_limit']",
+    )
+    .unwrap()
+}
+
 /// The cost of masking, printed: build the trie, then decode a ChatAdapter
 /// reply (Literal label + free text) and a JSON-schema reply, timing
 /// `mask_logits` per token. Run with
@@ -318,16 +350,8 @@ fn mask_time_per_token_on_large_vocabularies() {
         let t = Instant::now();
         let compiler = GrammarCompiler::new(&vocab).unwrap();
         let build = t.elapsed();
-        let sig = SignatureSpec::parse(
-            "text -> label: Literal['card_arrival', 'lost_or_stolen_card', 'change_pin', 'exchange_rate', \
-             'terminate_account', 'age_limit'], answer",
-        )
-        .unwrap();
-        let label_only = SignatureSpec::parse(
-            "text -> label: Literal['card_arrival', 'lost_or_stolen_card', 'change_pin', 'exchange_rate', \
-             'terminate_account', 'age_limit']",
-        )
-        .unwrap();
+        let label_only = banking_signature();
+        let sig = banking_signature().append(kestrel_core::FieldSpec::output("answer", FieldType::Str)).unwrap();
         let mut json_request = LmRequest::new(Vec::new());
         json_request.response_format = JsonAdapter.response_format(&sig);
         let requests = [
@@ -336,27 +360,71 @@ fn mask_time_per_token_on_large_vocabularies() {
             ("JSON schema", json_request),
         ];
         for (name, request) in requests {
-            let (mut masks, mut tokens, mut replies) = (std::time::Duration::ZERO, 0u32, 0);
-            for seed in 0..5 {
-                let mut constraint = compiler.constraint_for(&request).unwrap().unwrap();
-                let mut rng = Rng::new(seed);
-                for _ in 0..300 {
-                    let mut l: Vec<f32> = (0..size).map(|_| rng.unit()).collect();
-                    let t = Instant::now();
-                    constraint.mask_logits(&mut l).unwrap();
-                    masks += t.elapsed();
-                    tokens += 1;
-                    if constraint.commit(sample(&mut rng, &l)).unwrap() {
-                        replies += 1;
-                        break;
-                    }
+            let (us, tokens, replies) = time_masks(&compiler, &request, size);
+            println!(
+                "vocab {size}: trie {:.1} ms; {name}: {tokens} tokens ({replies} replies ended), mask {us:.1} us/token",
+                build.as_secs_f64() * 1e3
+            );
+        }
+    }
+}
+
+/// The real models (`cargo xtask fetch-models smollm2 qwen2.5-0.5b`; a
+/// model not fetched is skipped): mask time on their own vocabularies,
+/// then the banking77-6 signature through the ChatAdapter at temperature
+/// 0, constrained and free, counting replies that do not parse. Run with
+/// `cargo test -p kestrel-local --release --features constrained --test constrained -- --ignored --nocapture real`.
+#[tokio::test]
+#[ignore = "needs the fetched models; run in release with --nocapture"]
+async fn real_models_follow_the_chat_structure() {
+    use kestrel_lm::{AdapterChoice, CallConfig, LmError, SharedLm, call_with_adapter};
+    use kestrel_local::LocalLm;
+
+    let sig = banking_signature().with_instructions("Classify the intent of a bank customer's message.");
+    let texts = [
+        "I still have not received my new card, I ordered over a week ago.",
+        "Someone stole my wallet with my card in it.",
+        "How can I reset my PIN?",
+        "What rate do you use when I exchange euros to dollars?",
+        "Please close my account.",
+        "How old do I need to be to open an account?",
+    ];
+    let config = CallConfig { temperature: Some(0.0), max_tokens: Some(256), ..CallConfig::default() };
+    for name in ["local/smollm2", "local/qwen2.5-0.5b"] {
+        let lm = match LocalLm::from_model_string(name) {
+            Ok(lm) => lm,
+            Err(e) => {
+                println!("{name}: skipped ({e})");
+                continue;
+            }
+        };
+        let t = Instant::now();
+        let compiler = GrammarCompiler::new(lm.vocab()).unwrap();
+        let build = t.elapsed().as_secs_f64() * 1e3;
+        let size = lm.vocab().vocab_size();
+        let (us, _, _) = time_masks(&compiler, &chat_request(&sig), size);
+        println!("{name}: vocab {size}, trie {build:.0} ms, mask {us:.1} us/token (Literal, random logits)");
+        for (mode, model) in [("constrained", lm.clone()), ("free", lm.clone().without_constraints())] {
+            let shared = SharedLm::new(model);
+            let (mut failures, mut labels) = (0, Vec::new());
+            let t = Instant::now();
+            for text in texts {
+                let inputs = kestrel_core::Example::from_pairs([("text", text)]);
+                let chat = AdapterChoice::Chat { json_fallback: false };
+                match call_with_adapter(&shared, chat, &sig, &[], &inputs, &config).await {
+                    Ok(out) => labels.push(out.prediction.get("label").cloned().unwrap_or_default()),
+                    Err(LmError::Parse(_)) => failures += 1,
+                    Err(e) => panic!("{name} {mode}: {e}"),
                 }
             }
             println!(
-                "vocab {size}: trie {:.1} ms; {name}: {tokens} tokens ({replies} replies ended), mask {:.1} us/token",
-                build.as_secs_f64() * 1e3,
-                masks.as_secs_f64() * 1e6 / f64::from(tokens)
+                "{name} {mode}: {failures}/{} parse failures, {:.1} s, labels {labels:?}",
+                texts.len(),
+                t.elapsed().as_secs_f64()
             );
+            if mode == "constrained" {
+                assert_eq!(failures, 0, "{name}: a constrained reply did not parse");
+            }
         }
     }
 }
