@@ -26,7 +26,7 @@ pub mod trace;
 mod type_parse;
 pub mod types;
 
-pub use adapter::{Adapter, ChatAdapter, JsonAdapter};
+pub use adapter::{Adapter, ChatAdapter, JsonAdapter, OutputStructure, StructuredField, ValueShape};
 pub use error::{AdapterParseError, CoreError, Result};
 pub use example::{Example, Fields, Prediction};
 pub use field::{FieldSpec, Io};

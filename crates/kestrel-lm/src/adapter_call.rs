@@ -172,8 +172,12 @@ async fn run_once(
     let signature = prompt.signature;
     let messages = prompt.messages(adapter, slot).map_err(|e| (e.into(), Usage::default()))?;
     let mut request = LmRequest::new(messages).with_config(config);
-    if lm.capabilities().structured_outputs {
+    let capabilities = lm.capabilities();
+    if capabilities.structured_outputs {
         request.response_format = adapter.response_format(signature);
+    }
+    if capabilities.constrained_decoding {
+        request.output_structure = adapter.output_structure(signature);
     }
     let response = lm.call(request).await.map_err(|e| (e, Usage::default()))?;
     if response.completions.is_empty() {

@@ -58,6 +58,13 @@ impl LmBuilder {
         Ok(Self::new(crate::providers::provider_for_model(model)?))
     }
 
+    /// [`Self::from_model`] through a registry of extra providers
+    /// (`local/…` with kestrel-local; the facade's
+    /// `kestrel::providers::registry()` holds them).
+    pub fn from_model_in(model: &str, registry: &crate::registry::ProviderRegistry) -> Result<Self, LmError> {
+        Ok(Self::new(registry.provider_for_model(model)?))
+    }
+
     /// Builder: cache settings.
     pub fn cache(mut self, cache: CacheConfig) -> Self {
         self.cache = cache;

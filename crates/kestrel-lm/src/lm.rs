@@ -18,6 +18,13 @@ pub struct LmCapabilities {
     /// outputs). When false, the JSON adapter sends no `response_format`, as
     /// DSPy does for models it does not know to support one.
     pub structured_outputs: bool,
+    /// Decodes under a grammar: given a request's
+    /// [`crate::LmRequest::output_structure`] (or a JSON-schema
+    /// `response_format`), every reply follows it. When true, the adapter
+    /// path asks for the ChatAdapter's field structure on each request (the
+    /// local provider does; HTTP providers do not: DSPy sends no structure
+    /// to unknown servers).
+    pub constrained_decoding: bool,
     /// Responses must never be cached (scripted test LMs, whose replies
     /// depend on call order).
     pub no_cache: bool,
@@ -27,6 +34,12 @@ impl LmCapabilities {
     /// Capabilities that forbid caching (see [`LmCapabilities::no_cache`]).
     pub fn uncacheable(mut self) -> Self {
         self.no_cache = true;
+        self
+    }
+
+    /// Capabilities with constrained decoding on or off.
+    pub fn with_constrained_decoding(mut self, on: bool) -> Self {
+        self.constrained_decoding = on;
         self
     }
 

@@ -1,6 +1,6 @@
 //! Request and response types of one LM call.
 
-use kestrel_core::{Message, Usage};
+use kestrel_core::{Message, OutputStructure, Usage};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -29,6 +29,13 @@ pub struct LmRequest {
     /// Structured-output request body value (`{"type": "json_schema", ...}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_format: Option<Value>,
+    /// The reply structure to constrain decoding to (the ChatAdapter's field
+    /// sections), set by the adapter path only for LMs whose
+    /// [`crate::LmCapabilities::constrained_decoding`] is true. Never sent
+    /// on the wire; part of the cache key when present, since a constrained
+    /// reply differs from a free one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_structure: Option<OutputStructure>,
     /// DSPy's rollout id: distinguishes otherwise identical requests in the
     /// cache; never sent to the provider.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,6 +61,7 @@ impl LmRequest {
             max_tokens: None,
             stop: Vec::new(),
             response_format: None,
+            output_structure: None,
             rollout_id: None,
             use_cache: true,
         }

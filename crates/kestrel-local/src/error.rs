@@ -40,6 +40,34 @@ pub enum LocalError {
         /// What is wrong.
         message: String,
     },
+    /// A model's vocabulary is inconsistent (token types, EOS ids, sizes).
+    #[error("invalid vocabulary: {message}")]
+    Vocab {
+        /// What is wrong.
+        message: String,
+    },
+    /// A GGUF file holds a model architecture the engine does not run.
+    #[error("{path}: unsupported model architecture `{architecture}` (supported: llama, qwen2)")]
+    UnsupportedArchitecture {
+        /// The file.
+        path: PathBuf,
+        /// `general.architecture` of the file.
+        architecture: String,
+    },
+    /// A chat template failed to parse or render.
+    #[error("chat template: {message}")]
+    Template {
+        /// What failed.
+        message: String,
+    },
+    /// A constrained-decoding grammar cannot be built or followed (bad
+    /// `response_format`, unsupported structure, a token the grammar
+    /// rejects).
+    #[error("constrained decoding: {message}")]
+    Constraint {
+        /// What is wrong.
+        message: String,
+    },
     /// Tokenizing or running the model failed.
     #[error("local model {model}: {message}")]
     Inference {

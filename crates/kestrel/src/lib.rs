@@ -12,6 +12,10 @@
 //! | [`modules`] | `kestrel-modules` | `Module`, `Predict`, `ChainOfThought`, `ReAct`, `BestOfN`, `Refine`, save/load, trace scopes |
 //! | [`eval`] | `kestrel-eval` | `Evaluate`, metrics, datasets |
 //! | [`optimizers`] | `kestrel-optimizers` | `LabeledFewShot`, `BootstrapFewShot`, `BootstrapFewShotWithRandomSearch`, `Copro`, `MiproV2`, `Gepa`, `Simba`, `KnnFewShot`, `Ensemble` |
+//! | `local` (feature `local`) | `kestrel-local` | in-process GGUF chat models and MiniLM embeddings |
+//!
+//! [`providers`] builds LMs from model strings of every provider this
+//! build has (`local/…` too, with the feature `local`).
 //!
 //! ```
 //! use kestrel::prelude::*;
@@ -23,8 +27,13 @@
 pub use kestrel_core as core;
 pub use kestrel_eval as eval;
 pub use kestrel_lm as lm;
+/// In-process local models (cargo feature `local`): `kestrel-local`.
+#[cfg(feature = "local")]
+pub use kestrel_local as local;
 pub use kestrel_modules as modules;
 pub use kestrel_optimizers as optimizers;
+
+pub mod providers;
 
 pub use kestrel_lm::{set_default_lm, with_lm};
 pub use kestrel_macros::{Module, Signature};

@@ -1,6 +1,6 @@
 //! DSPy's `ChatAdapter`: `[[ ## field ## ]]` sections.
 
-use crate::adapter::{Adapter, chat_format, chat_parse};
+use crate::adapter::{Adapter, OutputStructure, chat_format, chat_parse};
 use crate::error::{AdapterParseError, Result};
 use crate::example::{Example, Fields};
 use crate::message::Message;
@@ -25,6 +25,10 @@ impl Adapter for ChatAdapter {
 
     fn format_request(&self, signature: &SignatureSpec, inputs: &Example) -> Option<Option<Message>> {
         Some(chat_format::format_request(signature, inputs))
+    }
+
+    fn output_structure(&self, signature: &SignatureSpec) -> Option<OutputStructure> {
+        Some(OutputStructure::for_signature(signature))
     }
 
     fn parse(&self, signature: &SignatureSpec, completion: &str) -> std::result::Result<Fields, AdapterParseError> {

@@ -23,6 +23,7 @@ mod repair;
 mod schema;
 mod schema_check;
 mod strict;
+mod structure;
 
 use std::fmt;
 
@@ -35,6 +36,7 @@ use crate::signature::SignatureSpec;
 
 pub use chat::ChatAdapter;
 pub use json::JsonAdapter;
+pub use structure::{OutputStructure, StructuredField, ValueShape};
 
 /// Python's `json.dumps(value, ensure_ascii=False)`, the text DSPy shows for
 /// lists, dicts and JSON schemas: `", "` and `": "` separators, object keys
@@ -127,6 +129,14 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     /// The `response_format` to put in the request body, if this adapter uses
     /// structured outputs.
     fn response_format(&self, _signature: &SignatureSpec) -> Option<Value> {
+        None
+    }
+
+    /// The reply structure a provider may constrain decoding to, for LMs
+    /// that can ([`OutputStructure`]; ChatAdapter's field sections). `None`
+    /// (the default): the adapter asks for none. It never changes the
+    /// prompt.
+    fn output_structure(&self, _signature: &SignatureSpec) -> Option<OutputStructure> {
         None
     }
 

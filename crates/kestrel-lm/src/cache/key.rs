@@ -16,6 +16,7 @@
 //! | stop            | `u64` count, then each sequence as a `str`                      |
 //! | response_format | `opt`, then the canonical JSON text as a `str`                  |
 //! | `rollout_id`    | `opt`, then `u64`                                               |
+//! | output structure| only when present: `str` `output_structure`, then its canonical JSON as a `str` |
 //!
 //! where `u32`/`u64` are little-endian, `str` is a `u64` byte length followed
 //! by the UTF-8 bytes, `opt` is one byte (`0` absent — nothing follows — or
@@ -25,6 +26,10 @@
 //! canonical quiet NaN. Canonical JSON is compact, with object keys sorted by
 //! their UTF-8 bytes at every depth, strings escaped as `serde_json` does and
 //! numbers printed as `serde_json` prints them.
+//!
+//! The output structure (constrained decoding of ChatAdapter replies) is
+//! appended only when a request carries one, so requests without it keep
+//! the keys they always had.
 //!
 //! Never hashed: the API key, the base URL and `use_cache` (none of them
 //! changes the answer).
@@ -38,6 +43,9 @@ use crate::request::LmRequest;
 
 /// The version tag that starts every hashed key (see the module docs).
 const KEY_VERSION_TAG: &[u8] = b"kestrel-lm/cache-key/v1";
+
+/// The tag before an output structure's canonical JSON (see the module docs).
+const OUTPUT_STRUCTURE_TAG: &str = "output_structure";
 
 /// The cache key of one request: 32 bytes of SHA-256.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -72,6 +80,15 @@ impl CacheKey {
         }
         if let Some(rollout_id) = h.some(request.rollout_id) {
             h.u64(rollout_id);
+        }
+        // Appended only when present, so keys of requests without one are
+        // those of every earlier key.
+        if let Some(structure) = &request.output_structure {
+            h.str(OUTPUT_STRUCTURE_TAG);
+            let value = serde_json::to_value(structure).unwrap_or(Value::Null);
+            let mut text = String::new();
+            canonical_json(&value, &mut text);
+            h.str(&text);
         }
         CacheKey(h.0.finalize().into())
     }

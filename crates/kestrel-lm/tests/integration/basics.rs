@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use kestrel_core::{Example, SignatureSpec, Usage};
+use kestrel_core::{Example, OutputStructure, SignatureSpec, Usage, ValueShape};
 use kestrel_lm::{
     AdapterChoice, CallConfig, Completion, Lm, LmCapabilities, LmError, LmRequest, LmResponse, PromptCache, SharedLm,
     call_with_adapter, call_with_adapter_cached, clear_default_lm, current_lm, default_lm, resolve_lm, set_default_lm,
@@ -20,6 +20,7 @@ struct Echo {
     name: String,
     reply: String,
     structured: bool,
+    constrained: bool,
     seen: Mutex<Vec<LmRequest>>,
 }
 
@@ -35,7 +36,7 @@ impl Lm for Echo {
         &self.name
     }
     fn capabilities(&self) -> LmCapabilities {
-        LmCapabilities::default().with_structured_outputs(self.structured)
+        LmCapabilities::default().with_structured_outputs(self.structured).with_constrained_decoding(self.constrained)
     }
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         self.seen.lock().unwrap().push(request.clone());
@@ -150,6 +151,30 @@ async fn json_adapter_sends_response_format_only_to_models_that_support_it() {
             assert_eq!(seen[0].response_format.as_ref().unwrap()["type"], "json_schema");
         }
     }
+}
+
+#[tokio::test]
+async fn chat_adapter_asks_constrained_lms_for_its_field_structure_without_changing_the_prompt() {
+    let sig = SignatureSpec::parse("question -> label: Literal['yes', 'no'], n: int").unwrap();
+    let inputs = Example::from_pairs([("question", "Is it?")]);
+    let mut prompts = Vec::new();
+    for constrained in [false, true] {
+        let reply = "[[ ## label ## ]]\nyes\n\n[[ ## n ## ]]\n3\n\n[[ ## completed ## ]]";
+        let echo = Arc::new(Echo { name: "test/c".into(), reply: reply.into(), constrained, ..Echo::default() });
+        let out =
+            call_with_adapter(&shared(&echo), AdapterChoice::default(), &sig, &[], &inputs, &CallConfig::default())
+                .await
+                .unwrap();
+        assert_eq!(out.prediction.get_str("label"), Some("yes"));
+        let seen = echo.seen.lock().unwrap();
+        assert_eq!(seen[0].output_structure, constrained.then(|| OutputStructure::for_signature(&sig)));
+        assert!(seen[0].response_format.is_none());
+        prompts.push(seen[0].messages.clone());
+    }
+    assert_eq!(prompts[0], prompts[1], "the structure never changes the prompt");
+    let structure = OutputStructure::for_signature(&sig);
+    assert_eq!(structure.fields[0].shape, ValueShape::OneOf { choices: vec!["yes".into(), "no".into()] });
+    assert_eq!(structure.fields[1].shape, ValueShape::Int);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use kestrel_core::{Message, Usage};
+use kestrel_core::{Message, OutputStructure, SignatureSpec, Usage};
 use kestrel_lm::cache::{Cache, CacheConfig, CacheKey};
 use kestrel_lm::{Completion, LmError, LmRequest, LmResponse};
 use serde_json::json;
@@ -92,6 +92,9 @@ fn the_key_is_stable_and_covers_every_field() {
         ("no response_format", |r| r.response_format = None),
         ("rollout_id", |r| r.rollout_id = Some(4)),
         ("no rollout_id", |r| r.rollout_id = None),
+        ("output_structure", |r| {
+            r.output_structure = Some(OutputStructure::for_signature(&SignatureSpec::parse("q -> a: int").unwrap()))
+        }),
     ];
     let mut seen = std::collections::HashSet::from([k]);
     for (name, change) in variants {

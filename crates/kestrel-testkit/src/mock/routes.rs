@@ -70,8 +70,8 @@ impl Route {
 
 /// What a route's body parsed into.
 enum Parsed {
-    /// Chat completions or Anthropic messages.
-    Lm { model: String, request: LmRequest },
+    /// Chat completions or Anthropic messages (boxed: a request is large).
+    Lm { model: String, request: Box<LmRequest> },
     /// Embeddings (answered from the body itself).
     Embeddings,
     /// `GET /v1/models`.
@@ -144,7 +144,7 @@ pub(super) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         body: body.as_ref().ok().filter(|b| !b.is_null()).cloned(),
         model: model(),
         lm_request: match &parsed {
-            Ok(Parsed::Lm { request, .. }) => Some(request.clone()),
+            Ok(Parsed::Lm { request, .. }) => Some(LmRequest::clone(request)),
             _ => None,
         },
         fault: fault.clone(),
@@ -183,8 +183,12 @@ fn parse_json(route: Route, bytes: &Bytes) -> Result<Value, String> {
 
 fn parse(route: Route, body: &Value) -> Result<Parsed, String> {
     match route {
-        Route::ChatCompletions => openai::parse_chat(body).map(|(model, request)| Parsed::Lm { model, request }),
-        Route::Messages => anthropic::parse_messages(body).map(|(model, request)| Parsed::Lm { model, request }),
+        Route::ChatCompletions => {
+            openai::parse_chat(body).map(|(model, request)| Parsed::Lm { model, request: Box::new(request) })
+        }
+        Route::Messages => {
+            anthropic::parse_messages(body).map(|(model, request)| Parsed::Lm { model, request: Box::new(request) })
+        }
         Route::Embeddings => Ok(Parsed::Embeddings),
         Route::Models => Ok(Parsed::Models),
     }

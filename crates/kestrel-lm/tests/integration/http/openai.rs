@@ -2,7 +2,7 @@
 //! response read back (usage, cost, finish reason), reasoning models,
 //! `n > 1`, embeddings, and a signature call through the adapter.
 
-use kestrel_core::{Example, Message, SignatureSpec, Usage};
+use kestrel_core::{Adapter, Example, Message, SignatureSpec, Usage};
 use kestrel_lm::{AdapterChoice, CallConfig, Embedder, FinishReason, Lm, LmRequest, SharedLm, call_with_adapter};
 use kestrel_testkit::ScriptedLm;
 use kestrel_testkit::mock::{MockServer, Responder, Route, embed};
@@ -177,4 +177,48 @@ async fn lm_default_options_reach_the_wire_below_the_call_config() {
     let out = call_with_adapter(&sampling, AdapterChoice::default(), &sig, &[], &inputs, &CallConfig::default()).await;
     assert_eq!(out.unwrap().prediction.completions().len(), 3);
     assert_eq!((&body(3)["n"], &body(3)["temperature"]), (&json!(3), &json!(0.7)));
+}
+
+/// Constrained decoding on an OpenAI-compatible server: the explicit
+/// `.structured_outputs(true)` puts the JSON adapter's schema on the wire as
+/// `response_format` (here on the ChatAdapter → JSON fallback request); by
+/// default (any server but OpenAI's own) no `response_format` is sent, as
+/// DSPy sends none to unknown models. The ChatAdapter's field structure is
+/// never sent: it is for providers that decode under a grammar themselves.
+#[tokio::test]
+async fn the_structured_outputs_option_puts_the_json_schema_on_the_wire_and_is_off_by_default() {
+    let sig = SignatureSpec::parse("question -> label: Literal['yes', 'no'], n: int").unwrap();
+    let inputs = Example::from_pairs([("question", "Is it?")]);
+    for on in [None, Some(true)] {
+        // Chat replies never parse; the JSON fallback's reply does.
+        let server = MockServer::start(Responder::from_fn(|r: &LmRequest| {
+            let system = &r.messages[0].content;
+            Ok(if system.contains("JSON object") { r#"{"label": "yes", "n": 3}"# } else { "no markers" }.to_string())
+        }))
+        .await
+        .unwrap();
+        let provider = openai(&server, "qwen2.5-0.5b-instruct");
+        let provider = match on {
+            Some(on) => provider.structured_outputs(on),
+            None => provider,
+        };
+        let lm = SharedLm::new(uncached(provider));
+        let out =
+            call_with_adapter(&lm, AdapterChoice::default(), &sig, &[], &inputs, &CallConfig::default()).await.unwrap();
+        assert_eq!((out.prediction.get("n"), out.json_fallback), (Some(&json!(3)), true));
+        let bodies: Vec<_> = server.requests_to(Route::ChatCompletions).into_iter().map(|r| r.body.unwrap()).collect();
+        assert_eq!(bodies.len(), 2);
+        assert!(bodies.iter().all(|b| b.get("output_structure").is_none()));
+        assert!(bodies[0].get("response_format").is_none(), "the ChatAdapter request carries no schema");
+        match on {
+            None => assert!(bodies[1].get("response_format").is_none(), "off by default"),
+            Some(_) => {
+                let expected = kestrel_core::JsonAdapter.response_format(&sig).unwrap();
+                assert_eq!(bodies[1]["response_format"], expected);
+                assert_eq!(expected["type"], "json_schema");
+                let schema = &expected["json_schema"]["schema"];
+                assert_eq!(schema["properties"]["label"]["enum"], json!(["yes", "no"]));
+            }
+        }
+    }
 }

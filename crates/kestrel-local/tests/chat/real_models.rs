@@ -1,0 +1,186 @@
+//! The engine on the real models `cargo xtask fetch-models smollm2
+//! qwen2.5-0.5b` puts in the model directory (`#[ignore]`d: run them with
+//! `cargo test --release -p kestrel-local --features chat --test chat -- --ignored --nocapture`).
+//! They check the tokenizer built from GGUF metadata against the models'
+//! known ids, the forward pass against candle-transformers'
+//! `quantized_llama` / `quantized_qwen2` (same greedy tokens), and print
+//! the engine's speed figures.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use candle_core::quantized::gguf_file;
+use candle_core::{Device, Tensor};
+use candle_transformers::models::{quantized_llama, quantized_qwen2};
+use kestrel_core::Message;
+use kestrel_lm::LmRequest;
+use kestrel_local::{LocalLm, LocalLmOptions};
+
+const SMOLLM2: &str = "local/smollm2";
+const QWEN: &str = "local/qwen2.5-0.5b";
+
+fn load(model: &str, options: LocalLmOptions) -> LocalLm {
+    LocalLm::from_model_string_with(model, options)
+        .unwrap_or_else(|error| panic!("{model}: {error} (run `cargo xtask fetch-models`)"))
+}
+
+fn gguf_path(model: &str) -> PathBuf {
+    let dir = kestrel_local::model_dir::model_dir().unwrap().join(model.trim_start_matches("local/"));
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "gguf"))
+        .unwrap()
+}
+
+#[test]
+#[ignore = "needs the real models (cargo xtask fetch-models)"]
+fn tokenizers_built_from_gguf_match_the_models_ids() {
+    let qwen = load(QWEN, LocalLmOptions::default());
+    let ids = qwen.tokenizer().encode("Hello, world!", false).unwrap();
+    assert_eq!(ids.get_ids(), [9707, 11, 1879, 0]);
+    let prompt = qwen.prompt_ids(&[Message::system("S"), Message::user("Hi")]).unwrap();
+    assert_eq!(prompt[0], 151_644, "<|im_start|> is one token");
+    assert_eq!(qwen.vocab().eos_token_ids(), &[151_643, 151_645]);
+    let smol = load(SMOLLM2, LocalLmOptions::default());
+    let encoding = smol.tokenizer().encode("Hello world 2024", false).unwrap();
+    assert_eq!(encoding.get_tokens(), ["Hello", "Ġworld", "Ġ", "2", "0", "2", "4"]);
+    for lm in [&qwen, &smol] {
+        for text in [
+            "Classify the intent: «card_arrival»\n\n[[ ## label ## ]]",
+            "naïve café — 東京 🙂",
+            "  two  spaces\tand\ttabs",
+        ] {
+            let encoding = lm.tokenizer().encode(text, false).unwrap();
+            assert_eq!(lm.vocab().decode(encoding.get_ids()), text.as_bytes(), "{lm:?} round trip of {text:?}");
+        }
+    }
+}
+
+/// Greedy tokens from candle-transformers' model of the same file.
+fn candle_greedy(model: &str, prompt: &[u32], steps: usize, eos: &[u32]) -> Vec<u32> {
+    let path = gguf_path(model);
+    let mut file = std::fs::File::open(&path).unwrap();
+    let content = gguf_file::Content::read(&mut file).unwrap();
+    let qwen = model == QWEN;
+    let mut llama = (!qwen).then(|| quantized_llama::ModelWeights::from_gguf(content, &mut file, &Device::Cpu));
+    let mut qwen2 = if qwen {
+        let mut file = std::fs::File::open(&path).unwrap();
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        Some(quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap())
+    } else {
+        None
+    };
+    let mut llama = llama.take().map(Result::unwrap);
+    let mut forward = |ids: &[u32], pos: usize| -> Vec<f32> {
+        let input = Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let logits = match (&mut llama, &mut qwen2) {
+            (Some(m), _) => m.forward(&input, pos).unwrap(),
+            (_, Some(m)) => m.forward(&input, pos).unwrap(),
+            _ => unreachable!(),
+        };
+        logits.squeeze(0).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    };
+    let argmax = |logits: &[f32]| {
+        logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &l)| if l > best.1 { (i, l) } else { best }).0
+            as u32
+    };
+    let mut tokens = Vec::new();
+    let mut next = argmax(&forward(prompt, 0));
+    let mut pos = prompt.len();
+    while tokens.len() < steps && !eos.contains(&next) {
+        tokens.push(next);
+        next = argmax(&forward(&[next], pos));
+        pos += 1;
+    }
+    tokens
+}
+
+#[tokio::test]
+#[ignore = "needs the real models (cargo xtask fetch-models)"]
+async fn greedy_tokens_match_candle_transformers() {
+    for model in [SMOLLM2, QWEN] {
+        let lm = load(model, LocalLmOptions::default());
+        let messages = vec![
+            Message::system("Your input fields are:\n1. `text` (str)\nYour output fields are:\n1. `label` (str)"),
+            Message::user(
+                "[[ ## text ## ]]\nI still have not received my new card.\n\nRespond with the corresponding output fields, starting with the field `[[ ## label ## ]]`.",
+            ),
+        ];
+        let prompt = lm.prompt_ids(&messages).unwrap();
+        let expected = candle_greedy(model, &prompt, 24, lm.vocab().eos_token_ids());
+        let mut request = LmRequest::new(messages);
+        request.temperature = Some(0.0);
+        request.max_tokens = Some(24);
+        let ours = lm.generate(&request).await.unwrap().response.completions[0].text.clone();
+        let theirs = String::from_utf8_lossy(&lm.vocab().decode(&expected)).into_owned();
+        println!("{model}: {ours:?}");
+        assert_eq!(ours, theirs, "{model}");
+    }
+}
+
+fn ask(system: &str, user: &str, max_tokens: u32) -> LmRequest {
+    let mut request = LmRequest::new(vec![Message::system(system), Message::user(user)]);
+    request.temperature = Some(0.0);
+    request.max_tokens = Some(max_tokens);
+    request
+}
+
+async fn timed(lm: &LocalLm, request: &LmRequest) -> (Duration, u64, usize) {
+    let start = Instant::now();
+    let out = lm.generate(request).await.unwrap();
+    (start.elapsed(), out.response.usage.completion_tokens, out.cached_prompt_tokens)
+}
+
+/// Prints single-stream decode speed, aggregate speed with 8 concurrent
+/// requests, and time to first token on a ~500-token system prompt cold
+/// and warm (prefix cache). Use a release build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the real models (cargo xtask fetch-models); a benchmark: run in release"]
+async fn engine_speed_figures() {
+    let models: Vec<String> = std::env::var("KESTREL_BENCH_MODELS")
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_else(|_| vec![SMOLLM2.to_owned(), QWEN.to_owned()]);
+    let system = "You are a careful assistant for a bank. Classify each customer message into one intent. ".repeat(28);
+    for model in models {
+        let lm = load(&model, LocalLmOptions::default().prefix_cache_bytes(0));
+        let decode_tokens = 64;
+        // Warm-up, then single stream: TTFT (1 token) and the full run.
+        timed(&lm, &ask("Be brief.", "Say hello.", 4)).await;
+        let short = ask("Be brief.", "Write a long story about a dragon who learns to fly.", 1);
+        let (first, _, _) = timed(&lm, &short).await;
+        let mut long = short.clone();
+        long.max_tokens = Some(decode_tokens);
+        let (whole, produced, _) = timed(&lm, &long).await;
+        let single = (produced.saturating_sub(1)) as f64 / (whole - first).as_secs_f64();
+        // 8 concurrent requests (distinct prompts, no shared cache).
+        let start = Instant::now();
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let lm = lm.clone();
+                let request =
+                    ask("Be brief.", &format!("Story number {i}: write a long story about dragon {i}."), decode_tokens);
+                tokio::spawn(async move { lm.generate(&request).await.unwrap().response.usage.completion_tokens })
+            })
+            .collect();
+        let mut total = 0;
+        for handle in handles {
+            total += handle.await.unwrap();
+        }
+        let aggregate = total as f64 / start.elapsed().as_secs_f64();
+        // TTFT on the long system prompt: cold (no prefix cache) vs warm.
+        let (cold, _, _) = timed(&lm, &ask(&system, "My card has not arrived.", 1)).await;
+        let warm_lm = load(&model, LocalLmOptions::default());
+        timed(&warm_lm, &ask(&system, "I lost my card.", 1)).await;
+        let (warm, _, cached) = timed(&warm_lm, &ask(&system, "My card has not arrived.", 1)).await;
+        let prompt_tokens = lm.prompt_ids(&ask(&system, "My card has not arrived.", 1).messages).unwrap().len();
+        println!(
+            "{model}: single-stream decode {single:.1} tok/s; 8 concurrent aggregate {aggregate:.1} tok/s ({:.2}x); \
+             TTFT on a {prompt_tokens}-token prompt cold {:.0} ms, warm {:.0} ms ({cached} cached tokens, {:.1}x)",
+            aggregate / single,
+            cold.as_secs_f64() * 1e3,
+            warm.as_secs_f64() * 1e3,
+            cold.as_secs_f64() / warm.as_secs_f64(),
+        );
+    }
+}
