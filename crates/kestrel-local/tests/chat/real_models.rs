@@ -126,6 +126,15 @@ fn ask(system: &str, user: &str, max_tokens: u32) -> LmRequest {
     request
 }
 
+/// CPU time of this process so far (user + system; Linux), in seconds: the
+/// machine may be shared, so figures per CPU-second are reported too.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 async fn timed(lm: &LocalLm, request: &LmRequest) -> (Duration, u64, usize) {
     let start = Instant::now();
     let out = lm.generate(request).await.unwrap();
@@ -151,9 +160,12 @@ async fn engine_speed_figures() {
         let (first, _, _) = timed(&lm, &short).await;
         let mut long = short.clone();
         long.max_tokens = Some(decode_tokens);
+        let cpu = cpu_seconds();
         let (whole, produced, _) = timed(&lm, &long).await;
+        let single_cpu = produced as f64 / (cpu_seconds() - cpu);
         let single = (produced.saturating_sub(1)) as f64 / (whole - first).as_secs_f64();
         // 8 concurrent requests (distinct prompts, no shared cache).
+        let cpu = cpu_seconds();
         let start = Instant::now();
         let handles: Vec<_> = (0..8)
             .map(|i| {
@@ -168,6 +180,7 @@ async fn engine_speed_figures() {
             total += handle.await.unwrap();
         }
         let aggregate = total as f64 / start.elapsed().as_secs_f64();
+        let aggregate_cpu = total as f64 / (cpu_seconds() - cpu);
         // TTFT on the long system prompt: cold (no prefix cache) vs warm.
         let (cold, _, _) = timed(&lm, &ask(&system, "My card has not arrived.", 1)).await;
         let warm_lm = load(&model, LocalLmOptions::default());
@@ -175,7 +188,8 @@ async fn engine_speed_figures() {
         let (warm, _, cached) = timed(&warm_lm, &ask(&system, "My card has not arrived.", 1)).await;
         let prompt_tokens = lm.prompt_ids(&ask(&system, "My card has not arrived.", 1).messages).unwrap().len();
         println!(
-            "{model}: single-stream decode {single:.1} tok/s; 8 concurrent aggregate {aggregate:.1} tok/s ({:.2}x); \
+            "{model}: single-stream decode {single:.1} tok/s ({single_cpu:.1} tok per CPU-s); 8 concurrent aggregate \
+             {aggregate:.1} tok/s ({:.2}x; {aggregate_cpu:.1} tok per CPU-s); \
              TTFT on a {prompt_tokens}-token prompt cold {:.0} ms, warm {:.0} ms ({cached} cached tokens, {:.1}x)",
             aggregate / single,
             cold.as_secs_f64() * 1e3,
