@@ -67,7 +67,7 @@ pub use module::{Module, ModuleExt};
 pub use multi_chain::{ComparisonInput, MultiChainComparison, WithRationale};
 pub use parallel::{BatchExt, BatchResults, Parallel};
 pub use predict::Predict;
-pub use predictor::{Predictor, PredictorState, Predictors, PredictorsExt, join_path};
+pub use predictor::{Parameter, Predictor, PredictorState, Predictors, PredictorsExt, StateMut, StateRef, join_path};
 pub use react::{ReAct, WithTrajectory};
 pub use react_format::{ToolStep, Trajectory};
 pub use refine::Refine;

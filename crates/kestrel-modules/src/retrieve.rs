@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::error::ModuleError;
 use crate::module::Module;
-use crate::predictor::{Predictor, Predictors};
+use crate::predictor::{Parameter, Predictor, Predictors, StateMut, StateRef, leaf_path};
 
 /// DSPy's default `k`.
 const DEFAULT_K: usize = 3;
@@ -151,19 +151,10 @@ impl Retrieve {
     /// keys are ignored. A malformed state changes nothing and is
     /// [`ModuleError::State`].
     pub fn load_state(&mut self, state: &Value) -> Result<(), ModuleError> {
-        let malformed = |message: String| ModuleError::State { at: "k".into(), message };
-        let Value::Object(map) = state else {
-            return Err(ModuleError::State { at: String::new(), message: format!("expected an object, got {state}") });
-        };
-        match map.get("k") {
-            None => Ok(()),
-            Some(Value::Number(n)) => {
-                let k = n.as_u64().and_then(|k| usize::try_from(k).ok());
-                self.k = k.ok_or_else(|| malformed(format!("expected a non-negative integer, got {n}")))?;
-                Ok(())
-            }
-            Some(other) => Err(malformed(format!("expected a non-negative integer, got {other}"))),
+        if let Some(k) = read_k(state)? {
+            self.k = k;
         }
+        Ok(())
     }
 }
 
@@ -188,9 +179,44 @@ impl Module for Retrieve {
     }
 }
 
-/// A retriever holds no predictors; `#[derive(Module)]` programs can hold a
-/// `Retrieve` field.
+/// A retriever holds no predictors; in a `#[derive(Module)]` program its
+/// state (`{"k": k}`) is saved under its field's path, as DSPy saves it.
 impl Predictors for Retrieve {
     fn visit_predictors(&self, _: &str, _: &mut dyn FnMut(&str, &dyn Predictor)) {}
     fn visit_predictors_mut(&mut self, _: &str, _: &mut dyn FnMut(&str, &mut dyn Predictor)) {}
+    fn visit_state(&self, path: &str, visit: &mut dyn FnMut(&str, StateRef<'_>)) {
+        visit(leaf_path(path), StateRef::Parameter(self));
+    }
+    fn visit_state_mut(&mut self, path: &str, visit: &mut dyn FnMut(&str, StateMut<'_>)) {
+        visit(leaf_path(path), StateMut::Parameter(self));
+    }
+}
+
+impl Parameter for Retrieve {
+    fn parameter_state(&self) -> Value {
+        self.dump_state()
+    }
+    fn check_parameter_state(&self, state: &Value) -> Result<(), ModuleError> {
+        read_k(state).map(|_| ())
+    }
+    fn set_parameter_state(&mut self, state: &Value) -> Result<(), ModuleError> {
+        self.load_state(state)
+    }
+}
+
+/// The `k` of a saved state (`None`: no `k` key, nothing to change).
+fn read_k(state: &Value) -> Result<Option<usize>, ModuleError> {
+    let malformed = |message: String| ModuleError::State { at: "k".into(), message };
+    let Value::Object(map) = state else {
+        return Err(ModuleError::State { at: String::new(), message: format!("expected an object, got {state}") });
+    };
+    match map.get("k") {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|k| usize::try_from(k).ok())
+            .map(Some)
+            .ok_or_else(|| malformed(format!("expected a non-negative integer, got {n}"))),
+        Some(other) => Err(malformed(format!("expected a non-negative integer, got {other}"))),
+    }
 }

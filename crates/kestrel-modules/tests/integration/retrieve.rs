@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use kestrel_core::Example;
 use kestrel_lm::{LmError, Passage, Retriever, SharedRetriever, with_retriever};
-use kestrel_modules::{Module, ModuleError, ModuleExt, Predict, PredictorsExt, ProgramState, Retrieve, RetrieveInput};
+use kestrel_modules::{
+    Module, ModuleError, ModuleExt, Predict, Predictor, PredictorsExt, ProgramState, Retrieve, RetrieveInput,
+};
 use serde_json::json;
 
 /// Answers `"<name>: <query> #i"` for i in 0..k and logs every call.
@@ -112,12 +114,65 @@ struct Rag {
     answer: Predict,
 }
 
+fn rag(k: usize) -> Rag {
+    Rag { retrieve: Retrieve::new(k), answer: Predict::from_signature("context, question -> answer").unwrap() }
+}
+
 #[test]
-fn a_derived_program_holds_a_retrieve_field_beside_its_predictors() {
-    let rag =
-        Rag { retrieve: Retrieve::new(4), answer: Predict::from_signature("context, question -> answer").unwrap() };
-    assert_eq!(rag.predictor_paths(), vec!["answer".to_string()]);
-    // The program's state is its predictors' (the retriever's `k` is its own).
-    assert!(rag.dump_state().get("answer").is_some());
-    assert_eq!(rag.retrieve.dump_state(), json!({"k": 4}));
+fn a_derived_program_saves_the_retrieve_k_under_its_field_in_field_order() {
+    let program = rag(4);
+    assert_eq!(program.predictor_paths(), vec!["answer".to_string()]);
+    let state = program.dump_state();
+    let keys: Vec<&str> = state.as_object().unwrap().keys().map(String::as_str).collect();
+    // DSPy's `named_parameters()` order: fields as declared, then metadata.
+    assert_eq!(keys, ["retrieve", "answer", "metadata"]);
+    assert_eq!(state["retrieve"], json!({"k": 4}));
+
+    let mut loaded = rag(3);
+    loaded.load_state(&state).unwrap();
+    assert_eq!(loaded.retrieve.get_k(), 4);
+    assert_eq!(loaded.dump_state(), state);
+}
+
+#[test]
+fn a_missing_or_malformed_retrieve_entry_is_a_typed_error_and_changes_nothing() {
+    let mut saved = rag(5);
+    saved.answer.set_instructions("Answer tersely.".into());
+    let good = saved.dump_state();
+
+    let mut program = rag(2);
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("retrieve");
+    let err = program.load_state(&missing).unwrap_err();
+    assert!(
+        matches!(&err, ModuleError::StatePredictors { missing, .. } if missing == &vec!["retrieve".to_string()]),
+        "{err}"
+    );
+
+    let mut bad = good.clone();
+    bad["retrieve"] = json!({"k": "five"});
+    let err = program.load_state(&bad).unwrap_err();
+    assert!(matches!(&err, ModuleError::State { at, .. } if at == "retrieve.k"), "{err}");
+    assert_eq!(program.retrieve.get_k(), 2, "unchanged");
+    assert_ne!(program.answer.signature().instructions(), "Answer tersely.", "unchanged");
+
+    // A bad predictor entry after a good retrieve entry: the k is restored.
+    let mut bad_predictor = good.clone();
+    bad_predictor["answer"]["signature"]["fields"] = json!([]);
+    assert!(program.load_state(&bad_predictor).is_err());
+    assert_eq!(program.retrieve.get_k(), 2, "unchanged");
+
+    program.load_state(&good).unwrap();
+    assert_eq!(program.retrieve.get_k(), 5);
+    assert_eq!(program.answer.signature().instructions(), "Answer tersely.");
+}
+
+#[test]
+fn a_bare_retrieve_saves_its_k_as_the_document() {
+    let bare = Retrieve::new(6);
+    let state = kestrel_modules::ProgramState::dump_state(&bare);
+    assert_eq!(state["k"], 6);
+    let mut other = Retrieve::new(1);
+    kestrel_modules::ProgramState::load_state(&mut other, &state).unwrap();
+    assert_eq!(other.get_k(), 6);
 }
