@@ -54,7 +54,8 @@ impl Bm25Builder {
         if self.corpus.is_empty() {
             return Err(retrieval_error("bm25", "the corpus is empty"));
         }
-        if !(self.k1 >= 0.0 && self.k1.is_finite()) || !(0.0..=1.0).contains(&self.b) {
+        let k1_ok = self.k1 >= 0.0 && self.k1.is_finite();
+        if !(k1_ok && (0.0..=1.0).contains(&self.b)) {
             return Err(retrieval_error(
                 "bm25",
                 format!("k1 must be ≥ 0 and b in [0, 1], got k1={} b={}", self.k1, self.b),

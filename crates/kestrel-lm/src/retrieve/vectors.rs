@@ -14,7 +14,7 @@ pub(super) struct Matrix {
 impl Matrix {
     /// Number of rows.
     pub(super) fn rows(&self) -> usize {
-        if self.dim == 0 { 0 } else { self.data.len() / self.dim }
+        self.data.len().checked_div(self.dim).unwrap_or(0)
     }
 
     /// Row `i`.
