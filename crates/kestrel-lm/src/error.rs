@@ -106,6 +106,20 @@ pub enum LmError {
         /// The model that was asked.
         model: String,
     },
+    /// A `Retrieve` module has no retriever of its own and none is in scope.
+    #[error(
+        "no retriever configured: give the Retrieve module a retriever, or wrap the call in `with_retriever(retriever, ...)`"
+    )]
+    NoRetriever,
+    /// A retriever could not answer: a bad `k` or corpus, mismatched
+    /// embedding dimensions, or a retrieval server's own error body.
+    #[error("retriever {retriever}: {message}")]
+    Retrieval {
+        /// The retriever (`embeddings`, `bm25`, `colbertv2 <url>`).
+        retriever: String,
+        /// What was wrong.
+        message: String,
+    },
     /// The reply could not be parsed (after the JSON fallback, if enabled).
     /// Boxed: it carries the raw completion.
     #[error(transparent)]

@@ -10,6 +10,10 @@
 //! - [`adapter_call`]: format a signature with an adapter, call the LM, parse
 //!   the reply, and fall back from ChatAdapter to JSONAdapter as DSPy does.
 //!
+//! - [`retrieve`]: the [`Retriever`] trait and its task-local scope
+//!   ([`with_retriever`]); with the `retrieval` feature DSPy's `Embeddings`,
+//!   BM25 and the ColBERTv2 client.
+//!
 //! Invariant: this crate knows no module or optimizer; it turns a signature,
 //! demos and inputs into a prediction through some `Lm`.
 
@@ -24,6 +28,7 @@ pub mod lm;
 pub mod providers;
 pub mod registry;
 pub mod request;
+pub mod retrieve;
 pub mod retry;
 pub mod scope;
 pub mod usage;
@@ -37,6 +42,7 @@ pub use limits::RateLimits;
 pub use lm::{Lm, LmCapabilities, SharedLm};
 pub use registry::{EmbedderConstructor, LmConstructor, ProviderRegistry};
 pub use request::{CallConfig, Completion, FinishReason, LmRequest, LmResponse};
+pub use retrieve::{Passage, Retriever, SharedRetriever, current_retriever, with_retriever};
 pub use retry::RetryPolicy;
 pub use scope::{clear_default_lm, current_lm, default_lm, resolve_lm, set_default_lm, with_lm};
 pub use usage::{Price, PriceTable, UsageMeter, UsageReport, track_usage, track_usage_live};

@@ -1,5 +1,7 @@
 //! `#[derive(Module)]`: `Predictors` for a struct, visiting each field under
-//! its name (tuple fields under their index) in declaration order.
+//! its name (tuple fields under their index) in declaration order — its
+//! predictors, and its saved-state entries (predictors and other parameters
+//! such as `Retrieve`).
 
 use std::collections::HashSet;
 
@@ -33,6 +35,8 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let mut generics = input.generics.clone();
     let mut visits = Vec::new();
     let mut visits_mut = Vec::new();
+    let mut state_visits = Vec::new();
+    let mut state_visits_mut = Vec::new();
     for (i, field) in fields.iter().enumerate() {
         if attrs::module_skip(field)? {
             continue;
@@ -51,6 +55,12 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         });
         visits_mut.push(quote_spanned! {span=>
             #m::Predictors::visit_predictors_mut(&mut self.#member, &#m::join_path(__path, #name), __visit);
+        });
+        state_visits.push(quote_spanned! {span=>
+            #m::Predictors::visit_state(&self.#member, &#m::join_path(__path, #name), __visit);
+        });
+        state_visits_mut.push(quote_spanned! {span=>
+            #m::Predictors::visit_state_mut(&mut self.#member, &#m::join_path(__path, #name), __visit);
         });
     }
     let (path, visit) = if visits.is_empty() { (quote!(_), quote!(_)) } else { (quote!(__path), quote!(__visit)) };
@@ -73,6 +83,22 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 #visit: &mut dyn ::core::ops::FnMut(&str, &mut dyn #m::Predictor),
             ) {
                 #(#visits_mut)*
+            }
+
+            fn visit_state(
+                &self,
+                #path: &str,
+                #visit: &mut dyn ::core::ops::FnMut(&str, #m::StateRef<'_>),
+            ) {
+                #(#state_visits)*
+            }
+
+            fn visit_state_mut(
+                &mut self,
+                #path: &str,
+                #visit: &mut dyn ::core::ops::FnMut(&str, #m::StateMut<'_>),
+            ) {
+                #(#state_visits_mut)*
             }
         }
     })

@@ -23,6 +23,9 @@
 //!   corrected `rationale` and outputs ([`WithRationale`]).
 //! - [`majority`]: the most common answer among a prediction's completions,
 //!   compared with DSPy's [`normalize_text`].
+//! - [`Retrieve`]: DSPy's `dspy.Retrieve(k)`: passages for a query (or
+//!   several) from its own retriever or the task-local one
+//!   ([`kestrel_lm::with_retriever`]); state `{"k": k}`.
 //! - [`Parallel`] / [`BatchExt::batch`]: a module over many inputs with
 //!   bounded same-task concurrency, results in input order, per-item errors,
 //!   an optional error budget.
@@ -47,6 +50,7 @@ mod react;
 mod react_format;
 mod refine;
 mod refine_feedback;
+mod retrieve;
 mod reward;
 mod state;
 mod tool;
@@ -63,11 +67,14 @@ pub use module::{Module, ModuleExt};
 pub use multi_chain::{ComparisonInput, MultiChainComparison, WithRationale};
 pub use parallel::{BatchExt, BatchResults, Parallel};
 pub use predict::Predict;
-pub use predictor::{Predictor, PredictorState, Predictors, PredictorsExt, join_path, leaf_path};
+pub use predictor::{
+    Parameter, Predictor, PredictorState, Predictors, PredictorsExt, StateMut, StateRef, join_path, leaf_path,
+};
 pub use react::{ReAct, WithTrajectory};
 pub use react_format::{ToolStep, Trajectory};
 pub use refine::Refine;
 pub use refine_feedback::inspect_modules;
+pub use retrieve::{Queries, Retrieve, RetrieveInput};
 pub use reward::{AsyncReward, Reward};
 pub use state::{DSPY_STATE_FORMAT, ProgramState, SavedLm};
 pub use tool::Tool;

@@ -84,6 +84,55 @@ pub trait Predictor: Send + Sync {
     }
 }
 
+/// A learnable part of a program that is not a predictor — DSPy's other
+/// `Parameter`s, such as `dspy.Retrieve` — whose state the program's saved
+/// file holds under its path (`Retrieve`: `{"k": 3}`).
+pub trait Parameter: Send + Sync {
+    /// The state as DSPy's `dump_state()` writes it.
+    fn parameter_state(&self) -> Value;
+    /// Check a saved state without changing anything (errors are
+    /// [`ModuleError::State`] located relative to the entry).
+    fn check_parameter_state(&self, state: &Value) -> Result<(), ModuleError>;
+    /// Apply a saved state (checked first: nothing changes on error).
+    fn set_parameter_state(&mut self, state: &Value) -> Result<(), ModuleError>;
+}
+
+/// One entry of a program's saved state, as [`Predictors::visit_state`]
+/// yields it.
+#[derive(Clone, Copy)]
+pub enum StateRef<'a> {
+    /// A predictor.
+    Predictor(&'a dyn Predictor),
+    /// Another parameter (`Retrieve`).
+    Parameter(&'a dyn Parameter),
+}
+
+/// One entry of a program's saved state, mutably.
+pub enum StateMut<'a> {
+    /// A predictor.
+    Predictor(&'a mut dyn Predictor),
+    /// Another parameter (`Retrieve`).
+    Parameter(&'a mut dyn Parameter),
+}
+
+impl std::fmt::Debug for StateRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateRef::Predictor(p) => write!(f, "Predictor({})", p.signature()),
+            StateRef::Parameter(p) => write!(f, "Parameter({})", p.parameter_state()),
+        }
+    }
+}
+
+impl std::fmt::Debug for StateMut<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateMut::Predictor(p) => write!(f, "Predictor({})", p.signature()),
+            StateMut::Parameter(p) => write!(f, "Parameter({})", p.parameter_state()),
+        }
+    }
+}
+
 /// Walks the predictors of a program. `#[derive(Module)]` implements it by
 /// visiting each field with the field's name appended to `path`.
 #[diagnostic::on_unimplemented(
@@ -96,6 +145,19 @@ pub trait Predictors {
     fn visit_predictors(&self, path: &str, visit: &mut dyn FnMut(&str, &dyn Predictor));
     /// The same, mutably.
     fn visit_predictors_mut(&mut self, path: &str, visit: &mut dyn FnMut(&str, &mut dyn Predictor));
+
+    /// Every entry of the saved state — predictors and other parameters
+    /// ([`Parameter`], e.g. `Retrieve`) — in field order, as DSPy's
+    /// `named_parameters()`. The default visits the predictors only;
+    /// `#[derive(Module)]`, `Vec`, `Option`, `Box` and `Retrieve` override it.
+    fn visit_state(&self, path: &str, visit: &mut dyn FnMut(&str, StateRef<'_>)) {
+        self.visit_predictors(path, &mut |p, predictor| visit(p, StateRef::Predictor(predictor)));
+    }
+
+    /// The same, mutably.
+    fn visit_state_mut(&mut self, path: &str, visit: &mut dyn FnMut(&str, StateMut<'_>)) {
+        self.visit_predictors_mut(path, &mut |p, predictor| visit(p, StateMut::Predictor(predictor)));
+    }
 }
 
 /// Join a parent path and a field name (`""` + `x` = `x`, `a` + `x` = `a.x`).
@@ -170,6 +232,16 @@ impl<T: Predictors> Predictors for Vec<T> {
             item.visit_predictors_mut(&format!("{path}[{i}]"), visit);
         }
     }
+    fn visit_state(&self, path: &str, visit: &mut dyn FnMut(&str, StateRef<'_>)) {
+        for (i, item) in self.iter().enumerate() {
+            item.visit_state(&format!("{path}[{i}]"), visit);
+        }
+    }
+    fn visit_state_mut(&mut self, path: &str, visit: &mut dyn FnMut(&str, StateMut<'_>)) {
+        for (i, item) in self.iter_mut().enumerate() {
+            item.visit_state_mut(&format!("{path}[{i}]"), visit);
+        }
+    }
 }
 
 impl<T: Predictors> Predictors for Option<T> {
@@ -183,6 +255,16 @@ impl<T: Predictors> Predictors for Option<T> {
             inner.visit_predictors_mut(path, visit);
         }
     }
+    fn visit_state(&self, path: &str, visit: &mut dyn FnMut(&str, StateRef<'_>)) {
+        if let Some(inner) = self {
+            inner.visit_state(path, visit);
+        }
+    }
+    fn visit_state_mut(&mut self, path: &str, visit: &mut dyn FnMut(&str, StateMut<'_>)) {
+        if let Some(inner) = self {
+            inner.visit_state_mut(path, visit);
+        }
+    }
 }
 
 impl<T: Predictors + ?Sized> Predictors for Box<T> {
@@ -191,6 +273,12 @@ impl<T: Predictors + ?Sized> Predictors for Box<T> {
     }
     fn visit_predictors_mut(&mut self, path: &str, visit: &mut dyn FnMut(&str, &mut dyn Predictor)) {
         (**self).visit_predictors_mut(path, visit);
+    }
+    fn visit_state(&self, path: &str, visit: &mut dyn FnMut(&str, StateRef<'_>)) {
+        (**self).visit_state(path, visit);
+    }
+    fn visit_state_mut(&mut self, path: &str, visit: &mut dyn FnMut(&str, StateMut<'_>)) {
+        (**self).visit_state_mut(path, visit);
     }
 }
 

@@ -196,6 +196,12 @@ where
     fn visit_predictors_mut(&mut self, path: &str, visit: &mut dyn FnMut(&str, &mut dyn Predictor)) {
         self.module.visit_predictors_mut(&join_path(path, "module"), visit);
     }
+    fn visit_state(&self, path: &str, visit: &mut dyn FnMut(&str, crate::predictor::StateRef<'_>)) {
+        self.module.visit_state(&join_path(path, "module"), visit);
+    }
+    fn visit_state_mut(&mut self, path: &str, visit: &mut dyn FnMut(&str, crate::predictor::StateMut<'_>)) {
+        self.module.visit_state_mut(&join_path(path, "module"), visit);
+    }
 }
 
 impl<M> Module for Refine<M>

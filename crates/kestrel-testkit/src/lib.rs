@@ -16,15 +16,20 @@
 //!   served by the mock server.
 //! - [`LetterCountEmbedder`] and [`HashedWordsEmbedder`]: deterministic
 //!   offline [`kestrel_lm::Embedder`]s (KNNFewShot's fixture, benchmarks).
+//! - [`RagReaderLm`]: the offline LM of the multi-hop RAG example — reads
+//!   the retrieved passages in the prompt and answers by documented
+//!   word-overlap rules (a simulation of the plumbing, not a model).
 //!
 //! It is a dev-dependency: nothing here reaches a network beyond loopback.
 
 pub mod mock;
+mod rag_reader;
 mod rules;
 mod scripted;
 pub mod simulated;
 mod test_embedders;
 
+pub use rag_reader::{RAG_READER_MODEL, RagReaderLm};
 pub use rules::{LoggedRequest, RequestLog, Rule, RuleLm};
 pub use scripted::{Reply, ScriptedLm, format_fields};
 pub use test_embedders::{HashedWordsEmbedder, LetterCountEmbedder};

@@ -8,8 +8,8 @@
 //! | module | crate | holds |
 //! |---|---|---|
 //! | [`core`] | `kestrel-core` | signatures, examples, predictions, adapters, traces |
-//! | [`lm`] | `kestrel-lm` | the `Lm` trait, requests, LM scoping, adapter calls |
-//! | [`modules`] | `kestrel-modules` | `Module`, `Predict`, `ChainOfThought`, `ReAct`, `BestOfN`, `Refine`, save/load, trace scopes |
+//! | [`lm`] | `kestrel-lm` | the `Lm` trait, requests, LM scoping, adapter calls, retrievers (`lm::retrieve`; DSPy's `Embeddings`, BM25 and ColBERTv2 with the `retrieval` feature) |
+//! | [`modules`] | `kestrel-modules` | `Module`, `Predict`, `ChainOfThought`, `ReAct`, `BestOfN`, `Refine`, `Retrieve`, save/load, trace scopes |
 //! | [`eval`] | `kestrel-eval` | `Evaluate`, metrics, datasets |
 //! | [`optimizers`] | `kestrel-optimizers` | `LabeledFewShot`, `BootstrapFewShot`, `BootstrapFewShotWithRandomSearch`, `Copro`, `MiproV2`, `Gepa`, `Simba`, `KnnFewShot`, `Ensemble` |
 //! | `local` (feature `local`) | `kestrel-local` | in-process GGUF chat models and MiniLM embeddings |
@@ -35,7 +35,7 @@ pub use kestrel_optimizers as optimizers;
 
 pub mod providers;
 
-pub use kestrel_lm::{set_default_lm, with_lm};
+pub use kestrel_lm::{set_default_lm, with_lm, with_retriever};
 pub use kestrel_macros::{Module, Signature};
 
 mod error;
@@ -49,11 +49,13 @@ pub mod prelude {
         SignatureTypes,
     };
     pub use kestrel_eval::{Dataset, Evaluate, EvaluationResult, Metric, Score};
-    pub use kestrel_lm::{CallConfig, Lm, SharedLm, set_default_lm, with_lm};
+    pub use kestrel_lm::{
+        CallConfig, Lm, Retriever, SharedLm, SharedRetriever, set_default_lm, with_lm, with_retriever,
+    };
     pub use kestrel_macros::{Module, Signature};
     pub use kestrel_modules::{
         BestOfN, ChainOfThought, Module, ModuleExt, Predict, Predictor, Predictors, PredictorsExt, ProgramState, ReAct,
-        Refine, Tool, Trace, WithReasoning, WithTrajectory, with_trace,
+        Refine, Retrieve, Tool, Trace, WithReasoning, WithTrajectory, with_trace,
     };
     pub use kestrel_optimizers::{
         AutoMode, BootstrapFewShot, BootstrapFewShotWithRandomSearch, Compiled, Copro, Gepa, LabeledFewShot, MiproV2,

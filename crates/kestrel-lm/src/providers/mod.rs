@@ -16,8 +16,8 @@ use std::time::Duration;
 use crate::error::LmError;
 use crate::lm::SharedLm;
 
-#[cfg(any(feature = "openai", feature = "anthropic"))]
-mod http_errors;
+#[cfg(any(feature = "openai", feature = "anthropic", feature = "retrieval"))]
+pub(crate) mod http_errors;
 
 #[cfg(feature = "anthropic")]
 mod anthropic;

@@ -7,3 +7,6 @@ mod basics;
 mod cache;
 mod client;
 mod http;
+#[cfg(feature = "retrieval")]
+mod retrieval;
+mod retrieval_scope;

@@ -1,21 +1,27 @@
 //! Writing a program's state: one DSPy `Predict.dump_state()` object per
-//! predictor path, plus the `metadata` entry, and the file text.
+//! predictor path (and a parameter's own state, such as `Retrieve`'s
+//! `{"k": 3}`, under its path), plus the `metadata` entry, and the file text.
 
 use serde_json::{Map, Value};
 
 use super::{DSPY_STATE_FORMAT, SavedLm};
-use crate::predictor::{Predictor, Predictors};
+use crate::predictor::{Predictor, Predictors, StateRef};
 
 /// The whole state document of `program`.
 pub(super) fn dump<P: Predictors + ?Sized>(program: &P) -> Value {
-    let mut entries: Vec<(String, Map<String, Value>)> = Vec::new();
-    program.visit_predictors("", &mut |path, p| entries.push((path.to_string(), predictor_entry(p))));
-    let bare = entries.len() == 1 && entries[0].0 == "self";
-    let mut root = if bare {
-        // A bare predictor: DSPy's `Predict.dump_state()` is the document.
-        entries.pop().map(|(_, entry)| entry).unwrap_or_default()
-    } else {
-        entries.into_iter().map(|(path, entry)| (path, Value::Object(entry))).collect()
+    let mut entries: Vec<(String, Value)> = Vec::new();
+    program.visit_state("", &mut |path, item| {
+        let entry = match item {
+            StateRef::Predictor(p) => Value::Object(predictor_entry(p)),
+            StateRef::Parameter(p) => p.parameter_state(),
+        };
+        entries.push((path.to_string(), entry));
+    });
+    let bare = entries.len() == 1 && entries[0].0 == "self" && entries[0].1.is_object();
+    let mut root = match entries.pop() {
+        // A bare predictor (or parameter): its `dump_state()` is the document.
+        Some((_, Value::Object(entry))) if bare => entry,
+        last => entries.into_iter().chain(last).collect(),
     };
     root.insert("metadata".into(), metadata());
     Value::Object(root)

@@ -26,7 +26,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::ModuleError;
-use crate::predictor::{PredictorState, Predictors};
+use crate::predictor::{PredictorState, Predictors, StateMut};
 
 pub use saved_lm::SavedLm;
 
@@ -102,7 +102,43 @@ impl<T: Predictors + ?Sized> ProgramState for T {}
 /// signature (it cannot when the signature was derived from its own, as
 /// `parse` does), the predictors already set are restored before the error
 /// is returned.
-fn apply<P: Predictors + ?Sized>(program: &mut P, loaded: Vec<parse::Loaded>) -> Result<(), ModuleError> {
+fn apply<P: Predictors + ?Sized>(program: &mut P, parsed: parse::Parsed) -> Result<(), ModuleError> {
+    // Other parameters first (their entries were checked); restored if a
+    // predictor then fails.
+    let mut parameters: std::collections::HashMap<String, Value> = parsed.parameters.into_iter().collect();
+    let mut previous_parameters: Vec<(String, Value)> = Vec::new();
+    let mut failure = None;
+    program.visit_state_mut("", &mut |path, item| {
+        if let (None, StateMut::Parameter(p)) = (&failure, item)
+            && let Some(state) = parameters.remove(path)
+        {
+            let before = p.parameter_state();
+            match p.set_parameter_state(&state) {
+                Ok(()) => previous_parameters.push((path.to_string(), before)),
+                Err(e) => failure = Some(e),
+            }
+        }
+    });
+    let result = match failure {
+        None => apply_predictors(program, parsed.predictors),
+        Some(e) => Err(e),
+    };
+    if result.is_err() {
+        let mut restore: std::collections::HashMap<String, Value> = previous_parameters.into_iter().collect();
+        program.visit_state_mut("", &mut |path, item| {
+            if let StateMut::Parameter(p) = item
+                && let Some(state) = restore.remove(path)
+            {
+                // The parameter's own previous state: accepted.
+                let _ = p.set_parameter_state(&state);
+            }
+        });
+    }
+    result
+}
+
+/// Set every predictor's parsed state (see [`apply`]).
+fn apply_predictors<P: Predictors + ?Sized>(program: &mut P, loaded: Vec<parse::Loaded>) -> Result<(), ModuleError> {
     let mut pending: std::collections::HashMap<String, parse::Loaded> =
         loaded.into_iter().map(|l| (l.path.clone(), l)).collect();
     type Before = (PredictorState, Option<SavedLm>, Option<serde_json::Map<String, Value>>);

@@ -1,5 +1,6 @@
 //! Reading a state document against a program: every check happens here,
-//! before anything is changed, and yields each predictor's new state.
+//! before anything is changed, and yields each predictor's new state and
+//! each other parameter's (`Retrieve`) saved entry.
 
 use std::collections::HashSet;
 
@@ -8,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{SavedLm, kind_of};
 use crate::error::ModuleError;
-use crate::predictor::Predictors;
+use crate::predictor::{Predictors, StateRef};
 
 /// One predictor's state, checked and ready to set.
 #[derive(Debug)]
@@ -25,8 +26,17 @@ pub(super) struct Loaded {
     pub(super) fields: Option<Map<String, Value>>,
 }
 
+/// Everything a state document sets, checked.
+#[derive(Debug)]
+pub(super) struct Parsed {
+    /// Each predictor's new state.
+    pub(super) predictors: Vec<Loaded>,
+    /// Each other parameter's saved state (checked by the parameter), by path.
+    pub(super) parameters: Vec<(String, Value)>,
+}
+
 /// Check `state` against `program` and build every predictor's new state.
-pub(super) fn parse<P: Predictors + ?Sized>(program: &P, state: &Value) -> Result<Vec<Loaded>, ModuleError> {
+pub(super) fn parse<P: Predictors + ?Sized>(program: &P, state: &Value) -> Result<Parsed, ModuleError> {
     let Value::Object(root) = state else {
         return Err(malformed("", format!("expected an object of predictor states, got {}", kind_of(state))));
     };
@@ -36,15 +46,24 @@ pub(super) fn parse<P: Predictors + ?Sized>(program: &P, state: &Value) -> Resul
         return Err(malformed("metadata", format!("expected an object, got {}", kind_of(metadata))));
     }
 
-    let mut predictors: Vec<(String, SignatureSpec)> = Vec::new();
-    program.visit_predictors("", &mut |path, p| predictors.push((path.to_string(), p.signature().clone())));
-    let paths: Vec<String> = predictors.iter().map(|(path, _)| path.clone()).collect();
+    // Every entry in program order: a predictor's signature, or `None` for
+    // another parameter (`Retrieve`).
+    let mut items: Vec<(String, Option<SignatureSpec>)> = Vec::new();
+    program.visit_state("", &mut |path, item| {
+        let signature = match item {
+            StateRef::Predictor(p) => Some(p.signature().clone()),
+            StateRef::Parameter(_) => None,
+        };
+        items.push((path.to_string(), signature));
+    });
+    let paths: Vec<String> = items.iter().map(|(path, _)| path.clone()).collect();
 
-    // A bare predictor's state is the document itself (no path key).
+    // A bare predictor's (or parameter's) state is the document itself.
     let bare = paths == ["self"];
     let saved_keys: Vec<&String> = root.keys().filter(|k| *k != "metadata").collect();
     if bare {
-        if !root.contains_key("signature") {
+        let predictor = items.first().is_some_and(|(_, signature)| signature.is_some());
+        if predictor && !root.contains_key("signature") {
             return Err(ModuleError::StatePredictors {
                 missing: paths.clone(),
                 unexpected: saved_keys.into_iter().cloned().collect(),
@@ -60,14 +79,36 @@ pub(super) fn parse<P: Predictors + ?Sized>(program: &P, state: &Value) -> Resul
             return Err(ModuleError::StatePredictors { missing, unexpected, program: paths });
         }
     }
+    let entry_of = |path: &str| if bare { Some(state) } else { root.get(path) };
+    let at_of = |path: &str| if bare { String::new() } else { path.to_string() };
 
-    let mut out = Vec::with_capacity(predictors.len());
-    for (path, signature) in predictors {
-        let (entry, at) = if bare { (Some(state), String::new()) } else { (root.get(&path), path.clone()) };
-        let entry = entry.ok_or_else(|| malformed(&at, "missing predictor state".into()))?;
-        out.push(predictor_state(path, signature, entry, &at)?);
+    let mut predictors = Vec::with_capacity(items.len());
+    let mut parameters = Vec::new();
+    for (path, signature) in items {
+        let at = at_of(&path);
+        let entry = entry_of(&path).ok_or_else(|| malformed(&at, "missing predictor state".into()))?;
+        match signature {
+            Some(signature) => predictors.push(predictor_state(path, signature, entry, &at)?),
+            None => parameters.push((path, entry.clone())),
+        }
     }
-    Ok(out)
+    // Parameters check their own entries.
+    let mut failure = None;
+    program.visit_state("", &mut |path, item| {
+        if let (None, StateRef::Parameter(p)) = (&failure, item)
+            && let Some(entry) = entry_of(path)
+            && let Err(e) = p.check_parameter_state(entry)
+        {
+            failure = Some(match e {
+                ModuleError::State { at, message } => ModuleError::State { at: join(&at_of(path), &at), message },
+                other => other,
+            });
+        }
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(Parsed { predictors, parameters }),
+    }
 }
 
 /// One predictor's entry (DSPy's `Predict.dump_state()` shape).
@@ -204,7 +245,11 @@ fn string<'a>(value: &'a Value, at: &str) -> Result<&'a str, ModuleError> {
 }
 
 fn join(at: &str, key: &str) -> String {
-    if at.is_empty() { key.to_string() } else { format!("{at}.{key}") }
+    match (at.is_empty(), key.is_empty()) {
+        (true, _) => key.to_string(),
+        (false, true) => at.to_string(),
+        (false, false) => format!("{at}.{key}"),
+    }
 }
 
 fn malformed(at: &str, message: String) -> ModuleError {

@@ -17,6 +17,7 @@ mod predict;
 mod predictors;
 mod react;
 mod refine;
+mod retrieve;
 mod saved_programs;
 mod test_lms;
 mod tools;

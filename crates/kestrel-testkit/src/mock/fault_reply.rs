@@ -89,6 +89,7 @@ pub(super) fn missing_fields(route: Route, model: Option<String>, id: u64) -> Re
         }
         Route::Embeddings => json!({"object": "list", "model": model}),
         Route::Models => json!({"object": "list"}),
+        Route::ColbertSearch | Route::ColbertSearchPost => json!({"query": ""}),
     };
     json_response((StatusCode::OK, body))
 }

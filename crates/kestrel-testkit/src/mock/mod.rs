@@ -10,6 +10,7 @@
 //! | `POST /v1/messages` | an Anthropic `message` from the [`Responder`] (`max_tokens` required) |
 //! | `POST /v1/embeddings` | deterministic unit vectors of each input ([`embed`]) |
 //! | `GET /v1/models` | the model ids given to [`MockServerBuilder::models`] |
+//! | `GET /colbert?query=..&k=..`, `POST /colbert` | a ColBERTv2 server's `topk` over [`MockServerBuilder::colbert_corpus`] (shared-word ranking; see `colbert.rs`) |
 //! | anything else | 404 in OpenAI's error shape (405 for a known path with the wrong method) |
 //!
 //! A body that is not JSON or lacks what the API requires gets a 400 in the
@@ -66,6 +67,7 @@
 //! ```
 
 mod anthropic;
+mod colbert;
 mod embeddings;
 mod fault_reply;
 mod faults;

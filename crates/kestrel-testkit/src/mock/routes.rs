@@ -14,7 +14,7 @@ use super::faults::Fault;
 use super::record::RecordedRequest;
 use super::state::Shared;
 use super::wire::{Flavor, JsonReply, error, json_response, ok, unix_now};
-use super::{anthropic, embeddings, fault_reply, openai};
+use super::{anthropic, colbert, embeddings, fault_reply, openai};
 
 /// Largest request body read (bigger ones get a 413).
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -31,11 +31,22 @@ pub enum Route {
     Messages,
     /// `GET /v1/models` (OpenAI).
     Models,
+    /// `GET /colbert?query=..&k=..` (a ColBERTv2 search server).
+    ColbertSearch,
+    /// `POST /colbert` with `{"query", "k"}` (DSPy's `post_requests`).
+    ColbertSearchPost,
 }
 
 impl Route {
     /// Every route.
-    pub const ALL: [Route; 4] = [Route::ChatCompletions, Route::Embeddings, Route::Messages, Route::Models];
+    pub const ALL: [Route; 6] = [
+        Route::ChatCompletions,
+        Route::Embeddings,
+        Route::Messages,
+        Route::Models,
+        Route::ColbertSearch,
+        Route::ColbertSearchPost,
+    ];
 
     /// The path it is served at.
     pub fn path(self) -> &'static str {
@@ -44,13 +55,14 @@ impl Route {
             Route::Embeddings => "/v1/embeddings",
             Route::Messages => "/v1/messages",
             Route::Models => "/v1/models",
+            Route::ColbertSearch | Route::ColbertSearchPost => "/colbert",
         }
     }
 
     /// The method it answers.
     pub fn method(self) -> Method {
         match self {
-            Route::Models => Method::GET,
+            Route::Models | Route::ColbertSearch => Method::GET,
             _ => Method::POST,
         }
     }
@@ -63,8 +75,11 @@ impl Route {
         }
     }
 
-    fn for_path(path: &str) -> Option<Route> {
-        Route::ALL.into_iter().find(|route| route.path() == path.trim_end_matches('/'))
+    /// The route at `path` answering `method`, else any route at `path`
+    /// (answered 405).
+    fn for_request(path: &str, method: &Method) -> Option<Route> {
+        let at_path = || Route::ALL.into_iter().filter(|route| route.path() == path.trim_end_matches('/'));
+        at_path().find(|route| route.method() == method).or_else(|| at_path().next())
     }
 }
 
@@ -76,6 +91,9 @@ enum Parsed {
     Embeddings,
     /// `GET /v1/models`.
     Models,
+    /// A ColBERTv2 search (or the reason it is invalid, answered as the
+    /// server's error body).
+    Colbert(Result<colbert::Search, String>),
 }
 
 /// The service's error: the connection is closed without a response.
@@ -102,7 +120,7 @@ pub(super) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
             .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
             .collect()
     };
-    let route = match Route::for_path(&path) {
+    let route = match Route::for_request(&path, &head.method) {
         Some(route) if route.method() == head.method => route,
         other => {
             shared.recorder.keep(|| RecordedRequest {
@@ -132,7 +150,8 @@ pub(super) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         }
     };
     let body = parse_json(route, &bytes);
-    let parsed = body.as_ref().map_err(String::clone).and_then(|body| parse(route, body));
+    let uri_query = head.uri.query();
+    let parsed = body.as_ref().map_err(String::clone).and_then(|body| parse(route, body, uri_query));
     let fault = shared.faults.take(route);
     // The body's `model` (for LM routes the same string the parse kept).
     let model = || body.as_ref().ok().and_then(|b| b.get("model")?.as_str()).map(str::to_string);
@@ -181,7 +200,7 @@ fn parse_json(route: Route, bytes: &Bytes) -> Result<Value, String> {
         .map_err(|e| format!("We could not parse the JSON body of your request ({e}). The body must be a JSON object."))
 }
 
-fn parse(route: Route, body: &Value) -> Result<Parsed, String> {
+fn parse(route: Route, body: &Value, uri_query: Option<&str>) -> Result<Parsed, String> {
     match route {
         Route::ChatCompletions => {
             openai::parse_chat(body).map(|(model, request)| Parsed::Lm { model, request: Box::new(request) })
@@ -191,6 +210,8 @@ fn parse(route: Route, body: &Value) -> Result<Parsed, String> {
         }
         Route::Embeddings => Ok(Parsed::Embeddings),
         Route::Models => Ok(Parsed::Models),
+        Route::ColbertSearch => Ok(Parsed::Colbert(colbert::from_query_string(uri_query))),
+        Route::ColbertSearchPost => Ok(Parsed::Colbert(colbert::from_body(body))),
     }
 }
 
@@ -200,6 +221,7 @@ fn answer(shared: &Shared, route: Route, parsed: &Parsed, body: &Value) -> JsonR
         Parsed::Lm { model, request } if route == Route::Messages => anthropic::messages(shared, model, request),
         Parsed::Lm { model, request } => openai::chat(shared, model, request),
         Parsed::Embeddings => embeddings::embeddings(body),
+        Parsed::Colbert(search) => colbert::answer(&shared.colbert_corpus, search.clone()),
         Parsed::Models => ok(json!({
             "object": "list",
             "data": shared.models.iter().map(|id| json!({

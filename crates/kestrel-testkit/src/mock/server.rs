@@ -37,6 +37,7 @@ pub struct MockServerBuilder {
     latency: Duration,
     record: bool,
     models: Vec<String>,
+    colbert_corpus: Vec<String>,
 }
 
 impl MockServerBuilder {
@@ -59,6 +60,13 @@ impl MockServerBuilder {
         self
     }
 
+    /// Builder: the passages `/colbert` searches (default none: every search
+    /// finds nothing). See the `colbert` route for the ranking.
+    pub fn colbert_corpus<S: Into<String>>(mut self, corpus: impl IntoIterator<Item = S>) -> Self {
+        self.colbert_corpus = corpus.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Bind `127.0.0.1:0` and start serving on a background task of the
     /// current tokio runtime.
     pub async fn start(self) -> io::Result<MockServer> {
@@ -66,7 +74,7 @@ impl MockServerBuilder {
         socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let listener = socket.listen(BACKLOG)?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(self.responder, self.latency, self.record, self.models));
+        let shared = Arc::new(Shared::new(self.responder, self.latency, self.record, self.models, self.colbert_corpus));
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, Arc::clone(&shared), stopped));
         Ok(MockServer { addr, shared, stop, task })
@@ -103,6 +111,7 @@ impl MockServer {
             latency: Duration::ZERO,
             record: true,
             models: DEFAULT_MODELS.iter().map(|m| m.to_string()).collect(),
+            colbert_corpus: Vec::new(),
         }
     }
 

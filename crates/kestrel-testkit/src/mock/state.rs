@@ -24,10 +24,17 @@ pub(super) struct Shared {
     pub(super) recorder: Recorder,
     pub(super) faults: FaultQueue,
     pub(super) models: Vec<String>,
+    pub(super) colbert_corpus: Vec<String>,
 }
 
 impl Shared {
-    pub(super) fn new(responder: Responder, latency: Duration, record: bool, models: Vec<String>) -> Self {
+    pub(super) fn new(
+        responder: Responder,
+        latency: Duration,
+        record: bool,
+        models: Vec<String>,
+        colbert_corpus: Vec<String>,
+    ) -> Self {
         let shared = Self {
             responder: RwLock::new(responder),
             ids: AtomicU64::new(0),
@@ -37,6 +44,7 @@ impl Shared {
             recorder: Recorder::new(record),
             faults: FaultQueue::default(),
             models,
+            colbert_corpus,
         };
         shared.set_latency(latency);
         shared
