@@ -10,11 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use kestrel_core::Example;
+use kestrel_core::{Example, SignatureSpec};
 use kestrel_eval::{Evaluate, EvaluationResult, Metric};
-use kestrel_lm::LmClient;
-use kestrel_lm::SharedLm;
-use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt};
+use kestrel_lm::{LmClient, LmError, SharedLm};
+use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt, ProgramState};
 use kestrel_optimizers::{
     BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, Copro, DynOptimizer, LabeledFewShot, MiproV2,
     demo_counts,
@@ -24,12 +23,17 @@ use sha2::{Digest, Sha256};
 
 use super::cli::{BenchArgs, OptimizerKind, ProgramKind};
 use super::datasets::Loaded;
+use super::fallbacks::FallbackCounter;
 use super::report::{Baseline, Candidate, Phase, Row};
 
 /// Everything a row needs.
 pub struct Runner<'a> {
+    /// The model string rows name.
+    pub model: String,
     /// The LM client every call goes through (usage is read from it).
     pub lm: LmClient,
+    /// The same client behind the JSON-fallback counter (what programs call).
+    pub counter: FallbackCounter,
     /// The simulated LM's server (request counts), if simulated.
     pub server: Option<&'a MockServer>,
     /// The data.
@@ -40,6 +44,8 @@ pub struct Runner<'a> {
     pub args: &'a BenchArgs,
     /// The dev set, shared by every evaluation.
     pub dev: Arc<[Example]>,
+    /// Where compiled programs are saved (`<program>-<optimizer>.json`), if anywhere.
+    pub save_dir: Option<std::path::PathBuf>,
 }
 
 impl Runner<'_> {
@@ -47,11 +53,13 @@ impl Runner<'_> {
     async fn measure<F: Future>(&self, future: F) -> (F::Output, Phase) {
         let usage = self.lm.usage().total;
         let requests = self.server.map(|s| s.request_count() as u64);
+        let fallbacks = self.counter.fallbacks();
         let started = Instant::now();
         let output = future.await;
         let seconds = started.elapsed().as_secs_f64();
         let mut phase = Phase::between(&usage, &self.lm.usage().total);
         phase.seconds = seconds;
+        phase.json_fallbacks = self.counter.fallbacks().saturating_sub(fallbacks);
         phase.http_requests = self.server.zip(requests).map(|(s, r)| (s.request_count() as u64).saturating_sub(r));
         (output, phase)
     }
@@ -71,11 +79,15 @@ impl Runner<'_> {
         let (before, before_phase) = self.evaluate(&program).await?;
         progress(kind, "baseline", &before_phase, before.score);
         let baseline = Baseline {
+            lm: self.model.clone(),
             dataset: dataset.clone(),
             program: kind.name(),
             score: before.score,
             eval_errors: before.errors,
+            parse_failures: parse_failures(&before),
+            json_fallbacks: before_phase.json_fallbacks,
             eval: before_phase,
+            outcomes: outcomes(&before),
         };
         let mut rows = Vec::new();
         for kind_of_optimizer in self.args.optimizers() {
@@ -85,6 +97,8 @@ impl Runner<'_> {
                     let mut row =
                         self.row(kind, kind_of_optimizer, &program, &baseline, Phase::default(), before_phase);
                     row.eval_errors = before.errors;
+                    row.parse_failures = baseline.parse_failures;
+                    row.outcomes = baseline.outcomes.clone();
                     row.score_after = before.score;
                     row
                 }
@@ -98,11 +112,17 @@ impl Runner<'_> {
                         let file = dir.join(format!("{}-{}.html", kind.name(), kind_of_optimizer.name()));
                         compiled.report.write_html(&file, &program, &compiled.program)?;
                     }
+                    if let Some(dir) = &self.save_dir {
+                        let file = dir.join(format!("{}-{}.json", kind.name(), kind_of_optimizer.name()));
+                        compiled.program.save(&file).with_context(|| format!("saving {}", file.display()))?;
+                    }
                     let (after, eval_phase) = self.evaluate(&compiled.program).await?;
                     let mut row =
                         self.row(kind, kind_of_optimizer, &compiled.program, &baseline, compile_phase, eval_phase);
                     row.score_after = after.score;
                     row.eval_errors = after.errors;
+                    row.parse_failures = parse_failures(&after);
+                    row.outcomes = outcomes(&after);
                     fill_from_report(&mut row, kind_of_optimizer, &compiled.report);
                     row
                 }
@@ -147,7 +167,7 @@ impl Runner<'_> {
             OptimizerKind::MiproLight | OptimizerKind::MiproMedium | OptimizerKind::MiproHeavy => {
                 let mut mipro = MiproV2::with_shared_metric(metric)
                     .auto(kind.mipro_auto())
-                    .prompt_model(SharedLm::new(self.lm.clone()))
+                    .prompt_model(SharedLm::new(self.counter.clone()))
                     .max_bootstrapped_demos(a.max_bootstrapped_demos)
                     .max_labeled_demos(a.max_labeled_demos)
                     .seed(i64::try_from(a.seed).context("--seed must fit in an i64 for MIPROv2")?)
@@ -176,6 +196,7 @@ impl Runner<'_> {
     ) -> Row {
         let total = compile.plus(&eval);
         Row {
+            lm: self.model.clone(),
             dataset: baseline.dataset.clone(),
             program: kind.name(),
             optimizer: optimizer.name(),
@@ -194,6 +215,8 @@ impl Runner<'_> {
             bootstrapped: 0,
             skipped: 0,
             eval_errors: 0,
+            parse_failures: 0,
+            json_fallbacks: eval.json_fallbacks,
             demos: demo_counts(program),
             demos_sha256: demos_sha256(program),
             best_seed: None,
@@ -202,6 +225,7 @@ impl Runner<'_> {
             stopped: None,
             compile,
             eval,
+            outcomes: Vec::new(),
         }
     }
 }
@@ -239,6 +263,20 @@ fn trials(kind: OptimizerKind, report: &CompileReport) -> Option<usize> {
     }
 }
 
+/// Dev examples whose reply no adapter could parse.
+fn parse_failures(result: &EvaluationResult) -> usize {
+    result
+        .results
+        .iter()
+        .filter(|r| r.error.as_ref().and_then(|e| e.lm_error()).is_some_and(|e| matches!(e, LmError::Parse(_))))
+        .count()
+}
+
+/// Each dev example's score, in devset order (0 for failures).
+fn outcomes(result: &EvaluationResult) -> Vec<f64> {
+    result.results.iter().map(|r| if r.is_ok() { r.score.score } else { 0.0 }).collect()
+}
+
 /// SHA-256 over every predictor's path and demos, in order.
 pub fn demos_sha256<M: Predictors>(program: &M) -> String {
     let mut hasher = Sha256::new();
@@ -255,10 +293,10 @@ pub fn demos_sha256<M: Predictors>(program: &M) -> String {
 }
 
 /// The program of one kind on `signature`.
-pub fn program(kind: ProgramKind, signature: &str) -> Result<Box<dyn DynModule>> {
+pub fn program(kind: ProgramKind, signature: &SignatureSpec) -> Result<Box<dyn DynModule>> {
     Ok(match kind {
-        ProgramKind::Predict => Box::new(Predict::from_signature(signature)?),
-        ProgramKind::Cot => Box::new(ChainOfThought::from_signature(signature)?),
+        ProgramKind::Predict => Box::new(Predict::with_spec(signature.clone())),
+        ProgramKind::Cot => Box::new(ChainOfThought::with_spec(signature.clone())?),
     })
 }
 

@@ -11,11 +11,14 @@
 //! real OpenAI-compatible HTTP path, so provider, cache and retry costs are
 //! measured. See `docs/BENCH_COMPILE.md`.
 
+mod banking77_6;
 mod cli;
 mod datasets;
 mod download;
+mod fallbacks;
 mod matrix;
 mod metrics;
+mod migration;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -32,8 +35,9 @@ use kestrel_testkit::simulated::{self, SimulatedLm};
 use tempfile::TempDir;
 
 pub use cli::BenchArgs;
-use cli::{MetricKind, ProgramKind};
+use cli::{Constrained, MetricKind, ProgramKind};
 use datasets::Sizes;
+use fallbacks::FallbackCounter;
 use matrix::Runner;
 use report::{Machine, Report, Settings};
 
@@ -49,6 +53,7 @@ pub fn run(args: BenchArgs, root: &Path) -> Result<()> {
 
 /// The LM every call goes through, and what keeps it alive.
 struct LmSetup {
+    model: String,
     client: LmClient,
     server: Option<MockServer>,
     cache: &'static str,
@@ -60,14 +65,27 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
     let data_dir = data_dir(&args, root).await?;
-    let sizes = Sizes { train: args.train, val: args.val(), dev: args.dev };
+    let sizes = Sizes { train: args.train(), val: args.val(), dev: args.dev() };
     let data = datasets::load(&args.dataset, sizes, args.seed, data_dir.as_deref())?;
     let programs = args.programs(&data.default_programs);
-    let setup = setup_lm(&args).await?;
 
     let lm_text = match args.latency() {
         Some(ms) => format!("simulated (deterministic; measures the framework, not model quality), {ms} ms latency"),
-        None => args.lm.clone(),
+        None => {
+            let options = [
+                args.temperature().map(|t| format!("temperature {t}")),
+                args.max_tokens().map(|n| format!("max_tokens {n}")),
+                args.api_base.as_ref().map(|u| format!("api base {u}")),
+                (args.constrained == Constrained::On).then(|| "constrained".to_string()),
+            ];
+            let options: Vec<String> = options.into_iter().flatten().collect();
+            let migration = if args.models().len() > 1 { " (model migration: compiled on each in turn)" } else { "" };
+            format!(
+                "{}{migration}{}",
+                args.models().join(" -> "),
+                if options.is_empty() { String::new() } else { format!(" ({})", options.join(", ")) }
+            )
+        }
     };
     eprintln!("Kestrel bench-compile");
     eprintln!("  dataset   {} ({})", data.name, data.source);
@@ -80,16 +98,39 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
         args.concurrency, args.seed, args.candidates
     );
 
-    let (baselines, rows) = run_matrix(&args, &data, &programs, &setup).await?;
+    let save_root = args.save_programs(root);
+    let mut baselines = Vec::new();
+    let mut rows = Vec::new();
+    let mut setups = Vec::new();
+    for model in args.models() {
+        let setup = setup_lm(&args, model).await?;
+        if args.models().len() > 1 {
+            eprintln!("model {model}");
+        }
+        let save_dir = save_root.as_ref().map(|dir| dir.join(file_name_of(model)));
+        let (model_baselines, model_rows) = run_matrix(&args, &data, &programs, &setup, save_dir).await?;
+        baselines.extend(model_baselines);
+        rows.extend(model_rows);
+        setups.push(setup);
+    }
+    let deltas = migration::deltas(args.models(), &rows);
     let total_seconds = started.elapsed().as_secs_f64();
 
     println!();
     if args.simulated() {
         println!("SIMULATED LM: scores measure the framework, not model quality.");
     }
-    print!("{}", report::table(&rows, setup.server.is_some()));
-    let http = setup.server.as_ref().map_or_else(String::new, |s| format!(", {} HTTP requests", s.request_count()));
+    let server = setups.first().and_then(|s| s.server.as_ref());
+    print!("{}", report::table(&rows, server.is_some(), args.models().len() > 1));
+    let http = server.map_or_else(String::new, |s| format!(", {} HTTP requests", s.request_count()));
     println!("total {total_seconds:.2} s{http} (before = uncompiled program on dev, after = compiled; percent)");
+    if !deltas.is_empty() {
+        println!("migration (dev example indices):");
+        print!("{}", migration::text(&deltas));
+    }
+    if let Some(dir) = &save_root {
+        println!("compiled programs saved under {}", dir.display());
+    }
 
     if let Some(path) = &args.json {
         let report = Report {
@@ -99,9 +140,10 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
             started_at,
             total_seconds,
             machine: Machine::current(),
-            settings: settings(&args, &data, &programs, &setup),
+            settings: settings(&args, &data, &programs, &setups),
             baselines,
             rows,
+            migration: deltas,
         };
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
@@ -113,27 +155,37 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Every (program, optimizer) row, and the baselines.
+/// A model string as a folder name (`openai/qwen` -> `openai_qwen`).
+fn file_name_of(model: &str) -> String {
+    model.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') { c } else { '_' }).collect()
+}
+
+/// Every (program, optimizer) row, and the baselines, for one model.
 async fn run_matrix(
     args: &BenchArgs,
     data: &datasets::Loaded,
     programs: &[ProgramKind],
     setup: &LmSetup,
+    save_dir: Option<PathBuf>,
 ) -> Result<(Vec<report::Baseline>, Vec<report::Row>)> {
+    let counter = FallbackCounter::new(SharedLm::new(setup.client.clone()));
     let runner = Runner {
+        model: setup.model.clone(),
         lm: setup.client.clone(),
+        counter: counter.clone(),
         server: setup.server.as_ref(),
         data,
         metric: data.metric.build(args.metric == MetricKind::Strict),
         args,
         dev: Arc::from(data.dev.clone()),
+        save_dir,
     };
     let mut baselines = Vec::new();
     let mut rows = Vec::new();
     for kind in programs {
-        let program = matrix::program(*kind, &data.signature)?;
+        let program = matrix::program(*kind, &data.spec)?;
         let (baseline, program_rows) =
-            with_lm(SharedLm::new(setup.client.clone()), runner.run_program(*kind, program)).await?;
+            with_lm(SharedLm::new(counter.clone()), runner.run_program(*kind, program)).await?;
         baselines.push(baseline);
         rows.extend(program_rows);
     }
@@ -161,9 +213,9 @@ fn short(text: &str) -> String {
 }
 
 /// The simulated LM (mock server + OpenAI provider) or a real model, wrapped
-/// in an LM client with the chosen cache.
-async fn setup_lm(args: &BenchArgs) -> Result<LmSetup> {
-    let (builder, server) = match args.latency() {
+/// in an LM client with the chosen cache and call defaults.
+async fn setup_lm(args: &BenchArgs, model: &str) -> Result<LmSetup> {
+    let (mut builder, server) = match args.latency() {
         Some(ms) => {
             let server = MockServer::builder(SimulatedLm::new())
                 .latency(Duration::from_millis(ms))
@@ -180,17 +232,16 @@ async fn setup_lm(args: &BenchArgs) -> Result<LmSetup> {
             }
             (LmBuilder::new(provider).prices(prices), Some(server))
         }
-        None => {
-            let hint = if cfg!(feature = "tls") {
-                ""
-            } else {
-                " (https endpoints need an xtask built with TLS: `cargo run -p xtask --features tls -- bench-compile ...`)"
-            };
-            let builder =
-                LmBuilder::from_model(&args.lm).with_context(|| format!("configuring --lm {}{hint}", args.lm))?;
-            (builder, None)
-        }
+        None => (real_lm(args, model)?, None),
     };
+    if args.latency().is_none() {
+        if let Some(t) = args.temperature() {
+            builder = builder.temperature(t);
+        }
+        if let Some(n) = args.max_tokens() {
+            builder = builder.max_tokens(n);
+        }
+    }
     let mut temp = None;
     let (cache, cache_dir, config) = if args.no_cache {
         ("off", None, CacheConfig::disabled())
@@ -206,7 +257,40 @@ async fn setup_lm(args: &BenchArgs) -> Result<LmSetup> {
         ("directory", config.resolved_dir(), config)
     };
     let client = builder.cache(config).build().context("building the LM client")?;
-    Ok(LmSetup { client, server, cache, cache_dir, _temp: temp })
+    Ok(LmSetup { model: model.to_string(), client, server, cache, cache_dir, _temp: temp })
+}
+
+/// The builder of a real model: `local/<name>` in process (feature `local`),
+/// `openai/<model>` on `--api-base`, else the provider's environment.
+fn real_lm(args: &BenchArgs, model: &str) -> Result<LmBuilder> {
+    if args.constrained == Constrained::On {
+        bail!(
+            "--constrained on: constrained decoding is not built yet (no request option asks a provider to follow \
+             the ChatAdapter's structure); run with --constrained off"
+        );
+    }
+    if let Some(name) = model.strip_prefix("local/") {
+        return local_lm(name);
+    }
+    if let Some(base) = &args.api_base {
+        let name = model.strip_prefix("openai/").context("--api-base needs an openai/<model> model string")?;
+        let key = std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty()).unwrap_or_else(|| "sk-local".into());
+        return Ok(LmBuilder::new(OpenAiProvider::new(name).base_url(base.as_str()).api_key(key)));
+    }
+    let hint = if cfg!(feature = "tls") {
+        ""
+    } else {
+        " (https endpoints need an xtask built with TLS: `cargo run -p xtask --features tls -- bench-compile ...`)"
+    };
+    LmBuilder::from_model(model).with_context(|| format!("configuring --lm {model}{hint}"))
+}
+
+/// `local/<name>`: not in this build.
+fn local_lm(name: &str) -> Result<LmBuilder> {
+    bail!(
+        "--lm local/{name} runs the model in process, which this xtask was built without: \
+         `cargo run -p xtask --features local -- bench-compile --lm local/{name} ...`"
+    )
 }
 
 /// The folder holding a reference dataset's files: `$KESTREL_DATA_DIR`, else
@@ -248,7 +332,8 @@ async fn data_dir(args: &BenchArgs, root: &Path) -> Result<Option<PathBuf>> {
     )
 }
 
-fn settings(args: &BenchArgs, data: &datasets::Loaded, programs: &[ProgramKind], setup: &LmSetup) -> Settings {
+fn settings(args: &BenchArgs, data: &datasets::Loaded, programs: &[ProgramKind], setups: &[LmSetup]) -> Settings {
+    let setup = &setups[0];
     Settings {
         dataset: data.name.clone(),
         dataset_source: data.source.clone(),
@@ -257,7 +342,11 @@ fn settings(args: &BenchArgs, data: &datasets::Loaded, programs: &[ProgramKind],
         programs: programs.iter().map(|p| p.name()).collect(),
         optimizers: args.optimizers().iter().map(|o| o.name()).collect(),
         candidates: args.candidates,
-        lm: if args.simulated() { cli::SIMULATED.into() } else { args.lm.clone() },
+        lm: if args.simulated() { cli::SIMULATED.into() } else { args.models().join(",") },
+        api_base: args.api_base.clone(),
+        constrained: args.constrained == Constrained::On,
+        temperature: args.temperature(),
+        max_tokens: args.max_tokens(),
         simulated: args.simulated(),
         latency_ms: args.latency(),
         train: data.train.len(),
@@ -304,11 +393,11 @@ mod tests {
     async fn matrix(flags: &[&str]) -> (Vec<report::Baseline>, Vec<report::Row>) {
         let args = Wrapper::try_parse_from(std::iter::once("bench").chain(flags.iter().copied())).unwrap().args;
         args.check().unwrap();
-        let sizes = Sizes { train: args.train, val: args.val(), dev: args.dev };
+        let sizes = Sizes { train: args.train(), val: args.val(), dev: args.dev() };
         let data = datasets::load(&args.dataset, sizes, args.seed, None).unwrap();
         let programs = args.programs(&data.default_programs);
-        let setup = setup_lm(&args).await.unwrap();
-        run_matrix(&args, &data, &programs, &setup).await.unwrap()
+        let setup = setup_lm(&args, &args.models()[0]).await.unwrap();
+        run_matrix(&args, &data, &programs, &setup, None).await.unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
