@@ -202,6 +202,10 @@ pub struct BenchArgs {
     /// [default: target/bench-compile/programs with two or more --lm models, else not saved].
     #[arg(long, value_name = "DIR")]
     pub save_programs: Option<PathBuf>,
+    /// Write each evaluation's dev predictions (with the ChatAdapter request and reply) as
+    /// DIR/<model>/<program>-<optimizer>.jsonl.
+    #[arg(long, value_name = "DIR")]
+    pub predictions: Option<PathBuf>,
     /// Training examples [default: 50; 30 (5 per intent) on banking77-6].
     #[arg(long)]
     pub train: Option<usize>,

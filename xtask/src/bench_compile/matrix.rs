@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use super::cli::{BenchArgs, OptimizerKind, ProgramKind};
 use super::datasets::Loaded;
 use super::fallbacks::FallbackCounter;
+use super::predictions;
 use super::report::{Baseline, Candidate, Phase, Row};
 
 /// Everything a row needs.
@@ -46,6 +47,8 @@ pub struct Runner<'a> {
     pub dev: Arc<[Example]>,
     /// Where compiled programs are saved (`<program>-<optimizer>.json`), if anywhere.
     pub save_dir: Option<std::path::PathBuf>,
+    /// Where dev predictions are written (`<program>-<optimizer>.jsonl`), if anywhere.
+    pub predictions_dir: Option<std::path::PathBuf>,
 }
 
 impl Runner<'_> {
@@ -64,19 +67,26 @@ impl Runner<'_> {
         (output, phase)
     }
 
-    async fn evaluate<M: Module>(&self, program: &M) -> Result<(EvaluationResult, Phase)> {
+    /// Evaluate on dev; `name` (`<program>-<optimizer>`) names the
+    /// `--predictions` file.
+    async fn evaluate<M: Module>(&self, program: &M, name: &str) -> Result<(EvaluationResult, Phase)> {
         let evaluate = Evaluate::new(Arc::clone(&self.dev))
             .concurrency(self.args.concurrency)?
             .unlimited_errors()
             .display_progress(false);
         let (result, phase) = self.measure(evaluate.run(program, self.metric.as_ref())).await;
-        Ok((result.context("evaluating on the dev set")?, phase))
+        let result = result.context("evaluating on the dev set")?;
+        if let Some(dir) = &self.predictions_dir {
+            let history = self.lm.history(usize::try_from(phase.lm_calls).unwrap_or(usize::MAX));
+            predictions::write(&dir.join(format!("{name}.jsonl")), &result, &history)?;
+        }
+        Ok((result, phase))
     }
 
     /// The baseline and one row per optimizer for one program.
     pub async fn run_program(&self, kind: ProgramKind, program: Box<dyn DynModule>) -> Result<(Baseline, Vec<Row>)> {
         let dataset = self.data.name.clone();
-        let (before, before_phase) = self.evaluate(&program).await?;
+        let (before, before_phase) = self.evaluate(&program, &format!("{}-none", kind.name())).await?;
         progress(kind, "baseline", &before_phase, before.score);
         let baseline = Baseline {
             lm: self.model.clone(),
@@ -116,7 +126,8 @@ impl Runner<'_> {
                         let file = dir.join(format!("{}-{}.json", kind.name(), kind_of_optimizer.name()));
                         compiled.program.save(&file).with_context(|| format!("saving {}", file.display()))?;
                     }
-                    let (after, eval_phase) = self.evaluate(&compiled.program).await?;
+                    let name = format!("{}-{}", kind.name(), kind_of_optimizer.name());
+                    let (after, eval_phase) = self.evaluate(&compiled.program, &name).await?;
                     let mut row =
                         self.row(kind, kind_of_optimizer, &compiled.program, &baseline, compile_phase, eval_phase);
                     row.score_after = after.score;

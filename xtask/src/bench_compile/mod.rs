@@ -19,6 +19,7 @@ mod fallbacks;
 mod matrix;
 mod metrics;
 mod migration;
+mod predictions;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,10 @@ use datasets::Sizes;
 use fallbacks::FallbackCounter;
 use matrix::Runner;
 use report::{Machine, Report, Settings};
+
+/// Calls the LM client's history keeps with `--predictions` (enough for one
+/// evaluation of the largest dev set with a JSON fallback per call).
+const PREDICTIONS_HISTORY: usize = 100_000;
 
 /// The environment variable naming the reference datasets folder.
 pub const DATA_DIR_ENV: &str = "KESTREL_DATA_DIR";
@@ -108,7 +113,9 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
             eprintln!("model {model}");
         }
         let save_dir = save_root.as_ref().map(|dir| dir.join(file_name_of(model)));
-        let (model_baselines, model_rows) = run_matrix(&args, &data, &programs, &setup, save_dir).await?;
+        let predictions_dir = args.predictions.as_ref().map(|dir| dir.join(file_name_of(model)));
+        let dirs = OutputDirs { programs: save_dir, predictions: predictions_dir };
+        let (model_baselines, model_rows) = run_matrix(&args, &data, &programs, &setup, dirs).await?;
         baselines.extend(model_baselines);
         rows.extend(model_rows);
         setups.push(setup);
@@ -160,13 +167,20 @@ fn file_name_of(model: &str) -> String {
     model.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') { c } else { '_' }).collect()
 }
 
+/// Where one model's compiled programs and dev predictions go, if anywhere.
+#[derive(Debug, Default)]
+struct OutputDirs {
+    programs: Option<PathBuf>,
+    predictions: Option<PathBuf>,
+}
+
 /// Every (program, optimizer) row, and the baselines, for one model.
 async fn run_matrix(
     args: &BenchArgs,
     data: &datasets::Loaded,
     programs: &[ProgramKind],
     setup: &LmSetup,
-    save_dir: Option<PathBuf>,
+    dirs: OutputDirs,
 ) -> Result<(Vec<report::Baseline>, Vec<report::Row>)> {
     let counter = FallbackCounter::new(SharedLm::new(setup.client.clone()));
     let runner = Runner {
@@ -178,7 +192,8 @@ async fn run_matrix(
         metric: data.metric.build(args.metric == MetricKind::Strict),
         args,
         dev: Arc::from(data.dev.clone()),
-        save_dir,
+        save_dir: dirs.programs,
+        predictions_dir: dirs.predictions,
     };
     let mut baselines = Vec::new();
     let mut rows = Vec::new();
@@ -256,6 +271,10 @@ async fn setup_lm(args: &BenchArgs, model: &str) -> Result<LmSetup> {
         let config = CacheConfig::default();
         ("directory", config.resolved_dir(), config)
     };
+    if args.predictions.is_some() {
+        // The predictions files read each evaluation's requests from the history.
+        builder = builder.history_size(PREDICTIONS_HISTORY);
+    }
     let client = builder.cache(config).build().context("building the LM client")?;
     Ok(LmSetup { model: model.to_string(), client, server, cache, cache_dir, _temp: temp })
 }
@@ -397,7 +416,102 @@ mod tests {
         let data = datasets::load(&args.dataset, sizes, args.seed, None).unwrap();
         let programs = args.programs(&data.default_programs);
         let setup = setup_lm(&args, &args.models()[0]).await.unwrap();
-        run_matrix(&args, &data, &programs, &setup, None).await.unwrap()
+        run_matrix(&args, &data, &programs, &setup, OutputDirs::default()).await.unwrap()
+    }
+
+    /// A banking77-6 data folder: `per_label` records of each intent (and
+    /// of one other intent) in both files; texts `msg <n> about <label>`.
+    fn banking_folder(per_label: usize) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("banking77")).unwrap();
+        for file in ["train.jsonl", "test.jsonl"] {
+            let mut lines = String::new();
+            for label in banking77_6::INTENTS.iter().chain(["card_payment_fee_charged"].iter()) {
+                for n in 0..per_label {
+                    lines.push_str(&format!(
+                        "{{\"id\": \"{file}-{label}-{n}\", \"text\": \"msg {n} about {label}\", \"label\": \"{label}\"}}\n"
+                    ));
+                }
+            }
+            std::fs::write(dir.path().join("banking77").join(file), lines).unwrap();
+        }
+        dir
+    }
+
+    /// A real LM through `--api-base` on banking77-6: the server answers
+    /// message 0 of every intent with prose the ChatAdapter cannot parse; the
+    /// JSON fallback then parses for half the intents. The row counts both,
+    /// the predictions file shows them, and every request carries the
+    /// dataset's temperature 0 and 256 max tokens.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_real_lm_row_counts_parse_failures_and_json_fallbacks() {
+        let responder = kestrel_testkit::mock::Responder::from_fn(|request| {
+            let last = request.messages.last().map(|m| m.content.clone()).unwrap_or_default();
+            let label = banking77_6::INTENTS.iter().find(|l| last.contains(&format!("about {l}"))).copied();
+            let Some(label) = label else {
+                return Ok("[[ ## label ## ]]\ncard_arrival\n\n[[ ## completed ## ]]".into());
+            };
+            let index = banking77_6::INTENTS.iter().position(|l| *l == label).unwrap();
+            let broken = last.contains("msg 0 about");
+            Ok(if fallbacks::is_json_request(request) {
+                if index % 2 == 0 { format!("{{\"label\": \"{label}\"}}") } else { "no idea".into() }
+            } else if broken {
+                format!("The intent is probably {label}.")
+            } else {
+                format!("[[ ## label ## ]]\n{label}\n\n[[ ## completed ## ]]")
+            })
+        });
+        let server = MockServer::builder(responder).start().await.unwrap();
+        let data = banking_folder(3);
+        let out = tempfile::tempdir().unwrap();
+        let predictions = out.path().join("predictions");
+        let base = server.base_url();
+        let flags = [
+            "--dataset",
+            "banking77-6",
+            "--lm",
+            "openai/tiny",
+            "--api-base",
+            &base,
+            "--no-cache",
+            "--train",
+            "6",
+            "--dev",
+            "18",
+            "--optimizer",
+            "none",
+            "--predictions",
+            predictions.to_str().unwrap(),
+        ];
+        let args = Wrapper::try_parse_from(std::iter::once("bench").chain(flags.iter().copied())).unwrap().args;
+        args.check().unwrap();
+        let sizes = Sizes { train: args.train(), val: args.val(), dev: args.dev() };
+        let loaded = datasets::load(&args.dataset, sizes, args.seed, Some(data.path())).unwrap();
+        assert_eq!(loaded.default_programs, [ProgramKind::Predict]);
+        let programs = args.programs(&loaded.default_programs);
+        let setup = setup_lm(&args, "openai/tiny").await.unwrap();
+        let dirs = OutputDirs { programs: None, predictions: Some(predictions.join("openai_tiny")) };
+        let (baselines, rows) = run_matrix(&args, &loaded, &programs, &setup, dirs).await.unwrap();
+        let row = &rows[0];
+        // 6 broken replies, 3 rescued by the JSON fallback: 15 of 18 right.
+        assert_eq!((row.json_fallbacks, row.parse_failures, row.eval_errors), (6, 3, 3), "{row:?}");
+        assert_eq!((baselines[0].json_fallbacks, baselines[0].parse_failures), (6, 3));
+        assert!((row.score_after - 83.33).abs() < 0.01, "{row:?}");
+        assert_eq!(row.lm, "openai/tiny");
+        for request in server.requests() {
+            let body = request.body.unwrap();
+            assert_eq!((body["temperature"].as_f64(), body["max_tokens"].as_u64()), (Some(0.0), Some(256)), "{body}");
+        }
+        let text = std::fs::read_to_string(predictions.join("openai_tiny/predict-none.jsonl")).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 18);
+        assert_eq!(lines.iter().filter(|l| l["json_fallback"] == true).count(), 6);
+        assert_eq!(lines.iter().filter(|l| l["correct"] == true).count(), 15);
+        let first = &lines[0];
+        let messages = first["chat_messages"].as_array().unwrap();
+        assert!(messages[0]["content"].as_str().unwrap().contains("Classify the intent of a bank customer's message."));
+        assert!(messages[0]["content"].as_str().unwrap().contains("a message from a bank customer"));
+        assert!(first["chat_reply"].is_string() && first["gold"]["label"].is_string());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
