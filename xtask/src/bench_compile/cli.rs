@@ -185,9 +185,10 @@ pub struct BenchArgs {
     #[arg(long, default_value = SIMULATED, value_delimiter = ',')]
     pub lm: Vec<String>,
     /// Base URL of an OpenAI-compatible server for `--lm openai/<model>` (e.g. llama.cpp's server at
-    /// http://127.0.0.1:8080/v1); overrides OPENAI_BASE_URL, and the API key defaults to a placeholder.
-    #[arg(long, value_name = "URL")]
-    pub api_base: Option<String>,
+    /// http://127.0.0.1:8080/v1); overrides OPENAI_BASE_URL, and the API key defaults to a placeholder. With
+    /// `--lm A,B`: one URL for every model, or one per model (comma-separated, in the same order).
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    pub api_base: Vec<String>,
     /// Constrained decoding of a real LM's replies to the ChatAdapter's field structure.
     #[arg(long, value_enum, default_value_t = Constrained::Off)]
     pub constrained: Constrained,
@@ -299,6 +300,15 @@ impl BenchArgs {
         self.max_tokens.or((self.dataset == DatasetChoice::Banking77Six).then_some(BANKING77_6_MAX_TOKENS))
     }
 
+    /// The `--api-base` of the `index`-th model, if any.
+    pub fn api_base_of(&self, index: usize) -> Option<&str> {
+        match self.api_base.as_slice() {
+            [] => None,
+            [one] => Some(one),
+            many => many.get(index).map(String::as_str),
+        }
+    }
+
     /// Where compiled programs are saved, if anywhere.
     pub fn save_programs(&self, root: &std::path::Path) -> Option<PathBuf> {
         self.save_programs
@@ -356,7 +366,14 @@ impl BenchArgs {
         if self.max_tokens == Some(0) {
             bail!("--max-tokens must be at least 1");
         }
-        if self.api_base.is_some() && !self.lm.iter().all(|m| m.starts_with("openai/")) {
+        if self.api_base.len() > 1 && self.api_base.len() != self.lm.len() {
+            bail!(
+                "--api-base takes one URL, or one per --lm model ({} models, {} URLs)",
+                self.lm.len(),
+                self.api_base.len()
+            );
+        }
+        if !self.api_base.is_empty() && !self.lm.iter().all(|m| m.starts_with("openai/")) {
             bail!(
                 "--api-base applies to OpenAI-compatible models (--lm openai/<model>), got --lm {}",
                 self.lm.join(",")
@@ -490,6 +507,14 @@ mod tests {
         refused(&["--lm", "openai/a", "--temperature=-1"], "--temperature");
         refused(&["--lm", "openai/a", "--max-tokens", "0"], "--max-tokens");
         refused(&["--lm", "openai/a,"], "needs a model string");
+        refused(
+            &["--lm", "openai/a,openai/b", "--api-base", "http://x/v1,http://y/v1,http://z/v1"],
+            "one per --lm model",
+        );
+        let two = parse(&["--lm", "openai/a,openai/b", "--api-base", "http://x/v1,http://y/v1"]).unwrap();
+        assert_eq!((two.api_base_of(0), two.api_base_of(1)), (Some("http://x/v1"), Some("http://y/v1")));
+        assert_eq!(args.api_base_of(1), Some("http://127.0.0.1:8080/v1"));
+        assert_eq!(parse(&[]).unwrap().api_base_of(0), None);
     }
 
     #[test]

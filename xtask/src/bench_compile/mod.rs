@@ -80,7 +80,7 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
             let options = [
                 args.temperature().map(|t| format!("temperature {t}")),
                 args.max_tokens().map(|n| format!("max_tokens {n}")),
-                args.api_base.as_ref().map(|u| format!("api base {u}")),
+                (!args.api_base.is_empty()).then(|| format!("api base {}", args.api_base.join(", "))),
                 (args.constrained == Constrained::On).then(|| "constrained".to_string()),
             ];
             let options: Vec<String> = options.into_iter().flatten().collect();
@@ -107,8 +107,8 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
     let mut baselines = Vec::new();
     let mut rows = Vec::new();
     let mut setups = Vec::new();
-    for model in args.models() {
-        let setup = setup_lm(&args, model).await?;
+    for (index, model) in args.models().iter().enumerate() {
+        let setup = setup_lm(&args, model, args.api_base_of(index)).await?;
         if args.models().len() > 1 {
             eprintln!("model {model}");
         }
@@ -229,7 +229,7 @@ fn short(text: &str) -> String {
 
 /// The simulated LM (mock server + OpenAI provider) or a real model, wrapped
 /// in an LM client with the chosen cache and call defaults.
-async fn setup_lm(args: &BenchArgs, model: &str) -> Result<LmSetup> {
+async fn setup_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Result<LmSetup> {
     let (mut builder, server) = match args.latency() {
         Some(ms) => {
             let server = MockServer::builder(SimulatedLm::new())
@@ -247,7 +247,7 @@ async fn setup_lm(args: &BenchArgs, model: &str) -> Result<LmSetup> {
             }
             (LmBuilder::new(provider).prices(prices), Some(server))
         }
-        None => (real_lm(args, model)?, None),
+        None => (real_lm(args, model, api_base)?, None),
     };
     if args.latency().is_none() {
         if let Some(t) = args.temperature() {
@@ -281,7 +281,7 @@ async fn setup_lm(args: &BenchArgs, model: &str) -> Result<LmSetup> {
 
 /// The builder of a real model: `local/<name>` in process (feature `local`),
 /// `openai/<model>` on `--api-base`, else the provider's environment.
-fn real_lm(args: &BenchArgs, model: &str) -> Result<LmBuilder> {
+fn real_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Result<LmBuilder> {
     if args.constrained == Constrained::On {
         bail!(
             "--constrained on: constrained decoding is not built yet (no request option asks a provider to follow \
@@ -291,10 +291,10 @@ fn real_lm(args: &BenchArgs, model: &str) -> Result<LmBuilder> {
     if let Some(name) = model.strip_prefix("local/") {
         return local_lm(name);
     }
-    if let Some(base) = &args.api_base {
+    if let Some(base) = api_base {
         let name = model.strip_prefix("openai/").context("--api-base needs an openai/<model> model string")?;
         let key = std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty()).unwrap_or_else(|| "sk-local".into());
-        return Ok(LmBuilder::new(OpenAiProvider::new(name).base_url(base.as_str()).api_key(key)));
+        return Ok(LmBuilder::new(OpenAiProvider::new(name).base_url(base).api_key(key)));
     }
     let hint = if cfg!(feature = "tls") {
         ""
@@ -362,7 +362,7 @@ fn settings(args: &BenchArgs, data: &datasets::Loaded, programs: &[ProgramKind],
         optimizers: args.optimizers().iter().map(|o| o.name()).collect(),
         candidates: args.candidates,
         lm: if args.simulated() { cli::SIMULATED.into() } else { args.models().join(",") },
-        api_base: args.api_base.clone(),
+        api_base: (!args.api_base.is_empty()).then(|| args.api_base.join(",")),
         constrained: args.constrained == Constrained::On,
         temperature: args.temperature(),
         max_tokens: args.max_tokens(),
@@ -415,7 +415,7 @@ mod tests {
         let sizes = Sizes { train: args.train(), val: args.val(), dev: args.dev() };
         let data = datasets::load(&args.dataset, sizes, args.seed, None).unwrap();
         let programs = args.programs(&data.default_programs);
-        let setup = setup_lm(&args, &args.models()[0]).await.unwrap();
+        let setup = setup_lm(&args, &args.models()[0], None).await.unwrap();
         run_matrix(&args, &data, &programs, &setup, OutputDirs::default()).await.unwrap()
     }
 
@@ -489,7 +489,7 @@ mod tests {
         let loaded = datasets::load(&args.dataset, sizes, args.seed, Some(data.path())).unwrap();
         assert_eq!(loaded.default_programs, [ProgramKind::Predict]);
         let programs = args.programs(&loaded.default_programs);
-        let setup = setup_lm(&args, "openai/tiny").await.unwrap();
+        let setup = setup_lm(&args, "openai/tiny", args.api_base_of(0)).await.unwrap();
         let dirs = OutputDirs { programs: None, predictions: Some(predictions.join("openai_tiny")) };
         let (baselines, rows) = run_matrix(&args, &loaded, &programs, &setup, dirs).await.unwrap();
         let row = &rows[0];
