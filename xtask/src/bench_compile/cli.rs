@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
+use super::banking77_6;
 use super::datasets::DatasetChoice;
 use kestrel_optimizers::AutoMode;
 use kestrel_testkit::simulated;
@@ -22,6 +23,17 @@ pub const DEFAULT_LATENCY_MS: u64 = 50;
 /// scoring RandomSearch's candidates on the trainset would reward the
 /// candidates whose demos the simulated LM memorizes there.
 pub const DEFAULT_GENERATED_VAL: usize = 100;
+/// Training examples when `--train` is not given (banking77-6 aside).
+pub const DEFAULT_TRAIN: usize = 50;
+/// Dev examples when `--dev` is not given (banking77-6 aside).
+pub const DEFAULT_DEV: usize = 100;
+/// banking77-6's completion limit (the setting).
+pub const BANKING77_6_MAX_TOKENS: u32 = 256;
+
+/// True for the model strings that select the simulated LM.
+pub fn is_simulated(model: &str) -> bool {
+    model == SIMULATED || model == format!("openai/{}", simulated::MODEL)
+}
 
 /// A program to compile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -166,11 +178,21 @@ pub enum MetricKind {
     Strict,
 }
 
+/// `--constrained`: whether a real LM must follow the ChatAdapter's field
+/// structure (constrained decoding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Constrained {
+    /// Free decoding, as DSPy does.
+    Off,
+    /// Ask the provider to constrain the reply to the adapter's structure.
+    On,
+}
+
 /// Flags of `cargo xtask bench-compile`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// Dataset: generated (offline), gsm8k, hotpotqa, hover, banking77 (read from $KESTREL_DATA_DIR), or a
-    /// PATH.jsonl of {"question", "answer"} records.
+    /// Dataset: generated (offline), gsm8k, hotpotqa, hover, banking77, banking77-6 (six intents; read from
+    /// $KESTREL_DATA_DIR), or a PATH.jsonl of {"question", "answer"} records.
     #[arg(long, default_value = "generated", value_parser = DatasetChoice::parse)]
     pub dataset: DatasetChoice,
     /// Programs (repeatable or comma-separated) [default: predict,cot; cot for reference datasets].
@@ -196,19 +218,45 @@ pub struct BenchArgs {
     #[arg(long)]
     pub budget_usd: Option<f64>,
     /// The LM: `simulated` (deterministic, served on 127.0.0.1) or a model string such as openai/gpt-4o-mini
-    /// (configured from the provider's environment: OPENAI_API_KEY, OPENAI_BASE_URL...).
-    #[arg(long, default_value = SIMULATED)]
-    pub lm: String,
-    /// Training examples.
-    #[arg(long, default_value_t = 50)]
-    pub train: usize,
+    /// (configured from the provider's environment: OPENAI_API_KEY, OPENAI_BASE_URL...), or `local/<name>`
+    /// (xtask built with `--features local`). `A,B`: compile on A, then again on B, and report the
+    /// per-example delta (model migration).
+    #[arg(long, default_value = SIMULATED, value_delimiter = ',')]
+    pub lm: Vec<String>,
+    /// Base URL of an OpenAI-compatible server for `--lm openai/<model>` (e.g. llama.cpp's server at
+    /// http://127.0.0.1:8080/v1); overrides OPENAI_BASE_URL, and the API key defaults to a placeholder. With
+    /// `--lm A,B`: one URL for every model, or one per model (comma-separated, in the same order).
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    pub api_base: Vec<String>,
+    /// Constrained decoding of a real LM's replies to the ChatAdapter's field structure.
+    #[arg(long, value_enum, default_value_t = Constrained::Off)]
+    pub constrained: Constrained,
+    /// Temperature of every LM call (a real LM's default call option) [default: 0 on banking77-6, else the
+    /// provider's].
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Maximum completion tokens of every LM call [default: 256 on banking77-6, else the provider's].
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Save each compiled program (DSPy's JSON state) as DIR/<model>/<program>-<optimizer>.json
+    /// [default: target/bench-compile/programs with two or more --lm models, else not saved].
+    #[arg(long, value_name = "DIR")]
+    pub save_programs: Option<PathBuf>,
+    /// Write each evaluation's dev predictions (with the ChatAdapter request and reply) as
+    /// DIR/<model>/<program>-<optimizer>.jsonl.
+    #[arg(long, value_name = "DIR")]
+    pub predictions: Option<PathBuf>,
+    /// Training examples [default: 50; 30 (5 per intent) on banking77-6].
+    #[arg(long)]
+    pub train: Option<usize>,
     /// Validation examples for RandomSearch's candidate scores; 0 scores them on the trainset (DSPy's default)
     /// [default: 100 on the generated dataset, else 0].
     #[arg(long)]
     pub val: Option<usize>,
-    /// Evaluation (dev) examples, scored before and after compiling.
-    #[arg(long, default_value_t = 100)]
-    pub dev: usize,
+    /// Evaluation (dev) examples, scored before and after compiling [default: 100; 60 (10 per intent) on
+    /// banking77-6].
+    #[arg(long)]
+    pub dev: Option<usize>,
     /// Seed of the generated problems and of the dataset shuffles.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -254,7 +302,57 @@ pub struct BenchArgs {
 impl BenchArgs {
     /// True when the simulated LM answers.
     pub fn simulated(&self) -> bool {
-        self.lm == SIMULATED || self.lm == format!("openai/{}", simulated::MODEL)
+        self.lm.len() == 1 && is_simulated(&self.lm[0])
+    }
+
+    /// The models, in the order they compile.
+    pub fn models(&self) -> &[String] {
+        &self.lm
+    }
+
+    /// Training examples: `--train`, else the dataset's default.
+    pub fn train(&self) -> usize {
+        self.train.unwrap_or(if self.dataset == DatasetChoice::Banking77Six {
+            banking77_6::INTENTS.len() * banking77_6::TRAIN_PER_INTENT
+        } else {
+            DEFAULT_TRAIN
+        })
+    }
+
+    /// Dev examples: `--dev`, else the dataset's default.
+    pub fn dev(&self) -> usize {
+        self.dev.unwrap_or(if self.dataset == DatasetChoice::Banking77Six {
+            banking77_6::INTENTS.len() * banking77_6::DEV_PER_INTENT
+        } else {
+            DEFAULT_DEV
+        })
+    }
+
+    /// The temperature a real LM is called with: `--temperature`, else 0 on
+    /// banking77-6, else the provider's default (`None`).
+    pub fn temperature(&self) -> Option<f32> {
+        self.temperature.or((self.dataset == DatasetChoice::Banking77Six).then_some(0.0))
+    }
+
+    /// The completion limit: `--max-tokens`, else 256 on banking77-6.
+    pub fn max_tokens(&self) -> Option<u32> {
+        self.max_tokens.or((self.dataset == DatasetChoice::Banking77Six).then_some(BANKING77_6_MAX_TOKENS))
+    }
+
+    /// The `--api-base` of the `index`-th model, if any.
+    pub fn api_base_of(&self, index: usize) -> Option<&str> {
+        match self.api_base.as_slice() {
+            [] => None,
+            [one] => Some(one),
+            many => many.get(index).map(String::as_str),
+        }
+    }
+
+    /// Where compiled programs are saved, if anywhere.
+    pub fn save_programs(&self, root: &std::path::Path) -> Option<PathBuf> {
+        self.save_programs
+            .clone()
+            .or_else(|| (self.lm.len() > 1).then(|| root.join("target").join("bench-compile").join("programs")))
     }
 
     /// The simulated latency in milliseconds, `None` for a real LM.
@@ -287,8 +385,38 @@ impl BenchArgs {
 
     /// Flag combinations that make no sense.
     pub fn check(&self) -> Result<()> {
+        if self.lm.is_empty() || self.lm.iter().any(|m| m.trim().is_empty()) {
+            bail!("--lm needs a model string (or `A,B` for a model migration)");
+        }
+        if self.lm.len() > 1 && self.lm.iter().any(|m| is_simulated(m)) {
+            bail!("--lm A,B compares real models; the simulated LM cannot be one of them");
+        }
         if !self.simulated() && self.latency_ms.is_some() {
-            bail!("--latency-ms applies only to the simulated LM (got --lm {})", self.lm);
+            bail!("--latency-ms applies only to the simulated LM (got --lm {})", self.lm.join(","));
+        }
+        if self.simulated() && self.constrained == Constrained::On {
+            bail!("--constrained on needs a real LM (--lm); the simulated LM always follows the format");
+        }
+        if let Some(t) = self.temperature
+            && !(t.is_finite() && t >= 0.0)
+        {
+            bail!("--temperature must be a number >= 0 (got {t})");
+        }
+        if self.max_tokens == Some(0) {
+            bail!("--max-tokens must be at least 1");
+        }
+        if self.api_base.len() > 1 && self.api_base.len() != self.lm.len() {
+            bail!(
+                "--api-base takes one URL, or one per --lm model ({} models, {} URLs)",
+                self.lm.len(),
+                self.api_base.len()
+            );
+        }
+        if !self.api_base.is_empty() && !self.lm.iter().all(|m| m.starts_with("openai/")) {
+            bail!(
+                "--api-base applies to OpenAI-compatible models (--lm openai/<model>), got --lm {}",
+                self.lm.join(",")
+            );
         }
         if self.concurrency == 0 {
             bail!("--concurrency must be at least 1");
@@ -296,11 +424,11 @@ impl BenchArgs {
         if self.trial_concurrency == 0 {
             bail!("--trial-concurrency must be at least 1");
         }
-        if self.dev == 0 {
+        if self.dev() == 0 {
             bail!("--dev must be at least 1 (the dev set is scored before and after compiling)");
         }
         let compiles = self.optimizers().iter().any(|o| *o != OptimizerKind::None);
-        if compiles && self.train == 0 {
+        if compiles && self.train() == 0 {
             bail!("--train must be at least 1 to compile");
         }
         if self.optimizers().contains(&OptimizerKind::RandomSearch) && self.candidates == 0 {
@@ -392,6 +520,54 @@ mod tests {
         assert!(error.contains("strict"), "{error}");
         assert!(parse(&["--cache-dir", "x", "--no-cache"]).is_err());
         assert!(parse(&["--train", "-1"]).is_err());
+    }
+
+    #[test]
+    fn real_lm_flags_parse_and_bad_combinations_are_refused() {
+        let args = parse(&["--lm", "openai/a,openai/b", "--api-base", "http://127.0.0.1:8080/v1"]).unwrap();
+        assert_eq!(args.models(), ["openai/a", "openai/b"]);
+        assert!(!args.simulated() && args.latency().is_none());
+        args.check().unwrap();
+        let root = std::path::Path::new("/repo");
+        assert_eq!(args.save_programs(root), Some(root.join("target/bench-compile/programs")));
+        assert_eq!(parse(&["--lm", "openai/a"]).unwrap().save_programs(root), None);
+        assert_eq!(args.constrained, Constrained::Off);
+        assert_eq!(parse(&["--constrained", "on", "--lm", "openai/a"]).unwrap().constrained, Constrained::On);
+        assert!(parse(&["--constrained", "maybe"]).unwrap_err().to_string().contains("off"));
+
+        let refused = |flags: &[&str], needle: &str| {
+            let error = parse(flags).unwrap().check().unwrap_err().to_string();
+            assert!(error.contains(needle), "{flags:?}: {error}");
+        };
+        refused(&["--lm", "simulated,openai/b"], "simulated LM cannot be one of them");
+        refused(&["--constrained", "on"], "needs a real LM");
+        refused(&["--lm", "anthropic/claude", "--api-base", "http://x/v1"], "--api-base applies");
+        refused(&["--lm", "openai/a", "--latency-ms", "5"], "--latency-ms applies only");
+        refused(&["--lm", "openai/a", "--temperature=-1"], "--temperature");
+        refused(&["--lm", "openai/a", "--max-tokens", "0"], "--max-tokens");
+        refused(&["--lm", "openai/a,"], "needs a model string");
+        refused(
+            &["--lm", "openai/a,openai/b", "--api-base", "http://x/v1,http://y/v1,http://z/v1"],
+            "one per --lm model",
+        );
+        let two = parse(&["--lm", "openai/a,openai/b", "--api-base", "http://x/v1,http://y/v1"]).unwrap();
+        assert_eq!((two.api_base_of(0), two.api_base_of(1)), (Some("http://x/v1"), Some("http://y/v1")));
+        assert_eq!(args.api_base_of(1), Some("http://127.0.0.1:8080/v1"));
+        assert_eq!(parse(&[]).unwrap().api_base_of(0), None);
+    }
+
+    #[test]
+    fn banking77_6_defaults_to_its_sizes_and_greedy_256_tokens() {
+        let args = parse(&["--dataset", "banking77-6", "--lm", "openai/a"]).unwrap();
+        assert_eq!((args.train(), args.dev(), args.val()), (30, 60, 0));
+        assert_eq!((args.temperature(), args.max_tokens()), (Some(0.0), Some(256)));
+        let args = parse(&["--dataset", "banking77-6", "--train", "12", "--temperature", "0.7"]).unwrap();
+        assert_eq!((args.train(), args.temperature()), (12, Some(0.7)));
+        let generated = parse(&[]).unwrap();
+        assert_eq!(
+            (generated.train(), generated.dev(), generated.temperature(), generated.max_tokens()),
+            (50, 100, None, None)
+        );
     }
 
     #[test]

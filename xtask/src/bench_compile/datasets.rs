@@ -1,6 +1,6 @@
 //! The datasets `bench-compile` runs on: the generated arithmetic problems,
-//! the reference datasets (GSM8K, HotPotQA, HoVer, banking77) read from a
-//! data folder in the layout of the project's shared datasets, and a user's
+//! the reference datasets (GSM8K, HotPotQA, HoVer, banking77, and
+//! banking77-6, six of its intents: `banking77_6.rs`) read from a data folder in the layout of the project's shared datasets, and a user's
 //! `PATH.jsonl` of `{"question", "answer"}` records — each with its
 //! signature, metric and default programs, split into train / val / dev by a
 //! seeded shuffle.
@@ -9,9 +9,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use kestrel_core::Example;
+use kestrel_core::{Example, SignatureSpec};
 use kestrel_eval::Dataset;
 
+use super::banking77_6;
 use super::cli::ProgramKind;
 use super::metrics::BaseMetric;
 use kestrel_testkit::simulated::{Problem, generate};
@@ -29,12 +30,14 @@ pub enum DatasetChoice {
     Hover,
     /// banking77 intent classification (text → one of 77 labels).
     Banking77,
+    /// Six banking77 intents, the real-model benchmark (`banking77_6.rs`).
+    Banking77Six,
     /// A JSONL file of `{"question", "answer"}` records.
     Jsonl(PathBuf),
 }
 
 /// The names `--dataset` accepts besides a `.jsonl` path.
-pub const DATASET_NAMES: &[&str] = &["generated", "gsm8k", "hotpotqa", "hover", "banking77"];
+pub const DATASET_NAMES: &[&str] = &["generated", "gsm8k", "hotpotqa", "hover", "banking77", "banking77-6"];
 
 impl DatasetChoice {
     /// Parse a `--dataset` value.
@@ -45,6 +48,7 @@ impl DatasetChoice {
             "hotpotqa" => DatasetChoice::HotpotQa,
             "hover" => DatasetChoice::Hover,
             "banking77" => DatasetChoice::Banking77,
+            "banking77-6" => DatasetChoice::Banking77Six,
             path if path.ends_with(".jsonl") => DatasetChoice::Jsonl(PathBuf::from(path)),
             other => {
                 return Err(format!(
@@ -61,7 +65,7 @@ impl DatasetChoice {
             DatasetChoice::Gsm8k => Some("gsm8k"),
             DatasetChoice::HotpotQa => Some("hotpotqa"),
             DatasetChoice::Hover => Some("hover"),
-            DatasetChoice::Banking77 => Some("banking77"),
+            DatasetChoice::Banking77 | DatasetChoice::Banking77Six => Some("banking77"),
             DatasetChoice::Generated | DatasetChoice::Jsonl(_) => None,
         }
     }
@@ -73,6 +77,7 @@ impl DatasetChoice {
             DatasetChoice::HotpotQa => &["hotpotqa/dev_qa.jsonl"],
             DatasetChoice::Hover => &["hover/dev.jsonl"],
             DatasetChoice::Banking77 => &["banking77/train.jsonl", "banking77/test.jsonl", "banking77/labels.json"],
+            DatasetChoice::Banking77Six => &["banking77/train.jsonl", "banking77/test.jsonl"],
             DatasetChoice::Generated | DatasetChoice::Jsonl(_) => &[],
         }
     }
@@ -82,6 +87,7 @@ impl fmt::Display for DatasetChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DatasetChoice::Jsonl(path) => write!(f, "{}", path.display()),
+            DatasetChoice::Banking77Six => f.write_str("banking77-6"),
             other => f.write_str(other.folder().unwrap_or("generated")),
         }
     }
@@ -106,8 +112,12 @@ pub struct Loaded {
     pub name: String,
     /// Where the examples came from.
     pub source: String,
-    /// The signature every program uses.
+    /// The signature every program uses, in DSPy's string syntax (what
+    /// reports show).
     pub signature: String,
+    /// The signature itself (with instructions and descriptions, when the
+    /// dataset sets them).
+    pub spec: SignatureSpec,
     /// The metric.
     pub metric: BaseMetric,
     /// Programs run when `--program` is not given.
@@ -134,6 +144,7 @@ pub fn load(choice: &DatasetChoice, sizes: Sizes, seed: u64, data_dir: Option<&P
                 name: "generated".into(),
                 source: format!("{} arithmetic word problems (seed {seed})", sizes.train + sizes.val + sizes.dev),
                 signature: "question -> answer".into(),
+                spec: SignatureSpec::parse("question -> answer")?,
                 metric: BaseMetric::Numeric,
                 default_programs: both,
                 train,
@@ -148,20 +159,20 @@ pub fn load(choice: &DatasetChoice, sizes: Sizes, seed: u64, data_dir: Option<&P
             let test = read(&dir.join("gsm8k/test.jsonl"), fields, "question", seed)?;
             let (train, val) = take_two(pool, sizes.train, sizes.val, "gsm8k/train.jsonl")?;
             let dev = take(test, sizes.dev, "gsm8k/test.jsonl")?;
-            Ok(reference("gsm8k", dir, "question -> answer", BaseMetric::Numeric, cot, train, val, dev))
+            reference("gsm8k", dir, "question -> answer", BaseMetric::Numeric, cot, train, val, dev)
         }
         DatasetChoice::HotpotQa => {
             let dir = dir()?;
             let all = read(&dir.join("hotpotqa/dev_qa.jsonl"), &["question", "answer"], "question", seed)?;
             let (train, val, dev) = split_one(all, sizes, "hotpotqa/dev_qa.jsonl")?;
-            Ok(reference("hotpotqa", dir, "question -> answer", BaseMetric::AnswerExact, cot, train, val, dev))
+            reference("hotpotqa", dir, "question -> answer", BaseMetric::AnswerExact, cot, train, val, dev)
         }
         DatasetChoice::Hover => {
             let dir = dir()?;
             let all = read(&dir.join("hover/dev.jsonl"), &["claim", "label"], "claim", seed)?;
             let (train, val, dev) = split_one(all, sizes, "hover/dev.jsonl")?;
             let signature = "claim -> label: Literal['SUPPORTED', 'NOT_SUPPORTED']";
-            Ok(reference("hover", dir, signature, BaseMetric::LabelExact, cot, train, val, dev))
+            reference("hover", dir, signature, BaseMetric::LabelExact, cot, train, val, dev)
         }
         DatasetChoice::Banking77 => {
             let dir = dir()?;
@@ -173,7 +184,31 @@ pub fn load(choice: &DatasetChoice, sizes: Sizes, seed: u64, data_dir: Option<&P
             let dev = take(test, sizes.dev, "banking77/test.jsonl")?;
             let quoted: Vec<String> = labels.iter().map(|l| format!("'{l}'")).collect();
             let signature = format!("text -> label: Literal[{}]", quoted.join(", "));
-            Ok(reference("banking77", dir, &signature, BaseMetric::LabelExact, cot, train, val, dev))
+            reference("banking77", dir, &signature, BaseMetric::LabelExact, cot, train, val, dev)
+        }
+        DatasetChoice::Banking77Six => {
+            let dir = dir()?;
+            let (train, val, dev) = banking77_6::load(dir, sizes.train, sizes.val, sizes.dev, seed)?;
+            let spec = banking77_6::signature()?;
+            let mut loaded = reference(
+                "banking77-6",
+                dir,
+                &banking77_6::signature_text(),
+                BaseMetric::LabelExact,
+                vec![ProgramKind::Predict],
+                train,
+                val,
+                dev,
+            )?;
+            loaded.source = format!(
+                "{} ({} intents; train {} and dev {} per intent, chosen by sha256(\"{seed}:<id>\"))",
+                dir.join("banking77").display(),
+                banking77_6::INTENTS.len(),
+                sizes.train / banking77_6::INTENTS.len(),
+                sizes.dev / banking77_6::INTENTS.len()
+            );
+            loaded.spec = spec;
+            Ok(loaded)
         }
         DatasetChoice::Jsonl(path) => {
             let all = read(path, &["question", "answer"], "question", seed)?;
@@ -183,6 +218,7 @@ pub fn load(choice: &DatasetChoice, sizes: Sizes, seed: u64, data_dir: Option<&P
                 name,
                 source: path.display().to_string(),
                 signature: "question -> answer".into(),
+                spec: SignatureSpec::parse("question -> answer")?,
                 metric: BaseMetric::Normalized,
                 default_programs: both,
                 train,
@@ -203,17 +239,18 @@ fn reference(
     train: Vec<Example>,
     val: Option<Vec<Example>>,
     dev: Vec<Example>,
-) -> Loaded {
-    Loaded {
+) -> Result<Loaded> {
+    Ok(Loaded {
         name: name.into(),
         source: dir.join(name).display().to_string(),
         signature: signature.into(),
+        spec: SignatureSpec::parse(signature)?,
         metric,
         default_programs,
         train,
         val,
         dev,
-    }
+    })
 }
 
 /// Read a JSONL file, keep `fields` (all required), mark `input` as the
@@ -267,11 +304,12 @@ fn take_two(
     Ok((all, (second > 0).then_some(second_part)))
 }
 
-type Three = (Vec<Example>, Option<Vec<Example>>, Vec<Example>);
+/// Train, val (`None`: RandomSearch scores on the trainset) and dev.
+pub type Split = (Vec<Example>, Option<Vec<Example>>, Vec<Example>);
 
 /// Dev, train and val from one list, in that order: dev comes first so it
 /// stays the same when `--train` or `--val` change.
-fn split_one(all: Vec<Example>, sizes: Sizes, what: &str) -> Result<Three> {
+fn split_one(all: Vec<Example>, sizes: Sizes, what: &str) -> Result<Split> {
     let mut dev = take(all, sizes.dev + sizes.train + sizes.val, what)?;
     let mut train = dev.split_off(sizes.dev);
     let val = train.split_off(sizes.train);

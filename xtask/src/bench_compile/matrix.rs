@@ -10,11 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use kestrel_core::Example;
+use kestrel_core::{Example, SignatureSpec};
 use kestrel_eval::{Evaluate, EvaluationResult, Metric};
-use kestrel_lm::LmClient;
-use kestrel_lm::SharedLm;
-use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt};
+use kestrel_lm::{LmClient, LmError, SharedLm};
+use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt, ProgramState};
 use kestrel_optimizers::{
     BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, Copro, DynOptimizer, Gepa, LabeledFewShot,
     MiproV2, Simba, demo_counts,
@@ -24,7 +23,9 @@ use sha2::{Digest, Sha256};
 
 use super::cli::{BenchArgs, OptimizerKind, ProgramKind};
 use super::datasets::Loaded;
+use super::fallbacks::FallbackCounter;
 use super::metrics::CountingMetric;
+use super::predictions;
 use super::report::{Baseline, Candidate, Phase, Row};
 
 /// An optimizer and the counter of its metric calls.
@@ -32,8 +33,12 @@ type Counted = (Box<dyn DynOptimizer>, Arc<CountingMetric>);
 
 /// Everything a row needs.
 pub struct Runner<'a> {
+    /// The model string rows name.
+    pub model: String,
     /// The LM client every call goes through (usage is read from it).
     pub lm: LmClient,
+    /// The same client behind the JSON-fallback counter (what programs call).
+    pub counter: FallbackCounter,
     /// The simulated LM's server (request counts), if simulated.
     pub server: Option<&'a MockServer>,
     /// The data.
@@ -44,6 +49,10 @@ pub struct Runner<'a> {
     pub args: &'a BenchArgs,
     /// The dev set, shared by every evaluation.
     pub dev: Arc<[Example]>,
+    /// Where compiled programs are saved (`<program>-<optimizer>.json`), if anywhere.
+    pub save_dir: Option<std::path::PathBuf>,
+    /// Where dev predictions are written (`<program>-<optimizer>.jsonl`), if anywhere.
+    pub predictions_dir: Option<std::path::PathBuf>,
 }
 
 impl Runner<'_> {
@@ -51,35 +60,48 @@ impl Runner<'_> {
     pub(super) async fn measure<F: Future>(&self, future: F) -> (F::Output, Phase) {
         let usage = self.lm.usage().total;
         let requests = self.server.map(|s| s.request_count() as u64);
+        let fallbacks = self.counter.fallbacks();
         let started = Instant::now();
         let output = future.await;
         let seconds = started.elapsed().as_secs_f64();
         let mut phase = Phase::between(&usage, &self.lm.usage().total);
         phase.seconds = seconds;
+        phase.json_fallbacks = self.counter.fallbacks().saturating_sub(fallbacks);
         phase.http_requests = self.server.zip(requests).map(|(s, r)| (s.request_count() as u64).saturating_sub(r));
         (output, phase)
     }
 
-    pub(super) async fn evaluate<M: Module>(&self, program: &M) -> Result<(EvaluationResult, Phase)> {
+    /// Evaluate on dev; `name` (`<program>-<optimizer>`) names the
+    /// `--predictions` file.
+    pub(super) async fn evaluate<M: Module>(&self, program: &M, name: &str) -> Result<(EvaluationResult, Phase)> {
         let evaluate = Evaluate::new(Arc::clone(&self.dev))
             .concurrency(self.args.concurrency)?
             .unlimited_errors()
             .display_progress(false);
         let (result, phase) = self.measure(evaluate.run(program, self.metric.as_ref())).await;
-        Ok((result.context("evaluating on the dev set")?, phase))
+        let result = result.context("evaluating on the dev set")?;
+        if let Some(dir) = &self.predictions_dir {
+            let history = self.lm.history(usize::try_from(phase.lm_calls).unwrap_or(usize::MAX));
+            predictions::write(&dir.join(format!("{name}.jsonl")), &result, &history)?;
+        }
+        Ok((result, phase))
     }
 
     /// The baseline and one row per optimizer for one program.
     pub async fn run_program(&self, kind: ProgramKind, program: Box<dyn DynModule>) -> Result<(Baseline, Vec<Row>)> {
         let dataset = self.data.name.clone();
-        let (before, before_phase) = self.evaluate(&program).await?;
+        let (before, before_phase) = self.evaluate(&program, &format!("{}-none", kind.name())).await?;
         progress(kind, "baseline", &before_phase, before.score);
         let baseline = Baseline {
+            lm: self.model.clone(),
             dataset: dataset.clone(),
             program: kind.name(),
             score: before.score,
             eval_errors: before.errors,
+            parse_failures: parse_failures(&before),
+            json_fallbacks: before_phase.json_fallbacks,
             eval: before_phase,
+            outcomes: outcomes(&before),
         };
         let mut rows = Vec::new();
         for kind_of_optimizer in self.args.optimizers() {
@@ -94,6 +116,8 @@ impl Runner<'_> {
                     let mut row =
                         self.row(kind, kind_of_optimizer, &program, &baseline, Phase::default(), before_phase);
                     row.eval_errors = before.errors;
+                    row.parse_failures = baseline.parse_failures;
+                    row.outcomes = baseline.outcomes.clone();
                     row.score_after = before.score;
                     row
                 }
@@ -107,11 +131,18 @@ impl Runner<'_> {
                         let file = dir.join(format!("{}-{}.html", kind.name(), kind_of_optimizer.name()));
                         compiled.report.write_html(&file, &program, &compiled.program)?;
                     }
-                    let (after, eval_phase) = self.evaluate(&compiled.program).await?;
+                    if let Some(dir) = &self.save_dir {
+                        let file = dir.join(format!("{}-{}.json", kind.name(), kind_of_optimizer.name()));
+                        compiled.program.save(&file).with_context(|| format!("saving {}", file.display()))?;
+                    }
+                    let name = format!("{}-{}", kind.name(), kind_of_optimizer.name());
+                    let (after, eval_phase) = self.evaluate(&compiled.program, &name).await?;
                     let mut row =
                         self.row(kind, kind_of_optimizer, &compiled.program, &baseline, compile_phase, eval_phase);
                     row.score_after = after.score;
                     row.eval_errors = after.errors;
+                    row.parse_failures = parse_failures(&after);
+                    row.outcomes = outcomes(&after);
                     fill_from_report(&mut row, kind_of_optimizer, &compiled.report);
                     row.metric_calls = Some(counter.calls());
                     row
@@ -158,7 +189,7 @@ impl Runner<'_> {
             OptimizerKind::MiproLight | OptimizerKind::MiproMedium | OptimizerKind::MiproHeavy => {
                 let mut mipro = MiproV2::with_shared_metric(metric)
                     .auto(kind.mipro_auto())
-                    .prompt_model(SharedLm::new(self.lm.clone()))
+                    .prompt_model(SharedLm::new(self.counter.clone()))
                     .max_bootstrapped_demos(a.max_bootstrapped_demos)
                     .max_labeled_demos(a.max_labeled_demos)
                     .seed(i64::try_from(a.seed).context("--seed must fit in an i64 for MIPROv2")?)
@@ -188,7 +219,7 @@ impl Runner<'_> {
             }
             OptimizerKind::Simba => Box::new(
                 Simba::new(metric)
-                    .bsize(a.train.min(32))?
+                    .bsize(self.data.train.len().clamp(1, 32))?
                     .concurrency(a.concurrency)?
                     .seed(i64::try_from(a.seed).context("--seed must fit in an i64 for SIMBA")?),
             ),
@@ -210,6 +241,7 @@ impl Runner<'_> {
     ) -> Row {
         let total = compile.plus(&eval);
         Row {
+            lm: self.model.clone(),
             dataset: baseline.dataset.clone(),
             program: kind.name(),
             optimizer: optimizer.name(),
@@ -228,6 +260,8 @@ impl Runner<'_> {
             bootstrapped: 0,
             skipped: 0,
             eval_errors: 0,
+            parse_failures: 0,
+            json_fallbacks: eval.json_fallbacks,
             demos: demo_counts(program),
             demos_sha256: demos_sha256(program),
             best_seed: None,
@@ -237,6 +271,7 @@ impl Runner<'_> {
             metric_calls: None,
             compile,
             eval,
+            outcomes: Vec::new(),
         }
     }
 }
@@ -282,6 +317,20 @@ fn trials(kind: OptimizerKind, report: &CompileReport) -> Option<usize> {
     }
 }
 
+/// Dev examples whose reply no adapter could parse.
+pub(super) fn parse_failures(result: &EvaluationResult) -> usize {
+    result
+        .results
+        .iter()
+        .filter(|r| r.error.as_ref().and_then(|e| e.lm_error()).is_some_and(|e| matches!(e, LmError::Parse(_))))
+        .count()
+}
+
+/// Each dev example's score, in devset order (0 for failures).
+pub(super) fn outcomes(result: &EvaluationResult) -> Vec<f64> {
+    result.results.iter().map(|r| if r.is_ok() { r.score.score } else { 0.0 }).collect()
+}
+
 /// SHA-256 over every predictor's path and demos, in order.
 pub fn demos_sha256<M: Predictors>(program: &M) -> String {
     let mut hasher = Sha256::new();
@@ -298,10 +347,10 @@ pub fn demos_sha256<M: Predictors>(program: &M) -> String {
 }
 
 /// The program of one kind on `signature`.
-pub fn program(kind: ProgramKind, signature: &str) -> Result<Box<dyn DynModule>> {
+pub fn program(kind: ProgramKind, signature: &SignatureSpec) -> Result<Box<dyn DynModule>> {
     Ok(match kind {
-        ProgramKind::Predict => Box::new(Predict::from_signature(signature)?),
-        ProgramKind::Cot => Box::new(ChainOfThought::from_signature(signature)?),
+        ProgramKind::Predict => Box::new(Predict::with_spec(signature.clone())),
+        ProgramKind::Cot => Box::new(ChainOfThought::with_spec(signature.clone())?),
     })
 }
 

@@ -11,12 +11,16 @@
 //! real OpenAI-compatible HTTP path, so provider, cache and retry costs are
 //! measured. See `docs/BENCH_COMPILE.md`.
 
+mod banking77_6;
 mod cli;
 mod datasets;
 mod download;
+mod fallbacks;
 mod matrix;
 mod metrics;
+mod migration;
 mod per_call;
+mod predictions;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -33,10 +37,15 @@ use kestrel_testkit::simulated::{self, SimulatedLm};
 use tempfile::TempDir;
 
 pub use cli::BenchArgs;
-use cli::{MetricKind, ProgramKind};
+use cli::{Constrained, MetricKind, ProgramKind};
 use datasets::Sizes;
+use fallbacks::FallbackCounter;
 use matrix::Runner;
 use report::{Machine, Report, Settings};
+
+/// Calls the LM client's history keeps with `--predictions` (enough for one
+/// evaluation of the largest dev set with a JSON fallback per call).
+const PREDICTIONS_HISTORY: usize = 100_000;
 
 /// The environment variable naming the reference datasets folder.
 pub const DATA_DIR_ENV: &str = "KESTREL_DATA_DIR";
@@ -50,6 +59,7 @@ pub fn run(args: BenchArgs, root: &Path) -> Result<()> {
 
 /// The LM every call goes through, and what keeps it alive.
 struct LmSetup {
+    model: String,
     client: LmClient,
     server: Option<MockServer>,
     cache: &'static str,
@@ -61,14 +71,27 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
     let data_dir = data_dir(&args, root).await?;
-    let sizes = Sizes { train: args.train, val: args.val(), dev: args.dev };
+    let sizes = Sizes { train: args.train(), val: args.val(), dev: args.dev() };
     let data = datasets::load(&args.dataset, sizes, args.seed, data_dir.as_deref())?;
     let programs = args.programs(&data.default_programs);
-    let setup = setup_lm(&args).await?;
 
     let lm_text = match args.latency() {
         Some(ms) => format!("simulated (deterministic; measures the framework, not model quality), {ms} ms latency"),
-        None => args.lm.clone(),
+        None => {
+            let options = [
+                args.temperature().map(|t| format!("temperature {t}")),
+                args.max_tokens().map(|n| format!("max_tokens {n}")),
+                (!args.api_base.is_empty()).then(|| format!("api base {}", args.api_base.join(", "))),
+                (args.constrained == Constrained::On).then(|| "constrained".to_string()),
+            ];
+            let options: Vec<String> = options.into_iter().flatten().collect();
+            let migration = if args.models().len() > 1 { " (model migration: compiled on each in turn)" } else { "" };
+            format!(
+                "{}{migration}{}",
+                args.models().join(" -> "),
+                if options.is_empty() { String::new() } else { format!(" ({})", options.join(", ")) }
+            )
+        }
     };
     eprintln!("Kestrel bench-compile");
     eprintln!("  dataset   {} ({})", data.name, data.source);
@@ -81,16 +104,41 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
         args.concurrency, args.seed, args.candidates
     );
 
-    let (baselines, rows) = run_matrix(&args, &data, &programs, &setup).await?;
+    let save_root = args.save_programs(root);
+    let mut baselines = Vec::new();
+    let mut rows = Vec::new();
+    let mut setups = Vec::new();
+    for (index, model) in args.models().iter().enumerate() {
+        let setup = setup_lm(&args, model, args.api_base_of(index)).await?;
+        if args.models().len() > 1 {
+            eprintln!("model {model}");
+        }
+        let save_dir = save_root.as_ref().map(|dir| dir.join(file_name_of(model)));
+        let predictions_dir = args.predictions.as_ref().map(|dir| dir.join(file_name_of(model)));
+        let dirs = OutputDirs { programs: save_dir, predictions: predictions_dir };
+        let (model_baselines, model_rows) = run_matrix(&args, &data, &programs, &setup, dirs).await?;
+        baselines.extend(model_baselines);
+        rows.extend(model_rows);
+        setups.push(setup);
+    }
+    let deltas = migration::deltas(args.models(), &rows);
     let total_seconds = started.elapsed().as_secs_f64();
 
     println!();
     if args.simulated() {
         println!("SIMULATED LM: scores measure the framework, not model quality.");
     }
-    print!("{}", report::table(&rows, setup.server.is_some()));
-    let http = setup.server.as_ref().map_or_else(String::new, |s| format!(", {} HTTP requests", s.request_count()));
+    let server = setups.first().and_then(|s| s.server.as_ref());
+    print!("{}", report::table(&rows, server.is_some(), args.models().len() > 1));
+    let http = server.map_or_else(String::new, |s| format!(", {} HTTP requests", s.request_count()));
     println!("total {total_seconds:.2} s{http} (before = uncompiled program on dev, after = compiled; percent)");
+    if !deltas.is_empty() {
+        println!("migration (dev example indices):");
+        print!("{}", migration::text(&deltas));
+    }
+    if let Some(dir) = &save_root {
+        println!("compiled programs saved under {}", dir.display());
+    }
 
     if let Some(path) = &args.json {
         let report = Report {
@@ -100,9 +148,10 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
             started_at,
             total_seconds,
             machine: Machine::current(),
-            settings: settings(&args, &data, &programs, &setup),
+            settings: settings(&args, &data, &programs, &setups),
             baselines,
             rows,
+            migration: deltas,
         };
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
@@ -114,27 +163,45 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Every (program, optimizer) row, and the baselines.
+/// A model string as a folder name (`openai/qwen` -> `openai_qwen`).
+fn file_name_of(model: &str) -> String {
+    model.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') { c } else { '_' }).collect()
+}
+
+/// Where one model's compiled programs and dev predictions go, if anywhere.
+#[derive(Debug, Default)]
+struct OutputDirs {
+    programs: Option<PathBuf>,
+    predictions: Option<PathBuf>,
+}
+
+/// Every (program, optimizer) row, and the baselines, for one model.
 async fn run_matrix(
     args: &BenchArgs,
     data: &datasets::Loaded,
     programs: &[ProgramKind],
     setup: &LmSetup,
+    dirs: OutputDirs,
 ) -> Result<(Vec<report::Baseline>, Vec<report::Row>)> {
+    let counter = FallbackCounter::new(SharedLm::new(setup.client.clone()));
     let runner = Runner {
+        model: setup.model.clone(),
         lm: setup.client.clone(),
+        counter: counter.clone(),
         server: setup.server.as_ref(),
         data,
         metric: data.metric.build(args.metric == MetricKind::Strict),
         args,
         dev: Arc::from(data.dev.clone()),
+        save_dir: dirs.programs,
+        predictions_dir: dirs.predictions,
     };
     let mut baselines = Vec::new();
     let mut rows = Vec::new();
     for kind in programs {
-        let program = matrix::program(*kind, &data.signature)?;
+        let program = matrix::program(*kind, &data.spec)?;
         let (baseline, program_rows) =
-            with_lm(SharedLm::new(setup.client.clone()), runner.run_program(*kind, program)).await?;
+            with_lm(SharedLm::new(counter.clone()), runner.run_program(*kind, program)).await?;
         baselines.push(baseline);
         rows.extend(program_rows);
     }
@@ -162,9 +229,9 @@ fn short(text: &str) -> String {
 }
 
 /// The simulated LM (mock server + OpenAI provider) or a real model, wrapped
-/// in an LM client with the chosen cache.
-async fn setup_lm(args: &BenchArgs) -> Result<LmSetup> {
-    let (builder, server) = match args.latency() {
+/// in an LM client with the chosen cache and call defaults.
+async fn setup_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Result<LmSetup> {
+    let (mut builder, server) = match args.latency() {
         Some(ms) => {
             let server = MockServer::builder(SimulatedLm::new())
                 .latency(Duration::from_millis(ms))
@@ -181,17 +248,16 @@ async fn setup_lm(args: &BenchArgs) -> Result<LmSetup> {
             }
             (LmBuilder::new(provider).prices(prices), Some(server))
         }
-        None => {
-            let hint = if cfg!(feature = "tls") {
-                ""
-            } else {
-                " (https endpoints need an xtask built with TLS: `cargo run -p xtask --features tls -- bench-compile ...`)"
-            };
-            let builder =
-                LmBuilder::from_model(&args.lm).with_context(|| format!("configuring --lm {}{hint}", args.lm))?;
-            (builder, None)
-        }
+        None => (real_lm(args, model, api_base)?, None),
     };
+    if args.latency().is_none() {
+        if let Some(t) = args.temperature() {
+            builder = builder.temperature(t);
+        }
+        if let Some(n) = args.max_tokens() {
+            builder = builder.max_tokens(n);
+        }
+    }
     let mut temp = None;
     let (cache, cache_dir, config) = if args.no_cache {
         ("off", None, CacheConfig::disabled())
@@ -206,8 +272,45 @@ async fn setup_lm(args: &BenchArgs) -> Result<LmSetup> {
         let config = CacheConfig::default();
         ("directory", config.resolved_dir(), config)
     };
+    if args.predictions.is_some() {
+        // The predictions files read each evaluation's requests from the history.
+        builder = builder.history_size(PREDICTIONS_HISTORY);
+    }
     let client = builder.cache(config).build().context("building the LM client")?;
-    Ok(LmSetup { client, server, cache, cache_dir, _temp: temp })
+    Ok(LmSetup { model: model.to_string(), client, server, cache, cache_dir, _temp: temp })
+}
+
+/// The builder of a real model: `local/<name>` in process (feature `local`),
+/// `openai/<model>` on `--api-base`, else the provider's environment.
+fn real_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Result<LmBuilder> {
+    if args.constrained == Constrained::On {
+        bail!(
+            "--constrained on: constrained decoding is not built yet (no request option asks a provider to follow \
+             the ChatAdapter's structure); run with --constrained off"
+        );
+    }
+    if let Some(name) = model.strip_prefix("local/") {
+        return local_lm(name);
+    }
+    if let Some(base) = api_base {
+        let name = model.strip_prefix("openai/").context("--api-base needs an openai/<model> model string")?;
+        let key = std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty()).unwrap_or_else(|| "sk-local".into());
+        return Ok(LmBuilder::new(OpenAiProvider::new(name).base_url(base).api_key(key)));
+    }
+    let hint = if cfg!(feature = "tls") {
+        ""
+    } else {
+        " (https endpoints need an xtask built with TLS: `cargo run -p xtask --features tls -- bench-compile ...`)"
+    };
+    LmBuilder::from_model(model).with_context(|| format!("configuring --lm {model}{hint}"))
+}
+
+/// `local/<name>`: not in this build.
+fn local_lm(name: &str) -> Result<LmBuilder> {
+    bail!(
+        "--lm local/{name} runs the model in process, which this xtask was built without: \
+         `cargo run -p xtask --features local -- bench-compile --lm local/{name} ...`"
+    )
 }
 
 /// The folder holding a reference dataset's files: `$KESTREL_DATA_DIR`, else
@@ -249,7 +352,8 @@ async fn data_dir(args: &BenchArgs, root: &Path) -> Result<Option<PathBuf>> {
     )
 }
 
-fn settings(args: &BenchArgs, data: &datasets::Loaded, programs: &[ProgramKind], setup: &LmSetup) -> Settings {
+fn settings(args: &BenchArgs, data: &datasets::Loaded, programs: &[ProgramKind], setups: &[LmSetup]) -> Settings {
+    let setup = &setups[0];
     Settings {
         dataset: data.name.clone(),
         dataset_source: data.source.clone(),
@@ -258,7 +362,11 @@ fn settings(args: &BenchArgs, data: &datasets::Loaded, programs: &[ProgramKind],
         programs: programs.iter().map(|p| p.name()).collect(),
         optimizers: args.optimizers().iter().map(|o| o.name()).collect(),
         candidates: args.candidates,
-        lm: if args.simulated() { cli::SIMULATED.into() } else { args.lm.clone() },
+        lm: if args.simulated() { cli::SIMULATED.into() } else { args.models().join(",") },
+        api_base: (!args.api_base.is_empty()).then(|| args.api_base.join(",")),
+        constrained: args.constrained == Constrained::On,
+        temperature: args.temperature(),
+        max_tokens: args.max_tokens(),
         simulated: args.simulated(),
         latency_ms: args.latency(),
         train: data.train.len(),
@@ -305,11 +413,106 @@ mod tests {
     async fn matrix(flags: &[&str]) -> (Vec<report::Baseline>, Vec<report::Row>) {
         let args = Wrapper::try_parse_from(std::iter::once("bench").chain(flags.iter().copied())).unwrap().args;
         args.check().unwrap();
-        let sizes = Sizes { train: args.train, val: args.val(), dev: args.dev };
+        let sizes = Sizes { train: args.train(), val: args.val(), dev: args.dev() };
         let data = datasets::load(&args.dataset, sizes, args.seed, None).unwrap();
         let programs = args.programs(&data.default_programs);
-        let setup = setup_lm(&args).await.unwrap();
-        run_matrix(&args, &data, &programs, &setup).await.unwrap()
+        let setup = setup_lm(&args, &args.models()[0], None).await.unwrap();
+        run_matrix(&args, &data, &programs, &setup, OutputDirs::default()).await.unwrap()
+    }
+
+    /// A banking77-6 data folder: `per_label` records of each intent (and
+    /// of one other intent) in both files; texts `msg <n> about <label>`.
+    fn banking_folder(per_label: usize) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("banking77")).unwrap();
+        for file in ["train.jsonl", "test.jsonl"] {
+            let mut lines = String::new();
+            for label in banking77_6::INTENTS.iter().chain(["card_payment_fee_charged"].iter()) {
+                for n in 0..per_label {
+                    lines.push_str(&format!(
+                        "{{\"id\": \"{file}-{label}-{n}\", \"text\": \"msg {n} about {label}\", \"label\": \"{label}\"}}\n"
+                    ));
+                }
+            }
+            std::fs::write(dir.path().join("banking77").join(file), lines).unwrap();
+        }
+        dir
+    }
+
+    /// A real LM through `--api-base` on banking77-6: the server answers
+    /// message 0 of every intent with prose the ChatAdapter cannot parse; the
+    /// JSON fallback then parses for half the intents. The row counts both,
+    /// the predictions file shows them, and every request carries the
+    /// dataset's temperature 0 and 256 max tokens.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_real_lm_row_counts_parse_failures_and_json_fallbacks() {
+        let responder = kestrel_testkit::mock::Responder::from_fn(|request| {
+            let last = request.messages.last().map(|m| m.content.clone()).unwrap_or_default();
+            let label = banking77_6::INTENTS.iter().find(|l| last.contains(&format!("about {l}"))).copied();
+            let Some(label) = label else {
+                return Ok("[[ ## label ## ]]\ncard_arrival\n\n[[ ## completed ## ]]".into());
+            };
+            let index = banking77_6::INTENTS.iter().position(|l| *l == label).unwrap();
+            let broken = last.contains("msg 0 about");
+            Ok(if fallbacks::is_json_request(request) {
+                if index % 2 == 0 { format!("{{\"label\": \"{label}\"}}") } else { "no idea".into() }
+            } else if broken {
+                format!("The intent is probably {label}.")
+            } else {
+                format!("[[ ## label ## ]]\n{label}\n\n[[ ## completed ## ]]")
+            })
+        });
+        let server = MockServer::builder(responder).start().await.unwrap();
+        let data = banking_folder(3);
+        let out = tempfile::tempdir().unwrap();
+        let predictions = out.path().join("predictions");
+        let base = server.base_url();
+        let flags = [
+            "--dataset",
+            "banking77-6",
+            "--lm",
+            "openai/tiny",
+            "--api-base",
+            &base,
+            "--no-cache",
+            "--train",
+            "6",
+            "--dev",
+            "18",
+            "--optimizer",
+            "none",
+            "--predictions",
+            predictions.to_str().unwrap(),
+        ];
+        let args = Wrapper::try_parse_from(std::iter::once("bench").chain(flags.iter().copied())).unwrap().args;
+        args.check().unwrap();
+        let sizes = Sizes { train: args.train(), val: args.val(), dev: args.dev() };
+        let loaded = datasets::load(&args.dataset, sizes, args.seed, Some(data.path())).unwrap();
+        assert_eq!(loaded.default_programs, [ProgramKind::Predict]);
+        let programs = args.programs(&loaded.default_programs);
+        let setup = setup_lm(&args, "openai/tiny", args.api_base_of(0)).await.unwrap();
+        let dirs = OutputDirs { programs: None, predictions: Some(predictions.join("openai_tiny")) };
+        let (baselines, rows) = run_matrix(&args, &loaded, &programs, &setup, dirs).await.unwrap();
+        let row = &rows[0];
+        // 6 broken replies, 3 rescued by the JSON fallback: 15 of 18 right.
+        assert_eq!((row.json_fallbacks, row.parse_failures, row.eval_errors), (6, 3, 3), "{row:?}");
+        assert_eq!((baselines[0].json_fallbacks, baselines[0].parse_failures), (6, 3));
+        assert!((row.score_after - 83.33).abs() < 0.01, "{row:?}");
+        assert_eq!(row.lm, "openai/tiny");
+        for request in server.requests() {
+            let body = request.body.unwrap();
+            assert_eq!((body["temperature"].as_f64(), body["max_tokens"].as_u64()), (Some(0.0), Some(256)), "{body}");
+        }
+        let text = std::fs::read_to_string(predictions.join("openai_tiny/predict-none.jsonl")).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 18);
+        assert_eq!(lines.iter().filter(|l| l["json_fallback"] == true).count(), 6);
+        assert_eq!(lines.iter().filter(|l| l["correct"] == true).count(), 15);
+        let first = &lines[0];
+        let messages = first["chat_messages"].as_array().unwrap();
+        assert!(messages[0]["content"].as_str().unwrap().contains("Classify the intent of a bank customer's message."));
+        assert!(messages[0]["content"].as_str().unwrap().contains("a message from a bank customer"));
+        assert!(first["chat_reply"].is_string() && first["gold"]["label"].is_string());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ use kestrel_optimizers::{BootstrapFewShot, Ensemble, KnnFewShot, Optimizer, majo
 use kestrel_testkit::HashedWordsEmbedder;
 
 use super::cli::{OptimizerKind, ProgramKind};
-use super::matrix::Runner;
+use super::matrix::{Runner, outcomes, parse_failures};
 use super::report::{Baseline, Row};
 
 /// Dimensions of the offline embedder of the `knn` row.
@@ -41,10 +41,13 @@ impl Runner<'_> {
             _ => return Ok(None),
         };
         let compiled = compiled.with_context(|| format!("compiling {} with {}", kind.name(), optimizer.name()))?;
-        let (after, eval_phase) = self.evaluate(&compiled).await?;
+        let name = format!("{}-{}", kind.name(), optimizer.name());
+        let (after, eval_phase) = self.evaluate(&compiled, &name).await?;
         let mut row = self.row(kind, optimizer, &compiled, baseline, compile_phase, eval_phase);
         row.score_after = after.score;
         row.eval_errors = after.errors;
+        row.parse_failures = parse_failures(&after);
+        row.outcomes = outcomes(&after);
         Ok(Some(row))
     }
 

@@ -28,8 +28,11 @@ pub struct Report {
     pub settings: Settings,
     /// One uncompiled-program evaluation per program (`score_before`).
     pub baselines: Vec<Baseline>,
-    /// One row per (program, optimizer).
+    /// One row per (model, program, optimizer).
     pub rows: Vec<Row>,
+    /// With `--lm A,B`: per (program, optimizer), the dev examples that
+    /// regress or improve from each model to the next (empty otherwise).
+    pub migration: Vec<super::migration::Delta>,
 }
 
 /// The machine and build.
@@ -81,8 +84,16 @@ pub struct Settings {
     pub optimizers: Vec<&'static str>,
     /// RandomSearch candidate programs (beyond its three fixed ones).
     pub candidates: usize,
-    /// `simulated` or the model string.
+    /// `simulated` or the model string (`A,B` for a migration).
     pub lm: String,
+    /// `--api-base`, if given.
+    pub api_base: Option<String>,
+    /// `--constrained on`.
+    pub constrained: bool,
+    /// The temperature of every call of a real LM (`null`: the provider's).
+    pub temperature: Option<f32>,
+    /// The completion limit of every call of a real LM (`null`: the provider's).
+    pub max_tokens: Option<u32>,
     /// True for the simulated LM: the scores measure the framework, not a model.
     pub simulated: bool,
     /// Simulated latency per response (`null` for a real LM).
@@ -132,6 +143,9 @@ pub struct Phase {
     pub cost_usd: f64,
     /// Requests the simulated LM's server received (`null` for a real LM).
     pub http_requests: Option<u64>,
+    /// ChatAdapter replies that failed to parse, each retried with the
+    /// JSONAdapter (DSPy's fallback; counted as the JSONAdapter requests sent).
+    pub json_fallbacks: u64,
 }
 
 impl Phase {
@@ -145,6 +159,7 @@ impl Phase {
             completion_tokens: after.completion_tokens.saturating_sub(before.completion_tokens),
             cost_usd: (after.cost_usd - before.cost_usd).max(0.0),
             http_requests: None,
+            json_fallbacks: 0,
         }
     }
 
@@ -161,6 +176,7 @@ impl Phase {
                 (None, None) => None,
                 (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
             },
+            json_fallbacks: self.json_fallbacks + other.json_fallbacks,
         }
     }
 }
@@ -168,6 +184,8 @@ impl Phase {
 /// The uncompiled program's evaluation on dev.
 #[derive(Debug, Clone, Serialize)]
 pub struct Baseline {
+    /// The model (`simulated` or the `--lm` model string).
+    pub lm: String,
     /// Dataset name.
     pub dataset: String,
     /// Program name.
@@ -176,8 +194,18 @@ pub struct Baseline {
     pub score: f64,
     /// Dev examples whose program call or metric failed.
     pub eval_errors: usize,
+    /// Dev examples whose reply no adapter could parse (ChatAdapter, then
+    /// the JSON fallback).
+    pub parse_failures: usize,
+    /// JSON fallbacks of the evaluation (`eval.json_fallbacks`).
+    pub json_fallbacks: u64,
     /// What the evaluation spent.
     pub eval: Phase,
+    /// Per dev example, in order: 1.0 when correct (the metric's score), 0.0
+    /// otherwise (errors included). Not in the JSON rows; the migration delta
+    /// is built from it.
+    #[serde(skip)]
+    pub outcomes: Vec<f64>,
 }
 
 /// One candidate RandomSearch scored.
@@ -196,6 +224,8 @@ pub struct Candidate {
 /// One (program, optimizer) result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
+    /// The model (`simulated` or the `--lm` model string).
+    pub lm: String,
     /// Dataset name.
     pub dataset: String,
     /// `predict` or `cot`.
@@ -232,6 +262,12 @@ pub struct Row {
     pub skipped: usize,
     /// Dev examples whose program call or metric failed.
     pub eval_errors: usize,
+    /// Dev examples (of the compiled program's evaluation) whose reply no
+    /// adapter could parse: the ChatAdapter failed and the JSON fallback too.
+    pub parse_failures: usize,
+    /// ChatAdapter replies of that evaluation that failed to parse and were
+    /// retried with the JSONAdapter (DSPy's "ChatAdapter parse failures").
+    pub json_fallbacks: u64,
     /// Demos per predictor of the compiled program.
     pub demos: Vec<usize>,
     /// SHA-256 of the compiled program's demos (equal hashes = identical demos).
@@ -253,10 +289,16 @@ pub struct Row {
     pub compile: Phase,
     /// The evaluation of the compiled program alone.
     pub eval: Phase,
+    /// Per dev example: the compiled program's score (see [`Baseline::outcomes`]).
+    #[serde(skip)]
+    pub outcomes: Vec<f64>,
 }
 
-/// The results table (fixed-width text).
-pub fn table(rows: &[Row], show_http: bool) -> String {
+/// The results table (fixed-width text): the simulated LM's shows the
+/// server's HTTP requests, a real LM's the parse failures and JSON
+/// fallbacks of each row's evaluation; with `show_lm` a first column names
+/// the model.
+pub fn table(rows: &[Row], show_http: bool, show_lm: bool) -> String {
     let mut header = vec![
         "dataset",
         "program",
@@ -273,7 +315,13 @@ pub fn table(rows: &[Row], show_http: bool) -> String {
     ];
     if show_http {
         header.push("HTTP req");
+    } else {
+        header.extend(["parse fail", "JSON fb"]);
     }
+    if show_lm {
+        header.insert(0, "model");
+    }
+    let names = if show_lm { 4 } else { 3 };
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
     for r in rows {
         let mut line = vec![
@@ -292,6 +340,11 @@ pub fn table(rows: &[Row], show_http: bool) -> String {
         ];
         if show_http {
             line.push(r.http_requests.map_or_else(|| "-".to_string(), |n| n.to_string()));
+        } else {
+            line.extend([r.parse_failures.to_string(), r.json_fallbacks.to_string()]);
+        }
+        if show_lm {
+            line.insert(0, r.lm.clone());
         }
         cells.push(line);
     }
@@ -302,7 +355,7 @@ pub fn table(rows: &[Row], show_http: bool) -> String {
         let mut text = String::new();
         for (c, cell) in line.iter().enumerate() {
             // Names left-aligned, numbers right-aligned.
-            if c < 3 {
+            if c < names {
                 let _ = write!(text, "{cell:<w$}  ", w = widths[c]);
             } else {
                 let _ = write!(text, "{cell:>w$}  ", w = widths[c]);
@@ -325,6 +378,7 @@ mod tests {
 
     fn row(optimizer: &'static str, http: Option<u64>) -> Row {
         Row {
+            lm: "simulated".into(),
             dataset: "generated".into(),
             program: "predict",
             optimizer,
@@ -343,6 +397,8 @@ mod tests {
             bootstrapped: 4,
             skipped: 0,
             eval_errors: 0,
+            parse_failures: 2,
+            json_fallbacks: 5,
             demos: vec![16],
             demos_sha256: "ab".into(),
             best_seed: None,
@@ -352,12 +408,13 @@ mod tests {
             metric_calls: Some(42),
             compile: Phase::default(),
             eval: Phase::default(),
+            outcomes: vec![1.0, 0.0],
         }
     }
 
     #[test]
     fn table_has_every_column_aligned() {
-        let text = table(&[row("bootstrap", Some(113)), row("random-search", None)], true);
+        let text = table(&[row("bootstrap", Some(113)), row("random-search", None)], true, false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4);
         for column in [
@@ -377,7 +434,16 @@ mod tests {
         assert!(lines[2].contains("41.0") && lines[2].contains("78.5") && lines[2].contains("1234"));
         assert!(lines[2].ends_with("113") && lines[3].ends_with('-'));
         assert_eq!(lines[2].len(), lines[3].len());
-        assert!(!table(&[row("none", None)], false).contains("HTTP"));
+        assert!(!table(&[row("none", None)], false, false).contains("HTTP"));
+    }
+
+    #[test]
+    fn a_real_lms_table_shows_parse_failures_and_the_model() {
+        let text = table(&[row("none", None)], false, true);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("model") && lines[0].ends_with("parse fail  JSON fb"), "{text}");
+        assert!(lines[2].starts_with("simulated  generated") && lines[2].ends_with("2        5"), "{text}");
+        assert!(!lines[0].contains("HTTP"));
     }
 
     #[test]
@@ -414,10 +480,14 @@ mod tests {
             "trials",
             "stopped",
             "metric_calls",
+            "lm",
+            "parse_failures",
+            "json_fallbacks",
         ] {
             assert!(value.get(key).is_some(), "{key}");
         }
         assert_eq!(value["trials"], 3);
         assert!(value["stopped"].is_null() && value.get("stopped_early").is_none());
+        assert!(value.get("outcomes").is_none());
     }
 }
