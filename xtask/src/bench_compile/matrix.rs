@@ -95,13 +95,14 @@ impl Runner<'_> {
         let baseline = Baseline {
             lm: self.model.clone(),
             dataset: dataset.clone(),
-            program: kind.name(),
+            program: kind.name().into(),
             score: before.score,
             eval_errors: before.errors,
             parse_failures: parse_failures(&before),
             json_fallbacks: before_phase.json_fallbacks,
             eval: before_phase,
             outcomes: outcomes(&before),
+            dev_outcomes: None,
         };
         let mut rows = Vec::new();
         for kind_of_optimizer in self.args.optimizers() {
@@ -243,8 +244,8 @@ impl Runner<'_> {
         Row {
             lm: self.model.clone(),
             dataset: baseline.dataset.clone(),
-            program: kind.name(),
-            optimizer: optimizer.name(),
+            program: kind.name().into(),
+            optimizer: optimizer.name().into(),
             score_before: baseline.score,
             score_after: baseline.score,
             lm_calls: total.lm_calls,
@@ -272,6 +273,7 @@ impl Runner<'_> {
             compile,
             eval,
             outcomes: Vec::new(),
+            dev_outcomes: None,
         }
     }
 }
