@@ -47,8 +47,10 @@ pub struct Runner<'a> {
     pub metric: Arc<dyn Metric>,
     /// The flags.
     pub args: &'a BenchArgs,
-    /// The dev set, shared by every evaluation.
+    /// The dev set (a `--shard`'s slice of it), shared by every evaluation.
     pub dev: Arc<[Example]>,
+    /// The whole dev set's index of `dev[0]` (0 unless sharded).
+    pub dev_offset: usize,
     /// Where compiled programs are saved (`<program>-<optimizer>.json`), if anywhere.
     pub save_dir: Option<std::path::PathBuf>,
     /// Where dev predictions are written (`<program>-<optimizer>.jsonl`), if anywhere.
@@ -82,7 +84,7 @@ impl Runner<'_> {
         let result = result.context("evaluating on the dev set")?;
         if let Some(dir) = &self.predictions_dir {
             let history = self.lm.history(usize::try_from(phase.lm_calls).unwrap_or(usize::MAX));
-            predictions::write(&dir.join(format!("{name}.jsonl")), &result, &history)?;
+            predictions::write(&dir.join(format!("{name}.jsonl")), &result, &history, self.dev_offset)?;
         }
         Ok((result, phase))
     }

@@ -221,6 +221,7 @@ async fn run_matrix(
         metric: data.metric.build(args.metric == MetricKind::Strict),
         args,
         dev: Arc::from(&data.dev[args.dev_range(data.dev.len())]),
+        dev_offset: args.dev_range(data.dev.len()).start,
         save_dir: dirs.programs,
         predictions_dir: dirs.predictions,
     };
@@ -553,7 +554,10 @@ mod tests {
         let root = crate::project_root();
         let run = |shard: Option<&str>, name: &str| {
             let json = out.path().join(name).display().to_string();
+            let predictions = out.path().join(format!("predictions-{name}")).display().to_string();
             let mut flags = vec![
+                "--predictions",
+                &predictions,
                 "--train",
                 "16",
                 "--dev",
@@ -585,6 +589,20 @@ mod tests {
         let slices: Vec<_> = shards.iter().map(|(_, r)| r.shard.map(|s| (s.dev_start, s.dev_end)).unwrap()).collect();
         assert_eq!(slices, [(20, 31), (0, 10), (10, 20)]);
         let merged = merge::merge(shards.clone()).unwrap();
+        // The shards' prediction lines carry the whole dev set's indices and add up to the whole run's.
+        let indices = |name: &str| -> Vec<u64> {
+            let file = out.path().join(format!("predictions-{name}/simulated/predict-bootstrap.jsonl"));
+            let text = std::fs::read_to_string(file).unwrap();
+            text.lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["index"].as_u64().unwrap())
+                .collect()
+        };
+        assert_eq!(indices("shard2.json"), (10..20).collect::<Vec<u64>>());
+        let mut joined: Vec<u64> =
+            ["shard1.json", "shard2.json", "shard0.json"].iter().flat_map(|n| indices(n)).collect();
+        assert_eq!(joined, indices("whole.json"));
+        joined.dedup();
+        assert_eq!(joined.len(), 31);
 
         assert_eq!(merged.rows.len(), 10);
         for (a, b) in whole.baselines.iter().zip(&merged.baselines) {
