@@ -1,7 +1,8 @@
 //! Fuzz target: the dataset loaders (JSON Lines, a JSON array, CSV with a
 //! header row; `Dataset::jsonl`, `json`, `csv`). The input is written to a
-//! file (the loaders read files) and read by all three: a malformed file is
-//! an `EvalError` naming the line, never a panic.
+//! file (in /dev/shm when there is one: the loaders read files) and read by
+//! all of them: a malformed file is an `EvalError` naming the line, never a
+//! panic.
 
 #![no_main]
 
@@ -12,7 +13,12 @@ use libfuzzer_sys::fuzz_target;
 
 fn folder() -> &'static tempfile::TempDir {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().unwrap_or_else(|e| panic!("no temporary folder: {e}")))
+    // In memory where the system has one (/dev/shm): the loaders read files.
+    DIR.get_or_init(|| {
+        let shm = std::path::Path::new("/dev/shm");
+        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() };
+        dir.unwrap_or_else(|e| panic!("no temporary folder: {e}"))
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
