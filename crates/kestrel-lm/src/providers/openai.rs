@@ -191,8 +191,9 @@ impl Lm for OpenAiProvider {
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         let body = chat_body(&self.name, &request);
         let value = self.send(self.client().chat().create_byot::<Value, Value>(body)).await?;
-        let response = parse_chat_response(&self.name, value)
-            .map_err(|message| LmError::BadResponse { model: self.id.clone(), message })?;
+        let response = parse_chat_response(&self.name, value).map_err(|message| {
+            redact(LmError::BadResponse { model: self.id.clone(), message }, self.api_key.as_deref())
+        })?;
         if response.completions.is_empty() {
             return Err(LmError::EmptyResponse { model: self.id.clone() });
         }
@@ -212,7 +213,8 @@ impl Embedder for OpenAiProvider {
         }
         let body = embeddings_body(&self.name, inputs);
         let value = self.send(self.client().embeddings().create_byot::<Value, Value>(body)).await?;
-        parse_embeddings(value, inputs.len())
-            .map_err(|message| LmError::BadResponse { model: self.id.clone(), message })
+        parse_embeddings(value, inputs.len()).map_err(|message| {
+            redact(LmError::BadResponse { model: self.id.clone(), message }, self.api_key.as_deref())
+        })
     }
 }
