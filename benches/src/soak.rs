@@ -58,6 +58,10 @@ pub struct SoakConfig {
     pub examples: usize,
     /// Examples in flight.
     pub concurrency: usize,
+    /// Evaluations the examples are split into, run one after the other
+    /// (1: one `Evaluate` over all; more shows memory once each result,
+    /// which keeps every row, is dropped).
+    pub rounds: usize,
     /// Share of requests given a fault (0.05 = 5%).
     pub fault_rate: f64,
     /// Seed of the fault plan.
@@ -78,6 +82,7 @@ impl Default for SoakConfig {
         Self {
             examples: 100_000,
             concurrency: 512,
+            rounds: 1,
             fault_rate: 0.05,
             seed: 13,
             latency: Duration::from_millis(50),
@@ -131,6 +136,8 @@ pub struct SoakReport {
     pub max_in_flight: usize,
     /// Samples, in time order.
     pub samples: Vec<Sample>,
+    /// Resident memory after each round (its result dropped), MiB.
+    pub round_rss: Vec<f64>,
     /// Peak resident memory of the process (`VmHWM`), MiB.
     pub peak_rss_mib: f64,
     /// Open descriptors before the client was built.
@@ -274,14 +281,61 @@ fn error_kind(error: &ExampleError) -> Option<String> {
     Some(name.to_string())
 }
 
-/// Run one soak.
+/// Outcomes counted over the rounds.
+#[derive(Debug, Default)]
+struct Tally {
+    rows_per_id: Vec<u32>,
+    scored: usize,
+    untyped: usize,
+    extra_answers: usize,
+    out_of_range: usize,
+    errors: BTreeMap<String, usize>,
+    score_sum: f64,
+}
+
+impl Tally {
+    /// Count one round's result, whose row `k` is example `offset + k`.
+    fn add(&mut self, counts: &Counts, result: &EvaluationResult, offset: usize, len: usize) {
+        self.score_sum += result.sum();
+        for row in &result.results {
+            let id = offset + row.index;
+            let Some(slot) = self.rows_per_id.get_mut(id).filter(|_| row.index < len) else {
+                self.out_of_range += 1;
+                continue;
+            };
+            *slot += 1;
+            match &row.error {
+                None if row.prediction.is_some() => {
+                    self.scored += 1;
+                    let answers = counts.answers[id].load(Ordering::Relaxed);
+                    let lost = counts.answers_lost[id].load(Ordering::Relaxed);
+                    // A stall may or may not reach the responder before the
+                    // client leaves, so `lost` is an upper bound.
+                    if answers > 1 + lost {
+                        self.extra_answers += 1;
+                    }
+                }
+                None => self.untyped += 1,
+                Some(error) => match error_kind(error) {
+                    Some(kind) => *self.errors.entry(kind).or_insert(0) += 1,
+                    None => self.untyped += 1,
+                },
+            }
+        }
+    }
+}
+
+/// Run one soak: `config.rounds` evaluations of `examples / rounds`
+/// examples each, one after the other on the same client and server, each
+/// result dropped before the next round.
 pub fn run(config: &SoakConfig) -> Result<SoakReport, Box<dyn std::error::Error>> {
     let n = config.examples;
+    let rounds = config.rounds.max(1);
+    if n % rounds != 0 {
+        return Err(format!("{n} examples do not split into {rounds} equal rounds").into());
+    }
+    let per_round = n / rounds;
     let counts = Arc::new(Counts::new(n));
-    let devset: Arc<[Example]> = (0..n)
-        .map(|i| Example::from_pairs([("id", format!("soak-{i}")), ("answer", answer_of(i))]).with_inputs(["id"]))
-        .collect::<Vec<_>>()
-        .into();
     let host = Arc::new(MockHost::start_with(responder(counts.clone()), config.latency)?);
     host.server().set_fault_plan(Some(plan(counts.clone(), config)));
     let client_runtime = runtime(config.workers)?;
@@ -293,7 +347,6 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport, Box<dyn std::error::Error>
         OpenAiProvider::new(MODEL).base_url(host.server().base_url()).api_key("sk-soak").timeout(config.timeout);
     let lm = SharedLm::new(LmBuilder::new(provider).cache(CacheConfig::disabled()).retry(retry).build()?);
     let program = Predict::from_signature("id -> answer")?;
-    let evaluate = Evaluate::new(devset).concurrency(config.concurrency)?.unlimited_errors();
 
     let samples = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -312,92 +365,62 @@ pub fn run(config: &SoakConfig) -> Result<SoakReport, Box<dyn std::error::Error>
             }
         })
     };
+    let mut tally = Tally { rows_per_id: vec![0; n], ..Tally::default() };
+    let mut round_rss = Vec::with_capacity(rounds);
     let started = Instant::now();
-    let result = client_runtime.block_on(with_lm(lm.clone(), evaluate.run(&program, &AnswerExactMatch::new())));
+    let mut failure = None;
+    for round in 0..rounds {
+        let offset = round * per_round;
+        let devset: Arc<[Example]> = (offset..offset + per_round)
+            .map(|i| Example::from_pairs([("id", format!("soak-{i}")), ("answer", answer_of(i))]).with_inputs(["id"]))
+            .collect::<Vec<_>>()
+            .into();
+        let evaluate = Evaluate::new(devset).concurrency(config.concurrency)?.unlimited_errors();
+        match client_runtime.block_on(with_lm(lm.clone(), evaluate.run(&program, &AnswerExactMatch::new()))) {
+            Ok(result) => tally.add(&counts, &result, offset, per_round),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+        round_rss.push(rss_mib().unwrap_or(0.0));
+    }
     let wall = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
-    let result = result?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
     drop(lm);
     drop(client_runtime);
     // Let the server see the client's sockets close.
     std::thread::sleep(Duration::from_millis(300));
     let fds_after = open_fds();
     let samples = std::mem::take(&mut *samples.lock().unwrap_or_else(PoisonError::into_inner));
-    Ok(report(
-        config,
-        &counts,
-        &result,
-        host.server().request_count() as u64,
-        host.server().max_in_flight(),
-        wall,
-        samples,
-        fds_before,
-        fds_after,
-    ))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn report(
-    config: &SoakConfig,
-    counts: &Counts,
-    result: &EvaluationResult,
-    requests: u64,
-    max_in_flight: usize,
-    wall: Duration,
-    samples: Vec<Sample>,
-    fds_before: usize,
-    fds_after: usize,
-) -> SoakReport {
-    let n = config.examples;
-    let mut rows_per_index = vec![0u32; n];
-    let (mut scored, mut untyped, mut extra_answers) = (0, 0, 0);
-    let mut errors = BTreeMap::new();
-    for row in &result.results {
-        let Some(slot) = rows_per_index.get_mut(row.index) else { continue };
-        *slot += 1;
-        match &row.error {
-            None if row.prediction.is_some() => {
-                scored += 1;
-                let answers = counts.answers[row.index].load(Ordering::Relaxed);
-                let lost = counts.answers_lost[row.index].load(Ordering::Relaxed);
-                // The JSON fallback after a garbled reply is a second,
-                // legitimate call; a stall may or may not reach the
-                // responder before the client leaves.
-                if answers > 1 + lost {
-                    extra_answers += 1;
-                }
-            }
-            None => untyped += 1,
-            Some(error) => match error_kind(error) {
-                Some(kind) => *errors.entry(kind).or_insert(0) += 1,
-                None => untyped += 1,
-            },
-        }
-    }
-    let lost = rows_per_index.iter().filter(|&&c| c == 0).count();
-    let duplicated = rows_per_index.iter().map(|&c| c.saturating_sub(1) as usize).sum::<usize>()
-        + result.results.iter().filter(|r| r.index >= n).count();
+    let lost = tally.rows_per_id.iter().filter(|&&c| c == 0).count();
+    let duplicated =
+        tally.rows_per_id.iter().map(|&c| c.saturating_sub(1) as usize).sum::<usize>() + tally.out_of_range;
     let unseen = counts.requests.iter().filter(|c| c.load(Ordering::Relaxed) == 0).count();
-    SoakReport {
+    Ok(SoakReport {
         config: config.clone(),
-        requests,
+        requests: host.server().request_count() as u64,
         faults: std::array::from_fn(|k| counts.faults[k].load(Ordering::Relaxed)),
-        scored,
-        errors,
+        scored: tally.scored,
+        errors: tally.errors,
         lost,
         duplicated,
         unseen,
-        extra_answers,
-        untyped,
-        score: result.score,
+        extra_answers: tally.extra_answers,
+        untyped: tally.untyped,
+        score: tally.score_sum * 100.0 / n.max(1) as f64,
         wall,
-        max_in_flight,
+        max_in_flight: host.server().max_in_flight(),
         peak_rss_mib: crate::peak_rss_mib().unwrap_or(0.0),
+        round_rss,
         samples,
         fds_before,
         fds_after,
-    }
+    })
 }
 
 impl SoakReport {
@@ -466,8 +489,9 @@ impl SoakReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{} examples, {} in flight, {:.1}% faults (seed {}), latency {:?}, timeout {:?}, {} client workers, cache off\n",
+            "{} examples in {} evaluation(s), {} in flight, {:.1}% faults (seed {}), latency {:?}, timeout {:?}, {} client workers, cache off\n",
             c.examples,
+            c.rounds,
             c.concurrency,
             c.fault_rate * 100.0,
             c.seed,
@@ -504,6 +528,10 @@ impl SoakReport {
             writeln!(out, "| RSS at 20% / 50% / 80% of the calls, MiB | {} / {} / {} |", rss(0.2), rss(0.5), rss(0.8));
         let _ =
             writeln!(out, "| highest RSS after 20% of the calls | {:.1} MiB |", self.max_rss_after(0.2).unwrap_or(0.0));
+        if self.round_rss.len() > 1 {
+            let rounds: Vec<String> = self.round_rss.iter().map(|m| format!("{m:.1}")).collect();
+            let _ = writeln!(out, "| RSS after each evaluation (its result dropped), MiB | {} |", rounds.join(" / "));
+        }
         let _ = writeln!(
             out,
             "| descriptors before / most during / after | {} / {} / {} |",

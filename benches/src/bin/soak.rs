@@ -25,6 +25,10 @@ struct Args {
     /// Examples in flight.
     #[arg(long, default_value_t = 512)]
     concurrency: usize,
+    /// Split the examples into this many evaluations run one after the
+    /// other (each result dropped before the next).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Share of requests given a fault.
     #[arg(long, default_value_t = 0.05)]
     fault_rate: f64,
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
     let config = SoakConfig {
         examples: args.examples,
         concurrency: args.concurrency,
+        rounds: args.rounds,
         fault_rate: args.fault_rate,
         seed: args.seed,
         latency: Duration::from_millis(args.latency_ms),
