@@ -5,11 +5,22 @@
 //! injected, and no descriptor left open. The full 100,000-call run is the
 //! `soak` binary (docs/RELIABILITY.md).
 
+use std::time::Duration;
+
 use kestrel_benches::soak::{self, KINDS, SoakConfig};
 
 #[test]
 fn ten_thousand_faulty_calls_lose_nothing() {
-    let config = SoakConfig { examples: 10_000, ..SoakConfig::default() };
+    // A longer latency and timeout than the binary's: a loaded CI machine
+    // must neither keep requests from piling up nor time out a normal
+    // request (a timed-out request the server did answer would count as
+    // paid twice).
+    let config = SoakConfig {
+        examples: 10_000,
+        latency: Duration::from_millis(200),
+        timeout: Duration::from_secs(3),
+        ..SoakConfig::default()
+    };
     let report = soak::run(&config).expect("the soak runs");
     println!("{}", report.markdown());
     assert_eq!(report.problems(), Vec::<String>::new());

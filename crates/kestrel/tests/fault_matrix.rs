@@ -159,6 +159,7 @@ fn cell<T>(outcome: &Result<T, String>, n: usize, warned: usize) -> String {
         w => format!(", {w} warnings"),
     };
     match outcome {
+        Ok(_) if n == 0 => format!("ok from the cache (0 requests{warned})"),
         Ok(_) if n == 1 => format!("ok ({}{warned})", requests(n)),
         Ok(_) => format!("**recovered** ({}{warned})", requests(n)),
         Err(kind) => format!("typed `{kind}` ({}{warned})", requests(n)),
@@ -191,9 +192,9 @@ async fn predict(lm: SharedLm) -> Result<Prediction, String> {
 async fn provider_rows(bench: &Bench, out: &mut String) {
     let _ = writeln!(
         out,
-        "| fault | provider call (1 attempt) | client, fault once ({RETRIES} retries) | client, fault on every attempt | `Predict` (ChatAdapter + JSON fallback), fault once |"
+        "| fault | provider call (1 attempt) | client, fault once ({RETRIES} retries) | client, fault on every attempt | `Predict` (ChatAdapter + JSON fallback), fault once | `Predict`, fault on every attempt |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
     for (name, fault) in kinds() {
         let provider = bench.provider();
         bench.inject(&fault, false);
@@ -205,8 +206,11 @@ async fn provider_rows(bench: &Bench, out: &mut String) {
         let every = measure(bench, async { lm.call(ask()).await.map_err(|e| variant(&e)) }).await;
         bench.inject(&fault, false);
         let module = measure(bench, predict(lm.clone())).await;
-        bench.server.clear_faults();
-        let _ = writeln!(out, "| {name} | {raw} | {once} | {every} | {module} |");
+        bench.inject(&fault, true);
+        let module_every = measure(bench, predict(lm.clone())).await;
+        bench.inject(&None, false);
+        bench.garble.store(0, Ordering::SeqCst);
+        let _ = writeln!(out, "| {name} | {raw} | {once} | {every} | {module} | {module_every} |");
     }
 }
 
@@ -258,7 +262,8 @@ async fn cache_rows(bench: &Bench, out: &mut String) {
     let again = measure(bench, async { bench.client(config()).call(ask()).await.map_err(|e| variant(&e)) }).await;
     let _ = writeln!(out, "| none (for comparison) | {first} | {again} |");
 
-    // A cache folder that cannot be created (its parent is a file).
+    // A cache folder that cannot be created (its parent is a file): the
+    // client refuses to build, before any call.
     let parent = tempfile::NamedTempFile::new().unwrap();
     let blocked: PathBuf = parent.path().join("cache");
     let config = || CacheConfig::default().with_dir(blocked.clone());
@@ -268,7 +273,10 @@ async fn cache_rows(bench: &Bench, out: &mut String) {
     };
     let first = measure(bench, async { build(config())?.call(ask()).await.map_err(|e| variant(&e)) }).await;
     let again = measure(bench, async { build(config())?.call(ask()).await.map_err(|e| variant(&e)) }).await;
-    let _ = writeln!(out, "| folder cannot be created (its parent is a file) | {first} | {again} |");
+    let _ = writeln!(
+        out,
+        "| folder cannot be created (its parent is a file): the client's build fails | {first} | {again} |"
+    );
 }
 
 /// The table between the markers of `docs/RELIABILITY.md`.
