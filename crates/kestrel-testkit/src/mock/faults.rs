@@ -20,7 +20,10 @@ use super::routes::Route;
 /// [`super::MockServer::set_fault_plan`]. It runs on the server's tasks, so
 /// it must be cheap; it may count what it sees.
 #[derive(Clone)]
-pub struct FaultPlan(Arc<dyn Fn(u64, Option<&LmRequest>) -> Option<Fault> + Send + Sync>);
+pub struct FaultPlan(Arc<PlanFn>);
+
+/// The function behind a [`FaultPlan`].
+type PlanFn = dyn Fn(u64, Option<&LmRequest>) -> Option<Fault> + Send + Sync;
 
 impl FaultPlan {
     /// A plan from any function of `(arrival number, request)`.
