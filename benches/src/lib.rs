@@ -12,6 +12,8 @@
 //! Run the benches with `cargo bench -p kestrel-benches`; see
 //! `docs/PERFORMANCE.md` for the figures and what each one measures.
 
+pub mod soak;
+
 use std::io;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -1,13 +1,46 @@
 //! Fault injection: what can go wrong with one response ([`Fault`],
 //! [`StatusFault`]) and the queue the server takes them from
 //! ([`FaultQueue`]): FIFO faults for the next requests (any route or a named
-//! one), then an optional fault for every request.
+//! one), then an optional fault for every request, then an optional
+//! [`FaultPlan`] deciding per request (random faults at a rate, for soaks).
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use kestrel_lm::LmRequest;
+
 use super::routes::Route;
+
+/// A function choosing the fault (or none) for each request no queued fault
+/// or always-fault claims: it gets the request's arrival number (0-based,
+/// counting every request the server received) and, for chat completions
+/// and Anthropic messages that parsed, the [`LmRequest`]. Set with
+/// [`super::MockServer::set_fault_plan`]. It runs on the server's tasks, so
+/// it must be cheap; it may count what it sees.
+#[derive(Clone)]
+pub struct FaultPlan(Arc<PlanFn>);
+
+/// The function behind a [`FaultPlan`].
+type PlanFn = dyn Fn(u64, Option<&LmRequest>) -> Option<Fault> + Send + Sync;
+
+impl FaultPlan {
+    /// A plan from any function of `(arrival number, request)`.
+    pub fn new(plan: impl Fn(u64, Option<&LmRequest>) -> Option<Fault> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(plan))
+    }
+
+    fn decide(&self, seq: u64, request: Option<&LmRequest>) -> Option<Fault> {
+        (self.0)(seq, request)
+    }
+}
+
+impl fmt::Debug for FaultPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FaultPlan(..)")
+    }
+}
 
 /// One thing that goes wrong with a response.
 ///
@@ -137,6 +170,8 @@ struct State {
     queue: VecDeque<(Option<Route>, Fault)>,
     /// Applied to every request no queued fault claims.
     always: Option<Fault>,
+    /// Asked when neither a queued fault nor `always` applies.
+    plan: Option<FaultPlan>,
 }
 
 impl FaultQueue {
@@ -154,11 +189,17 @@ impl FaultQueue {
         self.state().always = fault;
     }
 
-    /// Drop every queued fault and the always-fault.
+    /// Set or clear the fault plan.
+    pub(super) fn set_plan(&self, plan: Option<FaultPlan>) {
+        self.state().plan = plan;
+    }
+
+    /// Drop every queued fault, the always-fault and the plan.
     pub(super) fn clear(&self) {
         let mut state = self.state();
         state.queue.clear();
         state.always = None;
+        state.plan = None;
     }
 
     /// Queued faults not yet used.
@@ -166,14 +207,21 @@ impl FaultQueue {
         self.state().queue.len()
     }
 
-    /// The fault for a request to `route`: the oldest queued one for this
-    /// route or any route (removed), else the always-fault.
-    pub(super) fn take(&self, route: Route) -> Option<Fault> {
-        let mut state = self.state();
-        match state.queue.iter().position(|(r, _)| r.is_none_or(|r| r == route)) {
-            Some(i) => state.queue.remove(i).map(|(_, fault)| fault),
-            None => state.always.clone(),
-        }
+    /// The fault for request number `seq` to `route`: the oldest queued one
+    /// for this route or any route (removed), else the always-fault, else
+    /// the plan's choice (asked outside the lock).
+    pub(super) fn take(&self, route: Route, seq: u64, request: Option<&LmRequest>) -> Option<Fault> {
+        let plan = {
+            let mut state = self.state();
+            if let Some(i) = state.queue.iter().position(|(r, _)| r.is_none_or(|r| r == route)) {
+                return state.queue.remove(i).map(|(_, fault)| fault);
+            }
+            if state.always.is_some() {
+                return state.always.clone();
+            }
+            state.plan.clone()
+        };
+        plan.and_then(|plan| plan.decide(seq, request))
     }
 }
 
@@ -187,17 +235,24 @@ mod tests {
         queue.push(Some(Route::Messages), Fault::DropConnection);
         queue.push(None, Fault::MalformedBody);
         queue.push(None, Fault::status(503).into());
-        assert_eq!(queue.take(Route::ChatCompletions), Some(Fault::MalformedBody));
-        assert_eq!(queue.take(Route::Messages), Some(Fault::DropConnection));
+        assert_eq!(queue.take(Route::ChatCompletions, 0, None), Some(Fault::MalformedBody));
+        assert_eq!(queue.take(Route::Messages, 0, None), Some(Fault::DropConnection));
         assert_eq!(queue.pending(), 1);
-        assert_eq!(queue.take(Route::Embeddings), Some(Fault::status(503).into()));
-        assert_eq!(queue.take(Route::Embeddings), None);
+        assert_eq!(queue.take(Route::Embeddings, 0, None), Some(Fault::status(503).into()));
+        assert_eq!(queue.take(Route::Embeddings, 0, None), None);
         queue.set_always(Some(Fault::TruncatedBody));
         queue.push(Some(Route::Models), Fault::MissingFields);
-        assert_eq!(queue.take(Route::ChatCompletions), Some(Fault::TruncatedBody));
-        assert_eq!(queue.take(Route::Models), Some(Fault::MissingFields));
+        assert_eq!(queue.take(Route::ChatCompletions, 0, None), Some(Fault::TruncatedBody));
+        assert_eq!(queue.take(Route::Models, 0, None), Some(Fault::MissingFields));
         queue.clear();
-        assert_eq!(queue.take(Route::Models), None);
+        assert_eq!(queue.take(Route::Models, 0, None), None);
+        queue.set_plan(Some(FaultPlan::new(|seq, _| (seq % 2 == 1).then_some(Fault::MalformedBody))));
+        assert_eq!(queue.take(Route::Models, 0, None), None);
+        assert_eq!(queue.take(Route::Models, 1, None), Some(Fault::MalformedBody));
+        queue.push(None, Fault::DropConnection);
+        assert_eq!(queue.take(Route::Models, 2, None), Some(Fault::DropConnection));
+        queue.clear();
+        assert_eq!(queue.take(Route::Models, 1, None), None);
     }
 
     #[test]

@@ -26,7 +26,8 @@
 //! - Faults ([`Fault`]): queued with [`MockServer::push_fault`] (next request
 //!   to any route) or [`MockServer::push_fault_for`] (next request to one
 //!   [`Route`]), used first in, first out; [`MockServer::set_fault_always`]
-//!   for every request.
+//!   for every request; [`MockServer::set_fault_plan`] ([`FaultPlan`])
+//!   chooses per request (a rate of random faults, for soaks).
 //! - Latency for every response: [`MockServerBuilder::latency`],
 //!   [`MockServer::set_latency`] (a tokio sleep, so thousands of concurrent
 //!   requests cost nothing but memory).
@@ -80,7 +81,7 @@ mod state;
 mod wire;
 
 pub use embeddings::{DEFAULT_DIMENSIONS, embed};
-pub use faults::{Fault, StatusFault};
+pub use faults::{Fault, FaultPlan, StatusFault};
 pub use record::RecordedRequest;
 pub use responder::{ChoiceFn, ReplyFn, Responder};
 pub use routes::Route;

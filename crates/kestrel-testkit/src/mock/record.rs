@@ -63,9 +63,9 @@ impl Recorder {
         self.on.store(on, Ordering::Relaxed);
     }
 
-    /// Count one arriving request.
-    pub(super) fn count(&self) {
-        self.count.fetch_add(1, Ordering::SeqCst);
+    /// Count one arriving request; its arrival number (0-based).
+    pub(super) fn count(&self) -> u64 {
+        self.count.fetch_add(1, Ordering::SeqCst) as u64
     }
 
     /// Keep `request` if recording is on.

@@ -111,7 +111,7 @@ impl std::error::Error for DropConnection {}
 /// Answer one HTTP request.
 pub(super) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Body>, DropConnection> {
     let _in_flight = shared.enter();
-    shared.recorder.count();
+    let seq = shared.recorder.count();
     let (head, incoming) = request.into_parts();
     let path = head.uri.path().to_string();
     let headers = || {
@@ -152,7 +152,11 @@ pub(super) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
     let body = parse_json(route, &bytes);
     let uri_query = head.uri.query();
     let parsed = body.as_ref().map_err(String::clone).and_then(|body| parse(route, body, uri_query));
-    let fault = shared.faults.take(route);
+    let lm_request = match &parsed {
+        Ok(Parsed::Lm { request, .. }) => Some(&**request),
+        _ => None,
+    };
+    let fault = shared.faults.take(route, seq, lm_request);
     // The body's `model` (for LM routes the same string the parse kept).
     let model = || body.as_ref().ok().and_then(|b| b.get("model")?.as_str()).map(str::to_string);
     shared.recorder.keep(|| RecordedRequest {
@@ -162,10 +166,7 @@ pub(super) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         headers: headers(),
         body: body.as_ref().ok().filter(|b| !b.is_null()).cloned(),
         model: model(),
-        lm_request: match &parsed {
-            Ok(Parsed::Lm { request, .. }) => Some(LmRequest::clone(request)),
-            _ => None,
-        },
+        lm_request: lm_request.cloned(),
         fault: fault.clone(),
     });
     let latency = shared.latency();

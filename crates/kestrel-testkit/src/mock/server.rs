@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::faults::Fault;
+use super::faults::{Fault, FaultPlan};
 use super::record::RecordedRequest;
 use super::responder::Responder;
 use super::routes::{Route, handle};
@@ -181,7 +181,14 @@ impl MockServer {
         self.shared.faults.set_always(fault);
     }
 
-    /// Drop every queued fault and the always-fault.
+    /// Let `plan` choose the fault of every request that neither a queued
+    /// fault nor the always-fault claims (random faults at a rate, for
+    /// soaks); `None` removes it.
+    pub fn set_fault_plan(&self, plan: Option<FaultPlan>) {
+        self.shared.faults.set_plan(plan);
+    }
+
+    /// Drop every queued fault, the always-fault and the fault plan.
     pub fn clear_faults(&self) {
         self.shared.faults.clear();
     }
