@@ -8,7 +8,7 @@ use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use kestrel_core::{Example, PyRandom};
 use kestrel_modules::{Module, Predictor, Predictors, PredictorsExt};
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 
 use super::Gepa;
 use super::config::CandidateSelection;
@@ -38,6 +38,18 @@ pub(crate) fn build<M: Predictors + Clone>(student: &M, names: &[String], instru
     program
 }
 
+/// Iterations to keep in flight: one, plus two per iteration applied since
+/// the last accepted candidate (or the start), at most `depth`. Iterations
+/// started ahead are dropped when one before them adds a candidate, so an
+/// accepted candidate costs at most twice as many dropped iterations as
+/// there were iterations that added nothing before it (none for the first
+/// proposals, the likeliest to be accepted); a run of rejections (the
+/// common case once the instructions are good) soon opens the window to
+/// `depth`.
+pub(crate) fn window(depth: usize, streak: usize) -> usize {
+    streak.saturating_mul(2).saturating_add(1).min(depth).max(1)
+}
+
 /// Paths of the predictors whose instruction differs between two candidates.
 fn changed(names: &[String], before: &[String], after: &[String]) -> Vec<String> {
     names.iter().zip(before.iter().zip(after)).filter(|(_, (b, a))| b != a).map(|(n, _)| n.clone()).collect()
@@ -48,6 +60,7 @@ struct Run<'a, M> {
     gepa: &'a Gepa,
     student: &'a M,
     valset: &'a [Example],
+    permits: &'a Semaphore,
     report: GepaReport,
     minibatch: Vec<(Option<f64>, Option<f64>)>,
     origins: Vec<(GepaOrigin, usize)>,
@@ -62,15 +75,9 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
         names: &[String],
     ) -> Vec<Rollout> {
         let program = build(self.student, names, candidate);
-        let rollouts = run_batch(
-            &program,
-            examples,
-            self.gepa.metric.as_ref(),
-            traces,
-            self.gepa.concurrency.get(),
-            self.gepa.failure_score,
-        )
-        .await;
+        let rollouts =
+            run_batch(&program, examples, self.gepa.metric.as_ref(), traces, self.permits, self.gepa.failure_score)
+                .await;
         self.count_failures(&rollouts);
         rollouts
     }
@@ -111,9 +118,10 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
         self.report.skipped.push((usize::try_from(state.i + 1).unwrap_or(0), why.into()));
     }
 
-    /// A scheduled merge: `Some(())` when one was tried (the iteration is
-    /// over), `None` when none was found (go on with reflection).
-    async fn try_merge(&mut self, state: &mut GepaState, merger: &mut Merger, rng: &mut PyRandom) -> Option<()> {
+    /// A scheduled merge: `Some(accepted)` when one was tried (the
+    /// iteration is over), `None` when none was found (go on with
+    /// reflection).
+    async fn try_merge(&mut self, state: &mut GepaState, merger: &mut Merger, rng: &mut PyRandom) -> Option<bool> {
         let plan = merger.plan(state, rng)?;
         let all = self.valset;
         let examples: Vec<&Example> = plan.subsample.iter().map(|&k| &all[k]).collect();
@@ -123,7 +131,8 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
         let after: f64 = scores(&rollouts).iter().sum();
         let best_parent = before[0].max(before[1]);
         let changed = changed(&state.names, &state.candidates[plan.id1], &plan.candidate);
-        if after >= best_parent {
+        let accepted = after >= best_parent;
+        if accepted {
             self.full_eval_and_add(
                 state,
                 plan.candidate,
@@ -144,7 +153,7 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
                 minibatch_after: after,
             });
         }
-        Some(())
+        Some(accepted)
     }
 }
 
@@ -175,10 +184,12 @@ where
         out
     };
 
+    let permits = Semaphore::new(gepa.concurrency.get());
     let mut run = Run {
         gepa,
         student,
         valset,
+        permits: &permits,
         report: GepaReport {
             budget,
             max_metric_calls,
@@ -202,16 +213,31 @@ where
         origins: vec![(GepaOrigin::Seed, 0)],
     };
     let all_val: Vec<&Example> = valset.iter().collect();
-    let seed_rollouts = run.evaluate(&seed_candidate, &all_val, false, &names).await;
-    let mut state = GepaState::new(names.clone(), seed_candidate, scores(&seed_rollouts));
+    let seed_program = build(student, &names, &seed_candidate);
+    // The seed's validation run overlaps the first iteration: with one
+    // candidate every frontier is {0} and nothing is dominated, so the first
+    // parent and minibatch draws do not depend on its scores (the state is
+    // rebuilt with them before the first iteration is applied).
+    let mut seed_eval =
+        Some(run_batch(&seed_program, &all_val, gepa.metric.as_ref(), false, &permits, gepa.failure_score));
+    let mut state = GepaState::new(names.clone(), seed_candidate, vec![gepa.failure_score; valset.len()]);
     let mut merger = Merger::new(gepa.max_merge_invocations);
     let progress = Progress::new(max_metric_calls, gepa.display_progress, "GEPA");
 
     let m = gepa.reflection_minibatch_size.get();
-    // Iterations in flight: as many minibatches as the concurrency holds
-    // (one at a time with concurrency 1: DSPy's exact request order).
-    let depth = if gepa.speculate { (gepa.concurrency.get() / m).max(1) } else { 1 };
-    let ctx = Ctx { gepa, student, trainset, names: names.clone(), signature: propose_instruction_signature()? };
+    // Most iterations in flight: one per permit (one at a time with
+    // concurrency 1: DSPy's exact request order).
+    let depth = if gepa.speculate { gepa.concurrency.get() } else { 1 };
+    // Iterations applied since the last accepted candidate (or the start).
+    let mut streak = 0;
+    let ctx = Ctx {
+        gepa,
+        student,
+        trainset,
+        names: names.clone(),
+        signature: propose_instruction_signature()?,
+        permits: &permits,
+    };
     // The engine's draws (parents, minibatches, merges) and the reflective
     // dataset's, each seeded with `seed`, as DSPy's two generators.
     let mut plan_rng = PyRandom::new(gepa.seed);
@@ -224,12 +250,14 @@ where
     loop {
         // Launch iterations that will run whatever the ones before them
         // spend (at most two minibatches each), unless one adds a candidate.
-        while in_flight.len() < depth && state.total_evals + in_flight.len() * 2 * m < max_metric_calls {
+        while in_flight.len() < window(depth, streak) && state.total_evals + in_flight.len() * 2 * m < max_metric_calls
+        {
             if in_flight.is_empty() && gepa.use_merge && merger.merges_due > 0 && merger.last_iter_found_new {
                 state.i = next_index;
                 next_index += 1;
                 merger.last_iter_found_new = false;
-                if run.try_merge(&mut state, &mut merger, &mut plan_rng).await.is_some() {
+                if let Some(accepted) = run.try_merge(&mut state, &mut merger, &mut plan_rng).await {
+                    streak = if accepted { 0 } else { streak + 1 };
                     continue;
                 }
                 // No merge: this iteration is a reflective one.
@@ -256,7 +284,16 @@ where
             let turn = std::mem::replace(&mut chain, rx);
             in_flight.push_back(iteration(&ctx, plan, turn, tx));
         }
-        let Some(done) = in_flight.next().await else { break };
+        let next = match seed_eval.take() {
+            Some(seed_eval) => {
+                let (seed_rollouts, next) = futures::join!(seed_eval, in_flight.next());
+                run.count_failures(&seed_rollouts);
+                state = GepaState::new(names.clone(), state.candidates[0].clone(), scores(&seed_rollouts));
+                next
+            }
+            None => in_flight.next().await,
+        };
+        let Some(done) = next else { break };
         let Some(done) = done else { break };
         if state.total_evals >= max_metric_calls {
             break;
@@ -295,6 +332,7 @@ where
                 }
             }
         };
+        streak = if accepted { 0 } else { streak + 1 };
         if accepted {
             // Later iterations were computed on the old state: drop them and
             // rewind the draws to just after this one.

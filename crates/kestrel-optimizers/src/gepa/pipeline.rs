@@ -1,9 +1,12 @@
 //! GEPA's reflective iterations, pipelined. An iteration that adds no
 //! candidate leaves the state as it was (only the draws move on), so the
 //! parent and minibatch of the next iterations are known in advance under
-//! the assumption that none of them adds a candidate. Up to `depth`
-//! iterations are therefore run at once: each one's rollouts, reflection
-//! and child rollouts run concurrently with the others', while everything
+//! the assumption that none of them adds a candidate. Several iterations
+//! are therefore run at once (how many: `engine::window`): each one's
+//! rollouts, reflection and child rollouts run concurrently with the
+//! others' (every program run and reflection holding one permit of the
+//! compile's semaphore, so at most `concurrency` are in flight in all),
+//! while everything
 //! that must happen in order — the reflective dataset's draws and the
 //! round-robin turns (handed from one iteration to the next through a
 //! chain of one-shot channels), and the accept / reject decision, applied
@@ -17,7 +20,7 @@
 use kestrel_core::{Example, PyRandom, SignatureSpec};
 use kestrel_modules::Module;
 use serde_json::Value;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 
 use super::Gepa;
 use super::config::ComponentSelection;
@@ -33,6 +36,8 @@ pub(crate) struct Ctx<'a, M> {
     pub trainset: &'a [Example],
     pub names: Vec<String>,
     pub signature: SignatureSpec,
+    /// The compile's `concurrency` permits, shared by all its LM work.
+    pub permits: &'a Semaphore,
 }
 
 /// The draws that go from one iteration's reflective step to the next:
@@ -83,7 +88,7 @@ where
     let batch: Vec<&Example> = ids.iter().map(|&k| &ctx.trainset[k]).collect();
     let program = super::engine::build(ctx.student, &ctx.names, candidate);
     let g = ctx.gepa;
-    run_batch(&program, &batch, g.metric.as_ref(), traces, g.concurrency.get(), g.failure_score).await
+    run_batch(&program, &batch, g.metric.as_ref(), traces, ctx.permits, g.failure_score).await
 }
 
 /// The reflective step: skip, or the predictors to change and their
@@ -150,6 +155,7 @@ async fn new_texts<M>(
         let mut texts = Vec::with_capacity(datasets.len());
         let mut failed = None;
         for (k, dataset) in datasets {
+            let _permit = ctx.permits.acquire().await.ok();
             match propose(&ctx.signature, ctx.gepa.reflection_lm.as_ref(), &parent[*k], dataset.clone()).await {
                 Ok(text) => texts.push((*k, text)),
                 Err(e) => {
