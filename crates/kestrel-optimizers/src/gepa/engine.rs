@@ -5,16 +5,18 @@
 //! docs of [`super`].
 
 use futures::StreamExt;
+use futures::future::{Either, ready, select};
 use futures::stream::FuturesOrdered;
 use kestrel_core::{Example, PyRandom};
 use kestrel_modules::{Module, Predictor, Predictors, PredictorsExt};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 
 use super::Gepa;
 use super::config::CandidateSelection;
 use super::merge::{Merger, parent_sums};
 use super::pareto::select_from_front;
-use super::pipeline::{Carry, Ctx, Outcome, Plan, iteration};
+use super::permits::{Permits, VALIDATION};
+use super::pipeline::{Carry, Ctx, Done, Outcome, Plan, iteration};
 use super::reflective::propose_instruction_signature;
 use super::report::{GepaCandidate, GepaOrigin, GepaRejected, GepaReport};
 use super::rollout::{Rollout, run_batch, scores};
@@ -36,6 +38,16 @@ pub(crate) fn build<M: Predictors + Clone>(student: &M, names: &[String], instru
         }
     });
     program
+}
+
+/// An iteration started ahead during a validation run.
+struct Guess<F: std::future::Future<Output = Option<Done>>> {
+    plan: Plan,
+    future: std::pin::Pin<Box<F>>,
+    /// Its result, if it finished during the validation run.
+    done: Option<Option<Done>>,
+    /// The draws it hands to the iteration after it.
+    next: oneshot::Receiver<Carry>,
 }
 
 /// Iterations to keep in flight: one, plus two per iteration applied since
@@ -60,7 +72,7 @@ struct Run<'a, M> {
     gepa: &'a Gepa,
     student: &'a M,
     valset: &'a [Example],
-    permits: &'a Semaphore,
+    permits: &'a Permits,
     report: GepaReport,
     minibatch: Vec<(Option<f64>, Option<f64>)>,
     origins: Vec<(GepaOrigin, usize)>,
@@ -76,7 +88,7 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
     ) -> Vec<Rollout> {
         let program = build(self.student, names, candidate);
         let rollouts =
-            run_batch(&program, examples, self.gepa.metric.as_ref(), traces, self.permits, self.gepa.failure_score)
+            run_batch(&program, examples, self.gepa.metric.as_ref(), traces, self.permits, VALIDATION, self.gepa.failure_score)
                 .await;
         self.count_failures(&rollouts);
         rollouts
@@ -184,7 +196,7 @@ where
         out
     };
 
-    let permits = Semaphore::new(gepa.concurrency.get());
+    let permits = Permits::new(gepa.concurrency.get());
     let mut run = Run {
         gepa,
         student,
@@ -219,7 +231,7 @@ where
     // parent and minibatch draws do not depend on its scores (the state is
     // rebuilt with them before the first iteration is applied).
     let mut seed_eval =
-        Some(run_batch(&seed_program, &all_val, gepa.metric.as_ref(), false, &permits, gepa.failure_score));
+        Some(run_batch(&seed_program, &all_val, gepa.metric.as_ref(), false, &permits, VALIDATION, gepa.failure_score));
     let mut state = GepaState::new(names.clone(), seed_candidate, vec![gepa.failure_score; valset.len()]);
     let mut merger = Merger::new(gepa.max_merge_invocations);
     let progress = Progress::new(max_metric_calls, gepa.display_progress, "GEPA");
@@ -247,6 +259,10 @@ where
     let (first_tx, mut chain) = oneshot::channel();
     let _ = first_tx.send(carry.clone());
     let mut next_index = state.i + 1;
+    // The iteration guessed during a validation run, and the real plan of
+    // the one adopted from it (applied with it).
+    let mut guess: Option<Guess<_>> = None;
+    let mut adopted: Option<Plan> = None;
     loop {
         // Launch iterations that will run whatever the ones before them
         // spend (at most two minibatches each), unless one adds a candidate.
@@ -280,9 +296,25 @@ where
                 sampler_after: plan_sampler.clone(),
             };
             next_index += 1;
+            if let Some(g) = guess.take() {
+                // The iteration started during the last validation run is
+                // this one if it guessed its parent and minibatch right (its
+                // draws from the reflective generator and round-robin turns
+                // are this one's by construction): adopt it with this plan.
+                if g.plan.iteration == plan.iteration && g.plan.parent == plan.parent && g.plan.ids == plan.ids {
+                    chain = g.next;
+                    adopted = Some(plan);
+                    in_flight.push_back(match g.done {
+                        Some(done) => Either::Right(ready(done)),
+                        None => Either::Left(g.future),
+                    });
+                    continue;
+                }
+                run.report.speculative_iterations_dropped += 1;
+            }
             let (tx, rx) = oneshot::channel();
             let turn = std::mem::replace(&mut chain, rx);
-            in_flight.push_back(iteration(&ctx, plan, turn, tx));
+            in_flight.push_back(Either::Left(Box::pin(iteration(&ctx, plan, turn, tx))));
         }
         let next = match seed_eval.take() {
             Some(seed_eval) => {
@@ -294,7 +326,11 @@ where
             None => in_flight.next().await,
         };
         let Some(done) = next else { break };
-        let Some(done) = done else { break };
+        let Some(mut done) = done else { break };
+        if let Some(plan) = adopted.take_if(|p| p.iteration == done.plan.iteration) {
+            // The real draws after it (the guess's were made without the parent draw).
+            done.plan = plan;
+        }
         if state.total_evals >= max_metric_calls {
             break;
         }
@@ -315,9 +351,53 @@ where
                 let after_sum: f64 = scores(&after).iter().sum();
                 if after_sum > before_sum {
                     state.next_component = carry.next_component.clone();
-                    let parents = vec![done.plan.parent];
-                    run.full_eval_and_add(&mut state, child, parents, GepaOrigin::Reflection, (before_sum, after_sum))
-                        .await;
+                    // Later iterations were computed on the old state: drop
+                    // them now, before they take permits from the validation run.
+                    run.report.speculative_iterations_dropped += in_flight.len();
+                    in_flight = FuturesOrdered::new();
+                    adopted = None;
+                    let parent = done.plan.parent;
+                    // Guess the next iteration while the child is validated:
+                    // the child itself as parent (a new best usually is),
+                    // the next minibatch; checked against the real draws
+                    // before use, dropped if wrong.
+                    if depth > 1 && state.total_evals + valset.len() < max_metric_calls {
+                        let mut next_component = state.next_component.clone();
+                        next_component.push(next_component.get(parent).copied().unwrap_or(0));
+                        let turn_in = Carry { adapter_rng: carry.adapter_rng.clone(), next_component };
+                        let (tx, rx) = oneshot::channel();
+                        let _ = tx.send(turn_in);
+                        let (next_tx, next) = oneshot::channel();
+                        let mut rng = done.plan.rng_after.clone();
+                        let mut sampler = done.plan.sampler_after.clone();
+                        let iteration_index = done.plan.iteration + 1;
+                        let ids = sampler.next(trainset.len(), usize::try_from(iteration_index).unwrap_or(0), &mut rng);
+                        let plan = Plan {
+                            iteration: iteration_index,
+                            parent: state.candidates.len(),
+                            parent_candidate: child.clone(),
+                            ids,
+                            rng_after: rng,
+                            sampler_after: sampler,
+                        };
+                        let future = Box::pin(iteration(&ctx, plan.clone(), rx, next_tx));
+                        guess = Some(Guess { plan, future, done: None, next });
+                    }
+                    let mut eval = Box::pin(run.full_eval_and_add(
+                        &mut state,
+                        child,
+                        vec![parent],
+                        GepaOrigin::Reflection,
+                        (before_sum, after_sum),
+                    ));
+                    if let Some(g) = guess.as_mut() {
+                        if let Either::Right((out, _)) = select(eval.as_mut(), g.future.as_mut()).await {
+                            g.done = Some(out);
+                            eval.await;
+                        }
+                    } else {
+                        eval.await;
+                    }
                     true
                 } else {
                     run.report.rejected.push(GepaRejected {
@@ -336,8 +416,6 @@ where
         if accepted {
             // Later iterations were computed on the old state: drop them and
             // rewind the draws to just after this one.
-            run.report.speculative_iterations_dropped += in_flight.len();
-            in_flight = FuturesOrdered::new();
             plan_rng = done.plan.rng_after;
             plan_sampler = done.plan.sampler_after;
             carry.next_component = state.next_component.clone();
@@ -358,8 +436,9 @@ where
             state.candidates.len()
         ));
     }
-    run.report.speculative_iterations_dropped += in_flight.len();
+    run.report.speculative_iterations_dropped += in_flight.len() + usize::from(guess.is_some());
     drop(in_flight);
+    drop(guess);
     progress.finish();
 
     let best = state.best();
@@ -396,4 +475,17 @@ where
     compile_report.evaluations = state.full_evals;
     compile_report.gepa = Some(Box::new(report));
     Ok((program, compile_report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn the_window_opens_by_two_per_iteration_that_added_nothing() {
+        assert_eq!((0..10).map(|streak| window(16, streak)).collect::<Vec<_>>(), [1, 3, 5, 7, 9, 11, 13, 15, 16, 16]);
+        // One at a time without speculation (depth 1), whatever the streak.
+        assert_eq!(window(1, 7), 1);
+        assert_eq!(window(4, usize::MAX), 4);
+    }
 }

@@ -30,6 +30,7 @@ mod config;
 mod engine;
 mod merge;
 mod pareto;
+mod permits;
 mod pipeline;
 mod reflective;
 mod report;

@@ -20,10 +20,11 @@
 use kestrel_core::{Example, PyRandom, SignatureSpec};
 use kestrel_modules::Module;
 use serde_json::Value;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 
 use super::Gepa;
 use super::config::ComponentSelection;
+use super::permits::Permits;
 use super::reflective::{propose, reflective_dataset};
 use super::rollout::{Rollout, run_batch};
 use super::sampler::EpochSampler;
@@ -37,7 +38,7 @@ pub(crate) struct Ctx<'a, M> {
     pub names: Vec<String>,
     pub signature: SignatureSpec,
     /// The compile's `concurrency` permits, shared by all its LM work.
-    pub permits: &'a Semaphore,
+    pub permits: &'a Permits,
 }
 
 /// The draws that go from one iteration's reflective step to the next:
@@ -81,14 +82,20 @@ pub(crate) struct Done {
 }
 
 /// Run `candidate` on the examples `ids` of the trainset.
-pub(crate) async fn rollouts<M>(ctx: &Ctx<'_, M>, candidate: &[String], ids: &[usize], traces: bool) -> Vec<Rollout>
+pub(crate) async fn rollouts<M>(
+    ctx: &Ctx<'_, M>,
+    candidate: &[String],
+    ids: &[usize],
+    traces: bool,
+    priority: u64,
+) -> Vec<Rollout>
 where
     M: Module + Clone + 'static,
 {
     let batch: Vec<&Example> = ids.iter().map(|&k| &ctx.trainset[k]).collect();
     let program = super::engine::build(ctx.student, &ctx.names, candidate);
     let g = ctx.gepa;
-    run_batch(&program, &batch, g.metric.as_ref(), traces, ctx.permits, g.failure_score).await
+    run_batch(&program, &batch, g.metric.as_ref(), traces, ctx.permits, priority, g.failure_score).await
 }
 
 /// The reflective step: skip, or the predictors to change and their
@@ -149,13 +156,14 @@ async fn new_texts<M>(
     ctx: &Ctx<'_, M>,
     parent: &[String],
     datasets: &[(usize, Vec<Value>)],
+    priority: u64,
 ) -> Result<Vec<(usize, String)>, String> {
     let mut last_error = String::new();
     for _ in 0..2 {
         let mut texts = Vec::with_capacity(datasets.len());
         let mut failed = None;
         for (k, dataset) in datasets {
-            let _permit = ctx.permits.acquire().await.ok();
+            let _permit = ctx.permits.acquire(priority).await;
             match propose(&ctx.signature, ctx.gepa.reflection_lm.as_ref(), &parent[*k], dataset.clone()).await {
                 Ok(text) => texts.push((*k, text)),
                 Err(e) => {
@@ -184,21 +192,23 @@ pub(crate) async fn iteration<M>(
 where
     M: Module + Clone + 'static,
 {
-    let before = rollouts(ctx, &plan.parent_candidate, &plan.ids, true).await;
+    // The oldest iteration's calls first: it is the next to be applied.
+    let priority = u64::try_from(plan.iteration).unwrap_or(0);
+    let before = rollouts(ctx, &plan.parent_candidate, &plan.ids, true, priority).await;
     // The previous iteration is dropped only together with this one.
     let mut carry = turn.await.ok()?;
     let step = reflective_step(ctx, &plan, &before, &mut carry).await;
     let _ = next.send(carry.clone());
     let outcome = match step {
         Err(why) => Outcome::Skipped(why),
-        Ok(datasets) => match new_texts(ctx, &plan.parent_candidate, &datasets).await {
+        Ok(datasets) => match new_texts(ctx, &plan.parent_candidate, &datasets, priority).await {
             Err(why) => Outcome::Skipped(why),
             Ok(texts) => {
                 let mut child = plan.parent_candidate.clone();
                 for (k, text) in texts {
                     child[k] = text;
                 }
-                let after = rollouts(ctx, &child, &plan.ids, true).await;
+                let after = rollouts(ctx, &child, &plan.ids, true, priority).await;
                 Outcome::Proposed { child, after }
             }
         },

@@ -1,6 +1,6 @@
 //! GEPA's rollouts: a candidate program run on a batch of examples and
-//! scored, concurrently (each run holds one permit of the compile's
-//! semaphore while its program and metric run, so all the batches and
+//! scored, concurrently (each run holds one of the compile's permits, at a
+//! priority, while its program and metric run, so all the batches and
 //! reflections of one compile have at most `concurrency` calls in flight;
 //! inside the caller's task so LM scopes apply), results in batch order. With
 //! traces on (DSPy's `capture_traces=True`, the `bootstrap_trace_data`
@@ -13,7 +13,8 @@ use futures::stream::{self, StreamExt};
 use kestrel_core::{Example, Prediction};
 use kestrel_eval::Metric;
 use kestrel_modules::{Module, ModuleExt, Trace, with_trace};
-use tokio::sync::Semaphore;
+
+use super::permits::Permits;
 
 /// One example's run.
 #[derive(Debug, Clone)]
@@ -35,7 +36,8 @@ pub(crate) async fn run_batch<M>(
     examples: &[&Example],
     metric: &dyn Metric,
     capture_traces: bool,
-    permits: &Semaphore,
+    permits: &Permits,
+    priority: u64,
     failure_score: f64,
 ) -> Vec<Rollout>
 where
@@ -45,8 +47,7 @@ where
         .map(|i| {
             let example: &Example = examples[i];
             async move {
-                // Never closed; without a permit the run would still be right.
-                let _permit = permits.acquire().await.ok();
+                let _permit = permits.acquire(priority).await;
                 one(program, example, metric, capture_traces, failure_score).await
             }
         })
