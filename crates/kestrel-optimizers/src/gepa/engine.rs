@@ -87,9 +87,16 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
         names: &[String],
     ) -> Vec<Rollout> {
         let program = build(self.student, names, candidate);
-        let rollouts =
-            run_batch(&program, examples, self.gepa.metric.as_ref(), traces, self.permits, VALIDATION, self.gepa.failure_score)
-                .await;
+        let rollouts = run_batch(
+            &program,
+            examples,
+            self.gepa.metric.as_ref(),
+            traces,
+            self.permits,
+            VALIDATION,
+            self.gepa.failure_score,
+        )
+        .await;
         self.count_failures(&rollouts);
         rollouts
     }
