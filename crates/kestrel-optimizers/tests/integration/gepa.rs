@@ -281,6 +281,40 @@ async fn the_same_seed_gives_the_same_program_at_any_concurrency() {
     assert_ne!(other, tree);
 }
 
+/// The window starts at one iteration, so a first proposal that is
+/// accepted drops nothing; the iteration after it is guessed (the new
+/// candidate as parent) and run during its validation, and adopted since
+/// the guess is right: no request is spent twice, and the tree is the
+/// one-at-a-time loop's.
+#[tokio::test]
+async fn an_accepted_first_proposal_and_its_guessed_successor_waste_nothing() {
+    let (train, val) = (data(0..12), data(20..32));
+    let run = |concurrency: usize| {
+        let (train, val) = (train.clone(), val.clone());
+        async move {
+            let reflection = ReflectionLm::new(Reflect::Learn);
+            let task = Arc::new(TaskLm::default());
+            let optimizer = gepa(&reflection, 120).use_merge(false).concurrency(concurrency).unwrap();
+            let lm = SharedLm::from_arc(task.clone());
+            let compiled = with_lm(lm, optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+            let calls = task.calls.load(Ordering::SeqCst) + reflection.calls.load(Ordering::SeqCst);
+            (compiled, calls)
+        }
+    };
+    let (one, one_calls) = run(1).await;
+    let (many, many_calls) = run(16).await;
+    let (a, b) = (one.report.gepa.as_ref().unwrap(), many.report.gepa.as_ref().unwrap());
+    assert_eq!(a.candidates.len(), 2, "{}", one.report);
+    assert_eq!(a.candidates[1].iteration, 1, "{}", one.report);
+    assert_eq!(b.speculative_iterations_dropped, 0, "{}", many.report);
+    assert_eq!(many_calls, one_calls);
+    let tree = |r: &kestrel_optimizers::GepaReport| {
+        r.candidates.iter().map(|c| (c.instructions["self"].clone(), c.parents.clone())).collect::<Vec<_>>()
+    };
+    assert_eq!(tree(a), tree(b));
+    assert_eq!(a.total_metric_calls, b.total_metric_calls);
+}
+
 #[tokio::test]
 async fn the_report_holds_the_candidate_tree_as_text_and_json() {
     let (train, val) = (data(0..12), data(20..32));
