@@ -34,9 +34,9 @@ run() {
     local line
     curl -sf "${CONTROL}latency/$latency" > /dev/null
     if [ "$side" = kestrel ]; then
-        line=$("$KESTREL" --base-url "$BASE" --control "$CONTROL" --dataset "$DATA" "$@" 2>>"$OUT/stderr.log" | sed -n 's/^RESULT //p')
+        line=$("$KESTREL" --base-url "$BASE" --control "$CONTROL" --dataset "$DATA" "$@" 2>>"$OUT/stderr.log" | sed -n 's/^RESULT //p') || true
     else
-        line=$("${DSPY[@]}" --base-url "$BASE" --control "$CONTROL" --dataset "$DATA" "$@" 2>>"$OUT/stderr.log" | sed -n 's/^RESULT //p')
+        line=$("${DSPY[@]}" --base-url "$BASE" --control "$CONTROL" --dataset "$DATA" "$@" 2>>"$OUT/stderr.log" | sed -n 's/^RESULT //p') || true
     fi
     [ -n "$line" ] || { echo "$side $* failed; see $OUT/stderr.log" >&2; exit 1; }
     "$PY" -c 'import json, sys

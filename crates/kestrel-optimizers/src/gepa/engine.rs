@@ -5,6 +5,7 @@
 //! docs of [`super`].
 
 use futures::StreamExt;
+use futures::future::{Either, ready, select};
 use futures::stream::FuturesOrdered;
 use kestrel_core::{Example, PyRandom};
 use kestrel_modules::{Module, Predictor, Predictors, PredictorsExt};
@@ -14,7 +15,8 @@ use super::Gepa;
 use super::config::CandidateSelection;
 use super::merge::{Merger, parent_sums};
 use super::pareto::select_from_front;
-use super::pipeline::{Carry, Ctx, Outcome, Plan, iteration};
+use super::permits::{Permits, VALIDATION};
+use super::pipeline::{Carry, Ctx, Done, Outcome, Plan, iteration};
 use super::reflective::propose_instruction_signature;
 use super::report::{GepaCandidate, GepaOrigin, GepaRejected, GepaReport};
 use super::rollout::{Rollout, run_batch, scores};
@@ -38,6 +40,28 @@ pub(crate) fn build<M: Predictors + Clone>(student: &M, names: &[String], instru
     program
 }
 
+/// An iteration started ahead during a validation run.
+struct Guess<F: std::future::Future<Output = Option<Done>>> {
+    plan: Plan,
+    future: std::pin::Pin<Box<F>>,
+    /// Its result, if it finished during the validation run.
+    done: Option<Option<Done>>,
+    /// The draws it hands to the iteration after it.
+    next: oneshot::Receiver<Carry>,
+}
+
+/// Iterations to keep in flight: one, plus two per iteration applied since
+/// the last accepted candidate (or the start), at most `depth`. Iterations
+/// started ahead are dropped when one before them adds a candidate, so an
+/// accepted candidate costs at most twice as many dropped iterations as
+/// there were iterations that added nothing before it (none for the first
+/// proposals, the likeliest to be accepted); a run of rejections (the
+/// common case once the instructions are good) soon opens the window to
+/// `depth`.
+pub(crate) fn window(depth: usize, streak: usize) -> usize {
+    streak.saturating_mul(2).saturating_add(1).min(depth).max(1)
+}
+
 /// Paths of the predictors whose instruction differs between two candidates.
 fn changed(names: &[String], before: &[String], after: &[String]) -> Vec<String> {
     names.iter().zip(before.iter().zip(after)).filter(|(_, (b, a))| b != a).map(|(n, _)| n.clone()).collect()
@@ -48,6 +72,7 @@ struct Run<'a, M> {
     gepa: &'a Gepa,
     student: &'a M,
     valset: &'a [Example],
+    permits: &'a Permits,
     report: GepaReport,
     minibatch: Vec<(Option<f64>, Option<f64>)>,
     origins: Vec<(GepaOrigin, usize)>,
@@ -67,7 +92,8 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
             examples,
             self.gepa.metric.as_ref(),
             traces,
-            self.gepa.concurrency.get(),
+            self.permits,
+            VALIDATION,
             self.gepa.failure_score,
         )
         .await;
@@ -111,9 +137,10 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
         self.report.skipped.push((usize::try_from(state.i + 1).unwrap_or(0), why.into()));
     }
 
-    /// A scheduled merge: `Some(())` when one was tried (the iteration is
-    /// over), `None` when none was found (go on with reflection).
-    async fn try_merge(&mut self, state: &mut GepaState, merger: &mut Merger, rng: &mut PyRandom) -> Option<()> {
+    /// A scheduled merge: `Some(accepted)` when one was tried (the
+    /// iteration is over), `None` when none was found (go on with
+    /// reflection).
+    async fn try_merge(&mut self, state: &mut GepaState, merger: &mut Merger, rng: &mut PyRandom) -> Option<bool> {
         let plan = merger.plan(state, rng)?;
         let all = self.valset;
         let examples: Vec<&Example> = plan.subsample.iter().map(|&k| &all[k]).collect();
@@ -123,7 +150,8 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
         let after: f64 = scores(&rollouts).iter().sum();
         let best_parent = before[0].max(before[1]);
         let changed = changed(&state.names, &state.candidates[plan.id1], &plan.candidate);
-        if after >= best_parent {
+        let accepted = after >= best_parent;
+        if accepted {
             self.full_eval_and_add(
                 state,
                 plan.candidate,
@@ -144,7 +172,7 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
                 minibatch_after: after,
             });
         }
-        Some(())
+        Some(accepted)
     }
 }
 
@@ -175,10 +203,12 @@ where
         out
     };
 
+    let permits = Permits::new(gepa.concurrency.get());
     let mut run = Run {
         gepa,
         student,
         valset,
+        permits: &permits,
         report: GepaReport {
             budget,
             max_metric_calls,
@@ -202,16 +232,31 @@ where
         origins: vec![(GepaOrigin::Seed, 0)],
     };
     let all_val: Vec<&Example> = valset.iter().collect();
-    let seed_rollouts = run.evaluate(&seed_candidate, &all_val, false, &names).await;
-    let mut state = GepaState::new(names.clone(), seed_candidate, scores(&seed_rollouts));
+    let seed_program = build(student, &names, &seed_candidate);
+    // The seed's validation run overlaps the first iteration: with one
+    // candidate every frontier is {0} and nothing is dominated, so the first
+    // parent and minibatch draws do not depend on its scores (the state is
+    // rebuilt with them before the first iteration is applied).
+    let mut seed_eval =
+        Some(run_batch(&seed_program, &all_val, gepa.metric.as_ref(), false, &permits, VALIDATION, gepa.failure_score));
+    let mut state = GepaState::new(names.clone(), seed_candidate, vec![gepa.failure_score; valset.len()]);
     let mut merger = Merger::new(gepa.max_merge_invocations);
     let progress = Progress::new(max_metric_calls, gepa.display_progress, "GEPA");
 
     let m = gepa.reflection_minibatch_size.get();
-    // Iterations in flight: as many minibatches as the concurrency holds
-    // (one at a time with concurrency 1: DSPy's exact request order).
-    let depth = if gepa.speculate { (gepa.concurrency.get() / m).max(1) } else { 1 };
-    let ctx = Ctx { gepa, student, trainset, names: names.clone(), signature: propose_instruction_signature()? };
+    // Most iterations in flight: one per permit (one at a time with
+    // concurrency 1: DSPy's exact request order).
+    let depth = if gepa.speculate { gepa.concurrency.get() } else { 1 };
+    // Iterations applied since the last accepted candidate (or the start).
+    let mut streak = 0;
+    let ctx = Ctx {
+        gepa,
+        student,
+        trainset,
+        names: names.clone(),
+        signature: propose_instruction_signature()?,
+        permits: &permits,
+    };
     // The engine's draws (parents, minibatches, merges) and the reflective
     // dataset's, each seeded with `seed`, as DSPy's two generators.
     let mut plan_rng = PyRandom::new(gepa.seed);
@@ -221,15 +266,21 @@ where
     let (first_tx, mut chain) = oneshot::channel();
     let _ = first_tx.send(carry.clone());
     let mut next_index = state.i + 1;
+    // The iteration guessed during a validation run, and the real plan of
+    // the one adopted from it (applied with it).
+    let mut guess: Option<Guess<_>> = None;
+    let mut adopted: Option<Plan> = None;
     loop {
         // Launch iterations that will run whatever the ones before them
         // spend (at most two minibatches each), unless one adds a candidate.
-        while in_flight.len() < depth && state.total_evals + in_flight.len() * 2 * m < max_metric_calls {
+        while in_flight.len() < window(depth, streak) && state.total_evals + in_flight.len() * 2 * m < max_metric_calls
+        {
             if in_flight.is_empty() && gepa.use_merge && merger.merges_due > 0 && merger.last_iter_found_new {
                 state.i = next_index;
                 next_index += 1;
                 merger.last_iter_found_new = false;
-                if run.try_merge(&mut state, &mut merger, &mut plan_rng).await.is_some() {
+                if let Some(accepted) = run.try_merge(&mut state, &mut merger, &mut plan_rng).await {
+                    streak = if accepted { 0 } else { streak + 1 };
                     continue;
                 }
                 // No merge: this iteration is a reflective one.
@@ -252,12 +303,41 @@ where
                 sampler_after: plan_sampler.clone(),
             };
             next_index += 1;
+            if let Some(g) = guess.take() {
+                // The iteration started during the last validation run is
+                // this one if it guessed its parent and minibatch right (its
+                // draws from the reflective generator and round-robin turns
+                // are this one's by construction): adopt it with this plan.
+                if g.plan.iteration == plan.iteration && g.plan.parent == plan.parent && g.plan.ids == plan.ids {
+                    chain = g.next;
+                    adopted = Some(plan);
+                    in_flight.push_back(match g.done {
+                        Some(done) => Either::Right(ready(done)),
+                        None => Either::Left(g.future),
+                    });
+                    continue;
+                }
+                run.report.speculative_iterations_dropped += 1;
+            }
             let (tx, rx) = oneshot::channel();
             let turn = std::mem::replace(&mut chain, rx);
-            in_flight.push_back(iteration(&ctx, plan, turn, tx));
+            in_flight.push_back(Either::Left(Box::pin(iteration(&ctx, plan, turn, tx))));
         }
-        let Some(done) = in_flight.next().await else { break };
-        let Some(done) = done else { break };
+        let next = match seed_eval.take() {
+            Some(seed_eval) => {
+                let (seed_rollouts, next) = futures::join!(seed_eval, in_flight.next());
+                run.count_failures(&seed_rollouts);
+                state = GepaState::new(names.clone(), state.candidates[0].clone(), scores(&seed_rollouts));
+                next
+            }
+            None => in_flight.next().await,
+        };
+        let Some(done) = next else { break };
+        let Some(mut done) = done else { break };
+        if let Some(plan) = adopted.take_if(|p| p.iteration == done.plan.iteration) {
+            // The real draws after it (the guess's were made without the parent draw).
+            done.plan = plan;
+        }
         if state.total_evals >= max_metric_calls {
             break;
         }
@@ -278,9 +358,53 @@ where
                 let after_sum: f64 = scores(&after).iter().sum();
                 if after_sum > before_sum {
                     state.next_component = carry.next_component.clone();
-                    let parents = vec![done.plan.parent];
-                    run.full_eval_and_add(&mut state, child, parents, GepaOrigin::Reflection, (before_sum, after_sum))
-                        .await;
+                    // Later iterations were computed on the old state: drop
+                    // them now, before they take permits from the validation run.
+                    run.report.speculative_iterations_dropped += in_flight.len();
+                    in_flight = FuturesOrdered::new();
+                    adopted = None;
+                    let parent = done.plan.parent;
+                    // Guess the next iteration while the child is validated:
+                    // the child itself as parent (a new best usually is),
+                    // the next minibatch; checked against the real draws
+                    // before use, dropped if wrong.
+                    if depth > 1 && state.total_evals + valset.len() < max_metric_calls {
+                        let mut next_component = state.next_component.clone();
+                        next_component.push(next_component.get(parent).copied().unwrap_or(0));
+                        let turn_in = Carry { adapter_rng: carry.adapter_rng.clone(), next_component };
+                        let (tx, rx) = oneshot::channel();
+                        let _ = tx.send(turn_in);
+                        let (next_tx, next) = oneshot::channel();
+                        let mut rng = done.plan.rng_after.clone();
+                        let mut sampler = done.plan.sampler_after.clone();
+                        let iteration_index = done.plan.iteration + 1;
+                        let ids = sampler.next(trainset.len(), usize::try_from(iteration_index).unwrap_or(0), &mut rng);
+                        let plan = Plan {
+                            iteration: iteration_index,
+                            parent: state.candidates.len(),
+                            parent_candidate: child.clone(),
+                            ids,
+                            rng_after: rng,
+                            sampler_after: sampler,
+                        };
+                        let future = Box::pin(iteration(&ctx, plan.clone(), rx, next_tx));
+                        guess = Some(Guess { plan, future, done: None, next });
+                    }
+                    let mut eval = Box::pin(run.full_eval_and_add(
+                        &mut state,
+                        child,
+                        vec![parent],
+                        GepaOrigin::Reflection,
+                        (before_sum, after_sum),
+                    ));
+                    if let Some(g) = guess.as_mut() {
+                        if let Either::Right((out, _)) = select(eval.as_mut(), g.future.as_mut()).await {
+                            g.done = Some(out);
+                            eval.await;
+                        }
+                    } else {
+                        eval.await;
+                    }
                     true
                 } else {
                     run.report.rejected.push(GepaRejected {
@@ -295,11 +419,10 @@ where
                 }
             }
         };
+        streak = if accepted { 0 } else { streak + 1 };
         if accepted {
             // Later iterations were computed on the old state: drop them and
             // rewind the draws to just after this one.
-            run.report.speculative_iterations_dropped += in_flight.len();
-            in_flight = FuturesOrdered::new();
             plan_rng = done.plan.rng_after;
             plan_sampler = done.plan.sampler_after;
             carry.next_component = state.next_component.clone();
@@ -320,8 +443,9 @@ where
             state.candidates.len()
         ));
     }
-    run.report.speculative_iterations_dropped += in_flight.len();
+    run.report.speculative_iterations_dropped += in_flight.len() + usize::from(guess.is_some());
     drop(in_flight);
+    drop(guess);
     progress.finish();
 
     let best = state.best();
@@ -358,4 +482,17 @@ where
     compile_report.evaluations = state.full_evals;
     compile_report.gepa = Some(Box::new(report));
     Ok((program, compile_report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn the_window_opens_by_two_per_iteration_that_added_nothing() {
+        assert_eq!((0..10).map(|streak| window(16, streak)).collect::<Vec<_>>(), [1, 3, 5, 7, 9, 11, 13, 15, 16, 16]);
+        // One at a time without speculation (depth 1), whatever the streak.
+        assert_eq!(window(1, 7), 1);
+        assert_eq!(window(4, usize::MAX), 4);
+    }
 }

@@ -30,6 +30,7 @@ mod config;
 mod engine;
 mod merge;
 mod pareto;
+mod permits;
 mod pipeline;
 mod reflective;
 mod report;
@@ -238,13 +239,16 @@ impl Gepa {
         self
     }
 
-    /// Builder: run several reflective iterations at once (default on):
-    /// up to `concurrency / reflection_minibatch_size` iterations, each
-    /// computed as if the ones before it add no candidate; when one does,
-    /// the later ones are dropped (their LM calls are spent) and redone on
-    /// the new state. The accepted candidates are those of the
-    /// one-at-a-time loop (for the same LM replies); off, iterations run one
-    /// at a time, as in DSPy. With `concurrency(1)` it is always off.
+    /// Builder: run several reflective iterations at once (default on),
+    /// each computed as if the ones before it add no candidate; when one
+    /// does, the later ones are dropped (their LM calls are spent) and
+    /// redone on the new state. The window starts at one iteration (and
+    /// again after each accepted candidate) and grows by two per iteration
+    /// that adds none, up to `concurrency`; all of them share the
+    /// compile's `concurrency` permits. The accepted candidates are those
+    /// of the one-at-a-time loop (for the same LM replies); off, iterations
+    /// run one at a time, as in DSPy. With `concurrency(1)` it is always
+    /// off.
     pub fn speculate(mut self, on: bool) -> Self {
         self.speculate = on;
         self

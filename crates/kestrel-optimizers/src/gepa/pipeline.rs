@@ -1,9 +1,12 @@
 //! GEPA's reflective iterations, pipelined. An iteration that adds no
 //! candidate leaves the state as it was (only the draws move on), so the
 //! parent and minibatch of the next iterations are known in advance under
-//! the assumption that none of them adds a candidate. Up to `depth`
-//! iterations are therefore run at once: each one's rollouts, reflection
-//! and child rollouts run concurrently with the others', while everything
+//! the assumption that none of them adds a candidate. Several iterations
+//! are therefore run at once (how many: `engine::window`): each one's
+//! rollouts, reflection and child rollouts run concurrently with the
+//! others' (every program run and reflection holding one permit of the
+//! compile's semaphore, so at most `concurrency` are in flight in all),
+//! while everything
 //! that must happen in order — the reflective dataset's draws and the
 //! round-robin turns (handed from one iteration to the next through a
 //! chain of one-shot channels), and the accept / reject decision, applied
@@ -21,6 +24,7 @@ use tokio::sync::oneshot;
 
 use super::Gepa;
 use super::config::ComponentSelection;
+use super::permits::Permits;
 use super::reflective::{propose, reflective_dataset};
 use super::rollout::{Rollout, run_batch};
 use super::sampler::EpochSampler;
@@ -33,6 +37,8 @@ pub(crate) struct Ctx<'a, M> {
     pub trainset: &'a [Example],
     pub names: Vec<String>,
     pub signature: SignatureSpec,
+    /// The compile's `concurrency` permits, shared by all its LM work.
+    pub permits: &'a Permits,
 }
 
 /// The draws that go from one iteration's reflective step to the next:
@@ -76,14 +82,20 @@ pub(crate) struct Done {
 }
 
 /// Run `candidate` on the examples `ids` of the trainset.
-pub(crate) async fn rollouts<M>(ctx: &Ctx<'_, M>, candidate: &[String], ids: &[usize], traces: bool) -> Vec<Rollout>
+pub(crate) async fn rollouts<M>(
+    ctx: &Ctx<'_, M>,
+    candidate: &[String],
+    ids: &[usize],
+    traces: bool,
+    priority: u64,
+) -> Vec<Rollout>
 where
     M: Module + Clone + 'static,
 {
     let batch: Vec<&Example> = ids.iter().map(|&k| &ctx.trainset[k]).collect();
     let program = super::engine::build(ctx.student, &ctx.names, candidate);
     let g = ctx.gepa;
-    run_batch(&program, &batch, g.metric.as_ref(), traces, g.concurrency.get(), g.failure_score).await
+    run_batch(&program, &batch, g.metric.as_ref(), traces, ctx.permits, priority, g.failure_score).await
 }
 
 /// The reflective step: skip, or the predictors to change and their
@@ -144,12 +156,14 @@ async fn new_texts<M>(
     ctx: &Ctx<'_, M>,
     parent: &[String],
     datasets: &[(usize, Vec<Value>)],
+    priority: u64,
 ) -> Result<Vec<(usize, String)>, String> {
     let mut last_error = String::new();
     for _ in 0..2 {
         let mut texts = Vec::with_capacity(datasets.len());
         let mut failed = None;
         for (k, dataset) in datasets {
+            let _permit = ctx.permits.acquire(priority).await;
             match propose(&ctx.signature, ctx.gepa.reflection_lm.as_ref(), &parent[*k], dataset.clone()).await {
                 Ok(text) => texts.push((*k, text)),
                 Err(e) => {
@@ -178,21 +192,23 @@ pub(crate) async fn iteration<M>(
 where
     M: Module + Clone + 'static,
 {
-    let before = rollouts(ctx, &plan.parent_candidate, &plan.ids, true).await;
+    // The oldest iteration's calls first: it is the next to be applied.
+    let priority = u64::try_from(plan.iteration).unwrap_or(0);
+    let before = rollouts(ctx, &plan.parent_candidate, &plan.ids, true, priority).await;
     // The previous iteration is dropped only together with this one.
     let mut carry = turn.await.ok()?;
     let step = reflective_step(ctx, &plan, &before, &mut carry).await;
     let _ = next.send(carry.clone());
     let outcome = match step {
         Err(why) => Outcome::Skipped(why),
-        Ok(datasets) => match new_texts(ctx, &plan.parent_candidate, &datasets).await {
+        Ok(datasets) => match new_texts(ctx, &plan.parent_candidate, &datasets, priority).await {
             Err(why) => Outcome::Skipped(why),
             Ok(texts) => {
                 let mut child = plan.parent_candidate.clone();
                 for (k, text) in texts {
                     child[k] = text;
                 }
-                let after = rollouts(ctx, &child, &plan.ids, true).await;
+                let after = rollouts(ctx, &child, &plan.ids, true, priority).await;
                 Outcome::Proposed { child, after }
             }
         },

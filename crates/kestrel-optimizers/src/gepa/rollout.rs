@@ -1,6 +1,8 @@
 //! GEPA's rollouts: a candidate program run on a batch of examples and
-//! scored, concurrently (at most `concurrency` examples in flight, inside
-//! the caller's task so LM scopes apply), results in batch order. With
+//! scored, concurrently (each run holds one of the compile's permits, at a
+//! priority, while its program and metric run, so all the batches and
+//! reflections of one compile have at most `concurrency` calls in flight;
+//! inside the caller's task so LM scopes apply), results in batch order. With
 //! traces on (DSPy's `capture_traces=True`, the `bootstrap_trace_data`
 //! flow), each run keeps its predictor calls for the reflective dataset.
 //!
@@ -11,6 +13,8 @@ use futures::stream::{self, StreamExt};
 use kestrel_core::{Example, Prediction};
 use kestrel_eval::Metric;
 use kestrel_modules::{Module, ModuleExt, Trace, with_trace};
+
+use super::permits::Permits;
 
 /// One example's run.
 #[derive(Debug, Clone)]
@@ -32,7 +36,8 @@ pub(crate) async fn run_batch<M>(
     examples: &[&Example],
     metric: &dyn Metric,
     capture_traces: bool,
-    concurrency: usize,
+    permits: &Permits,
+    priority: u64,
     failure_score: f64,
 ) -> Vec<Rollout>
 where
@@ -41,9 +46,12 @@ where
     stream::iter(0..examples.len())
         .map(|i| {
             let example: &Example = examples[i];
-            one(program, example, metric, capture_traces, failure_score)
+            async move {
+                let _permit = permits.acquire(priority).await;
+                one(program, example, metric, capture_traces, failure_score).await
+            }
         })
-        .buffered(concurrency.max(1))
+        .buffered(examples.len().max(1))
         .collect()
         .await
 }

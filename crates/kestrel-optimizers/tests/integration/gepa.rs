@@ -24,6 +24,31 @@ use crate::support::{example, operands, question_of};
 #[derive(Debug, Default)]
 struct TaskLm {
     calls: AtomicUsize,
+    gauge: Arc<Gauge>,
+}
+
+/// LM calls in flight now and at most (shared by the task and reflection LMs).
+#[derive(Debug, Default)]
+struct Gauge {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+/// One call in flight while it lives.
+struct InFlight<'a>(&'a Gauge);
+
+impl Gauge {
+    fn enter(&self) -> InFlight<'_> {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+        InFlight(self)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[async_trait]
@@ -36,6 +61,7 @@ impl Lm for TaskLm {
     }
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        let _in_flight = self.gauge.enter();
         let system = request.messages.iter().find(|m| m.role == Role::System).map_or("", |m| m.content.as_str());
         let question = question_of(&request);
         let (a, b) = operands(&question).unwrap_or((0, 0));
@@ -67,11 +93,16 @@ enum Reflect {
 struct ReflectionLm {
     mode: Reflect,
     calls: AtomicUsize,
+    gauge: Arc<Gauge>,
 }
 
 impl ReflectionLm {
     fn new(mode: Reflect) -> Arc<Self> {
-        Arc::new(Self { mode, calls: AtomicUsize::new(0) })
+        Self::gauged(mode, Arc::default())
+    }
+
+    fn gauged(mode: Reflect, gauge: Arc<Gauge>) -> Arc<Self> {
+        Arc::new(Self { mode, calls: AtomicUsize::new(0), gauge })
     }
 }
 
@@ -91,6 +122,8 @@ impl Lm for ReflectionLm {
     }
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        let _in_flight = self.gauge.enter();
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         let last = request.messages.last().map_or("", |m| m.content.as_str());
         // A function of the request only (never of the call order), as a
         // cached or deterministic LM: the same prompt gets the same reply.
@@ -204,14 +237,26 @@ async fn a_candidate_is_accepted_only_when_its_minibatch_score_improves() {
     assert!(report.rejected.iter().all(|r| r.minibatch_after <= r.minibatch_before));
 }
 
-/// The compiled instructions and the candidate tree.
+/// The compiled instructions and the candidate tree, and the iterations
+/// dropped.
 async fn run_once(seed: i64, concurrency: usize) -> (Vec<(String, Vec<usize>)>, Value, usize) {
     let (train, val) = (data(0..15), data(20..32));
-    let reflection = ReflectionLm::new(Reflect::NeutralBadLearn);
-    let task = SharedLm::from_arc(Arc::new(TaskLm::default()));
+    let gauge = Arc::new(Gauge::default());
+    let reflection = ReflectionLm::gauged(Reflect::NeutralBadLearn, gauge.clone());
+    let task = SharedLm::from_arc(Arc::new(TaskLm { gauge: gauge.clone(), ..TaskLm::default() }));
     let optimizer = gepa(&reflection, 150).seed(seed).concurrency(concurrency).unwrap();
     let compiled = with_lm(task, optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
     let report = compiled.report.gepa.as_ref().unwrap();
+    // One semaphore bounds all the LM work of the compile (program runs,
+    // reflections, speculative iterations included).
+    let max = gauge.max.load(Ordering::SeqCst);
+    assert!(max <= concurrency, "{max} calls in flight at concurrency {concurrency}");
+    assert_eq!(max > 1, concurrency > 1, "{max} calls in flight at concurrency {concurrency}");
+    // The window grows by two per iteration that added nothing since the
+    // last accepted candidate, so each accepted candidate drops at most
+    // twice as many iterations as the ones that added nothing before it.
+    let unproductive = report.rejected.len() + report.skipped.len();
+    assert!(report.speculative_iterations_dropped <= 2 * unproductive, "{}", compiled.report);
     let tree = report.candidates.iter().map(|c| (c.instructions["self"].clone(), c.parents.clone())).collect();
     (tree, compiled.program.dump_state(), report.speculative_iterations_dropped)
 }
@@ -221,17 +266,53 @@ async fn the_same_seed_gives_the_same_program_at_any_concurrency() {
     let (tree, state, dropped) = run_once(3, 1).await;
     assert!(tree.len() > 1, "{tree:?}");
     assert_eq!(dropped, 0, "one iteration at a time");
-    // At 16, five iterations run at once (16 / minibatch 3); those after an
-    // accepted candidate are dropped and redone.
-    for concurrency in [4, 16] {
+    // Above 1, several iterations run at once (up to one per permit); those
+    // after an accepted candidate are dropped and redone.
+    let mut dropped_at = Vec::new();
+    for concurrency in [2, 4, 16] {
         let (again, again_state, dropped) = run_once(3, concurrency).await;
         assert_eq!(again, tree, "concurrency {concurrency}");
         assert_eq!(again_state, state);
-        assert_eq!(dropped > 0, concurrency == 16, "concurrency {concurrency}");
+        dropped_at.push(dropped);
     }
+    assert!(dropped_at.iter().any(|&d| d > 0), "{dropped_at:?}");
     // Another seed samples other minibatches: another search.
     let (other, _, _) = run_once(11, 4).await;
     assert_ne!(other, tree);
+}
+
+/// The window starts at one iteration, so a first proposal that is
+/// accepted drops nothing; the iteration after it is guessed (the new
+/// candidate as parent) and run during its validation, and adopted since
+/// the guess is right: no request is spent twice, and the tree is the
+/// one-at-a-time loop's.
+#[tokio::test]
+async fn an_accepted_first_proposal_and_its_guessed_successor_waste_nothing() {
+    let (train, val) = (data(0..12), data(20..32));
+    let run = |concurrency: usize| {
+        let (train, val) = (train.clone(), val.clone());
+        async move {
+            let reflection = ReflectionLm::new(Reflect::Learn);
+            let task = Arc::new(TaskLm::default());
+            let optimizer = gepa(&reflection, 120).use_merge(false).concurrency(concurrency).unwrap();
+            let lm = SharedLm::from_arc(task.clone());
+            let compiled = with_lm(lm, optimizer.compile_with_valset(&student(), &train, Some(&val))).await.unwrap();
+            let calls = task.calls.load(Ordering::SeqCst) + reflection.calls.load(Ordering::SeqCst);
+            (compiled, calls)
+        }
+    };
+    let (one, one_calls) = run(1).await;
+    let (many, many_calls) = run(16).await;
+    let (a, b) = (one.report.gepa.as_ref().unwrap(), many.report.gepa.as_ref().unwrap());
+    assert_eq!(a.candidates.len(), 2, "{}", one.report);
+    assert_eq!(a.candidates[1].iteration, 1, "{}", one.report);
+    assert_eq!(b.speculative_iterations_dropped, 0, "{}", many.report);
+    assert_eq!(many_calls, one_calls);
+    let tree = |r: &kestrel_optimizers::GepaReport| {
+        r.candidates.iter().map(|c| (c.instructions["self"].clone(), c.parents.clone())).collect::<Vec<_>>()
+    };
+    assert_eq!(tree(a), tree(b));
+    assert_eq!(a.total_metric_calls, b.total_metric_calls);
 }
 
 #[tokio::test]
