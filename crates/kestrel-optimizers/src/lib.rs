@@ -59,6 +59,7 @@
 //! state, never by mutating a program another task is running.
 
 mod bootstrap;
+mod budget_stop;
 mod copro;
 mod dyn_optimizer;
 pub mod ensemble;

@@ -192,6 +192,6 @@ impl Optimizer for Copro {
         M: Module + Clone + 'static,
     {
         let devset = valset.filter(|v| !v.is_empty()).unwrap_or(trainset);
-        measured(search::run(self, student, devset)).await
+        measured(self.name(), student, search::run(self, student, devset)).await
     }
 }

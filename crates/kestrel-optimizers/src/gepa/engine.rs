@@ -2,11 +2,13 @@
 //! `ReflectiveMutationProposer` and `MergeProposer`, as `dspy.GEPA` drives
 //! it): seed evaluation, then per iteration a scheduled merge or a
 //! reflective step, until the metric-call budget is spent. See the module
-//! docs of [`super`].
+//! docs of [`super`]. A spent `kestrel_lm` budget ends the loop with the
+//! candidates fully scored so far.
 
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use kestrel_core::{Example, PyRandom};
+use kestrel_lm::exhausted_in_scope;
 use kestrel_modules::{Module, Predictor, Predictors, PredictorsExt};
 use tokio::sync::oneshot;
 
@@ -20,6 +22,7 @@ use super::report::{GepaCandidate, GepaOrigin, GepaRejected, GepaReport};
 use super::rollout::{Rollout, run_batch, scores};
 use super::sampler::EpochSampler;
 use super::state::{GepaState, Instructions};
+use crate::budget_stop::budget_stop;
 use crate::error::OptimizerError;
 use crate::progress::Progress;
 use crate::report::CompileReport;
@@ -94,17 +97,21 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
         parents: Vec<usize>,
         origin: GepaOrigin,
         minibatch: (f64, f64),
-    ) -> usize {
+    ) -> Option<usize> {
         let all = self.valset;
         let valset: Vec<&Example> = all.iter().collect();
         let rollouts = self.evaluate(&candidate, &valset, false, &state.names.clone()).await;
+        if exhausted_in_scope().is_some() {
+            // Cut short by a budget: its scores are not comparable.
+            return None;
+        }
         let discovered = state.total_evals;
         state.total_evals += rollouts.len();
         state.full_evals += 1;
         let index = state.add(candidate, parents, scores(&rollouts), discovered);
         self.minibatch.push((Some(minibatch.0), Some(minibatch.1)));
         self.origins.push((origin, usize::try_from(state.i + 1).unwrap_or(0)));
-        index
+        Some(index)
     }
 
     fn skip(&mut self, state: &GepaState, why: impl Into<String>) {
@@ -203,6 +210,12 @@ where
     };
     let all_val: Vec<&Example> = valset.iter().collect();
     let seed_rollouts = run.evaluate(&seed_candidate, &all_val, false, &names).await;
+    if let Some(why) = exhausted_in_scope() {
+        // Not even the student could be scored: it is the best so far.
+        let mut report = CompileReport::new("GEPA");
+        report.stopped_early = Some(budget_stop(why, "seed evaluation"));
+        return Ok((student.clone(), report));
+    }
     let mut state = GepaState::new(names.clone(), seed_candidate, scores(&seed_rollouts));
     let mut merger = Merger::new(gepa.max_merge_invocations);
     let progress = Progress::new(max_metric_calls, gepa.display_progress, "GEPA");
@@ -221,6 +234,7 @@ where
     let (first_tx, mut chain) = oneshot::channel();
     let _ = first_tx.send(carry.clone());
     let mut next_index = state.i + 1;
+    let mut stopped = None;
     loop {
         // Launch iterations that will run whatever the ones before them
         // spend (at most two minibatches each), unless one adds a candidate.
@@ -258,6 +272,12 @@ where
         }
         let Some(done) = in_flight.next().await else { break };
         let Some(done) = done else { break };
+        if let Some(why) = exhausted_in_scope() {
+            // This iteration (or one before it) was cut short by a budget:
+            // keep the candidates scored so far.
+            stopped = Some(budget_stop(why, &format!("iteration {}", done.plan.iteration + 1)));
+            break;
+        }
         if state.total_evals >= max_metric_calls {
             break;
         }
@@ -356,6 +376,7 @@ where
         .collect();
     let mut compile_report = CompileReport::new("GEPA");
     compile_report.evaluations = state.full_evals;
+    compile_report.stopped_early = stopped;
     compile_report.gepa = Some(Box::new(report));
     Ok((program, compile_report))
 }

@@ -302,6 +302,6 @@ impl Optimizer for Gepa {
     where
         M: Module + Clone + 'static,
     {
-        measured(engine::run(self, student, trainset, valset)).await
+        measured(self.name(), student, engine::run(self, student, trainset, valset)).await
     }
 }

@@ -17,7 +17,7 @@ use super::proposer::DEFAULT_VIEW_DATA_BATCH_SIZE;
 use super::search::{DEFAULT_MINIBATCH_FULL_EVAL_STEPS, DEFAULT_MINIBATCH_SIZE, DEFAULT_MIPRO_SEED};
 use crate::bootstrap::{DEFAULT_MAX_ERRORS, non_zero};
 use crate::error::OptimizerError;
-use crate::optimizer::{Compiled, Optimizer};
+use crate::optimizer::{Compiled, Optimizer, budget_fallback};
 
 /// Program calls in flight by default, shared by every bootstrap and trial.
 pub const DEFAULT_MIPRO_CONCURRENCY: NonZeroUsize = NonZeroUsize::MIN.saturating_add(15);
@@ -61,6 +61,7 @@ pub struct MiproV2 {
     pub(super) program_code: Option<String>,
     pub(super) max_lm_calls: Option<u64>,
     pub(super) max_cost_usd: Option<f64>,
+    pub(super) max_tokens: Option<u64>,
     pub(super) display_progress: bool,
 }
 
@@ -79,6 +80,7 @@ impl std::fmt::Debug for MiproV2 {
             .field("trial_concurrency", &self.trial_concurrency)
             .field("max_lm_calls", &self.max_lm_calls)
             .field("max_cost_usd", &self.max_cost_usd)
+            .field("max_tokens", &self.max_tokens)
             .finish_non_exhaustive()
     }
 }
@@ -127,6 +129,7 @@ impl MiproV2 {
             program_code: None,
             max_lm_calls: None,
             max_cost_usd: None,
+            max_tokens: None,
             display_progress: true,
         }
     }
@@ -333,6 +336,20 @@ impl MiproV2 {
         Ok(self)
     }
 
+    /// Builder: stop once this many tokens (prompt + completion, through LM
+    /// clients; cache hits are free) have been spent, returning the best
+    /// program so far. Checked between phases and between trials. Zero is
+    /// an [`OptimizerError::InvalidArgument`]. (For a hard limit that also
+    /// refuses calls mid-trial, run the compile inside
+    /// `kestrel_lm::with_budget`.)
+    pub fn max_tokens(mut self, n: u64) -> Result<Self, OptimizerError> {
+        if n == 0 {
+            return Err(OptimizerError::InvalidArgument { name: "max_tokens", message: "must be at least 1".into() });
+        }
+        self.max_tokens = Some(n);
+        Ok(self)
+    }
+
     /// Builder: show progress and print the cost estimate on stderr
     /// (default on).
     pub fn display_progress(mut self, on: bool) -> Self {
@@ -375,6 +392,11 @@ impl MiproV2 {
         self.max_lm_calls
     }
 
+    /// The token budget, if set.
+    pub fn get_max_tokens(&self) -> Option<u64> {
+        self.max_tokens
+    }
+
     /// The cost budget, if set.
     pub fn get_max_cost_usd(&self) -> Option<f64> {
         self.max_cost_usd
@@ -406,13 +428,14 @@ impl MiproV2 {
         M: Module + Clone + 'static,
     {
         let started = Instant::now();
+        let refused_before = kestrel_lm::exhausted_in_scope().is_some();
         let meter = UsageMeter::new();
         // Boxed: the whole compile's state machine is large (every step's
         // futures), and a caller's stack (a test thread's 2 MiB) must not
         // hold it.
         let body = Box::pin(compile::run(self, student, teacher, trainset, valset, &meter));
         let result = track_usage_live(&meter, body).await;
-        let (program, mut report) = result?;
+        let (program, mut report) = budget_fallback("MIPROv2", student, result, refused_before)?;
         report.usage = meter.snapshot();
         report.elapsed = started.elapsed();
         Ok(Compiled { program, report })

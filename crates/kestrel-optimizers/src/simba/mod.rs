@@ -277,6 +277,6 @@ impl Optimizer for Simba {
                 message: format!("the trainset has {} examples, fewer than bsize = {}", trainset.len(), self.bsize),
             });
         }
-        measured(compile::run(self, student, trainset)).await
+        measured(self.name(), student, compile::run(self, student, trainset)).await
     }
 }
