@@ -65,8 +65,10 @@ pub use result::{EvalRow, EvaluationResult, StopReason};
 ///   a `NonZeroUsize`) and return [`EvalError::InvalidArgument`] at once
 ///   for a zero, never a silent clamp.
 /// - A budget in scope (`kestrel_lm::with_budget` or [`Evaluate::budget`])
-///   that refuses an LM call stops the run the same way, marked
-///   [`StopReason::BudgetReached`]; the refused example is not scored.
+///   that refuses an LM call stops the run, marked
+///   [`StopReason::BudgetReached`]: no example starts any more, those in
+///   flight finish (their calls are paid for) and are kept, and an example
+///   whose call was refused is not scored (nor counted as an error).
 /// - Cancellation (the token, or Ctrl-C when enabled) stops the same way and
 ///   returns what finished, marked [`StopReason::Cancelled`]. Dropping the
 ///   future returned by [`Evaluate::run`] stops everything at once and
@@ -175,8 +177,9 @@ impl Evaluate {
     /// Builder: charge every LM call of the run (program and metric) to
     /// `budget` (on top of any budget already in scope, see
     /// `kestrel_lm::with_budget`). When a budget in scope refuses a call the
-    /// run stops: finished examples are kept, the refused one is not scored,
-    /// and [`EvaluationResult::stop`] is [`StopReason::BudgetReached`].
+    /// run stops: finished examples (and those in flight) are kept, the
+    /// refused one is not scored, and [`EvaluationResult::stop`] is
+    /// [`StopReason::BudgetReached`].
     pub fn budget(mut self, budget: Budget) -> Self {
         self.budget = Some(budget);
         self

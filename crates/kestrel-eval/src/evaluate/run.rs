@@ -136,11 +136,14 @@ where
             stop = Some(StopReason::Cancelled);
             break;
         }
-        if let Some(why) = exhausted_in_scope() {
-            stop = Some(StopReason::budget(why));
-            break;
+        if stop.is_none() {
+            if let Some(why) = exhausted_in_scope() {
+                stop = Some(StopReason::budget(why));
+            }
         }
-        while in_flight.len() < eval.concurrency.get() {
+        // After a budget stop no example starts; those in flight finish
+        // (their calls were paid for).
+        while stop.is_none() && in_flight.len() < eval.concurrency.get() {
             let Some(example) = ExampleRef::new(Arc::clone(devset), next) else { break };
             in_flight.push(evaluate_one(example, program, metric, eval));
             next += 1;
@@ -156,15 +159,15 @@ where
         let Some(row) = row else { break };
         if let Some(why) = refused_by_budget(&row) {
             // Not scored: the example did not fail, the budget ran out.
-            stop = Some(StopReason::budget(why));
-            break;
+            stop.get_or_insert(StopReason::budget(why));
+            continue;
         }
         progress.record(row.error.is_none().then_some(row.score.score));
         if row.error.is_some() {
             errors += 1;
         }
         rows.push(row);
-        if let Some(max_errors) = eval.max_errors.map(NonZeroUsize::get).filter(|&max| errors >= max) {
+        if let Some(max_errors) = eval.max_errors.map(NonZeroUsize::get).filter(|&max| stop.is_none() && errors >= max) {
             stop = Some(StopReason::TooManyErrors { errors, max_errors });
             break;
         }
