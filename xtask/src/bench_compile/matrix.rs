@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use kestrel_core::{Example, SignatureSpec};
 use kestrel_eval::{Evaluate, EvaluationResult, Metric};
-use kestrel_lm::{LmClient, LmError, SharedLm};
+use kestrel_lm::{Budget, LmClient, LmError, SharedLm, with_budget};
 use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt, ProgramState};
 use kestrel_optimizers::{
     BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, Copro, DynOptimizer, Gepa, LabeledFewShot,
@@ -124,7 +124,16 @@ impl Runner<'_> {
                 Some((optimizer, counter)) => {
                     let train = &self.data.train[..];
                     let compile = optimizer.compile_boxed(program.as_ref(), train, self.data.val.as_deref());
-                    let (compiled, compile_phase) = self.measure(compile).await;
+                    // `--max-lm-calls` / `--max-tokens` / `--max-cost-usd`:
+                    // a fresh budget per compile (the dev evaluation after
+                    // it is measurement, outside the budget).
+                    let (compiled, compile_phase) = match self.args.compile_budget() {
+                        Some(limits) => {
+                            let budget = Budget::new(limits)?;
+                            self.measure(with_budget(&budget, compile)).await
+                        }
+                        None => self.measure(compile).await,
+                    };
                     let compiled = compiled
                         .with_context(|| format!("compiling {} with {}", kind.name(), kind_of_optimizer.name()))?;
                     if let Some(dir) = &self.args.report_html {

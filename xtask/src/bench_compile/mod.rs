@@ -382,6 +382,9 @@ fn settings(args: &BenchArgs, data: &datasets::Loaded, programs: &[ProgramKind],
         depth: args.depth,
         budget_calls: args.budget_calls,
         budget_usd: args.budget_usd,
+        max_lm_calls: args.max_lm_calls,
+        max_compile_tokens: args.max_compile_tokens,
+        max_cost_usd: args.max_cost_usd,
     }
 }
 
