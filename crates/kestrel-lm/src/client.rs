@@ -153,7 +153,7 @@ impl LmBuilder {
     pub fn build(self) -> Result<LmClient, LmError> {
         let cacheable = !self.provider.capabilities().no_cache;
         let cache =
-            if cacheable && (self.cache.memory || self.cache.disk) { Some(Cache::new(self.cache)?) } else { None };
+            if cacheable && self.cache.any_level() { Some(Cache::new(self.cache)?) } else { None };
         Ok(LmClient {
             inner: Arc::new(Inner {
                 provider: self.provider,
