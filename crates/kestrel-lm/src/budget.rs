@@ -109,7 +109,11 @@ impl BudgetLimits {
     /// then tokens, then cost).
     pub fn reached(&self, spent: &BudgetSpent) -> Option<BudgetExceeded> {
         if let Some(limit) = self.max_lm_calls.filter(|&l| spent.lm_calls >= l) {
-            return Some(BudgetExceeded { kind: BudgetKind::LmCalls, limit: limit as f64, spent: spent.lm_calls as f64 });
+            return Some(BudgetExceeded {
+                kind: BudgetKind::LmCalls,
+                limit: limit as f64,
+                spent: spent.lm_calls as f64,
+            });
         }
         if let Some(limit) = self.max_tokens.filter(|&l| spent.tokens >= l) {
             return Some(BudgetExceeded { kind: BudgetKind::Tokens, limit: limit as f64, spent: spent.tokens as f64 });

@@ -152,8 +152,7 @@ impl LmBuilder {
     /// Open the cache and build the client.
     pub fn build(self) -> Result<LmClient, LmError> {
         let cacheable = !self.provider.capabilities().no_cache;
-        let cache =
-            if cacheable && self.cache.any_level() { Some(Cache::new(self.cache)?) } else { None };
+        let cache = if cacheable && self.cache.any_level() { Some(Cache::new(self.cache)?) } else { None };
         Ok(LmClient {
             inner: Arc::new(Inner {
                 provider: self.provider,

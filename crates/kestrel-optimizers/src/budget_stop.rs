@@ -16,7 +16,12 @@ use crate::report::StopReason;
 
 /// The budget stop of a compile phase.
 pub(crate) fn budget_stop(why: BudgetExceeded, phase: &str) -> StopReason {
-    StopReason::BudgetReached { budget: why.kind.as_str().into(), limit: why.limit, spent: why.spent, phase: phase.into() }
+    StopReason::BudgetReached {
+        budget: why.kind.as_str().into(),
+        limit: why.limit,
+        spent: why.spent,
+        phase: phase.into(),
+    }
 }
 
 /// The budget refusal behind a failed example: its typed error, else a

@@ -618,7 +618,8 @@ mod tests {
 
     #[test]
     fn hard_compile_budgets_apply_to_every_optimizer() {
-        let args = parse(&["--optimizer", "copro,gepa-light", "--max-lm-calls", "500", "--max-cost-usd", "0.25"]).unwrap();
+        let args =
+            parse(&["--optimizer", "copro,gepa-light", "--max-lm-calls", "500", "--max-cost-usd", "0.25"]).unwrap();
         args.check().unwrap();
         let limits = args.compile_budget().unwrap();
         assert_eq!((limits.max_lm_calls, limits.max_tokens, limits.max_cost_usd), (Some(500), None, Some(0.25)));

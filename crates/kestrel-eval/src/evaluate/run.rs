@@ -167,7 +167,8 @@ where
             errors += 1;
         }
         rows.push(row);
-        if let Some(max_errors) = eval.max_errors.map(NonZeroUsize::get).filter(|&max| stop.is_none() && errors >= max) {
+        if let Some(max_errors) = eval.max_errors.map(NonZeroUsize::get).filter(|&max| stop.is_none() && errors >= max)
+        {
             stop = Some(StopReason::TooManyErrors { errors, max_errors });
             break;
         }

@@ -25,7 +25,10 @@ async fn max_lm_calls_stops_the_run_with_partial_results_in_order() {
         let budget = Budget::lm_calls(7);
         let eval = Evaluate::new(devset(20)).concurrency(concurrency).unwrap().budget(budget.clone());
         let result = with_lm(lm.clone(), eval.run(&program(), &AnswerExactMatch::new())).await.unwrap();
-        assert_eq!(result.stop, Some(StopReason::BudgetReached { budget: BudgetKind::LmCalls, limit: 7.0, spent: 7.0 }));
+        assert_eq!(
+            result.stop,
+            Some(StopReason::BudgetReached { budget: BudgetKind::LmCalls, limit: 7.0, spent: 7.0 })
+        );
         assert!(result.is_budget_stop() && !result.is_complete());
         assert_eq!(result.errors, 0, "a refused call is no error of the example");
         // Exactly the 7 answered calls are kept (in flight calls never overshoot).
@@ -79,7 +82,8 @@ async fn two_runs_in_one_scope_draw_from_one_budget() {
     assert!(second.is_budget_stop());
     assert_eq!(budget.spent().lm_calls, 12);
     // A third run under the spent budget starts nothing.
-    let third = with_lm(lm.clone(), with_budget(&budget, eval.run(&program(), &AnswerExactMatch::new()))).await.unwrap();
+    let third =
+        with_lm(lm.clone(), with_budget(&budget, eval.run(&program(), &AnswerExactMatch::new()))).await.unwrap();
     assert!(third.results.is_empty() && third.is_budget_stop());
     assert_eq!(lm.counters.calls(), 12);
 }

@@ -154,7 +154,11 @@ impl Cache {
                     // or the cross-process lock to fetch it here.
                     let lock = match inner.shared.lookup(&key).await {
                         SharedLookup::Hit { response, waited } => {
-                            Counters::bump(if waited { &inner.counters.shared_waits } else { &inner.counters.shared_hits });
+                            Counters::bump(if waited {
+                                &inner.counters.shared_waits
+                            } else {
+                                &inner.counters.shared_hits
+                            });
                             let hit = as_hit(response.clone());
                             if let Some(memory) = &inner.memory {
                                 memory.insert(key, hit.clone());

@@ -35,7 +35,8 @@ use crate::error::LmError;
 use crate::request::LmResponse;
 
 /// Deletes the lock only if it still holds our token.
-const UNLOCK_SCRIPT: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+const UNLOCK_SCRIPT: &str =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 /// What a read found.
 #[derive(Debug)]
@@ -250,7 +251,8 @@ impl RedisLevel {
     fn failed(&self, what: &str, why: &str) {
         let inner = &self.inner;
         inner.errors.fetch_add(1, Ordering::Relaxed);
-        *inner.down_until.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + inner.config.retry_after);
+        *inner.down_until.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(Instant::now() + inner.config.retry_after);
         if inner.healthy.swap(false, Ordering::Relaxed) {
             tracing::warn!(
                 url = %inner.config.redacted_url(),

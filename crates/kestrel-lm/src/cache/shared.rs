@@ -11,6 +11,7 @@ pub(crate) use self::without_redis::{SharedGuard, SharedLevel};
 
 /// What the shared level says about a key missing locally.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // only `Fetch` without Redis
 pub(crate) enum SharedLookup {
     /// Another process stored it (now, or while we waited for its fetch):
     /// the raw response, and whether we waited for it.

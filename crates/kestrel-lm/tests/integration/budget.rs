@@ -182,11 +182,13 @@ async fn nested_budgets_are_all_charged_and_the_tightest_wins() {
 async fn cache_hits_cost_a_call_but_no_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let provider = Arc::new(CountingLm::default());
-    let client =
-        LmBuilder::new(SharedLm::from_arc(provider.clone())).cache(CacheConfig::default().with_dir(dir.path().to_path_buf())).build().unwrap();
-    let lm = SharedLm::new(client);
-    let budget = Budget::new(BudgetLimits { max_lm_calls: Some(5), max_tokens: Some(1000), ..BudgetLimits::default() })
+    let client = LmBuilder::new(SharedLm::from_arc(provider.clone()))
+        .cache(CacheConfig::default().with_dir(dir.path().to_path_buf()))
+        .build()
         .unwrap();
+    let lm = SharedLm::new(client);
+    let budget =
+        Budget::new(BudgetLimits { max_lm_calls: Some(5), max_tokens: Some(1000), ..BudgetLimits::default() }).unwrap();
     let ok = with_budget(&budget, async {
         let mut ok = 0;
         for _ in 0..8 {

@@ -16,9 +16,9 @@ use super::rollout::{Outcome, Sampling, rollout, run_ordered};
 use super::sampling::{average, final_indices, percentile, softmax_sample, top_k_plus_baseline};
 use super::strategies::{StrategyContext, append_a_demo, append_a_rule};
 use crate::bootstrap::predictor_paths_by_id;
+use crate::budget_stop::budget_stop;
 use crate::error::OptimizerError;
 use crate::mipro::default_program_code;
-use crate::budget_stop::budget_stop;
 use crate::report::{CompileReport, StopReason};
 
 /// The program pool: programs by index (DSPy's `simba_idx`) and the
@@ -305,7 +305,12 @@ where
 /// full-trainset choice: the winner of the latest finished step that scored
 /// at least that step's baseline on its minibatch (no program has a
 /// full-trainset score yet), else the student unchanged.
-fn stopped<M: Clone>(student: &M, pool: Pool<M>, mut simba_report: SimbaReport, stop: StopReason) -> (M, CompileReport) {
+fn stopped<M: Clone>(
+    student: &M,
+    pool: Pool<M>,
+    mut simba_report: SimbaReport,
+    stop: StopReason,
+) -> (M, CompileReport) {
     let latest = simba_report.steps.iter().rev().find_map(|step| {
         let winner = step.winner?;
         let score = step.candidates.iter().find(|c| c.program == winner)?.score;

@@ -234,12 +234,10 @@ async fn a_budget_stops_copro_with_the_best_instruction_scored_so_far() {
     // One proposal call, then "Guess" (0%) and "carefully" (100%) are scored
     // on 12 examples each; the original instruction's evaluation is cut.
     let budget = kestrel_lm::Budget::lm_calls(1 + 12 + 12 + 5);
-    let compiled = with_lm(
-        task,
-        kestrel_lm::with_budget(&budget, copro(&RequestLog::new(), 1).compile(&student, &trainset(12))),
-    )
-    .await
-    .unwrap();
+    let compiled =
+        with_lm(task, kestrel_lm::with_budget(&budget, copro(&RequestLog::new(), 1).compile(&student, &trainset(12))))
+            .await
+            .unwrap();
     assert_eq!(compiled.program.signature_spec().instructions(), "Add the numbers carefully.");
     assert_eq!(compiled.report.evaluations, 2);
     let scores: Vec<f64> = compiled.report.instruction_candidates.iter().map(|c| c.score).collect();
