@@ -208,6 +208,11 @@ impl LmClient {
         self.inner.defaults.as_ref()
     }
 
+    /// The prices this client charges calls at.
+    pub fn price_table(&self) -> &PriceTable {
+        &self.inner.prices
+    }
+
     /// The cache, if enabled.
     pub fn cache(&self) -> Option<&Cache> {
         self.inner.cache.as_ref()

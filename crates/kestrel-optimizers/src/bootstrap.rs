@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::budget_stop::{budget_stop, refusal};
+use crate::cost_estimate::{ProgramRuns, n};
 use crate::error::OptimizerError;
 use crate::in_order::{Flow, run_in_order};
 use crate::labeled::LabeledFewShot;
@@ -472,6 +473,11 @@ fn check_structure<M: Predictors>(student: &M, teacher: &M) -> Result<(), Optimi
 impl Optimizer for BootstrapFewShot {
     fn name(&self) -> &'static str {
         "BootstrapFewShot"
+    }
+
+    /// Every training example, each up to `max_rounds` teacher runs.
+    fn program_runs_bound(&self, trainset: usize, _valset: usize, _predictors: usize) -> Option<ProgramRuns> {
+        Some(ProgramRuns { runs: n(trainset).saturating_mul(n(self.max_rounds.get())), extra_lm_calls: 0 })
     }
 
     async fn compile_with_valset<'a, M>(

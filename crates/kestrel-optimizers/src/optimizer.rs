@@ -10,6 +10,7 @@ use kestrel_lm::{exhausted_in_scope, track_usage};
 use kestrel_modules::{Module, Predictor, Predictors, PredictorsExt};
 
 use crate::budget_stop::{budget_stop, is_budget_stop};
+use crate::cost_estimate::ProgramRuns;
 use crate::error::OptimizerError;
 use crate::report::CompileReport;
 
@@ -60,6 +61,15 @@ pub trait Optimizer: Send + Sync {
     ) -> impl Future<Output = Result<Compiled<M>, OptimizerError>> + Send + 'a
     where
         M: Module + Clone + 'static;
+
+    /// At most how many program runs (and other LM calls) a compile on
+    /// `trainset` training and `valset` validation examples of a program
+    /// with `predictors` predictors makes, for the cost estimate before a
+    /// compile (`crate::estimate_compile`). `None` (the default): unknown.
+    fn program_runs_bound(&self, trainset: usize, valset: usize, predictors: usize) -> Option<ProgramRuns> {
+        let _ = (trainset, valset, predictors);
+        None
+    }
 
     /// Compile `student` on `trainset`.
     fn compile<'a, M>(

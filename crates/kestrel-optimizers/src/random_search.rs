@@ -28,6 +28,7 @@ use tokio::sync::Semaphore;
 
 use crate::bootstrap::BootstrapFewShot;
 use crate::budget_stop::{budget_stop, cut_by_budget, is_budget_stop};
+use crate::cost_estimate::{ProgramRuns, n};
 use crate::error::OptimizerError;
 use crate::in_order::Flow;
 use crate::labeled::LabeledFewShot;
@@ -338,6 +339,16 @@ impl BootstrapFewShotWithRandomSearch {
 impl Optimizer for BootstrapFewShotWithRandomSearch {
     fn name(&self) -> &'static str {
         "BootstrapFewShotWithRandomSearch"
+    }
+
+    /// `num_candidate_programs + 1` bootstraps (each every training example
+    /// up to `max_rounds` times) and `num_candidate_programs + 3`
+    /// evaluations on the valset.
+    fn program_runs_bound(&self, trainset: usize, valset: usize, _predictors: usize) -> Option<ProgramRuns> {
+        let candidates = n(self.num_candidate_programs);
+        let teacher = n(trainset).saturating_mul(n(self.base.get_max_rounds().get()));
+        let runs = (candidates + 1).saturating_mul(teacher).saturating_add((candidates + 3).saturating_mul(n(valset)));
+        Some(ProgramRuns { runs, extra_lm_calls: 0 })
     }
 
     async fn compile_with_valset<'a, M>(

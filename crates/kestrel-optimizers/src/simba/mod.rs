@@ -42,6 +42,7 @@ use kestrel_modules::Module;
 pub use report::{SimbaCandidate, SimbaFailure, SimbaFinalCandidate, SimbaReport, SimbaStep, SimbaStrategy};
 
 use crate::bootstrap::non_zero;
+use crate::cost_estimate::{ProgramRuns, n};
 use crate::error::OptimizerError;
 use crate::optimizer::{Compiled, Optimizer, measured};
 
@@ -259,6 +260,17 @@ fn positive(name: &'static str, t: f64) -> Result<f64, OptimizerError> {
 impl Optimizer for Simba {
     fn name(&self) -> &'static str {
         "SIMBA"
+    }
+
+    /// Per step `num_candidates` sampled runs and `num_candidates + 1`
+    /// candidate runs per minibatch example, then at most
+    /// `num_candidates + 1` winners on the trainset; one rule proposal per
+    /// candidate and step.
+    fn program_runs_bound(&self, trainset: usize, _valset: usize, _predictors: usize) -> Option<ProgramRuns> {
+        let (k, bsize, steps) = (n(self.num_candidates.get()), n(self.bsize.get()), n(self.max_steps));
+        let runs =
+            steps.saturating_mul((2 * k + 1).saturating_mul(bsize)).saturating_add((k + 1).saturating_mul(n(trainset)));
+        Some(ProgramRuns { runs, extra_lm_calls: steps.saturating_mul(k + 1) })
     }
 
     async fn compile_with_valset<'a, M>(

@@ -131,3 +131,54 @@ async fn a_compile_under_an_already_spent_budget_makes_no_call() {
     assert_eq!(budget_stop(second.report.stopped_early.as_ref()).0, "max_lm_calls");
     assert_eq!(lm.calls(), 1);
 }
+
+#[tokio::test]
+async fn the_cost_estimate_bounds_the_calls_and_prices_them() {
+    use kestrel_lm::PriceTable;
+    use kestrel_optimizers::{CallProfile, estimate_compile};
+
+    // 1 call per run, 10 prompt + 5 completion tokens per call (ArithmeticLm).
+    let profile = CallProfile { lm_calls_per_run: 1.0, prompt_tokens_per_call: 10.0, completion_tokens_per_call: 5.0 };
+    let prices = PriceTable::empty().with_price("test/arithmetic", 1_000.0, 2_000.0);
+    let (train, val) = (trainset(12), trainset(9));
+    let search = search(4);
+    let estimate = estimate_compile(&search, (train.len(), val.len(), 1), &profile, "test/arithmetic", &prices, None);
+    // 4 bootstraps of at most 12 teacher runs, 6 evaluations of 9.
+    assert_eq!(estimate.bound.map(|b| b.runs), Some(4 * 12 + 6 * 9));
+    assert_eq!(estimate.lm_calls, Some(102));
+    assert_eq!((estimate.prompt_tokens, estimate.completion_tokens), (Some(1020), Some(510)));
+    // 1020 × $1000/M + 510 × $2000/M
+    assert!((estimate.cost_usd.unwrap() - 2.04).abs() < 1e-9);
+    assert!(estimate.to_string().contains("≤ 102 LM calls"), "{estimate}");
+
+    // The real compile stays within the bound.
+    let lm = ArithmeticLm::new(1_000_000);
+    with_lm(lm.shared(), search.compile_with_valset(&cot(), &train, Some(&val))).await.unwrap();
+    assert!(lm.calls() as u64 <= estimate.lm_calls.unwrap(), "{} calls", lm.calls());
+
+    // A budget caps the estimate; an unknown price leaves the cost unknown.
+    let cap = BudgetLimits { max_lm_calls: Some(50), ..BudgetLimits::default() };
+    let capped = estimate_compile(&search, (12, 9, 1), &profile, "test/unknown", &PriceTable::empty(), Some(&cap));
+    assert_eq!((capped.lm_calls, capped.capped_by, capped.cost_usd), (Some(50), Some("max_lm_calls"), None));
+    let usd = BudgetLimits { max_cost_usd: Some(0.5), ..BudgetLimits::default() };
+    let capped = estimate_compile(&search, (12, 9, 1), &profile, "test/arithmetic", &prices, Some(&usd));
+    assert_eq!((capped.cost_usd, capped.capped_by), (Some(0.5), Some("max_cost_usd")));
+}
+
+#[test]
+fn a_call_profile_comes_from_an_evaluations_usage() {
+    use kestrel_lm::UsageReport;
+    use kestrel_optimizers::CallProfile;
+    let mut usage = UsageReport::default();
+    usage.total.calls = 40;
+    usage.total.cache_hits = 10;
+    usage.total.prompt_tokens = 3000;
+    usage.total.completion_tokens = 600;
+    let profile = CallProfile::from_usage(20, &usage).unwrap();
+    assert_eq!(
+        (profile.lm_calls_per_run, profile.prompt_tokens_per_call, profile.completion_tokens_per_call),
+        (2.0, 100.0, 20.0)
+    );
+    usage.total.cache_hits = 40;
+    assert!(CallProfile::from_usage(20, &usage).is_none(), "all cached: no token figure");
+}
