@@ -10,7 +10,7 @@
 //! - [`adapter_call`]: format a signature with an adapter, call the LM, parse
 //!   the reply, and fall back from ChatAdapter to JSONAdapter as DSPy does.
 //!
-//! - [`budget`]: [`Budget`] (`max_lm_calls`, `max_tokens`, `max_cost_usd`)
+//! - [`budget`] — [`Budget`] (`max_lm_calls`, `max_tokens`, `max_cost_usd`)
 //!   and its task-local scope [`with_budget`]; every call through a
 //!   [`SharedLm`] is charged to the budgets in scope.
 //! - [`retrieve`]: the [`Retriever`] trait and its task-local scope

@@ -145,6 +145,28 @@ async fn two_clients_share_a_response_through_redis() {
     let key = CacheKey::for_request("test/slow", &ask("What is Redis?"));
     assert_eq!(server.cli(&["EXISTS", &format!("test:v1:{key}")]).as_deref(), Some("1"));
     assert!(b.cache().unwrap().entry_path(&key).unwrap().exists());
+
+    // 200 more: A fetches them, B (its own memory and disk empty) gets every
+    // one from Redis. Printed for docs/RELIABILITY.md (run with --nocapture).
+    let n = 200;
+    let started = Instant::now();
+    for i in 0..n {
+        a.call(ask(&format!("q{i}"))).await.unwrap();
+    }
+    let fetched = started.elapsed();
+    let started = Instant::now();
+    for i in 0..n {
+        assert!(b.call(ask(&format!("q{i}"))).await.unwrap().cache_hit);
+    }
+    let shared = started.elapsed();
+    assert_eq!(provider.calls(), 1 + n);
+    assert_eq!(b.cache().unwrap().stats().shared_hits, 1 + n as u64);
+    eprintln!(
+        "redis share: {n} provider fetches (5 ms each) in {:.1} ms; {n} Redis hits in another client in {:.1} ms ({:.3} ms per hit)",
+        fetched.as_secs_f64() * 1e3,
+        shared.as_secs_f64() * 1e3,
+        shared.as_secs_f64() * 1e3 / n as f64
+    );
 }
 
 #[tokio::test]
@@ -210,6 +232,11 @@ async fn redis_killed_mid_run_degrades_to_the_local_levels_and_comes_back() {
     assert_eq!(provider.calls(), 25);
     let stats = a.cache().unwrap().stats();
     assert!(stats.shared_errors >= 1, "{stats:?}");
+    eprintln!(
+        "redis outage: 21 calls after the kill, all answered, in {:.1} ms; {} Redis failures seen",
+        started.elapsed().as_secs_f64() * 1e3,
+        stats.shared_errors
+    );
 
     // Redis back on the same port: used again after `retry_after`.
     let Some(server) = RedisServer::start(dir.path(), Some(port)) else { return };
