@@ -255,10 +255,43 @@ async fn redis_killed_mid_run_degrades_to_the_local_levels_and_comes_back() {
     }
 }
 
+/// Records the text of every `warn` event (on this thread: the tests run on
+/// tokio's current-thread runtime).
+#[derive(Default, Clone)]
+struct Warnings(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Text(String);
+        impl tracing::field::Visit for Text {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={value:?} ", field.name()));
+            }
+        }
+        if *event.metadata().level() == tracing::Level::WARN {
+            let mut text = Text(String::new());
+            event.record(&mut text);
+            self.0.lock().unwrap().push(text.0);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 #[tokio::test]
 async fn no_redis_at_all_costs_no_call() {
-    // Nothing listens on this port.
-    let url = format!("redis://127.0.0.1:{}", free_port());
+    let warnings = Warnings::default();
+    let _guard = tracing::subscriber::set_default(warnings.clone());
+    // Nothing listens on this port; the password must never be logged.
+    let url = format!("redis://kestrel:hunter2@127.0.0.1:{}", free_port());
     let provider = SlowLm::new(1);
     let disk = tempfile::tempdir().unwrap();
     let a = client(&provider, disk.path(), fast(&url));
@@ -270,6 +303,11 @@ async fn no_redis_at_all_costs_no_call() {
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     assert_eq!(provider.calls(), 10);
     assert!(a.cache().unwrap().stats().shared_errors >= 1);
+    let warnings = warnings.0.lock().unwrap().clone();
+    let redis: Vec<&String> = warnings.iter().filter(|w| w.contains("Redis")).collect();
+    assert_eq!(redis.len(), 1, "one warning per outage: {warnings:?}");
+    assert!(redis[0].contains("using the local levels") && redis[0].contains("kestrel:***@"), "{}", redis[0]);
+    assert!(warnings.iter().all(|w| !w.contains("hunter2")), "{warnings:?}");
 }
 
 #[test]
