@@ -11,11 +11,12 @@ use kestrel_eval::Metric;
 use kestrel_lm::{CallConfig, SharedLm, UsageMeter, track_usage_live};
 use kestrel_modules::Module;
 
-use super::auto::AutoMode;
+use super::auto::{AutoMode, MIN_MINIBATCH_SIZE, auto_settings};
 use super::compile;
 use super::proposer::DEFAULT_VIEW_DATA_BATCH_SIZE;
 use super::search::{DEFAULT_MINIBATCH_FULL_EVAL_STEPS, DEFAULT_MINIBATCH_SIZE, DEFAULT_MIPRO_SEED};
 use crate::bootstrap::{DEFAULT_MAX_ERRORS, non_zero};
+use crate::cost_estimate::{ProgramRuns, n};
 use crate::error::OptimizerError;
 use crate::optimizer::{Compiled, Optimizer, budget_fallback};
 
@@ -445,6 +446,37 @@ impl MiproV2 {
 impl Optimizer for MiproV2 {
     fn name(&self) -> &'static str {
         "MIPROv2"
+    }
+
+    /// DSPy's `_estimate_lm_calls` made an upper bound: every demo set
+    /// bootstrapped on the whole trainset, the trials (plus one more full
+    /// evaluation, the default program's), and the prompt model's allowance
+    /// (10 summary calls, one proposal per instruction candidate and
+    /// predictor, `predictors + 1` program-aware calls). `valset` is the
+    /// validation set actually used (MIPROv2 splits a trainset given alone).
+    fn program_runs_bound(&self, trainset: usize, valset: usize, predictors: usize) -> Option<ProgramRuns> {
+        let zero_shot = self.max_bootstrapped_demos == 0 && self.max_labeled_demos == 0;
+        let (num_instruct, num_fewshot, trials, minibatch, val) = match self.auto {
+            Some(mode) => {
+                let (instruct, fewshot, trials) = auto_settings(mode, predictors.max(1), zero_shot);
+                let val = mode.val_size().min(valset);
+                (instruct, fewshot, trials, val > MIN_MINIBATCH_SIZE, val)
+            }
+            None => {
+                let n = self.num_candidates.map_or(0, NonZeroUsize::get);
+                (n, n, self.num_trials.map_or(0, NonZeroUsize::get), self.minibatch, valset)
+            }
+        };
+        let (trials, val, steps) = (n(trials), n(val), n(self.minibatch_full_eval_steps.get()));
+        let evaluations = if minibatch {
+            n(self.minibatch_size.get()).saturating_mul(trials).saturating_add(val.saturating_mul(trials / steps + 2))
+        } else {
+            val.saturating_mul(trials + 1)
+        };
+        let bootstraps = n(num_fewshot).saturating_mul(n(trainset));
+        let program_aware = if self.program_aware_proposer { n(predictors) + 1 } else { 0 };
+        let proposals = 10 + n(num_instruct).saturating_mul(n(predictors.max(1))) + program_aware;
+        Some(ProgramRuns { runs: bootstraps.saturating_add(evaluations), extra_lm_calls: proposals })
     }
 
     /// Without a valset, DSPy's split: the last 80% of the trainset (at most

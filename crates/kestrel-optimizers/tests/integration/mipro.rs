@@ -574,6 +574,22 @@ async fn a_budget_in_scope_stops_mipro_at_the_exact_call_and_the_token_budget_to
     let unbounded = with_lm(task.clone(), kestrel_lm::with_budget(&counter, compile)).await.unwrap();
     let total = counter.spent().lm_calls;
     let unbounded_trials = &unbounded.report.mipro.as_deref().unwrap().trials;
+    // The estimate before the compile bounds what it made (one call per run).
+    let profile = kestrel_optimizers::CallProfile {
+        lm_calls_per_run: 1.0,
+        prompt_tokens_per_call: 10.0,
+        completion_tokens_per_call: 2.0,
+    };
+    let prices = kestrel_lm::PriceTable::empty();
+    let estimate = kestrel_optimizers::estimate_compile(
+        &optimizer,
+        (train.len(), val.len(), 1),
+        &profile,
+        "test/task",
+        &prices,
+        None,
+    );
+    assert!(total <= estimate.lm_calls.unwrap(), "{total} calls, {estimate}");
 
     // A hard budget (prompt and task model calls alike) of half the calls.
     let budget = kestrel_lm::Budget::lm_calls(total / 2);
