@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 
 use super::banking77_6;
 use super::datasets::DatasetChoice;
+use super::shard::Shard;
 use kestrel_optimizers::AutoMode;
 use kestrel_testkit::simulated;
 
@@ -288,6 +289,11 @@ pub struct BenchArgs {
     /// No response cache at all (memory or disk).
     #[arg(long)]
     pub no_cache: bool,
+    /// Evaluate only shard i of n (1-based) of the dev set: a contiguous, deterministic slice. Compiles run
+    /// whole on every shard (share a cache so they are paid once); `cargo xtask merge-reports` joins the
+    /// shards' `--json` reports into the whole run's (see docs/BENCH_COMPILE.md, "Sharded runs").
+    #[arg(long, value_name = "I/N", value_parser = |s: &str| Shard::parse(s).map_err(|e| e.to_string()))]
+    pub shard: Option<Shard>,
     /// Also write the results as JSON (schema in docs/BENCH_COMPILE.md).
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -359,6 +365,11 @@ impl BenchArgs {
     /// The completion limit: `--max-tokens`, else 256 on banking77-6.
     pub fn max_tokens(&self) -> Option<u32> {
         self.max_tokens.or((self.dataset == DatasetChoice::Banking77Six).then_some(BANKING77_6_MAX_TOKENS))
+    }
+
+    /// The dev indices this run evaluates: all of them, or `--shard`'s slice.
+    pub fn dev_range(&self, len: usize) -> std::ops::Range<usize> {
+        self.shard.map_or(0..len, |shard| shard.range(len))
     }
 
     /// The `--api-base` of the `index`-th model, if any.

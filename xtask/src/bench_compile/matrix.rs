@@ -47,8 +47,10 @@ pub struct Runner<'a> {
     pub metric: Arc<dyn Metric>,
     /// The flags.
     pub args: &'a BenchArgs,
-    /// The dev set, shared by every evaluation.
+    /// The dev set (a `--shard`'s slice of it), shared by every evaluation.
     pub dev: Arc<[Example]>,
+    /// The whole dev set's index of `dev[0]` (0 unless sharded).
+    pub dev_offset: usize,
     /// Where compiled programs are saved (`<program>-<optimizer>.json`), if anywhere.
     pub save_dir: Option<std::path::PathBuf>,
     /// Where dev predictions are written (`<program>-<optimizer>.jsonl`), if anywhere.
@@ -82,7 +84,7 @@ impl Runner<'_> {
         let result = result.context("evaluating on the dev set")?;
         if let Some(dir) = &self.predictions_dir {
             let history = self.lm.history(usize::try_from(phase.lm_calls).unwrap_or(usize::MAX));
-            predictions::write(&dir.join(format!("{name}.jsonl")), &result, &history)?;
+            predictions::write(&dir.join(format!("{name}.jsonl")), &result, &history, self.dev_offset)?;
         }
         Ok((result, phase))
     }
@@ -95,13 +97,14 @@ impl Runner<'_> {
         let baseline = Baseline {
             lm: self.model.clone(),
             dataset: dataset.clone(),
-            program: kind.name(),
+            program: kind.name().into(),
             score: before.score,
             eval_errors: before.errors,
             parse_failures: parse_failures(&before),
             json_fallbacks: before_phase.json_fallbacks,
             eval: before_phase,
             outcomes: outcomes(&before),
+            dev_outcomes: None,
         };
         let mut rows = Vec::new();
         for kind_of_optimizer in self.args.optimizers() {
@@ -264,8 +267,8 @@ impl Runner<'_> {
         Row {
             lm: self.model.clone(),
             dataset: baseline.dataset.clone(),
-            program: kind.name(),
-            optimizer: optimizer.name(),
+            program: kind.name().into(),
+            optimizer: optimizer.name().into(),
             score_before: baseline.score,
             score_after: baseline.score,
             lm_calls: total.lm_calls,
@@ -293,6 +296,7 @@ impl Runner<'_> {
             compile,
             eval,
             outcomes: Vec::new(),
+            dev_outcomes: None,
         }
     }
 }

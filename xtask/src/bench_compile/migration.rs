@@ -4,21 +4,21 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::report::Row;
 
 /// The delta of one (program, optimizer) between two models.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delta {
     /// The model compiled first.
     pub from: String,
     /// The model it migrates to.
     pub to: String,
     /// `predict` or `cot`.
-    pub program: &'static str,
+    pub program: String,
     /// The optimizer.
-    pub optimizer: &'static str,
+    pub optimizer: String,
     /// Dev score (percent) on `from`.
     pub score_from: f64,
     /// Dev score (percent) on `to`.
@@ -46,8 +46,8 @@ pub fn deltas(models: &[String], rows: &[Row]) -> Vec<Delta> {
             out.push(Delta {
                 from: from.clone(),
                 to: to.clone(),
-                program: a.program,
-                optimizer: a.optimizer,
+                program: a.program.clone(),
+                optimizer: a.optimizer.clone(),
                 score_from: a.score_after,
                 score_to: b.score_after,
                 regressed,
@@ -90,8 +90,8 @@ mod tests {
         Row {
             lm: lm.into(),
             dataset: "banking77-6".into(),
-            program: "predict",
-            optimizer,
+            program: "predict".into(),
+            optimizer: optimizer.into(),
             score_before: 0.0,
             score_after: 100.0 * outcomes.iter().sum::<f64>() / outcomes.len() as f64,
             lm_calls: 0,
@@ -119,6 +119,7 @@ mod tests {
             compile: Phase::default(),
             eval: Phase::default(),
             outcomes: outcomes.to_vec(),
+            dev_outcomes: None,
         }
     }
 
@@ -133,8 +134,14 @@ mod tests {
         ];
         let found = deltas(&models, &rows);
         assert_eq!(found.len(), 2);
-        assert_eq!((found[0].optimizer, &found[0].regressed, &found[0].improved), ("none", &vec![0], &vec![1, 3]));
-        assert_eq!((found[1].optimizer, &found[1].regressed, &found[1].improved), ("bootstrap", &vec![2], &vec![]));
+        assert_eq!(
+            (found[0].optimizer.as_str(), &found[0].regressed, &found[0].improved),
+            ("none", &vec![0], &vec![1, 3])
+        );
+        assert_eq!(
+            (found[1].optimizer.as_str(), &found[1].regressed, &found[1].improved),
+            ("bootstrap", &vec![2], &vec![])
+        );
         assert_eq!((found[0].score_from, found[0].score_to), (50.0, 75.0));
         let shown = text(&found);
         assert!(

@@ -17,11 +17,13 @@ mod datasets;
 mod download;
 mod fallbacks;
 mod matrix;
+mod merge;
 mod metrics;
 mod migration;
 mod per_call;
 mod predictions;
 mod report;
+mod shard;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,6 +43,7 @@ use cli::{Constrained, MetricKind, ProgramKind};
 use datasets::Sizes;
 use fallbacks::FallbackCounter;
 use matrix::Runner;
+pub use merge::{MergeArgs, run as merge_reports};
 use report::{Machine, Report, Settings};
 
 /// Calls the LM client's history keeps with `--predictions` (enough for one
@@ -54,7 +57,7 @@ pub const DATA_DIR_ENV: &str = "KESTREL_DATA_DIR";
 pub fn run(args: BenchArgs, root: &Path) -> Result<()> {
     args.check()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
-    runtime.block_on(run_async(args, root))
+    runtime.block_on(run_async(args, root)).map(drop)
 }
 
 /// The LM every call goes through, and what keeps it alive.
@@ -67,7 +70,9 @@ struct LmSetup {
     _temp: Option<TempDir>,
 }
 
-async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
+/// Run the matrix, print the table, write `--json`; the report is
+/// returned whether or not it is written.
+async fn run_async(args: BenchArgs, root: &Path) -> Result<Report> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
     let data_dir = data_dir(&args, root).await?;
@@ -96,6 +101,10 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
     eprintln!("Kestrel bench-compile");
     eprintln!("  dataset   {} ({})", data.name, data.source);
     eprintln!("  splits    train {}, val {}, dev {}", data.train.len(), val_text(&args), data.dev.len());
+    if let Some(shard) = args.shard {
+        let range = shard.range(data.dev.len());
+        eprintln!("  shard     {shard}: dev examples {}..{} (compiles as a whole run does)", range.start, range.end);
+    }
     eprintln!("  program   {} on `{}`", names(&programs, |p| p.name()), short(&data.signature));
     eprintln!("  metric    {}", metric_name(&args, &data));
     eprintln!("  LM        {lm_text}");
@@ -121,7 +130,22 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
         rows.extend(model_rows);
         setups.push(setup);
     }
-    let deltas = migration::deltas(args.models(), &rows);
+    let dev_range = args.dev_range(data.dev.len());
+    let mut deltas = migration::deltas(args.models(), &rows);
+    for delta in &mut deltas {
+        // Dev indices of the whole dev set, not of the shard's slice.
+        for index in delta.regressed.iter_mut().chain(delta.improved.iter_mut()) {
+            *index += dev_range.start;
+        }
+    }
+    if args.shard.is_some() {
+        for baseline in &mut baselines {
+            baseline.dev_outcomes = Some(baseline.outcomes.clone());
+        }
+        for row in &mut rows {
+            row.dev_outcomes = Some(row.outcomes.clone());
+        }
+    }
     let total_seconds = started.elapsed().as_secs_f64();
 
     println!();
@@ -129,6 +153,12 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
         println!("SIMULATED LM: scores measure the framework, not model quality.");
     }
     let server = setups.first().and_then(|s| s.server.as_ref());
+    if let Some(shard) = args.shard {
+        println!(
+            "SHARD {shard}: dev examples {}..{} only; join the shards with `cargo xtask merge-reports`.",
+            dev_range.start, dev_range.end
+        );
+    }
     print!("{}", report::table(&rows, server.is_some(), args.models().len() > 1));
     let http = server.map_or_else(String::new, |s| format!(", {} HTTP requests", s.request_count()));
     println!("total {total_seconds:.2} s{http} (before = uncompiled program on dev, after = compiled; percent)");
@@ -140,27 +170,25 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<()> {
         println!("compiled programs saved under {}", dir.display());
     }
 
+    let report = Report {
+        schema_version: report::SCHEMA_VERSION,
+        kestrel_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: git_commit(root),
+        started_at,
+        total_seconds,
+        machine: Machine::current(),
+        settings: settings(&args, &data, &programs, &setups),
+        baselines,
+        rows,
+        migration: deltas,
+        shard: args.shard.map(|s| s.info(data.dev.len())),
+        merged_from: Vec::new(),
+    };
     if let Some(path) = &args.json {
-        let report = Report {
-            schema_version: report::SCHEMA_VERSION,
-            kestrel_version: env!("CARGO_PKG_VERSION"),
-            git_commit: git_commit(root),
-            started_at,
-            total_seconds,
-            machine: Machine::current(),
-            settings: settings(&args, &data, &programs, &setups),
-            baselines,
-            rows,
-            migration: deltas,
-        };
-        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
-        }
-        let text = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+        report::write(&report, path)?;
         println!("wrote {}", path.display());
     }
-    Ok(())
+    Ok(report)
 }
 
 /// A model string as a folder name (`openai/qwen` -> `openai_qwen`).
@@ -192,7 +220,8 @@ async fn run_matrix(
         data,
         metric: data.metric.build(args.metric == MetricKind::Strict),
         args,
-        dev: Arc::from(data.dev.clone()),
+        dev: Arc::from(&data.dev[args.dev_range(data.dev.len())]),
+        dev_offset: args.dev_range(data.dev.len()).start,
         save_dir: dirs.programs,
         predictions_dir: dirs.predictions,
     };
@@ -359,8 +388,8 @@ fn settings(args: &BenchArgs, data: &datasets::Loaded, programs: &[ProgramKind],
         dataset_source: data.source.clone(),
         signature: data.signature.clone(),
         metric: metric_name(args, data),
-        programs: programs.iter().map(|p| p.name()).collect(),
-        optimizers: args.optimizers().iter().map(|o| o.name()).collect(),
+        programs: programs.iter().map(|p| p.name().to_string()).collect(),
+        optimizers: args.optimizers().iter().map(|o| o.name().to_string()).collect(),
         candidates: args.candidates,
         lm: if args.simulated() { cli::SIMULATED.into() } else { args.models().join(",") },
         api_base: (!args.api_base.is_empty()).then(|| args.api_base.join(",")),
@@ -374,7 +403,7 @@ fn settings(args: &BenchArgs, data: &datasets::Loaded, programs: &[ProgramKind],
         dev: data.dev.len(),
         seed: args.seed,
         concurrency: args.concurrency,
-        cache: setup.cache,
+        cache: setup.cache.into(),
         cache_dir: setup.cache_dir.as_ref().map(|d| d.display().to_string()),
         max_bootstrapped_demos: args.max_bootstrapped_demos,
         max_labeled_demos: args.max_labeled_demos,
@@ -518,12 +547,122 @@ mod tests {
         assert!(first["chat_reply"].is_string() && first["gold"]["label"].is_string());
     }
 
+    /// `--shard i/n` runs joined by `merge-reports` give the whole run's
+    /// scores (bit for bit), compiled programs, error counts and dev LM
+    /// calls, on a dev set that 3 does not divide; the merged JSON has the
+    /// whole run's keys; incomplete or mismatched shard sets are refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn merged_shards_score_as_the_whole_run() {
+        let out = tempfile::tempdir().unwrap();
+        let root = crate::project_root();
+        let run = |shard: Option<&str>, name: &str| {
+            let json = out.path().join(name).display().to_string();
+            let predictions = out.path().join(format!("predictions-{name}")).display().to_string();
+            let mut flags = vec![
+                "--predictions",
+                &predictions,
+                "--train",
+                "16",
+                "--dev",
+                "31",
+                "--latency-ms",
+                "0",
+                "--candidates",
+                "1",
+                "--optimizer",
+                "none,labeled,bootstrap,random-search,knn",
+                "--json",
+                &json,
+            ];
+            if let Some(shard) = shard {
+                flags.extend(["--shard", shard]);
+            }
+            let args = Wrapper::try_parse_from(std::iter::once("bench").chain(flags.iter().copied())).unwrap().args;
+            args.check().unwrap();
+            run_async(args, &root)
+        };
+        let whole = run(None, "whole.json").await.unwrap();
+        let mut shards = Vec::new();
+        for (i, shard) in ["3/3", "1/3", "2/3"].into_iter().enumerate() {
+            let report = run(Some(shard), &format!("shard{i}.json")).await.unwrap();
+            let read = report::read(&out.path().join(format!("shard{i}.json"))).unwrap();
+            assert_eq!(read.shard, report.shard);
+            shards.push((format!("shard{i}.json"), read));
+        }
+        let slices: Vec<_> = shards.iter().map(|(_, r)| r.shard.map(|s| (s.dev_start, s.dev_end)).unwrap()).collect();
+        assert_eq!(slices, [(20, 31), (0, 10), (10, 20)]);
+        let merged = merge::merge(shards.clone()).unwrap();
+        // The shards' prediction lines carry the whole dev set's indices and add up to the whole run's.
+        let indices = |name: &str| -> Vec<u64> {
+            let file = out.path().join(format!("predictions-{name}/simulated/predict-bootstrap.jsonl"));
+            let text = std::fs::read_to_string(file).unwrap();
+            text.lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["index"].as_u64().unwrap())
+                .collect()
+        };
+        assert_eq!(indices("shard2.json"), (10..20).collect::<Vec<u64>>());
+        let mut joined: Vec<u64> =
+            ["shard1.json", "shard2.json", "shard0.json"].iter().flat_map(|n| indices(n)).collect();
+        assert_eq!(joined, indices("whole.json"));
+        joined.dedup();
+        assert_eq!(joined.len(), 31);
+
+        assert_eq!(merged.rows.len(), 10);
+        for (a, b) in whole.baselines.iter().zip(&merged.baselines) {
+            assert_eq!((a.score, a.eval_errors, a.eval.lm_calls), (b.score, b.eval_errors, b.eval.lm_calls), "{b:?}");
+        }
+        for (i, (a, b)) in whole.rows.iter().zip(&merged.rows).enumerate() {
+            let key = |r: &report::Row| {
+                (r.program.clone(), r.optimizer.clone(), r.score_before, r.score_after, r.demos_sha256.clone())
+            };
+            assert_eq!(key(a), key(b));
+            assert_eq!(
+                (a.eval_errors, a.parse_failures, a.eval.lm_calls),
+                (b.eval_errors, b.parse_failures, b.eval.lm_calls)
+            );
+            assert_eq!(a.outcomes, b.outcomes, "{} {}", a.program, a.optimizer);
+            // Every shard compiled: the merged compile spent what the three did.
+            let compiles: u64 = shards.iter().map(|(_, r)| r.rows[i].compile.lm_calls).sum();
+            assert_eq!(b.compile.lm_calls, compiles, "{} {}", a.program, a.optimizer);
+            assert_eq!(b.lm_calls, b.compile.lm_calls + b.eval.lm_calls);
+        }
+        // The scores differ between rows, so equal scores are no accident.
+        assert!(whole.rows.iter().any(|r| r.score_after != whole.rows[0].score_after));
+        let score_columns = |text: String| -> Vec<String> {
+            text.lines().skip(2).map(|l| l.split_whitespace().take(5).collect::<Vec<_>>().join(" ")).collect()
+        };
+        assert_eq!(score_columns(merge::table(&merged)), score_columns(merge::table(&whole)));
+        let keys = |report: &Report| {
+            let value = serde_json::to_value(report).unwrap();
+            let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+            keys.extend(value["rows"][0].as_object().unwrap().keys().cloned());
+            keys.retain(|k| k != "merged_from");
+            keys.sort();
+            keys
+        };
+        assert_eq!(keys(&merged), keys(&whole));
+        assert_eq!(merged.merged_from.len(), 3);
+
+        let refused = |shards: Vec<(String, Report)>, needle: &str| {
+            let error = merge::merge(shards).unwrap_err().to_string();
+            assert!(error.contains(needle), "{error}");
+        };
+        refused(shards[..2].to_vec(), "shard 2/3 is missing");
+        refused(vec![("whole.json".into(), whole.clone())], "not a shard's report");
+        let mut other = shards.clone();
+        other[1].1.settings.seed = 7;
+        refused(other, "different settings");
+        let mut other = shards.clone();
+        other[2].1.rows[2].demos_sha256 = "0".repeat(64);
+        refused(other, "compiled a different predict bootstrap program");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_offline_matrix_runs_over_http_and_compiling_helps() {
         let flags = ["--train", "16", "--dev", "30", "--latency-ms", "0", "--candidates", "1", "--concurrency", "8"];
         let (baselines, rows) = matrix(&flags).await;
         assert_eq!(baselines.len(), 2);
-        let names: Vec<(&str, &str)> = rows.iter().map(|r| (r.program, r.optimizer)).collect();
+        let names: Vec<(&str, &str)> = rows.iter().map(|r| (r.program.as_str(), r.optimizer.as_str())).collect();
         assert_eq!(names.len(), 10);
         assert_eq!(names[0], ("predict", "none"));
         assert_eq!(names[9], ("cot", "mipro-light"));

@@ -22,8 +22,9 @@ use serde_json::{Value, json};
 use super::fallbacks::is_json_request;
 
 /// Write `result`'s rows to `path`; `history` holds (at least) the
-/// evaluation's calls.
-pub fn write(path: &Path, result: &EvaluationResult, history: &[HistoryEntry]) -> Result<()> {
+/// evaluation's calls; `offset` is the first dev index evaluated (a
+/// `--shard`'s slice start), so `index` is always the whole dev set's.
+pub fn write(path: &Path, result: &EvaluationResult, history: &[HistoryEntry], offset: usize) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -37,7 +38,7 @@ pub fn write(path: &Path, result: &EvaluationResult, history: &[HistoryEntry]) -
             history.iter().filter(|e| !key.is_empty() && last_user(e).contains(&key)).collect();
         let chat = requests.iter().find(|e| !is_json_request(&e.request));
         let line = json!({
-            "index": row.index,
+            "index": row.index + offset,
             "inputs": inputs.fields(),
             "gold": labels.fields(),
             "prediction": row.prediction.as_ref().map(|p| p.fields().clone()),

@@ -4,18 +4,18 @@
 use std::fmt::Write as _;
 
 use kestrel_lm::usage::ModelUsage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Version of the JSON layout; bumped when a key changes meaning or goes.
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// The whole JSON document.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
     /// The workspace version of the Kestrel crates.
-    pub kestrel_version: &'static str,
+    pub kestrel_version: String,
     /// `git rev-parse --short HEAD`, when available.
     pub git_commit: Option<String>,
     /// When the run started (RFC 3339, UTC).
@@ -33,42 +33,94 @@ pub struct Report {
     /// With `--lm A,B`: per (program, optimizer), the dev examples that
     /// regress or improve from each model to the next (empty otherwise).
     pub migration: Vec<super::migration::Delta>,
+    /// With `--shard i/n`: which shard this is and its dev slice (absent
+    /// from a whole run's report and from a merged one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::shard::ShardInfo>,
+    /// In a report written by `merge-reports`: the shard reports it joined
+    /// (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedShard>,
+}
+
+/// One shard report a merged report was built from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MergedShard {
+    /// The report file as given to `merge-reports`.
+    pub file: String,
+    /// Its `shard` object.
+    pub shard: super::shard::ShardInfo,
+    /// Its machine's host name.
+    pub hostname: Option<String>,
+    /// When it started.
+    pub started_at: String,
+    /// Its wall time.
+    pub total_seconds: f64,
+    /// Its git commit.
+    pub git_commit: Option<String>,
+}
+
+/// Write `report` as pretty JSON (creating the folder).
+pub fn write(report: &Report, path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    }
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+/// Read a report written by [`write`] (same `schema_version` only).
+pub fn read(path: &std::path::Path) -> anyhow::Result<Report> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let version = value.get("schema_version").and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(SCHEMA_VERSION)) {
+        anyhow::bail!(
+            "{}: schema_version {} but this xtask reads {SCHEMA_VERSION}; merge reports written by the same Kestrel",
+            path.display(),
+            version.map_or_else(|| "missing".to_string(), |v| v.to_string())
+        );
+    }
+    serde_json::from_value(value).with_context(|| format!("{} is not a bench-compile report", path.display()))
 }
 
 /// The machine and build.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Machine {
     /// `linux`, `macos`, ...
-    pub os: &'static str,
+    pub os: String,
     /// `x86_64`, `aarch64`, ...
-    pub arch: &'static str,
+    pub arch: String,
     /// Logical CPUs available to the process.
     pub cpus: usize,
     /// Host name, when readable.
     pub hostname: Option<String>,
     /// `debug` or `release`: how the xtask (and so Kestrel) was compiled.
-    pub build_profile: &'static str,
+    pub build_profile: String,
 }
 
 impl Machine {
     /// This machine.
     pub fn current() -> Machine {
         Machine {
-            os: std::env::consts::OS,
-            arch: std::env::consts::ARCH,
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
             cpus: std::thread::available_parallelism().map_or(1, usize::from),
             hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .or_else(|_| std::fs::read_to_string("/etc/hostname"))
                 .ok()
                 .map(|h| h.trim().to_string())
                 .filter(|h| !h.is_empty()),
-            build_profile: if cfg!(debug_assertions) { "debug" } else { "release" },
+            build_profile: if cfg!(debug_assertions) { "debug" } else { "release" }.into(),
         }
     }
 }
 
 /// The resolved flags.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
     /// `generated`, `gsm8k`, ..., or the JSONL file name.
     pub dataset: String,
@@ -79,9 +131,9 @@ pub struct Settings {
     /// The metric's name.
     pub metric: String,
     /// Programs run.
-    pub programs: Vec<&'static str>,
+    pub programs: Vec<String>,
     /// Optimizers run.
-    pub optimizers: Vec<&'static str>,
+    pub optimizers: Vec<String>,
     /// RandomSearch candidate programs (beyond its three fixed ones).
     pub candidates: usize,
     /// `simulated` or the model string (`A,B` for a migration).
@@ -109,7 +161,7 @@ pub struct Settings {
     /// Program calls in flight.
     pub concurrency: usize,
     /// `temporary`, `directory` or `off`.
-    pub cache: &'static str,
+    pub cache: String,
     /// The disk cache folder, when there is one.
     pub cache_dir: Option<String>,
     /// Bootstrapped demos per predictor.
@@ -133,7 +185,7 @@ pub struct Settings {
 }
 
 /// What one phase (an evaluation, a compile) spent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Phase {
     /// Wall time.
     pub seconds: f64,
@@ -188,14 +240,14 @@ impl Phase {
 }
 
 /// The uncompiled program's evaluation on dev.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Baseline {
     /// The model (`simulated` or the `--lm` model string).
     pub lm: String,
     /// Dataset name.
     pub dataset: String,
     /// Program name.
-    pub program: &'static str,
+    pub program: String,
     /// Dev score in percent.
     pub score: f64,
     /// Dev examples whose program call or metric failed.
@@ -212,10 +264,14 @@ pub struct Baseline {
     /// is built from it.
     #[serde(skip)]
     pub outcomes: Vec<f64>,
+    /// In a shard's report: `outcomes` of the shard's dev slice, which
+    /// `merge-reports` joins (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev_outcomes: Option<Vec<f64>>,
 }
 
 /// One candidate RandomSearch scored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Candidate {
     /// DSPy's seed (-3 zero-shot, -2 labeled, -1 unshuffled bootstrap, 0.. shuffled).
     pub seed: i64,
@@ -228,16 +284,16 @@ pub struct Candidate {
 }
 
 /// One (program, optimizer) result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     /// The model (`simulated` or the `--lm` model string).
     pub lm: String,
     /// Dataset name.
     pub dataset: String,
     /// `predict` or `cot`.
-    pub program: &'static str,
+    pub program: String,
     /// `none`, `labeled`, `bootstrap` or `random-search`.
-    pub optimizer: &'static str,
+    pub optimizer: String,
     /// Dev score of the uncompiled program (percent).
     pub score_before: f64,
     /// Dev score of the compiled program (percent).
@@ -298,6 +354,10 @@ pub struct Row {
     /// Per dev example: the compiled program's score (see [`Baseline::outcomes`]).
     #[serde(skip)]
     pub outcomes: Vec<f64>,
+    /// In a shard's report: `outcomes` of the shard's dev slice (see
+    /// [`Baseline::dev_outcomes`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev_outcomes: Option<Vec<f64>>,
 }
 
 /// The results table (fixed-width text): the simulated LM's shows the
@@ -386,8 +446,8 @@ mod tests {
         Row {
             lm: "simulated".into(),
             dataset: "generated".into(),
-            program: "predict",
-            optimizer,
+            program: "predict".into(),
+            optimizer: optimizer.into(),
             score_before: 41.0,
             score_after: 78.5,
             lm_calls: 120,
@@ -415,6 +475,7 @@ mod tests {
             compile: Phase::default(),
             eval: Phase::default(),
             outcomes: vec![1.0, 0.0],
+            dev_outcomes: None,
         }
     }
 

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::anthropic_wire::{messages_body, parse_message};
 use super::http_errors::{error_chain, retry_after, status_error};
+use super::secret::{check_key, redact};
 use super::{DEFAULT_TIMEOUT, check_tls, env_var, host_of};
 use crate::error::LmError;
 use crate::lm::Lm;
@@ -110,11 +111,18 @@ impl AnthropicProvider {
                 self.id
             )));
         }
+        if let Some(key) = &self.api_key {
+            check_key(&self.id, key)?;
+        }
         Ok(())
     }
 
-    /// One request, one completion.
+    /// One request, one completion; the key scrubbed from any failure.
     async fn send_one(&self, body: &Value) -> Result<LmResponse, LmError> {
+        self.send_unredacted(body).await.map_err(|e| redact(e, self.api_key.as_deref()))
+    }
+
+    async fn send_unredacted(&self, body: &Value) -> Result<LmResponse, LmError> {
         let model = || self.id.clone();
         let mut request = self
             .http
@@ -123,7 +131,11 @@ impl AnthropicProvider {
             .header("anthropic-version", ANTHROPIC_VERSION)
             .json(body);
         if let Some(key) = &self.api_key {
-            request = request.header("x-api-key", key);
+            // Sensitive: reqwest and hyper print it as "Sensitive" in Debug output.
+            let mut value = reqwest::header::HeaderValue::from_str(key)
+                .map_err(|_| LmError::Config(format!("the API key for {} cannot be sent as a header", self.id)))?;
+            value.set_sensitive(true);
+            request = request.header("x-api-key", value);
         }
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {

@@ -29,6 +29,8 @@ mod openai;
 mod openai_http;
 #[cfg(feature = "openai")]
 mod openai_wire;
+#[cfg(any(feature = "openai", feature = "anthropic"))]
+mod secret;
 
 #[cfg(feature = "anthropic")]
 pub use anthropic::{AnthropicProvider, DEFAULT_ANTHROPIC_MAX_TOKENS};
@@ -38,6 +40,38 @@ pub use http_errors::MAX_RETRY_AFTER;
 pub use openai::OpenAiProvider;
 #[cfg(feature = "openai")]
 pub use openai_wire::is_reasoning_model;
+
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`): the
+/// parsers of what an HTTP server sends back. Not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::time::{Duration, SystemTime};
+
+    use crate::error::LmError;
+
+    /// The error of a non-2xx answer, with the `retry-after-ms` and
+    /// `Retry-After` headers read as the providers read them.
+    pub fn http_error(status: u16, retry_after_ms: Option<&str>, retry_after: Option<&str>, body: &str) -> LmError {
+        let wait = super::http_errors::retry_after(retry_after_ms, retry_after);
+        super::http_errors::status_error("fuzz/model", status, wait, body)
+    }
+
+    /// One `Retry-After` value at `now`.
+    pub fn retry_after_at(value: &str, now: SystemTime) -> Option<Duration> {
+        super::http_errors::parse_retry_after(value, now)
+    }
+
+    /// The API-key check of the providers.
+    pub fn check_key(key: &str) -> Result<(), LmError> {
+        super::secret::check_key("fuzz/model", key)
+    }
+
+    /// A provider error with `key` scrubbed from it.
+    pub fn redact(error: LmError, key: &str) -> LmError {
+        super::secret::redact(error, Some(key))
+    }
+}
 
 /// Default request timeout, as LiteLLM's (600 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);

@@ -18,6 +18,7 @@ use super::openai_http::{map_openai_error, no_retry_client};
 use super::openai_wire::{
     chat_body, embeddings_body, openai_supports_structured_outputs, parse_chat_response, parse_embeddings,
 };
+use super::secret::{check_key, redact};
 use super::{DEFAULT_TIMEOUT, check_tls, env_var, host_of};
 use crate::embed::Embedder;
 use crate::error::LmError;
@@ -134,6 +135,9 @@ impl OpenAiProvider {
                 self.id
             )));
         }
+        if let Some(key) = &self.api_key {
+            check_key(&self.id, key)?;
+        }
         Ok(())
     }
 
@@ -152,7 +156,7 @@ impl OpenAiProvider {
         self.check()?;
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(map_openai_error(&self.id, e)),
+            Ok(Err(e)) => Err(redact(map_openai_error(&self.id, e), self.api_key.as_deref())),
             Err(_) => Err(LmError::Timeout {
                 model: self.id.clone(),
                 message: format!("no complete response within {:.1}s", self.timeout.as_secs_f64()),
@@ -187,8 +191,9 @@ impl Lm for OpenAiProvider {
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         let body = chat_body(&self.name, &request);
         let value = self.send(self.client().chat().create_byot::<Value, Value>(body)).await?;
-        let response = parse_chat_response(&self.name, value)
-            .map_err(|message| LmError::BadResponse { model: self.id.clone(), message })?;
+        let response = parse_chat_response(&self.name, value).map_err(|message| {
+            redact(LmError::BadResponse { model: self.id.clone(), message }, self.api_key.as_deref())
+        })?;
         if response.completions.is_empty() {
             return Err(LmError::EmptyResponse { model: self.id.clone() });
         }
@@ -208,7 +213,8 @@ impl Embedder for OpenAiProvider {
         }
         let body = embeddings_body(&self.name, inputs);
         let value = self.send(self.client().embeddings().create_byot::<Value, Value>(body)).await?;
-        parse_embeddings(value, inputs.len())
-            .map_err(|message| LmError::BadResponse { model: self.id.clone(), message })
+        parse_embeddings(value, inputs.len()).map_err(|message| {
+            redact(LmError::BadResponse { model: self.id.clone(), message }, self.api_key.as_deref())
+        })
     }
 }
