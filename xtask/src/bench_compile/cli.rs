@@ -286,6 +286,11 @@ pub struct BenchArgs {
     /// real LM].
     #[arg(long, conflicts_with = "no_cache")]
     pub cache_dir: Option<PathBuf>,
+    /// A shared Redis cache level between memory and disk (`redis://host:port[/db]`, no TLS): shards or
+    /// runs on several machines share LM responses and fetch each once. Redis going away never fails a
+    /// call (the local levels go on).
+    #[arg(long, conflicts_with = "no_cache")]
+    pub redis_url: Option<String>,
     /// No response cache at all (memory or disk).
     #[arg(long)]
     pub no_cache: bool,
@@ -625,6 +630,13 @@ mod tests {
         parse(&["--breadth", "1"]).unwrap().check().unwrap();
         let error = parse(&["--optimizer", "mipro"]).unwrap_err().to_string();
         assert!(error.contains("copro"), "{error}");
+    }
+
+    #[test]
+    fn a_redis_url_adds_the_shared_level_but_not_without_a_cache() {
+        let args = parse(&["--redis-url", "redis://127.0.0.1:6379/0"]).unwrap();
+        assert_eq!(args.redis_url.as_deref(), Some("redis://127.0.0.1:6379/0"));
+        assert!(parse(&["--redis-url", "redis://h:1", "--no-cache"]).is_err());
     }
 
     #[test]
