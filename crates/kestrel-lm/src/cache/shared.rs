@@ -136,3 +136,21 @@ mod without_redis {
 pub(crate) use self::with_redis::release;
 #[cfg(not(feature = "redis"))]
 pub(crate) use self::without_redis::release;
+
+#[cfg(all(test, not(feature = "redis")))]
+mod tests {
+    use crate::cache::{Cache, CacheConfig, RedisConfig};
+    use crate::error::LmError;
+
+    #[test]
+    fn a_redis_level_without_the_feature_is_a_config_error_naming_it() {
+        let config = CacheConfig::memory_only().with_redis(RedisConfig::new("redis://u:pw@127.0.0.1:6379"));
+        match Cache::new(config) {
+            Err(LmError::Config(message)) => {
+                assert!(message.contains("`redis` feature"), "{message}");
+                assert!(!message.contains(":pw@"), "{message}");
+            }
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+}
