@@ -152,8 +152,7 @@ impl LmBuilder {
     /// Open the cache and build the client.
     pub fn build(self) -> Result<LmClient, LmError> {
         let cacheable = !self.provider.capabilities().no_cache;
-        let cache =
-            if cacheable && (self.cache.memory || self.cache.disk) { Some(Cache::new(self.cache)?) } else { None };
+        let cache = if cacheable && self.cache.any_level() { Some(Cache::new(self.cache)?) } else { None };
         Ok(LmClient {
             inner: Arc::new(Inner {
                 provider: self.provider,
@@ -207,6 +206,11 @@ impl LmClient {
     /// friends, if any were set.
     pub fn get_call_defaults(&self) -> Option<&CallConfig> {
         self.inner.defaults.as_ref()
+    }
+
+    /// The prices this client charges calls at.
+    pub fn price_table(&self) -> &PriceTable {
+        &self.inner.prices
     }
 
     /// The cache, if enabled.

@@ -124,6 +124,10 @@ pub enum LmError {
     /// Boxed: it carries the raw completion.
     #[error(transparent)]
     Parse(Box<AdapterParseError>),
+    /// A budget in scope (`kestrel_lm::with_budget`) is spent: the call was
+    /// not sent. Never retried.
+    #[error("LM call refused: {0}")]
+    BudgetExhausted(crate::budget::BudgetExceeded),
     /// A core error (missing inputs, conversion...).
     #[error(transparent)]
     Core(#[from] CoreError),

@@ -10,6 +10,9 @@
 //! - [`adapter_call`]: format a signature with an adapter, call the LM, parse
 //!   the reply, and fall back from ChatAdapter to JSONAdapter as DSPy does.
 //!
+//! - [`budget`] — [`Budget`] (`max_lm_calls`, `max_tokens`, `max_cost_usd`)
+//!   and its task-local scope [`with_budget`]; every call through a
+//!   [`SharedLm`] is charged to the budgets in scope.
 //! - [`retrieve`]: the [`Retriever`] trait and its task-local scope
 //!   ([`with_retriever`]); with the `retrieval` feature DSPy's `Embeddings`,
 //!   BM25 and the ColBERTv2 client.
@@ -18,6 +21,7 @@
 //! demos and inputs into a prediction through some `Lm`.
 
 pub mod adapter_call;
+pub mod budget;
 pub mod cache;
 pub mod client;
 pub mod embed;
@@ -34,6 +38,9 @@ pub mod scope;
 pub mod usage;
 
 pub use adapter_call::{AdapterCallOutput, AdapterChoice, PromptCache, call_with_adapter, call_with_adapter_cached};
+pub use budget::{
+    Budget, BudgetExceeded, BudgetKind, BudgetLimits, BudgetSpent, active_budgets, exhausted_in_scope, with_budget,
+};
 pub use client::{LmBuilder, LmClient, lm};
 pub use embed::Embedder;
 pub use error::LmError;

@@ -111,9 +111,11 @@ impl SharedLm {
         self.0.capabilities()
     }
 
-    /// Send one request.
+    /// Send one request, charged to the budgets in scope
+    /// ([`crate::with_budget`]); refused with [`LmError::BudgetExhausted`]
+    /// when one is spent.
     pub async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
-        self.0.call(request).await
+        crate::budget::charged(self.0.call(request)).await
     }
 
     /// The LM's default call options, if it has any

@@ -24,6 +24,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use crate::budget_stop::{budget_stop, refusal};
+use crate::cost_estimate::{ProgramRuns, n};
 use crate::error::OptimizerError;
 use crate::in_order::{Flow, run_in_order};
 use crate::labeled::LabeledFewShot;
@@ -225,7 +227,7 @@ impl BootstrapFewShot {
     where
         M: Module + Clone + 'static,
     {
-        measured(self.run(student, teacher, trainset)).await
+        measured("BootstrapFewShot", student, self.run(student, teacher, trainset)).await
     }
 
     async fn run<M>(&self, student: &M, teacher: &M, trainset: &[Example]) -> Result<(M, CompileReport), OptimizerError>
@@ -264,6 +266,12 @@ impl BootstrapFewShot {
                     ok < wanted && errors < self.max_errors.get()
                 },
                 |i, attempt| {
+                    // A refused call is no failure of the example: the
+                    // budget is spent, keep the demos found so far.
+                    if let Some(why) = attempt.errors.iter().find_map(refusal) {
+                        report.stopped_early = Some(budget_stop(why, "demo bootstrapping"));
+                        return Flow::Stop;
+                    }
                     for error in attempt.errors {
                         errors_in_order += 1;
                         report.skipped.push(SkippedExample { index: i, error });
@@ -465,6 +473,11 @@ fn check_structure<M: Predictors>(student: &M, teacher: &M) -> Result<(), Optimi
 impl Optimizer for BootstrapFewShot {
     fn name(&self) -> &'static str {
         "BootstrapFewShot"
+    }
+
+    /// Every training example, each up to `max_rounds` teacher runs.
+    fn program_runs_bound(&self, trainset: usize, _valset: usize, _predictors: usize) -> Option<ProgramRuns> {
+        Some(ProgramRuns { runs: n(trainset).saturating_mul(n(self.max_rounds.get())), extra_lm_calls: 0 })
     }
 
     async fn compile_with_valset<'a, M>(

@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 use kestrel_core::Example;
 use kestrel_modules::DynModule;
 
+use crate::cost_estimate::{ProgramRuns, bound_of};
 use crate::error::OptimizerError;
 use crate::optimizer::{Compiled, Optimizer};
 
@@ -45,6 +46,9 @@ pub trait DynOptimizer: Send + Sync {
     /// The optimizer's name, as DSPy names it ([`Optimizer::name`]).
     fn optimizer_name(&self) -> &'static str;
 
+    /// [`Optimizer::program_runs_bound`].
+    fn program_runs_bound_dyn(&self, trainset: usize, valset: usize, predictors: usize) -> Option<ProgramRuns>;
+
     /// Compile a copy of `student` on `trainset`, scoring candidates on
     /// `valset` (or the trainset when `None`), as
     /// [`Optimizer::compile_with_valset`]. The student is not changed.
@@ -59,6 +63,10 @@ pub trait DynOptimizer: Send + Sync {
 impl<O: Optimizer> DynOptimizer for O {
     fn optimizer_name(&self) -> &'static str {
         self.name()
+    }
+
+    fn program_runs_bound_dyn(&self, trainset: usize, valset: usize, predictors: usize) -> Option<ProgramRuns> {
+        bound_of(self, trainset, valset, predictors)
     }
 
     fn compile_boxed<'a>(

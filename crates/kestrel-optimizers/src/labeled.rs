@@ -8,6 +8,7 @@ use std::time::Instant;
 use kestrel_core::{Example, PyRandom};
 use kestrel_modules::{Module, Predictor};
 
+use crate::cost_estimate::ProgramRuns;
 use crate::error::OptimizerError;
 use crate::optimizer::{Compiled, Optimizer, reset_copy};
 use crate::report::CompileReport;
@@ -63,6 +64,11 @@ impl LabeledFewShot {
 impl Optimizer for LabeledFewShot {
     fn name(&self) -> &'static str {
         "LabeledFewShot"
+    }
+
+    /// No LM call at all.
+    fn program_runs_bound(&self, _trainset: usize, _valset: usize, _predictors: usize) -> Option<ProgramRuns> {
+        Some(ProgramRuns::default())
     }
 
     async fn compile_with_valset<'a, M>(

@@ -59,7 +59,9 @@
 //! state, never by mutating a program another task is running.
 
 mod bootstrap;
+mod budget_stop;
 mod copro;
+mod cost_estimate;
 mod dyn_optimizer;
 pub mod ensemble;
 mod error;
@@ -80,6 +82,7 @@ pub mod simba;
 
 pub use bootstrap::{BootstrapFewShot, DEFAULT_CONCURRENCY, DEFAULT_MAX_ERRORS};
 pub use copro::{Copro, DEFAULT_BREADTH, DEFAULT_COPRO_CONCURRENCY, DEFAULT_DEPTH, DEFAULT_INIT_TEMPERATURE};
+pub use cost_estimate::{CallProfile, CompileEstimate, ProgramRuns, estimate_compile};
 pub use dyn_optimizer::DynOptimizer;
 pub use ensemble::{Ensemble, Ensembled, majority_of};
 pub use error::OptimizerError;

@@ -6,9 +6,11 @@ use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
 use kestrel_core::Example;
-use kestrel_lm::track_usage;
+use kestrel_lm::{exhausted_in_scope, track_usage};
 use kestrel_modules::{Module, Predictor, Predictors, PredictorsExt};
 
+use crate::budget_stop::{budget_stop, is_budget_stop};
+use crate::cost_estimate::ProgramRuns;
 use crate::error::OptimizerError;
 use crate::report::CompileReport;
 
@@ -60,6 +62,15 @@ pub trait Optimizer: Send + Sync {
     where
         M: Module + Clone + 'static;
 
+    /// At most how many program runs (and other LM calls) a compile on
+    /// `trainset` training and `valset` validation examples of a program
+    /// with `predictors` predictors makes, for the cost estimate before a
+    /// compile (`crate::estimate_compile`). `None` (the default): unknown.
+    fn program_runs_bound(&self, trainset: usize, valset: usize, predictors: usize) -> Option<ProgramRuns> {
+        let _ = (trainset, valset, predictors);
+        None
+    }
+
     /// Compile `student` on `trainset`.
     fn compile<'a, M>(
         &'a self,
@@ -75,17 +86,52 @@ pub trait Optimizer: Send + Sync {
 
 /// Run a compile's body and measure it: the report gets the LM usage of
 /// every call the body made (a `track_usage` scope) and the wall time.
-pub(crate) async fn measured<M>(
+///
+/// Budgets (`kestrel_lm::with_budget`): when a budget in scope refused a
+/// call during the compile, the report says so
+/// ([`StopReason::BudgetReached`], unless the optimizer already reported its
+/// own budget stop), and a body that failed because of it returns `student`
+/// (the best program known when nothing was scored) instead of the error.
+pub(crate) async fn measured<M: Clone>(
+    optimizer: &str,
+    student: &M,
     body: impl Future<Output = Result<(M, CompileReport), OptimizerError>>,
 ) -> Result<Compiled<M>, OptimizerError> {
     let started = Instant::now();
+    let refused_before = exhausted_in_scope().is_some();
     // Boxed: a compile's state machine is large, and the caller's stack
     // (a 2 MiB test thread, say) should not have to hold it.
     let (result, usage) = track_usage(Box::pin(body)).await;
-    let (program, mut report) = result?;
+    let (program, mut report) = budget_fallback(optimizer, student, result, refused_before)?;
     report.usage = usage;
     report.elapsed = started.elapsed();
     Ok(Compiled { program, report })
+}
+
+/// A compile's outcome under the budgets in scope: when one refused a call,
+/// the report says so (unless the optimizer reported its own budget stop)
+/// and a failure caused by it becomes `student` (the best program known when
+/// nothing was scored). Without a refusal, the outcome as it is.
+pub(crate) fn budget_fallback<M: Clone>(
+    optimizer: &str,
+    student: &M,
+    result: Result<(M, CompileReport), OptimizerError>,
+    refused_before: bool,
+) -> Result<(M, CompileReport), OptimizerError> {
+    let refused = exhausted_in_scope();
+    let (program, mut report) = match (result, refused) {
+        (Ok(done), _) => done,
+        (Err(error), Some(why)) => {
+            tracing::warn!(target: "kestrel_optimizers", "{optimizer}: {error} after {why}; returning the student");
+            (student.clone(), CompileReport::new(optimizer))
+        }
+        (Err(error), None) => return Err(error),
+    };
+    if let Some(why) = refused.filter(|_| !is_budget_stop(report.stopped_early.as_ref())) {
+        let phase = if refused_before { "start (budget already spent)" } else { "compile" };
+        report.stopped_early = Some(budget_stop(why, phase));
+    }
+    Ok((program, report))
 }
 
 /// DSPy's `reset_copy`: a clone whose predictors have no demos. Unlike DSPy,

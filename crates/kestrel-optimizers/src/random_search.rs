@@ -22,11 +22,13 @@ use std::sync::Arc;
 
 use kestrel_core::{Example, PyRandom};
 use kestrel_eval::{Evaluate, Metric};
-use kestrel_lm::track_usage;
+use kestrel_lm::{BudgetExceeded, exhausted_in_scope, track_usage};
 use kestrel_modules::Module;
 use tokio::sync::Semaphore;
 
 use crate::bootstrap::BootstrapFewShot;
+use crate::budget_stop::{budget_stop, cut_by_budget, is_budget_stop};
+use crate::cost_estimate::{ProgramRuns, n};
 use crate::error::OptimizerError;
 use crate::in_order::Flow;
 use crate::labeled::LabeledFewShot;
@@ -67,6 +69,9 @@ struct Scored<M> {
     program: M,
     candidate: CandidateScore,
     report: Option<CompileReport>,
+    /// The budget that cut this candidate short (its bootstrap or its
+    /// evaluation): then its score is not comparable and it is not kept.
+    budget: Option<BudgetExceeded>,
 }
 
 impl BootstrapFewShotWithRandomSearch {
@@ -228,6 +233,10 @@ impl BootstrapFewShotWithRandomSearch {
         };
         let (outcome, usage) = track_usage(build_and_score).await;
         let (program, report, result) = outcome?;
+        let budget = cut_by_budget(&result).or_else(|| {
+            let stop = report.as_ref().and_then(|r| r.stopped_early.as_ref());
+            is_budget_stop(stop).then(exhausted_in_scope).flatten()
+        });
         let candidate = CandidateScore {
             seed,
             kind,
@@ -236,7 +245,7 @@ impl BootstrapFewShotWithRandomSearch {
             demos: demo_counts(&program),
             lm_calls: usage.total.calls,
         };
-        Ok(Scored { program, candidate, report })
+        Ok(Scored { program, candidate, report, budget })
     }
 
     async fn search<M>(
@@ -270,10 +279,10 @@ impl BootstrapFewShotWithRandomSearch {
             |i| self.candidate(seeds[i], student, trainset, &evaluate, &limiter),
             // A sequential search runs nothing after an error or a stop.
             |scored: &Result<Scored<M>, OptimizerError>| {
-                scored.as_ref().map_or(true, |s| reaches_stop(s.candidate.score))
+                scored.as_ref().map_or(true, |s| s.budget.is_some() || reaches_stop(s.candidate.score))
             },
             |_, scored| {
-                let Scored { program, candidate, report: child } = match scored {
+                let Scored { program, candidate, report: child, budget } = match scored {
                     Ok(scored) => scored,
                     Err(e) => {
                         failure = Some(e);
@@ -281,6 +290,14 @@ impl BootstrapFewShotWithRandomSearch {
                     }
                 };
                 progress.inc();
+                if let Some(why) = budget {
+                    // Cut short: not scored; the best so far stands.
+                    if let Some(child) = child {
+                        report.children.push(child);
+                    }
+                    report.stopped_early = Some(budget_stop(why, &format!("candidate {}", candidate.seed)));
+                    return Flow::Stop;
+                }
                 let (score, seed) = (candidate.score, candidate.seed);
                 if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
                     best = Some((score, seed, program));
@@ -307,6 +324,11 @@ impl BootstrapFewShotWithRandomSearch {
         }
         report.candidates_not_run = stats.not_started;
         report.candidates_cancelled = stats.cancelled();
+        if best.is_none() && is_budget_stop(report.stopped_early.as_ref()) {
+            // The budget ran out before any candidate was scored: the
+            // student, unchanged.
+            return Ok((student.clone(), report));
+        }
         let (_, best_seed, program) =
             best.ok_or_else(|| OptimizerError::Config("no candidate programs were evaluated".into()))?;
         report.best_seed = Some(best_seed);
@@ -317,6 +339,16 @@ impl BootstrapFewShotWithRandomSearch {
 impl Optimizer for BootstrapFewShotWithRandomSearch {
     fn name(&self) -> &'static str {
         "BootstrapFewShotWithRandomSearch"
+    }
+
+    /// `num_candidate_programs + 1` bootstraps (each every training example
+    /// up to `max_rounds` times) and `num_candidate_programs + 3`
+    /// evaluations on the valset.
+    fn program_runs_bound(&self, trainset: usize, valset: usize, _predictors: usize) -> Option<ProgramRuns> {
+        let candidates = n(self.num_candidate_programs);
+        let teacher = n(trainset).saturating_mul(n(self.base.get_max_rounds().get()));
+        let runs = (candidates + 1).saturating_mul(teacher).saturating_add((candidates + 3).saturating_mul(n(valset)));
+        Some(ProgramRuns { runs, extra_lm_calls: 0 })
     }
 
     async fn compile_with_valset<'a, M>(
@@ -339,7 +371,7 @@ impl Optimizer for BootstrapFewShotWithRandomSearch {
         }
         // DSPy's `valset or trainset`: an empty valset falls back too.
         let valset = valset.filter(|v| !v.is_empty()).unwrap_or(trainset);
-        let mut compiled = measured(self.search(student, trainset, valset)).await?;
+        let mut compiled = measured(self.name(), student, self.search(student, trainset, valset)).await?;
         let report = &mut compiled.report;
         let decided: u64 = report.candidates.iter().map(|c| c.lm_calls).sum();
         report.cancelled_lm_calls = report.usage.total.calls.saturating_sub(decided);

@@ -218,6 +218,17 @@ pub struct BenchArgs {
     /// Stop an optimizer's search once it has cost this many US dollars (optimizers with budgets only).
     #[arg(long)]
     pub budget_usd: Option<f64>,
+    /// A hard budget for every compile (any optimizer): at most this many LM calls answered (cache hits
+    /// count). The compile stops at the budget with the best program so far; the row says why.
+    #[arg(long)]
+    pub max_lm_calls: Option<u64>,
+    /// A hard budget for every compile: at most this many prompt + completion tokens paid for
+    /// (`--max-tokens` is the LM's per-call completion limit).
+    #[arg(long)]
+    pub max_compile_tokens: Option<u64>,
+    /// A hard budget for every compile: at most this many US dollars (known prices only).
+    #[arg(long)]
+    pub max_cost_usd: Option<f64>,
     /// The LM: `simulated` (deterministic, served on 127.0.0.1) or a model string such as openai/gpt-4o-mini
     /// (configured from the provider's environment: OPENAI_API_KEY, OPENAI_BASE_URL...), or `local/<name>`
     /// (xtask built with `--features local`). `A,B`: compile on A, then again on B, and report the
@@ -275,6 +286,11 @@ pub struct BenchArgs {
     /// real LM].
     #[arg(long, conflicts_with = "no_cache")]
     pub cache_dir: Option<PathBuf>,
+    /// A shared Redis cache level between memory and disk (`redis://host:port[/db]`, no TLS): shards or
+    /// runs on several machines share LM responses and fetch each once. Redis going away never fails a
+    /// call (the local levels go on).
+    #[arg(long, conflicts_with = "no_cache")]
+    pub redis_url: Option<String>,
     /// No response cache at all (memory or disk).
     #[arg(long)]
     pub no_cache: bool,
@@ -306,6 +322,17 @@ pub struct BenchArgs {
 }
 
 impl BenchArgs {
+    /// The hard per-compile budget of `--max-lm-calls`, `--max-tokens` and
+    /// `--max-cost-usd`, if any is set.
+    pub fn compile_budget(&self) -> Option<kestrel_lm::BudgetLimits> {
+        let limits = kestrel_lm::BudgetLimits {
+            max_lm_calls: self.max_lm_calls,
+            max_tokens: self.max_compile_tokens,
+            max_cost_usd: self.max_cost_usd,
+        };
+        (!limits.is_unlimited()).then_some(limits)
+    }
+
     /// True when the simulated LM answers.
     pub fn simulated(&self) -> bool {
         self.lm.len() == 1 && is_simulated(&self.lm[0])
@@ -453,6 +480,14 @@ impl BenchArgs {
                 bail!("--depth must be at least 1");
             }
         }
+        if self.max_lm_calls == Some(0) || self.max_compile_tokens == Some(0) {
+            bail!("--max-lm-calls and --max-compile-tokens must be at least 1");
+        }
+        if let Some(usd) = self.max_cost_usd
+            && !(usd.is_finite() && usd > 0.0)
+        {
+            bail!("--max-cost-usd must be a positive number of US dollars (got {usd})");
+        }
         if self.budget_calls == Some(0) {
             bail!("--budget-calls must be at least 1");
         }
@@ -595,6 +630,28 @@ mod tests {
         parse(&["--breadth", "1"]).unwrap().check().unwrap();
         let error = parse(&["--optimizer", "mipro"]).unwrap_err().to_string();
         assert!(error.contains("copro"), "{error}");
+    }
+
+    #[test]
+    fn a_redis_url_adds_the_shared_level_but_not_without_a_cache() {
+        let args = parse(&["--redis-url", "redis://127.0.0.1:6379/0"]).unwrap();
+        assert_eq!(args.redis_url.as_deref(), Some("redis://127.0.0.1:6379/0"));
+        assert!(parse(&["--redis-url", "redis://h:1", "--no-cache"]).is_err());
+    }
+
+    #[test]
+    fn hard_compile_budgets_apply_to_every_optimizer() {
+        let args =
+            parse(&["--optimizer", "copro,gepa-light", "--max-lm-calls", "500", "--max-cost-usd", "0.25"]).unwrap();
+        args.check().unwrap();
+        let limits = args.compile_budget().unwrap();
+        assert_eq!((limits.max_lm_calls, limits.max_tokens, limits.max_cost_usd), (Some(500), None, Some(0.25)));
+        let args = parse(&["--max-compile-tokens", "9000"]).unwrap();
+        assert_eq!(args.compile_budget().unwrap().max_tokens, Some(9000));
+        assert!(parse(&[]).unwrap().compile_budget().is_none());
+        for bad in [&["--max-lm-calls", "0"][..], &["--max-compile-tokens", "0"], &["--max-cost-usd=-1"]] {
+            assert!(parse(bad).unwrap().check().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -12,11 +12,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use kestrel_core::{Example, SignatureSpec};
 use kestrel_eval::{Evaluate, EvaluationResult, Metric};
-use kestrel_lm::{LmClient, LmError, SharedLm};
+use kestrel_lm::{Budget, LmClient, LmError, SharedLm, with_budget};
 use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt, ProgramState};
 use kestrel_optimizers::{
-    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CompileReport, Copro, DynOptimizer, Gepa, LabeledFewShot,
-    MiproV2, Simba, demo_counts,
+    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CallProfile, CompileReport, Copro, DynOptimizer, Gepa,
+    LabeledFewShot, MiproV2, Simba, demo_counts, estimate_compile,
 };
 use kestrel_testkit::mock::MockServer;
 use sha2::{Digest, Sha256};
@@ -126,8 +126,29 @@ impl Runner<'_> {
                 }
                 Some((optimizer, counter)) => {
                     let train = &self.data.train[..];
+                    // The cost estimate before the compile: the optimizer's
+                    // bound of program runs, the baseline's calls and tokens
+                    // per run, list prices, capped by the budget.
+                    if let Some(profile) = CallProfile::from_usage(before.results.len(), &before.usage) {
+                        let valset = self.data.val.as_ref().map_or(train.len(), Vec::len);
+                        let sizes = (train.len(), valset, program.predictor_paths().len());
+                        let budget = self.args.compile_budget();
+                        let prices = self.lm.price_table();
+                        let estimate =
+                            estimate_compile(optimizer.as_ref(), sizes, &profile, &self.model, prices, budget.as_ref());
+                        eprintln!("  estimate {:<8} {estimate}", kind.name());
+                    }
                     let compile = optimizer.compile_boxed(program.as_ref(), train, self.data.val.as_deref());
-                    let (compiled, compile_phase) = self.measure(compile).await;
+                    // `--max-lm-calls` / `--max-tokens` / `--max-cost-usd`:
+                    // a fresh budget per compile (the dev evaluation after
+                    // it is measurement, outside the budget).
+                    let (compiled, compile_phase) = match self.args.compile_budget() {
+                        Some(limits) => {
+                            let budget = Budget::new(limits)?;
+                            self.measure(with_budget(&budget, compile)).await
+                        }
+                        None => self.measure(compile).await,
+                    };
                     let compiled = compiled
                         .with_context(|| format!("compiling {} with {}", kind.name(), kind_of_optimizer.name()))?;
                     if let Some(dir) = &self.args.report_html {

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use kestrel_lm::cache::CacheConfig;
+use kestrel_lm::cache::{CacheConfig, RedisConfig};
 use kestrel_lm::providers::OpenAiProvider;
 use kestrel_lm::{LmBuilder, LmClient, PriceTable, SharedLm, with_lm};
 use kestrel_testkit::mock::MockServer;
@@ -305,6 +305,13 @@ async fn setup_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Resu
         // The predictions files read each evaluation's requests from the history.
         builder = builder.history_size(PREDICTIONS_HISTORY);
     }
+    let (cache, config) = match &args.redis_url {
+        Some(url) => (
+            if cache == "temporary" { "temporary+redis" } else { "directory+redis" },
+            config.with_redis(RedisConfig::new(url.as_str())),
+        ),
+        None => (cache, config),
+    };
     let client = builder.cache(config).build().context("building the LM client")?;
     Ok(LmSetup { model: model.to_string(), client, server, cache, cache_dir, _temp: temp })
 }
@@ -411,6 +418,9 @@ fn settings(args: &BenchArgs, data: &datasets::Loaded, programs: &[ProgramKind],
         depth: args.depth,
         budget_calls: args.budget_calls,
         budget_usd: args.budget_usd,
+        max_lm_calls: args.max_lm_calls,
+        max_compile_tokens: args.max_compile_tokens,
+        max_cost_usd: args.max_cost_usd,
     }
 }
 

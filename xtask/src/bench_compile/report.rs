@@ -176,6 +176,12 @@ pub struct Settings {
     pub budget_calls: Option<u64>,
     /// `--budget-usd`, if given.
     pub budget_usd: Option<f64>,
+    /// `--max-lm-calls` (a hard budget per compile), if given.
+    pub max_lm_calls: Option<u64>,
+    /// `--max-compile-tokens` (a hard budget per compile), if given.
+    pub max_compile_tokens: Option<u64>,
+    /// `--max-cost-usd` (a hard budget per compile), if given.
+    pub max_cost_usd: Option<f64>,
 }
 
 /// What one phase (an evaluation, a compile) spent.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kestrel_core::Example;
-use kestrel_lm::track_usage;
+use kestrel_lm::{Budget, track_usage, with_budget};
 use kestrel_modules::Module;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -64,6 +64,11 @@ pub use result::{EvalRow, EvaluationResult, StopReason};
 ///   take anything that converts into a [`NonZeroUsize`] (`16`, a `usize`,
 ///   a `NonZeroUsize`) and return [`EvalError::InvalidArgument`] at once
 ///   for a zero, never a silent clamp.
+/// - A budget in scope (`kestrel_lm::with_budget` or [`Evaluate::budget`])
+///   that refuses an LM call stops the run, marked
+///   [`StopReason::BudgetReached`]: no example starts any more, those in
+///   flight finish (their calls are paid for) and are kept, and an example
+///   whose call was refused is not scored (nor counted as an error).
 /// - Cancellation (the token, or Ctrl-C when enabled) stops the same way and
 ///   returns what finished, marked [`StopReason::Cancelled`]. Dropping the
 ///   future returned by [`Evaluate::run`] stops everything at once and
@@ -80,6 +85,7 @@ pub struct Evaluate {
     cancel: Option<CancellationToken>,
     ctrl_c: bool,
     limiter: Option<Arc<Semaphore>>,
+    budget: Option<Budget>,
 }
 
 impl Evaluate {
@@ -101,6 +107,7 @@ impl Evaluate {
             cancel: None,
             ctrl_c: false,
             limiter: None,
+            budget: None,
         }
     }
 
@@ -167,6 +174,17 @@ impl Evaluate {
         self
     }
 
+    /// Builder: charge every LM call of the run (program and metric) to
+    /// `budget` (on top of any budget already in scope, see
+    /// `kestrel_lm::with_budget`). When a budget in scope refuses a call the
+    /// run stops: finished examples (and those in flight) are kept, the
+    /// refused one is not scored, and [`EvaluationResult::stop`] is
+    /// [`StopReason::BudgetReached`].
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
     /// Builder: stop when this token is cancelled.
     pub fn cancel_token(mut self, token: CancellationToken) -> Self {
         self.cancel = Some(token);
@@ -202,7 +220,11 @@ impl Evaluate {
             return Err(EvalError::EmptyDevset);
         }
         let started = Instant::now();
-        let (outcome, usage) = track_usage(run::drive(self, program, metric)).await;
+        let drive = run::drive(self, program, metric);
+        let (outcome, usage) = match &self.budget {
+            Some(budget) => track_usage(with_budget(budget, drive)).await,
+            None => track_usage(drive).await,
+        };
         let result = outcome.into_result(self, metric.name(), started.elapsed(), usage);
         tracing::info!(target: "kestrel_eval", "{}", result.summary());
         if self.display_table > 0 {

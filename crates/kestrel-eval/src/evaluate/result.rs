@@ -14,7 +14,7 @@ use crate::evaluate::example_ref::ExampleRef;
 use crate::score::Score;
 
 /// Why a run ended before every example was evaluated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StopReason {
@@ -27,6 +27,24 @@ pub enum StopReason {
     },
     /// The cancellation token fired or Ctrl-C was pressed.
     Cancelled,
+    /// A budget in scope (`kestrel_lm::with_budget`, [`crate::Evaluate::budget`])
+    /// refused an LM call: the examples that finished are kept, the one
+    /// whose call was refused (and any not started) are not scored.
+    BudgetReached {
+        /// The budget (`max_lm_calls`, `max_tokens`, `max_cost_usd`).
+        budget: kestrel_lm::BudgetKind,
+        /// Its limit.
+        limit: f64,
+        /// What had been spent when the call was refused.
+        spent: f64,
+    },
+}
+
+impl StopReason {
+    /// The budget stop for `why`.
+    pub fn budget(why: kestrel_lm::BudgetExceeded) -> Self {
+        StopReason::BudgetReached { budget: why.kind, limit: why.limit, spent: why.spent }
+    }
 }
 
 impl fmt::Display for StopReason {
@@ -36,6 +54,9 @@ impl fmt::Display for StopReason {
                 write!(f, "stopped after {errors} errors (max_errors = {max_errors})")
             }
             StopReason::Cancelled => f.write_str("cancelled"),
+            StopReason::BudgetReached { budget, limit, spent } => {
+                write!(f, "budget {budget} = {limit} reached (spent {spent})")
+            }
         }
     }
 }
@@ -120,6 +141,11 @@ impl EvaluationResult {
     /// True when every example was evaluated.
     pub fn is_complete(&self) -> bool {
         self.stop.is_none() && self.results.len() == self.total
+    }
+
+    /// True when a budget stopped the run.
+    pub fn is_budget_stop(&self) -> bool {
+        matches!(self.stop, Some(StopReason::BudgetReached { .. }))
     }
 
     /// True when the run was cancelled.

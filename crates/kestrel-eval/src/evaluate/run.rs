@@ -2,7 +2,7 @@
 //! examples in flight in a `FuturesUnordered` (inside the caller's task, so
 //! its task-local scopes apply), keeps each finished row (sorted into devset
 //! order at the end, in place), counts errors against the budget and
-//! watches for cancellation.
+//! watches for cancellation and budget refusals (`kestrel_lm::with_budget`).
 
 use std::future::pending;
 use std::num::NonZeroUsize;
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use kestrel_lm::UsageReport;
+use kestrel_lm::{BudgetExceeded, LmError, UsageReport, exhausted_in_scope};
 use kestrel_modules::{Module, ModuleExt};
 
 use crate::evaluate::Evaluate;
@@ -86,6 +86,16 @@ where
     EvalRow { index, example, prediction, score, error }
 }
 
+/// The budget refusal behind a failed row: its typed error, else (an error
+/// a module wrapped beyond recognition) any budget in scope that refused.
+fn refused_by_budget(row: &EvalRow) -> Option<BudgetExceeded> {
+    let error = row.error.as_ref()?;
+    match error.lm_error() {
+        Some(LmError::BudgetExhausted(why)) => Some(*why),
+        _ => exhausted_in_scope(),
+    }
+}
+
 /// Resolves when the run should be cancelled (token or Ctrl-C); never, if
 /// neither is configured.
 async fn cancelled(eval: &Evaluate) {
@@ -126,7 +136,14 @@ where
             stop = Some(StopReason::Cancelled);
             break;
         }
-        while in_flight.len() < eval.concurrency.get() {
+        if stop.is_none() {
+            if let Some(why) = exhausted_in_scope() {
+                stop = Some(StopReason::budget(why));
+            }
+        }
+        // After a budget stop no example starts; those in flight finish
+        // (their calls were paid for).
+        while stop.is_none() && in_flight.len() < eval.concurrency.get() {
             let Some(example) = ExampleRef::new(Arc::clone(devset), next) else { break };
             in_flight.push(evaluate_one(example, program, metric, eval));
             next += 1;
@@ -140,12 +157,18 @@ where
             row = in_flight.next() => row,
         };
         let Some(row) = row else { break };
+        if let Some(why) = refused_by_budget(&row) {
+            // Not scored: the example did not fail, the budget ran out.
+            stop.get_or_insert(StopReason::budget(why));
+            continue;
+        }
         progress.record(row.error.is_none().then_some(row.score.score));
         if row.error.is_some() {
             errors += 1;
         }
         rows.push(row);
-        if let Some(max_errors) = eval.max_errors.map(NonZeroUsize::get).filter(|&max| errors >= max) {
+        if let Some(max_errors) = eval.max_errors.map(NonZeroUsize::get).filter(|&max| stop.is_none() && errors >= max)
+        {
             stop = Some(StopReason::TooManyErrors { errors, max_errors });
             break;
         }

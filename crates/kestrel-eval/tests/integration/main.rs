@@ -8,6 +8,7 @@ mod evaluate_cancel;
 mod evaluate_concurrency;
 mod evaluate_order;
 mod evaluate_output;
+mod evaluate_spend;
 mod metric_closures;
 mod metrics_answer;
 mod metrics_text;

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use super::redis_config::RedisConfig;
+
 /// Environment variable that overrides the default cache directory.
 pub const CACHE_DIR_ENV: &str = "KESTREL_CACHE_DIR";
 
@@ -50,6 +52,9 @@ pub struct CacheConfig {
     /// sweep; see `cache/disk_limit.rs` for the policy and how several
     /// processes share one directory.
     pub disk_size_limit_bytes: Option<u64>,
+    /// The shared Redis level between memory and disk (default `None`;
+    /// needs the `redis` feature, see [`RedisConfig`]).
+    pub redis: Option<RedisConfig>,
 }
 
 impl Default for CacheConfig {
@@ -62,6 +67,7 @@ impl Default for CacheConfig {
             dir: None,
             durable_writes: false,
             disk_size_limit_bytes: Some(DEFAULT_DISK_SIZE_LIMIT_BYTES),
+            redis: None,
         }
     }
 }
@@ -75,6 +81,11 @@ impl CacheConfig {
     /// No cache: every call reaches the provider.
     pub fn disabled() -> Self {
         Self { memory: false, disk: false, ..Self::default() }
+    }
+
+    /// True when at least one level is on.
+    pub fn any_level(&self) -> bool {
+        self.memory || self.disk || self.redis.is_some()
     }
 
     /// Builder: the disk level's directory (does not turn the disk level on
@@ -94,6 +105,14 @@ impl CacheConfig {
     /// Builder: the disk level's byte limit (`None`: unlimited).
     pub fn disk_size_limit_bytes(mut self, limit: Option<u64>) -> Self {
         self.disk_size_limit_bytes = limit;
+        self
+    }
+
+    /// Builder: a shared Redis level between memory and disk (needs the
+    /// `redis` feature; without it opening the cache is an
+    /// `LmError::Config`).
+    pub fn with_redis(mut self, redis: RedisConfig) -> Self {
+        self.redis = Some(redis);
         self
     }
 

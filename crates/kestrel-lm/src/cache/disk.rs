@@ -217,7 +217,7 @@ fn temp_file_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
 
 /// Stream the entry file: header, payload (hashed on the way out), then
 /// its checksum.
-fn encode(key: &CacheKey, response: &LmResponse, out: &mut impl Write) -> io::Result<()> {
+pub(super) fn encode(key: &CacheKey, response: &LmResponse, out: &mut impl Write) -> io::Result<()> {
     write!(out, "{{\"format\":{FORMAT},\"key\":\"{key}\",\"payload\":")?;
     let mut payload = HashingWriter { inner: &mut *out, hasher: Sha256::new() };
     serde_json::to_writer(&mut payload, response)?;
@@ -243,7 +243,7 @@ impl<W: Write> Write for HashingWriter<W> {
 }
 
 /// Validate and decode the file bytes of an entry; `Err` says why not.
-fn decode(key: &CacheKey, bytes: &[u8]) -> Result<LmResponse, String> {
+pub(super) fn decode(key: &CacheKey, bytes: &[u8]) -> Result<LmResponse, String> {
     let envelope: EnvelopeIn<'_> = serde_json::from_slice(bytes).map_err(|e| format!("bad envelope: {e}"))?;
     if envelope.format != FORMAT {
         return Err(format!("format {} (expected {FORMAT})", envelope.format));

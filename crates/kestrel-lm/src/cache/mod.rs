@@ -1,7 +1,9 @@
-//! The two-level LM response cache: memory (bounded in entries and bytes,
-//! approximate LRU) over disk (one content-addressed file per entry, shared
-//! across runs and processes, bounded in bytes), with single flight for
-//! concurrent misses.
+//! The LM response cache: memory (bounded in entries and bytes, approximate
+//! LRU), then optionally a shared Redis level (feature `redis`,
+//! [`RedisConfig`]: several processes or machines share responses, and fetch
+//! each missing one once between them), then disk (one content-addressed
+//! file per entry, shared across runs and processes, bounded in bytes), with
+//! single flight for concurrent misses.
 //!
 //! - [`CacheKey`]: SHA-256 of a canonical, versioned serialization of the
 //!   model and the request's answer-determining fields ([`key`]).
@@ -9,6 +11,12 @@
 //!   task), then disk (read on tokio's blocking pool, promoting into memory),
 //!   then one fetch per key however many callers miss at once. Disk writes
 //!   run on the blocking pool too.
+//! - The Redis level (`redis.rs`): looked up after a local miss; a hit is
+//!   promoted into memory and disk. On a miss everywhere the fetching call
+//!   takes a short lock key (`SET NX PX`), so another process missing the
+//!   same key waits for this one's answer instead of paying for it again.
+//!   Redis errors or timeouts never fail a call: the level steps aside with
+//!   a warning and is retried later.
 //! - Size limits: [`CacheConfig::memory_max_bytes`] (256 MiB by default) and
 //!   [`CacheConfig::disk_size_limit_bytes`] (10 GB by default; least recently
 //!   used entries deleted by background sweeps safe across processes, see
@@ -37,6 +45,10 @@ mod disk;
 mod disk_limit;
 pub mod key;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+mod redis_config;
+mod shared;
 mod single_flight;
 mod stats;
 
@@ -49,6 +61,7 @@ use kestrel_core::Usage;
 
 use self::disk::{DiskLevel, DiskRead};
 use self::memory::MemoryLevel;
+use self::shared::{SharedLevel, SharedLookup, release};
 use self::single_flight::{Flights, Joined};
 use self::stats::Counters;
 use crate::error::LmError;
@@ -59,6 +72,7 @@ pub use self::config::{
 };
 pub use self::disk_limit::DiskUsage;
 pub use self::key::CacheKey;
+pub use self::redis_config::{DEFAULT_REDIS_PREFIX, RedisConfig};
 pub use self::stats::CacheStats;
 
 /// The LM response cache. Cheap to clone (an `Arc`); clones share levels,
@@ -72,6 +86,7 @@ pub struct Cache {
 struct Inner {
     memory: Option<MemoryLevel>,
     disk: Option<DiskLevel>,
+    shared: SharedLevel,
     flights: Flights,
     counters: Counters,
 }
@@ -86,7 +101,8 @@ impl Cache {
             .resolved_dir()
             .map(|dir| DiskLevel::open(dir, config.durable_writes, config.disk_size_limit_bytes))
             .transpose()?;
-        let inner = Inner { memory, disk, flights: Flights::default(), counters: Counters::default() };
+        let shared = SharedLevel::open(config.redis.as_ref())?;
+        let inner = Inner { memory, disk, shared, flights: Flights::default(), counters: Counters::default() };
         Ok(Cache { inner: Arc::new(inner) })
     }
 
@@ -134,6 +150,29 @@ impl Cache {
                         leader.publish(Ok(hit.clone()));
                         return Ok(hit);
                     }
+                    // The shared level (Redis): another process's answer,
+                    // or the cross-process lock to fetch it here.
+                    let lock = match inner.shared.lookup(&key).await {
+                        SharedLookup::Hit { response, waited } => {
+                            Counters::bump(if waited {
+                                &inner.counters.shared_waits
+                            } else {
+                                &inner.counters.shared_hits
+                            });
+                            let hit = as_hit(response.clone());
+                            if let Some(memory) = &inner.memory {
+                                memory.insert(key, hit.clone());
+                            }
+                            leader.publish(Ok(hit.clone()));
+                            self.write_disk_off_thread(key, &response).await;
+                            return Ok(hit);
+                        }
+                        SharedLookup::Corrupt(lock) => {
+                            Counters::bump(&inner.counters.corrupt_entries);
+                            lock
+                        }
+                        SharedLookup::Fetch(lock) => lock,
+                    };
                     Counters::bump(&inner.counters.misses);
                     let outcome = fetch().await;
                     match &outcome {
@@ -145,10 +184,16 @@ impl Cache {
                             Counters::bump(&inner.counters.writes);
                             leader.publish(Ok(hit));
                             // Waiters are served; late arrivals still find
-                            // this flight until the disk write is done.
+                            // this flight until the shared and disk writes
+                            // are done.
+                            inner.shared.store(&key, response).await;
+                            release(lock).await;
                             self.write_disk_off_thread(key, response).await;
                         }
-                        Err(error) => leader.publish(Err(error.clone())),
+                        Err(error) => {
+                            leader.publish(Err(error.clone()));
+                            release(lock).await;
+                        }
                     }
                     drop(leader);
                     return outcome;
@@ -200,7 +245,14 @@ impl Cache {
 
     /// The counters since this cache was opened (shared by clones).
     pub fn stats(&self) -> CacheStats {
-        self.inner.counters.snapshot()
+        let mut stats = self.inner.counters.snapshot();
+        stats.shared_errors = self.inner.shared.errors();
+        stats
+    }
+
+    /// True when the shared (Redis) level is configured.
+    pub fn has_shared_level(&self) -> bool {
+        self.inner.shared.is_on()
     }
 
     /// The disk level's directory, if the disk level is on.
@@ -278,7 +330,7 @@ impl Cache {
 
 impl Inner {
     fn enabled(&self) -> bool {
-        self.memory.is_some() || self.disk.is_some()
+        self.memory.is_some() || self.disk.is_some() || self.shared.is_on()
     }
 
     fn memory_get(&self, key: &CacheKey) -> Option<LmResponse> {

@@ -17,15 +17,23 @@ pub struct CacheStats {
     pub misses: u64,
     /// Responses stored (by `put` or a successful fetch).
     pub writes: u64,
-    /// Disk entries found unreadable (bad JSON, wrong key, checksum or
-    /// format), treated as misses.
+    /// Disk or Redis entries found unreadable (bad JSON, wrong key,
+    /// checksum or format), treated as misses.
     pub corrupt_entries: u64,
+    /// Lookups answered by the shared (Redis) level.
+    pub shared_hits: u64,
+    /// Lookups answered by another process's fetch, waited for through the
+    /// shared level's lock (cross-process single flight).
+    pub shared_waits: u64,
+    /// Shared-level failures (errors, timeouts, refused connections): each
+    /// made a call go on without Redis.
+    pub shared_errors: u64,
 }
 
 impl CacheStats {
     /// Lookups served without a fetch: memory, disk and coalesced.
     pub fn hits(&self) -> u64 {
-        self.memory_hits + self.disk_hits + self.coalesced
+        self.memory_hits + self.disk_hits + self.coalesced + self.shared_hits + self.shared_waits
     }
 }
 
@@ -38,6 +46,8 @@ pub(crate) struct Counters {
     pub(crate) misses: AtomicU64,
     pub(crate) writes: AtomicU64,
     pub(crate) corrupt_entries: AtomicU64,
+    pub(crate) shared_hits: AtomicU64,
+    pub(crate) shared_waits: AtomicU64,
 }
 
 impl Counters {
@@ -54,6 +64,9 @@ impl Counters {
             misses: get(&self.misses),
             writes: get(&self.writes),
             corrupt_entries: get(&self.corrupt_entries),
+            shared_hits: get(&self.shared_hits),
+            shared_waits: get(&self.shared_waits),
+            shared_errors: 0,
         }
     }
 }

@@ -62,7 +62,11 @@ pub(crate) fn redact(error: LmError, key: Option<&str>) -> LmError {
             LmError::Retrieval { retriever: s(retriever), message: s(message) }
         }
         // No provider text: nothing a server sent.
-        other @ (LmError::NotConfigured | LmError::NoRetriever | LmError::Parse(_) | LmError::Core(_)) => other,
+        other @ (LmError::NotConfigured
+        | LmError::NoRetriever
+        | LmError::BudgetExhausted(_)
+        | LmError::Parse(_)
+        | LmError::Core(_)) => other,
     }
 }
 

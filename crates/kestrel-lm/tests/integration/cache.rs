@@ -14,6 +14,8 @@ use serde_json::json;
 
 mod crash;
 mod off_executor;
+#[cfg(feature = "redis")]
+mod redis;
 mod size_limit;
 
 fn response(text: &str) -> LmResponse {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod basics;
+mod budget;
 mod cache;
 mod client;
 mod http;

@@ -32,6 +32,7 @@ use kestrel_lm::SharedLm;
 use kestrel_modules::Module;
 
 use crate::bootstrap::{DEFAULT_MAX_ERRORS, non_zero};
+use crate::cost_estimate::{ProgramRuns, n};
 use crate::error::OptimizerError;
 use crate::optimizer::{Compiled, Optimizer, measured};
 
@@ -180,6 +181,17 @@ impl Optimizer for Copro {
         "COPRO"
     }
 
+    /// Candidate evaluations on the valset (the trainset when none is
+    /// given) — `breadth` per round with one
+    /// predictor; with several, every candidate so far is re-scored each
+    /// round (`breadth · depth · (depth + 1) / 2` per predictor) — and one
+    /// proposal call per predictor and round.
+    fn program_runs_bound(&self, _trainset: usize, valset: usize, predictors: usize) -> Option<ProgramRuns> {
+        let (breadth, depth, p) = (n(self.breadth), n(self.depth.get()), n(predictors.max(1)));
+        let evaluations = if p == 1 { breadth * depth } else { p * breadth * depth * (depth + 1) / 2 };
+        Some(ProgramRuns { runs: evaluations.saturating_mul(n(valset)), extra_lm_calls: p * depth })
+    }
+
     /// COPRO scores candidates on the trainset (DSPy's `compile` takes no
     /// valset); a `valset` given here is used instead when not empty.
     async fn compile_with_valset<'a, M>(
@@ -192,6 +204,6 @@ impl Optimizer for Copro {
         M: Module + Clone + 'static,
     {
         let devset = valset.filter(|v| !v.is_empty()).unwrap_or(trainset);
-        measured(search::run(self, student, devset)).await
+        measured(self.name(), student, search::run(self, student, devset)).await
     }
 }

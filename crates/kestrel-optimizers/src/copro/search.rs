@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 
 use super::Copro;
 use super::prompts::{self, PROPOSED_INSTRUCTION, PROPOSED_PREFIX};
+use crate::budget_stop::{budget_stop, cut_by_budget, is_budget_stop};
 use crate::error::OptimizerError;
 use crate::instruction_report::{DepthStats, InstructionCandidate, ProposalFailure, StatsKind};
 use crate::progress::Progress;
@@ -90,7 +91,7 @@ where
     let rounds_total = copro.depth.get() * copro.breadth * paths.len();
     let progress = Progress::new(rounds_total, copro.display_progress, "COPRO");
     let mut last_depth = 0;
-    for depth in 0..copro.depth.get() {
+    'search: for depth in 0..copro.depth.get() {
         last_depth = depth;
         for (p, path) in paths.iter().enumerate() {
             // With several predictors every candidate so far is re-scored
@@ -118,7 +119,13 @@ where
                 .await;
             let mut latest_scores = Vec::new();
             for (c, ((key, program), result)) in programs.into_iter().zip(scores).enumerate() {
-                let score = result?.score;
+                let result = result?;
+                if let Some(why) = cut_by_budget(&result) {
+                    // Cut short by a budget: not scored; the best so far stands.
+                    report.stopped_early = Some(budget_stop(why, &format!("depth {depth}")));
+                    break 'search;
+                }
+                let score = result.score;
                 report.evaluations += 1;
                 let entries = &mut evaluated[p];
                 match entries.iter_mut().find(|e| e.key == key) {
@@ -199,6 +206,10 @@ where
             depth: e.depth,
         })
         .collect();
+    if ranked.is_empty() && is_budget_stop(report.stopped_early.as_ref()) {
+        // The budget ran out before any candidate was scored.
+        return Ok((student.clone(), report));
+    }
     let best = ranked.first().ok_or_else(|| OptimizerError::Config("COPRO scored no candidate".into()))?;
     Ok((best.program.clone(), report))
 }

@@ -2,12 +2,14 @@
 //! `ReflectiveMutationProposer` and `MergeProposer`, as `dspy.GEPA` drives
 //! it): seed evaluation, then per iteration a scheduled merge or a
 //! reflective step, until the metric-call budget is spent. See the module
-//! docs of [`super`].
+//! docs of [`super`]. A spent `kestrel_lm` budget ends the loop with the
+//! candidates fully scored so far.
 
 use futures::StreamExt;
 use futures::future::{Either, ready, select};
 use futures::stream::FuturesOrdered;
 use kestrel_core::{Example, PyRandom};
+use kestrel_lm::exhausted_in_scope;
 use kestrel_modules::{Module, Predictor, Predictors, PredictorsExt};
 use tokio::sync::oneshot;
 
@@ -22,6 +24,7 @@ use super::report::{GepaCandidate, GepaOrigin, GepaRejected, GepaReport};
 use super::rollout::{Rollout, run_batch, scores};
 use super::sampler::EpochSampler;
 use super::state::{GepaState, Instructions};
+use crate::budget_stop::budget_stop;
 use crate::error::OptimizerError;
 use crate::progress::Progress;
 use crate::report::CompileReport;
@@ -120,17 +123,21 @@ impl<M: Module + Clone + 'static> Run<'_, M> {
         parents: Vec<usize>,
         origin: GepaOrigin,
         minibatch: (f64, f64),
-    ) -> usize {
+    ) -> Option<usize> {
         let all = self.valset;
         let valset: Vec<&Example> = all.iter().collect();
         let rollouts = self.evaluate(&candidate, &valset, false, &state.names.clone()).await;
+        if exhausted_in_scope().is_some() {
+            // Cut short by a budget: its scores are not comparable.
+            return None;
+        }
         let discovered = state.total_evals;
         state.total_evals += rollouts.len();
         state.full_evals += 1;
         let index = state.add(candidate, parents, scores(&rollouts), discovered);
         self.minibatch.push((Some(minibatch.0), Some(minibatch.1)));
         self.origins.push((origin, usize::try_from(state.i + 1).unwrap_or(0)));
-        index
+        Some(index)
     }
 
     fn skip(&mut self, state: &GepaState, why: impl Into<String>) {
@@ -270,6 +277,7 @@ where
     // the one adopted from it (applied with it).
     let mut guess: Option<Guess<_>> = None;
     let mut adopted: Option<Plan> = None;
+    let mut stopped = None;
     loop {
         // Launch iterations that will run whatever the ones before them
         // spend (at most two minibatches each), unless one adds a candidate.
@@ -326,6 +334,12 @@ where
         let next = match seed_eval.take() {
             Some(seed_eval) => {
                 let (seed_rollouts, next) = futures::join!(seed_eval, in_flight.next());
+                if let Some(why) = exhausted_in_scope() {
+                    // Not even the student could be scored: it is the best so far.
+                    let mut report = CompileReport::new("GEPA");
+                    report.stopped_early = Some(budget_stop(why, "seed evaluation"));
+                    return Ok((student.clone(), report));
+                }
                 run.count_failures(&seed_rollouts);
                 state = GepaState::new(names.clone(), state.candidates[0].clone(), scores(&seed_rollouts));
                 next
@@ -337,6 +351,12 @@ where
         if let Some(plan) = adopted.take_if(|p| p.iteration == done.plan.iteration) {
             // The real draws after it (the guess's were made without the parent draw).
             done.plan = plan;
+        }
+        if let Some(why) = exhausted_in_scope() {
+            // This iteration (or one before it) was cut short by a budget:
+            // keep the candidates scored so far.
+            stopped = Some(budget_stop(why, &format!("iteration {}", done.plan.iteration + 1)));
+            break;
         }
         if state.total_evals >= max_metric_calls {
             break;
@@ -480,6 +500,7 @@ where
         .collect();
     let mut compile_report = CompileReport::new("GEPA");
     compile_report.evaluations = state.full_evals;
+    compile_report.stopped_early = stopped;
     compile_report.gepa = Some(Box::new(report));
     Ok((program, compile_report))
 }

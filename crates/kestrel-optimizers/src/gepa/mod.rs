@@ -50,6 +50,7 @@ pub use config::{CandidateSelection, ComponentSelection, GepaBudget, auto_budget
 pub use report::{GepaCandidate, GepaOrigin, GepaRejected, GepaReport};
 
 use crate::bootstrap::non_zero;
+use crate::cost_estimate::{ProgramRuns, n};
 use crate::error::OptimizerError;
 use crate::mipro::AutoMode;
 use crate::optimizer::{Compiled, Optimizer, measured};
@@ -294,6 +295,17 @@ impl Optimizer for Gepa {
         "GEPA"
     }
 
+    /// Its metric-call budget (one program run each), overshot by at most
+    /// one iteration (two minibatches and a full validation), and at most
+    /// one reflection call per iteration.
+    fn program_runs_bound(&self, trainset: usize, valset: usize, predictors: usize) -> Option<ProgramRuns> {
+        let budget = self.get_budget().ok()?;
+        let calls = n(budget.metric_calls(predictors.max(1), trainset, Some(valset)));
+        let m = n(self.reflection_minibatch_size.get());
+        let runs = calls.saturating_add(2 * m).saturating_add(n(valset));
+        Some(ProgramRuns { runs, extra_lm_calls: calls / m + 1 })
+    }
+
     /// GEPA reflects on the trainset and tracks the Pareto frontier on the
     /// valset; without one (or with an empty one) the trainset is both, as
     /// in DSPy.
@@ -306,6 +318,6 @@ impl Optimizer for Gepa {
     where
         M: Module + Clone + 'static,
     {
-        measured(engine::run(self, student, trainset, valset)).await
+        measured(self.name(), student, engine::run(self, student, trainset, valset)).await
     }
 }

@@ -3,6 +3,7 @@
 //! alongside), step 2 (instruction proposals), step 3 (the trial search),
 //! and the budget checks between them.
 
+use kestrel_lm::BudgetLimits;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -143,7 +144,13 @@ where
         best_params: Vec::new(),
         phases: Vec::new(),
     };
-    let budget = Budget { max_lm_calls: mipro.max_lm_calls, max_cost_usd: mipro.max_cost_usd };
+    let budget = Budget {
+        limits: BudgetLimits {
+            max_lm_calls: mipro.max_lm_calls,
+            max_tokens: mipro.max_tokens,
+            max_cost_usd: mipro.max_cost_usd,
+        },
+    };
     let stop_here = |mut report: CompileReport, mipro_report: MiproReport, why: StopReason| {
         report.stopped_early = Some(why);
         report.mipro = Some(Box::new(mipro_report));

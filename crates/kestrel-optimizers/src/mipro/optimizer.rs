@@ -11,13 +11,14 @@ use kestrel_eval::Metric;
 use kestrel_lm::{CallConfig, SharedLm, UsageMeter, track_usage_live};
 use kestrel_modules::Module;
 
-use super::auto::AutoMode;
+use super::auto::{AutoMode, MIN_MINIBATCH_SIZE, auto_settings};
 use super::compile;
 use super::proposer::DEFAULT_VIEW_DATA_BATCH_SIZE;
 use super::search::{DEFAULT_MINIBATCH_FULL_EVAL_STEPS, DEFAULT_MINIBATCH_SIZE, DEFAULT_MIPRO_SEED};
 use crate::bootstrap::{DEFAULT_MAX_ERRORS, non_zero};
+use crate::cost_estimate::{ProgramRuns, n};
 use crate::error::OptimizerError;
-use crate::optimizer::{Compiled, Optimizer};
+use crate::optimizer::{Compiled, Optimizer, budget_fallback};
 
 /// Program calls in flight by default, shared by every bootstrap and trial.
 pub const DEFAULT_MIPRO_CONCURRENCY: NonZeroUsize = NonZeroUsize::MIN.saturating_add(15);
@@ -61,6 +62,7 @@ pub struct MiproV2 {
     pub(super) program_code: Option<String>,
     pub(super) max_lm_calls: Option<u64>,
     pub(super) max_cost_usd: Option<f64>,
+    pub(super) max_tokens: Option<u64>,
     pub(super) display_progress: bool,
 }
 
@@ -79,6 +81,7 @@ impl std::fmt::Debug for MiproV2 {
             .field("trial_concurrency", &self.trial_concurrency)
             .field("max_lm_calls", &self.max_lm_calls)
             .field("max_cost_usd", &self.max_cost_usd)
+            .field("max_tokens", &self.max_tokens)
             .finish_non_exhaustive()
     }
 }
@@ -127,6 +130,7 @@ impl MiproV2 {
             program_code: None,
             max_lm_calls: None,
             max_cost_usd: None,
+            max_tokens: None,
             display_progress: true,
         }
     }
@@ -333,6 +337,20 @@ impl MiproV2 {
         Ok(self)
     }
 
+    /// Builder: stop once this many tokens (prompt + completion, through LM
+    /// clients; cache hits are free) have been spent, returning the best
+    /// program so far. Checked between phases and between trials. Zero is
+    /// an [`OptimizerError::InvalidArgument`]. (For a hard limit that also
+    /// refuses calls mid-trial, run the compile inside
+    /// `kestrel_lm::with_budget`.)
+    pub fn max_tokens(mut self, n: u64) -> Result<Self, OptimizerError> {
+        if n == 0 {
+            return Err(OptimizerError::InvalidArgument { name: "max_tokens", message: "must be at least 1".into() });
+        }
+        self.max_tokens = Some(n);
+        Ok(self)
+    }
+
     /// Builder: show progress and print the cost estimate on stderr
     /// (default on).
     pub fn display_progress(mut self, on: bool) -> Self {
@@ -375,6 +393,11 @@ impl MiproV2 {
         self.max_lm_calls
     }
 
+    /// The token budget, if set.
+    pub fn get_max_tokens(&self) -> Option<u64> {
+        self.max_tokens
+    }
+
     /// The cost budget, if set.
     pub fn get_max_cost_usd(&self) -> Option<f64> {
         self.max_cost_usd
@@ -406,13 +429,14 @@ impl MiproV2 {
         M: Module + Clone + 'static,
     {
         let started = Instant::now();
+        let refused_before = kestrel_lm::exhausted_in_scope().is_some();
         let meter = UsageMeter::new();
         // Boxed: the whole compile's state machine is large (every step's
         // futures), and a caller's stack (a test thread's 2 MiB) must not
         // hold it.
         let body = Box::pin(compile::run(self, student, teacher, trainset, valset, &meter));
         let result = track_usage_live(&meter, body).await;
-        let (program, mut report) = result?;
+        let (program, mut report) = budget_fallback("MIPROv2", student, result, refused_before)?;
         report.usage = meter.snapshot();
         report.elapsed = started.elapsed();
         Ok(Compiled { program, report })
@@ -422,6 +446,37 @@ impl MiproV2 {
 impl Optimizer for MiproV2 {
     fn name(&self) -> &'static str {
         "MIPROv2"
+    }
+
+    /// DSPy's `_estimate_lm_calls` made an upper bound: every demo set
+    /// bootstrapped on the whole trainset, the trials (plus one more full
+    /// evaluation, the default program's), and the prompt model's allowance
+    /// (10 summary calls, one proposal per instruction candidate and
+    /// predictor, `predictors + 1` program-aware calls). `valset` is the
+    /// validation set actually used (MIPROv2 splits a trainset given alone).
+    fn program_runs_bound(&self, trainset: usize, valset: usize, predictors: usize) -> Option<ProgramRuns> {
+        let zero_shot = self.max_bootstrapped_demos == 0 && self.max_labeled_demos == 0;
+        let (num_instruct, num_fewshot, trials, minibatch, val) = match self.auto {
+            Some(mode) => {
+                let (instruct, fewshot, trials) = auto_settings(mode, predictors.max(1), zero_shot);
+                let val = mode.val_size().min(valset);
+                (instruct, fewshot, trials, val > MIN_MINIBATCH_SIZE, val)
+            }
+            None => {
+                let n = self.num_candidates.map_or(0, NonZeroUsize::get);
+                (n, n, self.num_trials.map_or(0, NonZeroUsize::get), self.minibatch, valset)
+            }
+        };
+        let (trials, val, steps) = (n(trials), n(val), n(self.minibatch_full_eval_steps.get()));
+        let evaluations = if minibatch {
+            n(self.minibatch_size.get()).saturating_mul(trials).saturating_add(val.saturating_mul(trials / steps + 2))
+        } else {
+            val.saturating_mul(trials + 1)
+        };
+        let bootstraps = n(num_fewshot).saturating_mul(n(trainset));
+        let program_aware = if self.program_aware_proposer { n(predictors) + 1 } else { 0 };
+        let proposals = 10 + n(num_instruct).saturating_mul(n(predictors.max(1))) + program_aware;
+        Some(ProgramRuns { runs: bootstraps.saturating_add(evaluations), extra_lm_calls: proposals })
     }
 
     /// Without a valset, DSPy's split: the last 80% of the trainset (at most

@@ -1,11 +1,12 @@
 //! SIMBA's loop (DSPy 3.4.1's `SIMBA.compile`): steps of trajectory
 //! sampling, bucketing, candidate building and minibatch scoring, then the
-//! final choice among the winners on the full trainset.
+//! final choice among the winners on the full trainset; a budget stops it
+//! between phases with the best program so far (`stopped`).
 
 use std::collections::HashMap;
 
 use kestrel_core::{Example, PredictorId, PyRandom};
-use kestrel_lm::CallConfig;
+use kestrel_lm::{CallConfig, exhausted_in_scope};
 use kestrel_modules::{Module, Predictor, Predictors};
 
 use super::Simba;
@@ -15,9 +16,10 @@ use super::rollout::{Outcome, Sampling, rollout, run_ordered};
 use super::sampling::{average, final_indices, percentile, softmax_sample, top_k_plus_baseline};
 use super::strategies::{StrategyContext, append_a_demo, append_a_rule};
 use crate::bootstrap::predictor_paths_by_id;
+use crate::budget_stop::budget_stop;
 use crate::error::OptimizerError;
 use crate::mipro::default_program_code;
-use crate::report::CompileReport;
+use crate::report::{CompileReport, StopReason};
 
 /// The program pool: programs by index (DSPy's `simba_idx`) and the
 /// minibatch scores each was registered with.
@@ -105,7 +107,10 @@ where
     rng.shuffle(&mut data);
     let mut instance = 0;
 
-    for _ in 0..simba.max_steps {
+    for step in 0..simba.max_steps {
+        // A budget spent (`kestrel_lm::with_budget`) ends the steps; a step
+        // it cut short is discarded.
+        let spent = |phase: &str| exhausted_in_scope().map(|why| budget_stop(why, &format!("step {step}: {phase}")));
         // STEP 1: the next minibatch.
         if instance + bsize > trainset.len() {
             rng.shuffle(&mut data);
@@ -130,6 +135,9 @@ where
             rollout(&pool.programs[program], &batch[e], e, &settings[s], metric)
         })
         .await;
+        if let Some(stop) = spent("trajectories") {
+            return Ok(stopped(student, pool, simba_report, stop));
+        }
         simba_report.failed_runs += outputs.iter().filter(|o| o.error.is_some()).count();
 
         // STEP 3: buckets by (max-min gap, max, max-avg gap), descending.
@@ -221,6 +229,9 @@ where
             rollout(&made[c].0, &batch[e], e, &plain, metric)
         })
         .await;
+        if let Some(stop) = spent("candidates") {
+            return Ok(stopped(student, pool, simba_report, stop));
+        }
         simba_report.failed_runs += outputs.iter().filter(|o| o.error.is_some()).count();
         let candidate_scores: Vec<Vec<f64>> =
             outputs.chunks(bsize).map(|chunk| chunk.iter().map(|o| o.score).collect()).collect();
@@ -258,6 +269,9 @@ where
         rollout(&pool.programs[chosen[p]], &trainset[e], e, &plain, metric)
     })
     .await;
+    if let Some(why) = exhausted_in_scope() {
+        return Ok(stopped(student, pool, simba_report, budget_stop(why, "final evaluation")));
+    }
     simba_report.failed_runs += outputs.iter().filter(|o| o.error.is_some()).count();
     let mut finals: Vec<SimbaFinalCandidate> = Vec::with_capacity(chosen.len());
     for (k, chunk) in outputs.chunks(n.max(1)).enumerate() {
@@ -285,4 +299,27 @@ where
     report.simba = Some(Box::new(simba_report));
     let program = pool.programs.swap_remove(best_program);
     Ok((program, report))
+}
+
+/// The best program so far when a budget stops SIMBA before its final
+/// full-trainset choice: the winner of the latest finished step that scored
+/// at least that step's baseline on its minibatch (no program has a
+/// full-trainset score yet), else the student unchanged.
+fn stopped<M: Clone>(
+    student: &M,
+    pool: Pool<M>,
+    mut simba_report: SimbaReport,
+    stop: StopReason,
+) -> (M, CompileReport) {
+    let latest = simba_report.steps.iter().rev().find_map(|step| {
+        let winner = step.winner?;
+        let score = step.candidates.iter().find(|c| c.program == winner)?.score;
+        (score >= step.baseline_score).then_some(winner)
+    });
+    let program = latest.and_then(|w| pool.programs.get(w).cloned()).unwrap_or_else(|| student.clone());
+    simba_report.best_program = latest.unwrap_or(0);
+    let mut report = CompileReport::new("SIMBA");
+    report.stopped_early = Some(stop);
+    report.simba = Some(Box::new(simba_report));
+    (program, report)
 }

@@ -42,6 +42,7 @@ use kestrel_modules::Module;
 pub use report::{SimbaCandidate, SimbaFailure, SimbaFinalCandidate, SimbaReport, SimbaStep, SimbaStrategy};
 
 use crate::bootstrap::non_zero;
+use crate::cost_estimate::{ProgramRuns, n};
 use crate::error::OptimizerError;
 use crate::optimizer::{Compiled, Optimizer, measured};
 
@@ -261,6 +262,17 @@ impl Optimizer for Simba {
         "SIMBA"
     }
 
+    /// Per step `num_candidates` sampled runs and `num_candidates + 1`
+    /// candidate runs per minibatch example, then at most
+    /// `num_candidates + 1` winners on the trainset; one rule proposal per
+    /// candidate and step.
+    fn program_runs_bound(&self, trainset: usize, _valset: usize, _predictors: usize) -> Option<ProgramRuns> {
+        let (k, bsize, steps) = (n(self.num_candidates.get()), n(self.bsize.get()), n(self.max_steps));
+        let runs =
+            steps.saturating_mul((2 * k + 1).saturating_mul(bsize)).saturating_add((k + 1).saturating_mul(n(trainset)));
+        Some(ProgramRuns { runs, extra_lm_calls: steps.saturating_mul(k + 1) })
+    }
+
     async fn compile_with_valset<'a, M>(
         &'a self,
         student: &'a M,
@@ -277,6 +289,6 @@ impl Optimizer for Simba {
                 message: format!("the trainset has {} examples, fewer than bsize = {}", trainset.len(), self.bsize),
             });
         }
-        measured(compile::run(self, student, trainset)).await
+        measured(self.name(), student, compile::run(self, student, trainset)).await
     }
 }

@@ -225,3 +225,28 @@ async fn a_failed_proposal_is_reported_and_the_search_goes_on() {
     );
     assert_eq!(compiled.report.evaluations, 1);
 }
+
+#[tokio::test]
+async fn a_budget_stops_copro_with_the_best_instruction_scored_so_far() {
+    let lm = Arc::new(InstructionLm::default());
+    let task: SharedLm = SharedLm::from_arc(lm.clone());
+    let student = Predict::from_signature("question -> answer").unwrap();
+    // One proposal call, then "Guess" (0%) and "carefully" (100%) are scored
+    // on 12 examples each; the original instruction's evaluation is cut.
+    let budget = kestrel_lm::Budget::lm_calls(1 + 12 + 12 + 5);
+    let compiled =
+        with_lm(task, kestrel_lm::with_budget(&budget, copro(&RequestLog::new(), 1).compile(&student, &trainset(12))))
+            .await
+            .unwrap();
+    assert_eq!(compiled.program.signature_spec().instructions(), "Add the numbers carefully.");
+    assert_eq!(compiled.report.evaluations, 2);
+    let scores: Vec<f64> = compiled.report.instruction_candidates.iter().map(|c| c.score).collect();
+    assert_eq!(scores, [100.0, 0.0]);
+    match &compiled.report.stopped_early {
+        Some(kestrel_optimizers::StopReason::BudgetReached { budget, spent, phase, .. }) => {
+            assert_eq!((budget.as_str(), *spent, phase.as_str()), ("max_lm_calls", 30.0, "depth 0"));
+        }
+        other => panic!("expected a budget stop, got {other:?}"),
+    }
+    assert_eq!(lm.calls.load(Ordering::SeqCst), 29);
+}

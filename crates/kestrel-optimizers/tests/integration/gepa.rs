@@ -430,3 +430,50 @@ async fn on_the_simulated_lm_feedback_is_what_gepa_learns_from() {
     let bare_report = without.report.gepa.as_ref().unwrap();
     assert!(bare_report.candidates.len() == 1, "{}", without.report);
 }
+
+/// A GEPA compile (one iteration at a time) under `budget`.
+async fn compile_under(budget: &kestrel_lm::Budget) -> kestrel_optimizers::Compiled<Predict> {
+    let (train, val) = (data(0..12), data(20..32));
+    let reflection = ReflectionLm::new(Reflect::Learn);
+    let task = SharedLm::from_arc(Arc::new(TaskLm::default()));
+    let optimizer = gepa(&reflection, 120).concurrency(1).unwrap();
+    let student = student();
+    let compile = optimizer.compile_with_valset(&student, &train, Some(&val));
+    with_lm(task, kestrel_lm::with_budget(budget, compile)).await.unwrap()
+}
+
+fn budget_phase(stop: Option<&kestrel_optimizers::StopReason>) -> String {
+    match stop {
+        Some(kestrel_optimizers::StopReason::BudgetReached { phase, .. }) => phase.clone(),
+        other => panic!("expected a budget stop, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_budget_stops_gepa_with_the_best_fully_scored_candidate() {
+    let counter = kestrel_lm::Budget::new(kestrel_lm::BudgetLimits::default()).unwrap();
+    let full = compile_under(&counter).await;
+    let total = counter.spent().lm_calls;
+    let full_report = full.report.gepa.as_ref().unwrap();
+    assert!(full_report.candidates.len() > 1 && full.report.stopped_early.is_none());
+
+    let budget = kestrel_lm::Budget::lm_calls(total / 2);
+    let cut = compile_under(&budget).await;
+    assert!(budget_phase(cut.report.stopped_early.as_ref()).starts_with("iteration "));
+    let report = cut.report.gepa.as_ref().unwrap();
+    assert!(report.candidates.len() <= full_report.candidates.len());
+    assert!(report.total_metric_calls < full_report.total_metric_calls);
+    // Every kept candidate was scored on the whole valset, and the program
+    // is the best of them.
+    assert!(report.candidates.iter().all(|c| c.val_subscores.len() == 12));
+    let best = &report.candidates[report.best_idx];
+    assert!(report.candidates.iter().all(|c| c.val_score <= best.val_score));
+    assert_eq!(cut.program.signature_spec().instructions(), best.instructions["self"]);
+    assert_eq!(budget.spent().lm_calls, total / 2);
+
+    // Cut in the seed evaluation: the student comes back.
+    let budget = kestrel_lm::Budget::lm_calls(5);
+    let early = compile_under(&budget).await;
+    assert_eq!(budget_phase(early.report.stopped_early.as_ref()), "seed evaluation");
+    assert_eq!(early.program.signature_spec().instructions(), "Add the numbers.");
+}

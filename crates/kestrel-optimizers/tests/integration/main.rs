@@ -9,6 +9,7 @@ mod fixture_support;
 
 mod bootstrap;
 mod bootstrap_fill;
+mod budgets;
 mod copro;
 mod dyn_optimizer;
 mod ensemble;

@@ -563,3 +563,63 @@ async fn a_saved_program_loads_in_python_dspy() {
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(stdout.trim(), "ok");
 }
+
+#[tokio::test]
+async fn a_budget_in_scope_stops_mipro_at_the_exact_call_and_the_token_budget_too() {
+    let task: SharedLm = SharedLm::new(LmBuilder::new(TaskLm::default()).no_cache().build().unwrap());
+    let (train, val) = (dataset(16, 0), dataset(30, 40));
+    let (student, optimizer) = (student(), mipro(&RequestLog::new(), 4));
+    let counter = kestrel_lm::Budget::new(kestrel_lm::BudgetLimits::default()).unwrap();
+    let compile = optimizer.compile_with_valset(&student, &train, Some(&val));
+    let unbounded = with_lm(task.clone(), kestrel_lm::with_budget(&counter, compile)).await.unwrap();
+    let total = counter.spent().lm_calls;
+    let unbounded_trials = &unbounded.report.mipro.as_deref().unwrap().trials;
+    // The estimate before the compile bounds what it made (one call per run).
+    let profile = kestrel_optimizers::CallProfile {
+        lm_calls_per_run: 1.0,
+        prompt_tokens_per_call: 10.0,
+        completion_tokens_per_call: 2.0,
+    };
+    let prices = kestrel_lm::PriceTable::empty();
+    let estimate = kestrel_optimizers::estimate_compile(
+        &optimizer,
+        (train.len(), val.len(), 1),
+        &profile,
+        "test/task",
+        &prices,
+        None,
+    );
+    assert!(total <= estimate.lm_calls.unwrap(), "{total} calls, {estimate}");
+
+    // A hard budget (prompt and task model calls alike) of half the calls.
+    let budget = kestrel_lm::Budget::lm_calls(total / 2);
+    let compile = optimizer.compile_with_valset(&student, &train, Some(&val));
+    let compiled = with_lm(task.clone(), kestrel_lm::with_budget(&budget, compile)).await.unwrap();
+    match &compiled.report.stopped_early {
+        Some(StopReason::BudgetReached { budget: name, limit, spent, phase }) => {
+            assert_eq!((name.as_str(), phase.as_str()), ("max_lm_calls", "trials"));
+            assert_eq!((*limit, *spent), ((total / 2) as f64, (total / 2) as f64));
+        }
+        other => panic!("expected a budget stop, got {other:?}"),
+    }
+    assert_eq!(budget.spent().lm_calls, total / 2, "never overshot");
+    let trials = &compiled.report.mipro.as_deref().unwrap().trials;
+    assert!(trials.len() < unbounded_trials.len());
+    // The trials before the one the budget cut are those of the unbounded run.
+    assert_eq!(trials[..trials.len() - 1], unbounded_trials[..trials.len() - 1]);
+    let result = with_lm(task.clone(), Evaluate::new(val.clone()).run(&compiled.program, &exact)).await.unwrap();
+    assert!(result.score > 0.0);
+
+    // MIPROv2's own soft token budget: 12 tokens a task call.
+    let tokens = unbounded.report.usage.total.prompt_tokens + unbounded.report.usage.total.completion_tokens;
+    let optimizer = optimizer.max_tokens(tokens / 2).unwrap();
+    assert_eq!(optimizer.get_max_tokens(), Some(tokens / 2));
+    let compiled = with_lm(task, optimizer.compile_with_valset(&student, &train, Some(&val))).await.unwrap();
+    match &compiled.report.stopped_early {
+        Some(StopReason::BudgetReached { budget: name, phase, .. }) => {
+            assert_eq!((name.as_str(), phase.as_str()), ("max_tokens", "trials"));
+        }
+        other => panic!("expected a budget stop, got {other:?}"),
+    }
+    assert!(mipro(&RequestLog::new(), 1).max_tokens(0).is_err());
+}

@@ -182,3 +182,44 @@ async fn a_trainset_smaller_than_bsize_is_a_typed_error() {
     assert!(matches!(Simba::new(exact).num_candidates(0), Err(OptimizerError::InvalidArgument { .. })));
     assert!(matches!(Simba::new(exact).temperature_for_sampling(0.0), Err(OptimizerError::InvalidArgument { .. })));
 }
+
+/// A compile of `simba` under `budget`.
+async fn compile_under(simba: Simba, budget: &kestrel_lm::Budget) -> Compiled<Predict> {
+    let student = Predict::from_signature("question -> answer").unwrap();
+    let lm = SharedLm::from_arc(Arc::new(SimbaLm::default()));
+    with_lm(lm, kestrel_lm::with_budget(budget, simba.compile(&student, &trainset(12)))).await.unwrap()
+}
+
+fn budget_phase(compiled: &Compiled<Predict>) -> String {
+    match &compiled.report.stopped_early {
+        Some(kestrel_optimizers::StopReason::BudgetReached { phase, .. }) => phase.clone(),
+        other => panic!("expected a budget stop, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_budget_stops_simba_with_the_best_program_so_far() {
+    // An unlimited budget counts the calls of a full compile.
+    let counter = kestrel_lm::Budget::new(kestrel_lm::BudgetLimits::default()).unwrap();
+    let full = compile_under(simba(1).max_demos(0), &counter).await;
+    let total = counter.spent().lm_calls;
+    assert!(full.report.stopped_early.is_none());
+    assert!(instructions(&full).ends_with(RULE));
+
+    // Cut in the final full-trainset choice: the latest step winner that
+    // beat its baseline (here one with the rule).
+    let budget = kestrel_lm::Budget::lm_calls(total - 1);
+    let cut = compile_under(simba(1).max_demos(0), &budget).await;
+    assert_eq!(budget_phase(&cut), "final evaluation");
+    assert!(instructions(&cut).ends_with(RULE), "{}", instructions(&cut));
+    assert!(cut.report.simba.as_ref().unwrap().final_candidates.is_empty());
+    assert_eq!(budget.spent().lm_calls, total - 1);
+
+    // Cut in the first step: nothing was scored, the student comes back.
+    let budget = kestrel_lm::Budget::lm_calls(3);
+    let early = compile_under(simba(4), &budget).await;
+    assert_eq!(budget_phase(&early), "step 0: trajectories");
+    assert_eq!(instructions(&early), "Given the fields `question`, produce the fields `answer`.");
+    assert!(early.demos().is_empty());
+    assert_eq!(budget.spent().lm_calls, 3);
+}
