@@ -52,7 +52,9 @@ for model in $MODELS; do
     gguf=$(ls "$MODEL_DIR/$model"/*.gguf 2>/dev/null | head -n 1)
     [ -n "$gguf" ] || { echo "no GGUF in $MODEL_DIR/$model: cargo xtask fetch-models $model" >&2; exit 1; }
     echo "== $model ($gguf)" >&2
-    "$LLAMA_PY" -m llama_cpp.server --model "$gguf" --model_alias "$model" --host 127.0.0.1 --port "$PORT" \
+    # the server without llama.cpp's extra (AMX / repacked) buffer types, which
+    # segfault on the development VM: benches/local/llama_no_extra_bufts.py
+    "$LLAMA_PY" "$ROOT/benches/local/llama_no_extra_bufts.py" --model "$gguf" --model_alias "$model" --host 127.0.0.1 --port "$PORT" \
         --n_threads "$THREADS" --n_threads_batch "$THREADS" --n_ctx 4096 --seed 0 \
         > "$OUT/server-$model.log" 2>&1 &
     SERVER=$!

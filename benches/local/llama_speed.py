@@ -118,6 +118,7 @@ def concurrent(llm, n, tokens):
 
 def main():
     args = parse_args()
+    import llama_no_extra_bufts  # noqa: F401  (see that file: AMX buffers segfault on the dev VM)
     import llama_cpp
 
     llm = llama_cpp.Llama(
@@ -141,6 +142,7 @@ def main():
                 "llama_cpp_python": llama_cpp.__version__,
                 "model": args.model,
                 "threads": args.threads,
+                "extra_bufts": llama_no_extra_bufts.EXTRA_BUFTS,
                 "tokens": args.tokens,
                 "prefill_tok_s": round(median(r[0] for r in runs), 1),
                 "decode_tok_s": round(median(r[1] for r in runs), 1),

@@ -456,6 +456,26 @@ mod tests {
         dir
     }
 
+    /// `--constrained on` reaches only in-process models: an HTTP server is
+    /// refused (it would decode freely), and `local/…` needs the feature or
+    /// the model (a missing one is an error naming fetch-models).
+    #[test]
+    fn constrained_decoding_is_routed_to_in_process_models_only() {
+        let args = |lm: &str| {
+            Wrapper::try_parse_from(["x", "--lm", lm, "--constrained", "on", "--dataset", "banking77-6"]).unwrap().args
+        };
+        let http = args("openai/qwen");
+        let error = real_lm(&http, "openai/qwen", Some("http://127.0.0.1:9/v1")).err().unwrap().to_string();
+        assert!(error.contains("needs an in-process model"), "{error}");
+        let local = args("local/./no-such-model.gguf");
+        let error = format!("{:#}", real_lm(&local, "local/./no-such-model.gguf", None).err().unwrap());
+        if cfg!(feature = "local") {
+            assert!(error.contains("cargo xtask fetch-models"), "{error}");
+        } else {
+            assert!(error.contains("--features local"), "{error}");
+        }
+    }
+
     /// A real LM through `--api-base` on banking77-6: the server answers
     /// message 0 of every intent with prose the ChatAdapter cannot parse; the
     /// JSON fallback then parses for half the intents. The row counts both,
