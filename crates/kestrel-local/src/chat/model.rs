@@ -321,7 +321,8 @@ mod tests {
             let after = q8.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let block_max = before.iter().fold(0f32, |m, x| m.max(x.abs()));
             let worst = before.iter().zip(&after).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-            assert!(worst <= block_max / 254.0 + 1e-6, "{dtype:?}: {worst} vs {block_max}");
+            // half a step of 8 bits (amax / 254), plus the f16 rounding of the block scale
+            assert!(worst <= block_max / 200.0, "{dtype:?}: {worst} vs {block_max}");
         }
         for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_0] {
             assert!(!needs_requantize(&QTensor::quantize(&dense, dtype).unwrap()), "{dtype:?} has a SIMD kernel");
