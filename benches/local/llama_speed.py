@@ -13,8 +13,10 @@ measures, greedy, with --threads threads:
   user message (llama-cpp-python keeps the previous request's tokens and
   re-evaluates only what differs after the longest common prefix);
 - concurrent: --concurrent requests of --tokens tokens each, sent together
-  from threads to one `Llama` (llama-cpp-python serializes them: it decodes
-  one sequence at a time), aggregate tokens/s.
+  from threads to one `Llama`, aggregate tokens/s. A `Llama` is not safe to
+  call from several threads at once (concurrent calls corrupt its state:
+  llama.cpp aborts on an out-of-range row), so the calls take a lock, as
+  llama-cpp-python's server does: one sequence decodes at a time.
 
 Prints one line `RESULT {json}`.
 
@@ -98,12 +100,14 @@ def ttft(llm, system, user, reset):
 
 def concurrent(llm, n, tokens):
     lock = threading.Lock()
+    call_lock = threading.Lock()
     produced = [0]
 
     def one(i):
-        out = llm.create_completion(
-            chat_text(llm, f"{USER_PROMPT} Story number {i}."), temperature=0.0, max_tokens=tokens
-        )
+        with call_lock:
+            out = llm.create_completion(
+                chat_text(llm, f"{USER_PROMPT} Story number {i}."), temperature=0.0, max_tokens=tokens
+            )
         with lock:
             produced[0] += out["usage"]["completion_tokens"]
 
