@@ -14,7 +14,8 @@
 # banking77/{train,test}.jsonl), KESTREL_MODEL_DIR (default ~/.cache/kestrel/models,
 # filled by `cargo xtask fetch-models`), MODELS (default "qwen2.5-0.5b smollm2"),
 # THREADS (default 2: the server's n_threads), OPTIMIZERS (default "none bootstrap"),
-# PORT (default 8765), OUT (default target/local-compare).
+# PORT (default 8765), OUT (default target/local-compare), XTASK (an xtask binary
+# to use instead of building the debug one, e.g. target/release/xtask).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,9 +39,11 @@ RESULTS=$OUT/results.jsonl
 LLAMA_VERSION=$("$LLAMA_PY" -c 'import llama_cpp; print(llama_cpp.__version__)')
 echo "llama-cpp-python $LLAMA_VERSION, dspy 3.4.1, $THREADS threads" >&2
 
-echo "building xtask..." >&2
-(cd "$ROOT" && cargo build --quiet -p xtask)
-XTASK=$ROOT/target/debug/xtask
+if [ -z "${XTASK:-}" ]; then
+    echo "building xtask..." >&2
+    (cd "$ROOT" && cargo build --quiet -p xtask)
+    XTASK=$ROOT/target/debug/xtask
+fi
 BASE=http://127.0.0.1:$PORT/v1
 SERVER=
 trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true' EXIT
@@ -49,7 +52,9 @@ for model in $MODELS; do
     gguf=$(ls "$MODEL_DIR/$model"/*.gguf 2>/dev/null | head -n 1)
     [ -n "$gguf" ] || { echo "no GGUF in $MODEL_DIR/$model: cargo xtask fetch-models $model" >&2; exit 1; }
     echo "== $model ($gguf)" >&2
-    "$LLAMA_PY" -m llama_cpp.server --model "$gguf" --model_alias "$model" --host 127.0.0.1 --port "$PORT" \
+    # the server without llama.cpp's extra (AMX / repacked) buffer types, which
+    # segfault on the development VM: benches/local/llama_no_extra_bufts.py
+    "$LLAMA_PY" "$ROOT/benches/local/llama_no_extra_bufts.py" --model "$gguf" --model_alias "$model" --host 127.0.0.1 --port "$PORT" \
         --n_threads "$THREADS" --n_threads_batch "$THREADS" --n_ctx 4096 --seed 0 \
         > "$OUT/server-$model.log" 2>&1 &
     SERVER=$!

@@ -13,8 +13,10 @@ measures, greedy, with --threads threads:
   user message (llama-cpp-python keeps the previous request's tokens and
   re-evaluates only what differs after the longest common prefix);
 - concurrent: --concurrent requests of --tokens tokens each, sent together
-  from threads to one `Llama` (llama-cpp-python serializes them: it decodes
-  one sequence at a time), aggregate tokens/s.
+  from threads to one `Llama`, aggregate tokens/s. A `Llama` is not safe to
+  call from several threads at once (concurrent calls corrupt its state:
+  llama.cpp aborts on an out-of-range row), so the calls take a lock, as
+  llama-cpp-python's server does: one sequence decodes at a time.
 
 Prints one line `RESULT {json}`.
 
@@ -98,12 +100,14 @@ def ttft(llm, system, user, reset):
 
 def concurrent(llm, n, tokens):
     lock = threading.Lock()
+    call_lock = threading.Lock()
     produced = [0]
 
     def one(i):
-        out = llm.create_completion(
-            chat_text(llm, f"{USER_PROMPT} Story number {i}."), temperature=0.0, max_tokens=tokens
-        )
+        with call_lock:
+            out = llm.create_completion(
+                chat_text(llm, f"{USER_PROMPT} Story number {i}."), temperature=0.0, max_tokens=tokens
+            )
         with lock:
             produced[0] += out["usage"]["completion_tokens"]
 
@@ -118,6 +122,7 @@ def concurrent(llm, n, tokens):
 
 def main():
     args = parse_args()
+    import llama_no_extra_bufts  # noqa: F401  (see that file: AMX buffers segfault on the dev VM)
     import llama_cpp
 
     llm = llama_cpp.Llama(
@@ -141,6 +146,7 @@ def main():
                 "llama_cpp_python": llama_cpp.__version__,
                 "model": args.model,
                 "threads": args.threads,
+                "extra_bufts": llama_no_extra_bufts.EXTRA_BUFTS,
                 "tokens": args.tokens,
                 "prefill_tok_s": round(median(r[0] for r in runs), 1),
                 "decode_tok_s": round(median(r[1] for r in runs), 1),

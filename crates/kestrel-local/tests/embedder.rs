@@ -275,16 +275,36 @@ async fn real_minilm_throughput() {
     embedder.embed(&inputs[..32]).await.unwrap();
     for batch_size in [8, 16, 32, 64, 128] {
         let embedder = embedder.clone().batch_size(batch_size);
+        let cpu = cpu_seconds();
         let started = Instant::now();
         let vectors = embedder.embed(&inputs).await.unwrap();
         let seconds = started.elapsed().as_secs_f64();
+        let per_cpu = inputs.len() as f64 / (cpu_seconds() - cpu);
         assert_eq!(vectors.len(), inputs.len());
         let rate = inputs.len() as f64 / seconds;
-        println!("batch {batch_size}: {} sentences in {seconds:.2} s: {rate:.0} sentences/s", inputs.len());
+        println!(
+            "batch {batch_size}: {} sentences in {seconds:.2} s: {rate:.0} sentences/s ({per_cpu:.0} per CPU-s)",
+            inputs.len()
+        );
+        let result = serde_json::json!({
+            "side": "kestrel", "what": "embeddings", "model": "all-minilm-l6-v2", "sentences": inputs.len(),
+            "batch": batch_size, "concurrency": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "sentences_per_s": rate.round(), "sentences_per_cpu_s": per_cpu.round(),
+        });
+        println!("RESULT {result}");
     }
     let sequential = embedder.clone().concurrency(1);
     let started = Instant::now();
     sequential.embed(&inputs).await.unwrap();
     let seconds = started.elapsed().as_secs_f64();
     println!("batch 32, concurrency 1: {:.0} sentences/s", inputs.len() as f64 / seconds);
+}
+
+/// CPU time of this process so far (user + system; Linux), in seconds: the
+/// machine may be shared, so throughput per CPU-second is printed too.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }

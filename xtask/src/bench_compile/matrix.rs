@@ -156,6 +156,7 @@ impl Runner<'_> {
                         compiled.report.write_html(&file, &program, &compiled.program)?;
                     }
                     if let Some(dir) = &self.save_dir {
+                        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
                         let file = dir.join(format!("{}-{}.json", kind.name(), kind_of_optimizer.name()));
                         compiled.program.save(&file).with_context(|| format!("saving {}", file.display()))?;
                     }

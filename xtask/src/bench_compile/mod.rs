@@ -319,14 +319,15 @@ async fn setup_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Resu
 /// The builder of a real model: `local/<name>` in process (feature `local`),
 /// `openai/<model>` on `--api-base`, else the provider's environment.
 fn real_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Result<LmBuilder> {
-    if args.constrained == Constrained::On {
-        bail!(
-            "--constrained on: constrained decoding is not built yet (no request option asks a provider to follow \
-             the ChatAdapter's structure); run with --constrained off"
-        );
-    }
+    let constrained = args.constrained == Constrained::On;
     if let Some(name) = model.strip_prefix("local/") {
-        return local_lm(name);
+        return local_lm(name, constrained);
+    }
+    if constrained {
+        bail!(
+            "--constrained on needs an in-process model (--lm local/<model>): the ChatAdapter's field structure \
+             has no field in the OpenAI wire format, so {model} would decode freely; run it with --constrained off"
+        );
     }
     if let Some(base) = api_base {
         let name = model.strip_prefix("openai/").context("--api-base needs an openai/<model> model string")?;
@@ -341,8 +342,24 @@ fn real_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Result<LmBu
     LmBuilder::from_model(model).with_context(|| format!("configuring --lm {model}{hint}"))
 }
 
+/// `local/<name>`: kestrel-local's engine in this process. `constrained`
+/// installs llguidance (the model then says `constrained_decoding`, so the
+/// ChatAdapter sends its field structure); off, the model decodes freely and
+/// the adapter asks for nothing, as with any server.
+#[cfg(feature = "local")]
+fn local_lm(name: &str, constrained: bool) -> Result<LmBuilder> {
+    use kestrel_local::{LocalLm, LocalLmOptions};
+    let model = format!("local/{name}");
+    let options = LocalLmOptions::default().constrained(constrained);
+    let lm = LocalLm::from_model_string_with(&model, options)
+        .with_context(|| format!("loading --lm {model} (fetch it first: `cargo xtask fetch-models {name}`)"))?;
+    let lm = if constrained { lm } else { lm.without_constraints() };
+    Ok(LmBuilder::new(lm))
+}
+
 /// `local/<name>`: not in this build.
-fn local_lm(name: &str) -> Result<LmBuilder> {
+#[cfg(not(feature = "local"))]
+fn local_lm(name: &str, _constrained: bool) -> Result<LmBuilder> {
     bail!(
         "--lm local/{name} runs the model in process, which this xtask was built without: \
          `cargo run -p xtask --features local -- bench-compile --lm local/{name} ...`"
@@ -476,6 +493,26 @@ mod tests {
             std::fs::write(dir.path().join("banking77").join(file), lines).unwrap();
         }
         dir
+    }
+
+    /// `--constrained on` reaches only in-process models: an HTTP server is
+    /// refused (it would decode freely), and `local/…` needs the feature or
+    /// the model (a missing one is an error naming fetch-models).
+    #[test]
+    fn constrained_decoding_is_routed_to_in_process_models_only() {
+        let args = |lm: &str| {
+            Wrapper::try_parse_from(["x", "--lm", lm, "--constrained", "on", "--dataset", "banking77-6"]).unwrap().args
+        };
+        let http = args("openai/qwen");
+        let error = real_lm(&http, "openai/qwen", Some("http://127.0.0.1:9/v1")).err().unwrap().to_string();
+        assert!(error.contains("needs an in-process model"), "{error}");
+        let local = args("local/./no-such-model.gguf");
+        let error = format!("{:#}", real_lm(&local, "local/./no-such-model.gguf", None).err().unwrap());
+        if cfg!(feature = "local") {
+            assert!(error.contains("cargo xtask fetch-models"), "{error}");
+        } else {
+            assert!(error.contains("--features local"), "{error}");
+        }
     }
 
     /// A real LM through `--api-base` on banking77-6: the server answers

@@ -46,11 +46,26 @@ pub struct LocalLmOptions {
     /// and replies follow them. Without the feature there is no grammar
     /// engine and this is ignored.
     pub constrained: bool,
+    /// Convert, at load time, the weight matrices stored in block formats
+    /// for which candle has no SIMD dot product (Q4_1, Q5_0, Q5_1: every
+    /// matrix of SmolLM2-135M's Q4_1 file, 133 of Qwen2.5-0.5B Q4_K_M's)
+    /// to Q8_0, which has one (default off). Faster (see
+    /// docs/PERFORMANCE.md, "Local models"), but the weights are re-rounded
+    /// to 8 bits per 32-weight block, so the arithmetic is no longer exactly
+    /// the file's and greedy replies can differ from llama.cpp's or from
+    /// this engine's without it.
+    pub requantize_q8: bool,
 }
 
 impl Default for LocalLmOptions {
     fn default() -> Self {
-        Self { prefix_cache_bytes: 512 << 20, prefill_chunk: 512, max_sequences: 16, constrained: true }
+        Self {
+            prefix_cache_bytes: 512 << 20,
+            prefill_chunk: 512,
+            max_sequences: 16,
+            constrained: true,
+            requantize_q8: false,
+        }
     }
 }
 
@@ -73,6 +88,13 @@ impl LocalLmOptions {
     #[must_use]
     pub fn max_sequences(mut self, n: usize) -> Self {
         self.max_sequences = n.max(1);
+        self
+    }
+
+    /// Sets [`Self::requantize_q8`].
+    #[must_use]
+    pub fn requantize_q8(mut self, on: bool) -> Self {
+        self.requantize_q8 = on;
         self
     }
 
@@ -159,7 +181,7 @@ impl LocalLm {
         let bos = file.opt_u32("tokenizer.ggml.bos_token_id")?;
         let add_bos = file.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
         let byte_level = file.opt_str("tokenizer.ggml.model")?.unwrap_or("gpt2") == "gpt2";
-        let loaded = Model::load(&mut file)?;
+        let loaded = Model::load(&mut file, options.requantize_q8)?;
         let vocab = Vocab::from_gguf(&pieces, &types, eos, byte_level, loaded.config().vocab_size)
             .map_err(|error| invalid(&file_path, error.to_string()))?;
         let token_text = |id: Option<u32>| id.and_then(|id| pieces.get(id as usize)).cloned().unwrap_or_default();

@@ -5,7 +5,7 @@
 //! any number of sequences, each with any number of new tokens — through
 //! every matmul at once, attention per sequence.
 
-use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Tensor};
 
 use super::attention::{Heads, Rope, RopeStyle, attend};
@@ -124,8 +124,10 @@ pub(crate) struct SeqStep<'a> {
 }
 
 impl Model {
-    /// Loads the weights of a GGUF file.
-    pub(crate) fn load(file: &mut GgufFile) -> Result<Self, LocalError> {
+    /// Loads the weights of a GGUF file. With `requantize`, matrices in a
+    /// block format that candle has no SIMD dot product for
+    /// ([`needs_requantize`]) are converted to Q8_0 once, here.
+    pub(crate) fn load(file: &mut GgufFile, requantize: bool) -> Result<Self, LocalError> {
         let config = ModelConfig::read(file)?;
         let path = file.path().to_owned();
         let candle = |error: candle_core::Error| invalid(&path, error.to_string());
@@ -143,7 +145,8 @@ impl Model {
             let name = |part: &str| format!("blk.{i}.{part}");
             let mut matmul = |part: &str| -> Result<QMatMul, LocalError> {
                 let tensor: QTensor = file.tensor(&name(part))?;
-                QMatMul::from_qtensor(tensor).map_err(|error| invalid(&path, error.to_string()))
+                let tensor = if requantize && needs_requantize(&tensor) { to_q8_0(&tensor) } else { Ok(tensor) };
+                tensor.and_then(QMatMul::from_qtensor).map_err(|error| invalid(&path, error.to_string()))
             };
             let wq = matmul("attn_q.weight")?;
             let wk = matmul("attn_k.weight")?;
@@ -279,8 +282,50 @@ impl Model {
     }
 }
 
+/// Whether a matrix is in a block format whose dot product candle 0.9 runs
+/// as scalar code on x86 (`vec_dot_unopt`): Q4_1, Q5_0, Q5_1. SmolLM2's
+/// Q4_1 file is all Q4_1; Qwen2.5-0.5B's Q4_K_M file keeps 133 matrices
+/// (those 896 wide, not a multiple of the k-quants' 256) in Q5_0.
+pub(crate) fn needs_requantize(tensor: &QTensor) -> bool {
+    let k = tensor.shape().dims().last().copied().unwrap_or(0);
+    matches!(tensor.dtype(), GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1) && k % 32 == 0
+}
+
+/// The same matrix in Q8_0 (32 weights per block, one f16 scale, AVX2 dot
+/// product): dequantized exactly, then each block re-rounded to 8 bits.
+fn to_q8_0(tensor: &QTensor) -> candle_core::Result<QTensor> {
+    QTensor::quantize(&tensor.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)
+}
+
 /// A small tensor (norm weights, biases) as dense `f32`.
 fn dense(file: &mut GgufFile, name: &str) -> Result<Tensor, LocalError> {
     let path = file.path().to_owned();
     file.tensor(name)?.dequantize(&Device::Cpu).map_err(|error| invalid(&path, format!("{name}: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalar_block_formats_are_requantized_to_q8_0_closely() {
+        let values: Vec<f32> = (0..4 * 64).map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) * 0.3).collect();
+        let dense = Tensor::from_vec(values, (4, 64), &Device::Cpu).unwrap();
+        for dtype in [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::Q5_1] {
+            let stored = QTensor::quantize(&dense, dtype).unwrap();
+            assert!(needs_requantize(&stored), "{dtype:?}");
+            let q8 = to_q8_0(&stored).unwrap();
+            assert_eq!(q8.dtype(), GgmlDType::Q8_0);
+            assert_eq!(q8.shape().dims(), [4, 64]);
+            let before = stored.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let after = q8.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let block_max = before.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let worst = before.iter().zip(&after).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            // half a step of 8 bits (amax / 254), plus the f16 rounding of the block scale
+            assert!(worst <= block_max / 200.0, "{dtype:?}: {worst} vs {block_max}");
+        }
+        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_0] {
+            assert!(!needs_requantize(&QTensor::quantize(&dense, dtype).unwrap()), "{dtype:?} has a SIMD kernel");
+        }
+    }
 }

@@ -141,37 +141,66 @@ async fn timed(lm: &LocalLm, request: &LmRequest) -> (Duration, u64, usize) {
     (start.elapsed(), out.response.usage.completion_tokens, out.cached_prompt_tokens)
 }
 
+/// The prompts of `benches/local/llama_speed.py` (llama.cpp's side), so
+/// that both engines decode the same text.
+const SYSTEM_SENTENCE: &str =
+    "You are a careful assistant for a bank's customer service team, and you answer in one short sentence. ";
+const USER_PROMPT: &str = "Write a long story about a robot who learns to paint.";
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// Prints single-stream decode speed, aggregate speed with 8 concurrent
 /// requests, and time to first token on a ~500-token system prompt cold
-/// and warm (prefix cache). Use a release build.
+/// and warm (prefix cache), as text and as one `RESULT {json}` line per
+/// model (`benches/local/speed.sh` collects them). Use a release build
+/// with `RUSTFLAGS="-C target-cpu=native"`. The prompts and the median of
+/// 3 runs are those of `benches/local/llama_speed.py`.
+/// `KESTREL_BENCH_MODELS` (comma-separated model strings),
+/// `KESTREL_BENCH_TOKENS` (default 128) and `KESTREL_BENCH_REQUANTIZE=1`
+/// (`LocalLmOptions::requantize_q8`) change what is measured.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs the real models (cargo xtask fetch-models); a benchmark: run in release"]
 async fn engine_speed_figures() {
     let models: Vec<String> = std::env::var("KESTREL_BENCH_MODELS")
         .map(|v| v.split(',').map(str::to_owned).collect())
         .unwrap_or_else(|_| vec![SMOLLM2.to_owned(), QWEN.to_owned()]);
-    let system = "You are a careful assistant for a bank. Classify each customer message into one intent. ".repeat(28);
+    let decode_tokens: u32 = std::env::var("KESTREL_BENCH_TOKENS").ok().and_then(|v| v.parse().ok()).unwrap_or(128);
+    let requantize = std::env::var("KESTREL_BENCH_REQUANTIZE").is_ok_and(|v| v == "1");
+    let repeats = 3;
     for model in models {
-        let lm = load(&model, LocalLmOptions::default().prefix_cache_bytes(0));
-        let decode_tokens = 64;
+        let options = LocalLmOptions::default().requantize_q8(requantize);
+        let lm = load(&model, options.clone().prefix_cache_bytes(0));
+        let mut system = SYSTEM_SENTENCE.to_owned();
+        while lm.tokenizer().encode(system.as_str(), false).unwrap().len() < 500 {
+            system.push_str(SYSTEM_SENTENCE);
+        }
+        let system_tokens = lm.tokenizer().encode(system.as_str(), false).unwrap().len();
         // Warm-up, then single stream: TTFT (1 token) and the full run.
         timed(&lm, &ask("Be brief.", "Say hello.", 4)).await;
-        let short = ask("Be brief.", "Write a long story about a dragon who learns to fly.", 1);
-        let (first, _, _) = timed(&lm, &short).await;
-        let mut long = short.clone();
-        long.max_tokens = Some(decode_tokens);
-        let cpu = cpu_seconds();
-        let (whole, produced, _) = timed(&lm, &long).await;
-        let single_cpu = produced as f64 / (cpu_seconds() - cpu);
-        let single = (produced.saturating_sub(1)) as f64 / (whole - first).as_secs_f64();
+        let mut singles = Vec::new();
+        let mut singles_cpu = Vec::new();
+        let mut produced_single = 0;
+        for _ in 0..repeats {
+            let short = user_only(USER_PROMPT, 1);
+            let (first, _, _) = timed(&lm, &short).await;
+            let long = user_only(USER_PROMPT, decode_tokens);
+            let cpu = cpu_seconds();
+            let (whole, produced, _) = timed(&lm, &long).await;
+            singles_cpu.push(produced as f64 / (cpu_seconds() - cpu));
+            singles.push((produced.saturating_sub(1)) as f64 / (whole - first).as_secs_f64());
+            produced_single = produced;
+        }
+        let (single, single_cpu) = (median(singles), median(singles_cpu));
         // 8 concurrent requests (distinct prompts, no shared cache).
         let cpu = cpu_seconds();
         let start = Instant::now();
         let handles: Vec<_> = (0..8)
             .map(|i| {
                 let lm = lm.clone();
-                let request =
-                    ask("Be brief.", &format!("Story number {i}: write a long story about dragon {i}."), decode_tokens);
+                let request = user_only(&format!("{USER_PROMPT} Story number {i}."), decode_tokens);
                 tokio::spawn(async move { lm.generate(&request).await.unwrap().response.usage.completion_tokens })
             })
             .collect();
@@ -182,19 +211,63 @@ async fn engine_speed_figures() {
         let aggregate = total as f64 / start.elapsed().as_secs_f64();
         let aggregate_cpu = total as f64 / (cpu_seconds() - cpu);
         // TTFT on the long system prompt: cold (no prefix cache) vs warm.
-        let (cold, _, _) = timed(&lm, &ask(&system, "My card has not arrived.", 1)).await;
-        let warm_lm = load(&model, LocalLmOptions::default());
-        timed(&warm_lm, &ask(&system, "I lost my card.", 1)).await;
-        let (warm, _, cached) = timed(&warm_lm, &ask(&system, "My card has not arrived.", 1)).await;
-        let prompt_tokens = lm.prompt_ids(&ask(&system, "My card has not arrived.", 1).messages).unwrap().len();
+        let mut colds = Vec::new();
+        for i in 0..repeats {
+            let (cold, _, _) = timed(&lm, &ask(&system, &format!("Question {i}: how do I change my PIN?"), 1)).await;
+            colds.push(cold.as_secs_f64());
+        }
+        let warm_lm = load(&model, options);
+        timed(&warm_lm, &ask(&system, "Warm-up question.", 1)).await;
+        let mut warms = Vec::new();
+        let mut cached = 0;
+        for i in 0..repeats {
+            let (warm, _, hit) = timed(&warm_lm, &ask(&system, &format!("Question {i}: where is my card?"), 1)).await;
+            warms.push(warm.as_secs_f64());
+            cached = hit;
+        }
+        let (cold, warm) = (median(colds), median(warms));
+        let prompt_tokens = lm.prompt_ids(&ask(&system, "Question 0: where is my card?", 1).messages).unwrap().len();
         println!(
             "{model}: single-stream decode {single:.1} tok/s ({single_cpu:.1} tok per CPU-s); 8 concurrent aggregate \
              {aggregate:.1} tok/s ({:.2}x; {aggregate_cpu:.1} tok per CPU-s); \
              TTFT on a {prompt_tokens}-token prompt cold {:.0} ms, warm {:.0} ms ({cached} cached tokens, {:.1}x)",
             aggregate / single,
-            cold.as_secs_f64() * 1e3,
-            warm.as_secs_f64() * 1e3,
-            cold.as_secs_f64() / warm.as_secs_f64(),
+            cold * 1e3,
+            warm * 1e3,
+            cold / warm,
         );
+        let result = serde_json::json!({
+            "side": "kestrel",
+            "model": model,
+            "requantize_q8": requantize,
+            "threads": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "tokens": decode_tokens,
+            "single_tokens": produced_single,
+            "decode_tok_s": round1(single),
+            "decode_tok_per_cpu_s": round1(single_cpu),
+            "system_tokens": system_tokens,
+            "prompt_tokens": prompt_tokens,
+            "ttft_cold_ms": round1(cold * 1e3),
+            "ttft_warm_ms": round1(warm * 1e3),
+            "cached_tokens": cached,
+            "concurrent": 8,
+            "concurrent_tok_s": round1(aggregate),
+            "concurrent_tok_per_cpu_s": round1(aggregate_cpu),
+            "concurrent_tokens": total,
+        });
+        println!("RESULT {result}");
     }
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// A greedy request with one user message (the shape of llama_speed.py's
+/// decode prompt: the chat template, no system message).
+fn user_only(user: &str, max_tokens: u32) -> LmRequest {
+    let mut request = LmRequest::new(vec![Message::user(user)]);
+    request.temperature = Some(0.0);
+    request.max_tokens = Some(max_tokens);
+    request
 }
