@@ -10,7 +10,7 @@ use futures::future::try_join_all;
 use serde_json::Value;
 
 use super::anthropic_wire::{messages_body, parse_message};
-use super::http_errors::{error_chain, retry_after, status_error};
+use super::http_errors::json_reply;
 use super::secret::{check_key, redact};
 use super::{DEFAULT_TIMEOUT, check_tls, env_var, host_of};
 use crate::error::LmError;
@@ -137,40 +137,7 @@ impl AnthropicProvider {
             value.set_sensitive(true);
             request = request.header("x-api-key", value);
         }
-        let response = request.send().await.map_err(|e| {
-            if e.is_timeout() {
-                LmError::Timeout { model: model(), message: error_chain(&e) }
-            } else if e.is_builder() {
-                LmError::Config(format!("cannot send to {}: {}", self.id, error_chain(&e)))
-            } else {
-                LmError::Connection { model: model(), message: error_chain(&e) }
-            }
-        })?;
-        let status = response.status();
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let wait = retry_after(header("retry-after-ms").as_deref(), header("retry-after").as_deref());
-        let bytes = response.bytes().await;
-        if !status.is_success() {
-            let body = match bytes {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                Err(e) => format!("(the error body could not be read: {e})"),
-            };
-            return Err(status_error(&self.id, status.as_u16(), wait, &body));
-        }
-        let bytes = bytes.map_err(|e| match e.is_timeout() {
-            true => LmError::Timeout { model: model(), message: error_chain(&e) },
-            false => LmError::BadResponse {
-                model: model(),
-                message: format!("reading the body failed: {}", error_chain(&e)),
-            },
-        })?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| LmError::BadResponse {
-            model: model(),
-            message: format!(
-                "invalid JSON ({e}): {}",
-                String::from_utf8_lossy(&bytes).chars().take(500).collect::<String>()
-            ),
-        })?;
+        let value = json_reply(request.send().await, &self.id).await?;
         parse_message(&self.name, value).map_err(|message| LmError::BadResponse { model: model(), message })
     }
 }

@@ -225,6 +225,50 @@ fn shorten(text: &str) -> String {
     }
 }
 
+/// A sent request's JSON reply, or its failure as an [`LmError`] naming
+/// `model`: a timeout, a request that could not be built (a configuration
+/// error), a connection failure, an error status (through [`status_error`],
+/// with the `Retry-After` wait), a body that could not be read, or one that
+/// is not JSON (quoted, cut to 500 characters). Shared by the providers and
+/// clients that talk to their server with reqwest directly.
+#[cfg(any(feature = "anthropic", feature = "retrieval"))]
+pub(crate) async fn json_reply(sent: Result<reqwest::Response, reqwest::Error>, model: &str) -> Result<Value, LmError> {
+    let name = || model.to_string();
+    let response = sent.map_err(|e| {
+        if e.is_timeout() {
+            LmError::Timeout { model: name(), message: error_chain(&e) }
+        } else if e.is_builder() {
+            LmError::Config(format!("cannot send to {model}: {}", error_chain(&e)))
+        } else {
+            LmError::Connection { model: name(), message: error_chain(&e) }
+        }
+    })?;
+    let status = response.status();
+    let header = |h: &str| response.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let wait = retry_after(header("retry-after-ms").as_deref(), header("retry-after").as_deref());
+    let bytes = response.bytes().await;
+    if !status.is_success() {
+        let body = match bytes {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => format!("(the error body could not be read: {e})"),
+        };
+        return Err(status_error(model, status.as_u16(), wait, &body));
+    }
+    let bytes = bytes.map_err(|e| match e.is_timeout() {
+        true => LmError::Timeout { model: name(), message: error_chain(&e) },
+        false => {
+            LmError::BadResponse { model: name(), message: format!("reading the body failed: {}", error_chain(&e)) }
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| LmError::BadResponse {
+        model: name(),
+        message: format!(
+            "invalid JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes).chars().take(500).collect::<String>()
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Passage, Retriever, retrieval_error};
 use crate::error::LmError;
-use crate::providers::http_errors::{error_chain, retry_after, status_error};
+use crate::providers::http_errors::json_reply;
 
 /// Largest `k` DSPy sends with a GET ("only k <= 100 is supported for the
 /// hosted ColBERTv2 server").
@@ -102,40 +102,7 @@ impl ColBertV2 {
     }
 
     async fn send(&self, query: &str, k: usize) -> Result<Value, LmError> {
-        let name = || self.name.clone();
-        let response = self.request(query, k)?.send().await.map_err(|e| {
-            if e.is_timeout() {
-                LmError::Timeout { model: name(), message: error_chain(&e) }
-            } else if e.is_builder() {
-                LmError::Config(format!("cannot send to {}: {}", self.name, error_chain(&e)))
-            } else {
-                LmError::Connection { model: name(), message: error_chain(&e) }
-            }
-        })?;
-        let status = response.status();
-        let header = |h: &str| response.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let wait = retry_after(header("retry-after-ms").as_deref(), header("retry-after").as_deref());
-        let bytes = response.bytes().await;
-        if !status.is_success() {
-            let body = match bytes {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                Err(e) => format!("(the error body could not be read: {e})"),
-            };
-            return Err(status_error(&self.name, status.as_u16(), wait, &body));
-        }
-        let bytes = bytes.map_err(|e| match e.is_timeout() {
-            true => LmError::Timeout { model: name(), message: error_chain(&e) },
-            false => {
-                LmError::BadResponse { model: name(), message: format!("reading the body failed: {}", error_chain(&e)) }
-            }
-        })?;
-        serde_json::from_slice(&bytes).map_err(|e| LmError::BadResponse {
-            model: name(),
-            message: format!(
-                "invalid JSON ({e}): {}",
-                String::from_utf8_lossy(&bytes).chars().take(500).collect::<String>()
-            ),
-        })
+        json_reply(self.request(query, k)?.send().await, &self.name).await
     }
 
     /// Read a 200 body into passages.
