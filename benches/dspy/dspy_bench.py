@@ -81,6 +81,36 @@ def load(path):
     return [dspy.Example(question=r["question"], answer=r["answer"]).with_inputs("question") for r in rows]
 
 
+def runner_parser(doc, *, dataset_help="JSONL of {question, answer} (cargo xtask serve-sim --write-dataset)", seed=0):
+    """The flags every optimizer runner (mipro/gepa/simba_dspy.py) shares with its
+    Kestrel twin; each runner adds its own."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--base-url", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:PORT/v1")
+    p.add_argument("--control", help="serve-sim's control URL, e.g. http://127.0.0.1:PORT/")
+    p.add_argument("--dataset", required=True, help=dataset_help)
+    p.add_argument("--concurrency", type=int, default=16, help="num_threads")
+    p.add_argument("--train", type=int, default=100)
+    p.add_argument("--dev", type=int, default=100)
+    p.add_argument("--seed", type=int, default=seed)
+    return p
+
+
+def timed_exact_match(program, devset, num_threads):
+    """dspy.Evaluate with answer_exact_match over `devset`: (result, seconds)."""
+    import dspy
+
+    evaluator = dspy.Evaluate(
+        devset=devset,
+        metric=dspy.evaluate.answer_exact_match,
+        num_threads=num_threads,
+        display_progress=False,
+        display_table=False,
+    )
+    start = time.perf_counter()
+    result = evaluator(program)
+    return result, time.perf_counter() - start
+
+
 def cache_hit(args):
     dspy, _ = configure(args, memory_cache=True)
     program = dspy.Predict("question -> answer")
@@ -141,16 +171,7 @@ def evaluate(args):
     if len(devset) < args.examples:
         sys.exit(f"{args.dataset} has {len(devset)} examples, fewer than --examples {args.examples}")
     program = dspy.Predict("question -> answer")
-    evaluator = dspy.Evaluate(
-        devset=devset,
-        metric=dspy.evaluate.answer_exact_match,
-        num_threads=args.concurrency,
-        display_progress=False,
-        display_table=False,
-    )
-    start = time.perf_counter()
-    result = evaluator(program)
-    seconds = time.perf_counter() - start
+    result, seconds = timed_exact_match(program, devset, args.concurrency)
     return {"seconds": seconds, "score": result.score, "examples": len(devset)}
 
 

@@ -22,7 +22,6 @@ with the same flags and keys; `compare_gepa.sh` runs both against one server.
 during the compile; `seconds` is the compile's wall time.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -30,20 +29,13 @@ import time
 import urllib.request
 
 # The DSPy side of the other workloads (same folder): the stdout guard.
-from dspy_bench import stdout_to_stderr
+from dspy_bench import runner_parser, stdout_to_stderr, timed_exact_match
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--base-url", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:PORT/v1")
-    p.add_argument("--control", help="serve-sim's control URL, e.g. http://127.0.0.1:PORT/")
-    p.add_argument("--dataset", required=True, help="JSONL of {question, answer, how} (serve-sim --with-feedback)")
-    p.add_argument("--concurrency", type=int, default=16, help="num_threads")
+    p = runner_parser(__doc__, dataset_help="JSONL of {question, answer, how} (serve-sim --with-feedback)")
     p.add_argument("--auto", choices=["light", "medium", "heavy"], default="light")
-    p.add_argument("--train", type=int, default=100)
     p.add_argument("--val", type=int, default=100)
-    p.add_argument("--dev", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
 
 
@@ -117,16 +109,7 @@ def run(args):
         from dspy.clients.base_lm import GLOBAL_HISTORY
 
         lm_calls = len(GLOBAL_HISTORY)
-        evaluator = dspy.Evaluate(
-            devset=devset,
-            metric=dspy.evaluate.answer_exact_match,
-            num_threads=args.concurrency,
-            display_progress=False,
-            display_table=False,
-        )
-        start = time.perf_counter()
-        dev = evaluator(compiled)
-        dev_seconds = time.perf_counter() - start
+        dev, dev_seconds = timed_exact_match(compiled, devset, args.concurrency)
     results = compiled.detailed_results
     predictors = compiled.predictors()
     return {

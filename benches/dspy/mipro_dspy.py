@@ -16,7 +16,6 @@ with the same flags and keys; `compare_mipro.sh` runs both against one server.
 during the compile; `seconds` is the compile's wall time.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -24,20 +23,13 @@ import time
 import urllib.request
 
 # The DSPy side of the other workloads (same folder): its data loading and stdout guard.
-from dspy_bench import load, stdout_to_stderr
+from dspy_bench import load, runner_parser, stdout_to_stderr, timed_exact_match
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--base-url", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:PORT/v1")
-    p.add_argument("--control", help="serve-sim's control URL, e.g. http://127.0.0.1:PORT/")
-    p.add_argument("--dataset", required=True, help="JSONL of {question, answer} (cargo xtask serve-sim --write-dataset)")
-    p.add_argument("--concurrency", type=int, default=16, help="num_threads")
+    p = runner_parser(__doc__, seed=9)
     p.add_argument("--trial-concurrency", type=int, default=1, help="accepted for symmetry; DSPy runs trials one at a time")
     p.add_argument("--auto", choices=["light", "medium", "heavy"], default="light")
-    p.add_argument("--train", type=int, default=100)
-    p.add_argument("--dev", type=int, default=100)
-    p.add_argument("--seed", type=int, default=9)
     return p.parse_args()
 
 
@@ -79,16 +71,7 @@ def run(args):
         from dspy.clients.base_lm import GLOBAL_HISTORY
 
         lm_calls = len(GLOBAL_HISTORY)
-        evaluator = dspy.Evaluate(
-            devset=devset,
-            metric=dspy.evaluate.answer_exact_match,
-            num_threads=args.concurrency,
-            display_progress=False,
-            display_table=False,
-        )
-        start = time.perf_counter()
-        dev = evaluator(compiled)
-        dev_seconds = time.perf_counter() - start
+        dev, dev_seconds = timed_exact_match(compiled, devset, args.concurrency)
     predictors = compiled.predictors()
     trial_logs = getattr(compiled, "trial_logs", {}) or {}
     # Distinct parameter sets among the minibatch trials (by the programs' instructions and demos):
