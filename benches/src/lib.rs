@@ -7,11 +7,12 @@
 //! that go through the real HTTP provider path (`LmClient` + `OpenAiProvider`).
 //!
 //! It also holds what the like-for-like runners against Python DSPy
-//! (`src/bin/dspy_compare.rs`, `src/bin/mipro_compare.rs`) share.
+//! (`src/bin/*_compare.rs`) share ([`compare`] for the optimizer runners).
 //!
 //! Run the benches with `cargo bench -p kestrel-benches`; see
 //! `docs/PERFORMANCE.md` for the figures and what each one measures.
 
+pub mod compare;
 pub mod soak;
 
 use std::io;

@@ -25,74 +25,34 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use clap::{Parser, ValueEnum};
-use kestrel_benches::{MODEL, emit_result, runtime};
+use clap::Parser;
+use kestrel_benches::compare::{Auto, BoxError, ServerArgs};
+use kestrel_benches::{emit_result, runtime};
 use kestrel_core::{Example, Prediction};
 use kestrel_eval::metrics::AnswerExactMatch;
-use kestrel_eval::{Dataset, EvalError, Evaluate, Metric, Score, Trace};
-use kestrel_lm::cache::CacheConfig;
-use kestrel_lm::providers::OpenAiProvider;
-use kestrel_lm::{LmBuilder, SharedLm, with_lm};
+use kestrel_eval::{EvalError, Evaluate, Metric, Score, Trace};
+use kestrel_lm::with_lm;
 use kestrel_modules::{ChainOfThought, PredictorsExt};
 use kestrel_optimizers::{AutoMode, Gepa, Optimizer};
 use serde_json::{Value, json};
 
-type BoxError = Box<dyn std::error::Error>;
-
-/// GEPA's `auto` mode.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Auto {
-    Light,
-    Medium,
-    Heavy,
-}
-
-impl From<Auto> for AutoMode {
-    fn from(auto: Auto) -> Self {
-        match auto {
-            Auto::Light => AutoMode::Light,
-            Auto::Medium => AutoMode::Medium,
-            Auto::Heavy => AutoMode::Heavy,
-        }
-    }
-}
-
 /// Compile ChainOfThought with GEPA against an external OpenAI-compatible server.
 #[derive(Debug, Parser)]
 struct Args {
-    /// OpenAI base URL, e.g. http://127.0.0.1:PORT/v1.
-    #[arg(long)]
-    base_url: String,
-    /// serve-sim's control URL (`http://127.0.0.1:PORT/`): requests are read from its `/stats`.
-    #[arg(long)]
-    control: Option<String>,
-    /// JSONL of {question, answer, how} (`cargo xtask serve-sim --write-dataset PATH --with-feedback`).
-    #[arg(long)]
-    dataset: String,
-    /// Program calls in flight (DSPy's num_threads).
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
+    #[command(flatten)]
+    server: ServerArgs,
     /// GEPA's auto mode.
     #[arg(long, value_enum, default_value_t = Auto::Light)]
     auto: Auto,
-    /// Training examples (the first ones of the dataset).
-    #[arg(long, default_value_t = 100)]
-    train: usize,
     /// Validation examples (the next ones): GEPA's Pareto set.
     #[arg(long, default_value_t = 100)]
     val: usize,
-    /// Held-out dev examples (the next ones), scored after compiling.
-    #[arg(long, default_value_t = 100)]
-    dev: usize,
     /// GEPA's seed (DSPy's default 0).
     #[arg(long, default_value_t = 0)]
     seed: i64,
     /// Run one reflective iteration at a time, as DSPy (`Gepa::speculate(false)`).
     #[arg(long)]
     no_speculate: bool,
-    /// Runtime worker threads.
-    #[arg(long, default_value_t = 2)]
-    workers: usize,
 }
 
 /// `AnswerExactMatch` with gepa_dspy.py's feedback: the verdict, then the
@@ -144,39 +104,26 @@ fn main() -> ExitCode {
         run(&args),
         [
             ("workload", json!("gepa")),
-            ("concurrency", json!(args.concurrency)),
+            ("concurrency", json!(args.server.concurrency)),
             ("seed", json!(args.seed)),
             ("speculate", json!(!args.no_speculate)),
         ],
     )
 }
 
-/// GET `{control}{route}` and parse the JSON body (serve-sim's control port).
-async fn control(http: &reqwest::Client, base: &str, route: &str) -> Result<Value, BoxError> {
-    let url = format!("{}/{route}", base.trim_end_matches('/'));
-    let text = http.get(&url).send().await?.error_for_status()?.text().await?;
-    Ok(serde_json::from_str(&text)?)
-}
-
 fn run(args: &Args) -> Result<Value, BoxError> {
-    let examples = Dataset::jsonl(&args.dataset)?.with_inputs(["question"]).into_examples();
+    let (train, val, dev) = (args.server.train, args.val, args.server.dev);
+    let (train_end, val_end) = (train, train + val);
+    let examples = args.server.examples(val_end + dev, &format!("--train {train} --val {val} --dev {dev}"))?;
     if examples.iter().any(|e| e.get("how").is_none()) {
-        return Err(format!("{} has no `how` fields: write it with serve-sim --with-feedback", args.dataset).into());
-    }
-    let (train_end, val_end) = (args.train, args.train + args.val);
-    if examples.len() < val_end + args.dev {
-        return Err(format!(
-            "{} has too few examples for --train {} --val {} --dev {}",
-            args.dataset, args.train, args.val, args.dev
-        )
-        .into());
+        return Err(
+            format!("{} has no `how` fields: write it with serve-sim --with-feedback", args.server.dataset).into()
+        );
     }
     let trainset = &examples[..train_end];
     let valset = &examples[train_end..val_end];
-    let devset: Arc<[Example]> = examples[val_end..val_end + args.dev].to_vec().into();
-    let provider = OpenAiProvider::new(MODEL).base_url(args.base_url.clone()).api_key("sk-bench");
-    let client = LmBuilder::new(provider).cache(CacheConfig::memory_only()).build()?;
-    let lm = SharedLm::new(client.clone());
+    let devset: Arc<[Example]> = examples[val_end..val_end + dev].to_vec().into();
+    let (client, lm) = args.server.lm()?;
     let program = ChainOfThought::from_signature("question -> answer")?;
     let optimizer = Gepa::new(FeedbackExact)
         .auto(args.auto.into())
@@ -184,22 +131,17 @@ fn run(args: &Args) -> Result<Value, BoxError> {
         .seed(args.seed)
         .track_stats(true)
         .speculate(!args.no_speculate)
-        .concurrency(args.concurrency)?
+        .concurrency(args.server.concurrency)?
         .display_progress(false);
     let http = reqwest::Client::new();
-    runtime(args.workers)?.block_on(async {
-        if let Some(base) = &args.control {
-            control(&http, base, "reset").await?;
-        }
+    runtime(args.server.workers)?.block_on(async {
+        args.server.control(&http, "reset").await?;
         let started = Instant::now();
         let compiled = with_lm(lm.clone(), optimizer.compile_with_valset(&program, trainset, Some(valset))).await?;
         let seconds = started.elapsed().as_secs_f64();
-        let requests = match &args.control {
-            Some(base) => control(&http, base, "stats").await?["requests"].as_u64(),
-            None => None,
-        };
+        let requests = args.server.control(&http, "stats").await?.and_then(|stats| stats["requests"].as_u64());
         let usage = client.usage().total;
-        let evaluate = Evaluate::new(Arc::clone(&devset)).concurrency(args.concurrency)?.display_progress(false);
+        let evaluate = Evaluate::new(Arc::clone(&devset)).concurrency(args.server.concurrency)?.display_progress(false);
         let started = Instant::now();
         let dev = with_lm(lm, evaluate.run(&compiled.program, &AnswerExactMatch::new())).await?;
         let dev_seconds = started.elapsed().as_secs_f64();
