@@ -31,22 +31,7 @@ DATA=$OUT/data-feedback.jsonl
 "$XTASK" serve-sim --write-dataset "$DATA" --examples 1200 --seed 0 --with-feedback >&2
 DSPY=("$PY" "$ROOT/benches/dspy/gepa_dspy.py")
 
-# run SIDE LATENCY_MS FLAGS...: one compile (each side resets and reads the
-# request count itself, around its compile), its RESULT appended to results.jsonl.
-run() {
-    local side=$1 latency=$2; shift 2
-    local line
-    curl -sf "${CONTROL}latency/$latency" > /dev/null
-    if [ "$side" = kestrel ]; then
-        line=$("$KESTREL" --base-url "$BASE" --control "$CONTROL" --dataset "$DATA" "$@" 2>>"$OUT/stderr.log" | sed -n 's/^RESULT //p') || true
-    else
-        line=$("${DSPY[@]}" --base-url "$BASE" --control "$CONTROL" --dataset "$DATA" "$@" 2>>"$OUT/stderr.log" | sed -n 's/^RESULT //p') || true
-    fi
-    [ -n "$line" ] || { echo "$side $* failed; see $OUT/stderr.log" >&2; exit 1; }
-    "$PY" -c 'import json, sys
-r = json.loads(sys.argv[1]); r["latency_ms"] = int(sys.argv[2]); print(json.dumps(r))' "$line" "$latency" >> "$RESULTS"
-    echo "  $side $* @ ${latency} ms: $(tail -n 1 "$RESULTS" | cut -c1-200)" >&2
-}
+# `run SIDE LATENCY_MS FLAGS...` (lib.sh): one compile, its RESULT appended to results.jsonl.
 
 for latency in $LATENCIES; do
     for c in $CONCURRENCY; do
