@@ -111,6 +111,47 @@ def timed_exact_match(program, devset, num_threads):
     return result, time.perf_counter() - start
 
 
+def control(base, route):
+    """GET serve-sim's control port `{base}{route}` and parse its JSON."""
+    import urllib.request
+
+    with urllib.request.urlopen(base.rstrip("/") + "/" + route, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def server_lm(args):
+    """The optimizer runners' LM: the server's model with a fresh memory cache
+    and the disk cache off, configured as DSPy's default LM."""
+    import dspy
+
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
+    lm = dspy.LM("openai/gpt-4o-mini", api_base=args.base_url, api_key="sk-bench", cache=True)
+    dspy.configure(lm=lm)
+    return lm
+
+
+def runner_main(args, run, workload, **extra):
+    """An optimizer runner's main: quiet LiteLLM, the bundled price table (never
+    fetched over the network), `run(args)`, then one `RESULT {json}` line."""
+    os.environ.setdefault("LITELLM_LOG", "ERROR")
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "true"
+    import dspy
+
+    result = run(args)
+    result.update(
+        {
+            "side": "dspy",
+            "version": dspy.__version__,
+            "python": sys.version.split()[0],
+            "workload": workload,
+            "concurrency": args.concurrency,
+            **extra,
+            "seed": args.seed,
+        }
+    )
+    print("RESULT " + json.dumps(result), flush=True)
+
+
 def cache_hit(args):
     dspy, _ = configure(args, memory_cache=True)
     program = dspy.Predict("question -> answer")

@@ -16,14 +16,11 @@ with the same flags and keys; `compare_mipro.sh` runs both against one server.
 during the compile; `seconds` is the compile's wall time.
 """
 
-import json
-import os
 import sys
 import time
-import urllib.request
 
 # The DSPy side of the other workloads (same folder): its data loading and stdout guard.
-from dspy_bench import load, runner_parser, stdout_to_stderr, timed_exact_match
+from dspy_bench import control, load, runner_main, runner_parser, server_lm, stdout_to_stderr, timed_exact_match
 
 
 def parse_args():
@@ -33,18 +30,11 @@ def parse_args():
     return p.parse_args()
 
 
-def control(base, route):
-    with urllib.request.urlopen(base.rstrip("/") + "/" + route, timeout=10) as response:
-        return json.loads(response.read())
-
-
 def run(args):
     import dspy
     from dspy.teleprompt import MIPROv2
 
-    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
-    lm = dspy.LM("openai/gpt-4o-mini", api_base=args.base_url, api_key="sk-bench", cache=True)
-    dspy.configure(lm=lm)
+    lm = server_lm(args)
     data = load(args.dataset)
     if len(data) < args.train + args.dev:
         sys.exit(f"{args.dataset} has too few examples for --train {args.train} --dev {args.dev}")
@@ -100,25 +90,7 @@ def run(args):
 
 
 def main():
-    args = parse_args()
-    os.environ.setdefault("LITELLM_LOG", "ERROR")
-    # Use the bundled model-price table; never fetch it over the network.
-    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "true"
-    import dspy
-
-    result = run(args)
-    result.update(
-        {
-            "side": "dspy",
-            "version": dspy.__version__,
-            "python": sys.version.split()[0],
-            "workload": "mipro",
-            "concurrency": args.concurrency,
-            "trial_concurrency": 1,
-            "seed": args.seed,
-        }
-    )
-    print("RESULT " + json.dumps(result), flush=True)
+    runner_main(parse_args(), run, "mipro", trial_concurrency=1)
 
 
 if __name__ == "__main__":
