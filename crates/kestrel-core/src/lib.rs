@@ -4,7 +4,7 @@
 //!   produces, parsed from DSPy's string syntax ([`SignatureSpec::parse`]) or
 //!   built by `#[derive(Signature)]` (see [`Signature`]).
 //! - [`Example`] and [`Prediction`]: ordered field maps.
-//! - [`adapter`]: [`ChatAdapter`] and [`JsonAdapter`], which turn a signature,
+//! - [`adapter`]: [`ChatAdapter`], [`JsonAdapter`] and [`XmlAdapter`], which turn a signature,
 //!   demos and inputs into chat messages exactly as DSPy 3.4.1 does, and parse
 //!   LM replies back into typed field values.
 //! - [`trace`]: the records a predictor call leaves behind while tracing is on.
@@ -26,7 +26,7 @@ pub mod trace;
 mod type_parse;
 pub mod types;
 
-pub use adapter::{Adapter, ChatAdapter, JsonAdapter, OutputStructure, StructuredField, ValueShape};
+pub use adapter::{Adapter, ChatAdapter, JsonAdapter, OutputStructure, StructuredField, ValueShape, XmlAdapter};
 pub use error::{AdapterParseError, CoreError, Result};
 pub use example::{Example, Fields, Prediction};
 pub use field::{FieldSpec, Io};

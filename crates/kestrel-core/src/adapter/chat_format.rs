@@ -29,8 +29,12 @@ pub(crate) fn format_request(signature: &SignatureSpec, inputs: &Example) -> Opt
     prompt::request(signature, inputs, &WORDING)
 }
 
-const WORDING: Wording =
-    Wording { structure: field_structure, assistant: assistant_content, reminder: output_requirements };
+const WORDING: Wording = Wording {
+    structure: field_structure,
+    assistant: assistant_content,
+    reminder: output_requirements,
+    user: prompt::user_content,
+};
 
 /// The structure section: every field as `[[ ## name ## ]]\n{name}` (with
 /// type notes on outputs), then the completion marker.

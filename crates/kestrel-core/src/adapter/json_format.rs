@@ -31,8 +31,12 @@ pub(crate) fn format_request(signature: &SignatureSpec, inputs: &Example) -> Opt
     prompt::request(signature, inputs, &WORDING)
 }
 
-const WORDING: Wording =
-    Wording { structure: field_structure, assistant: assistant_content, reminder: output_requirements };
+const WORDING: Wording = Wording {
+    structure: field_structure,
+    assistant: assistant_content,
+    reminder: output_requirements,
+    user: prompt::user_content,
+};
 
 /// The OpenAI `response_format` value: a strict `json_schema` built from the
 /// output fields, or `{"type": "json_object"}` when an output is an

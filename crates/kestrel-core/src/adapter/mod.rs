@@ -3,8 +3,11 @@
 //!
 //! [`ChatAdapter`] reproduces DSPy 3.4.1's `ChatAdapter` byte for byte
 //! (`[[ ## field ## ]]` markers); [`JsonAdapter`] reproduces `JSONAdapter`
-//! (structured outputs). Both are pure: they never call an LM. Calling an LM
-//! with an adapter, and the Chat → JSON fallback, live in `kestrel-lm`.
+//! (structured outputs); [`XmlAdapter`] reproduces `XMLAdapter` (`<field>`
+//! tags); [`two_step`] holds the prompts of `TwoStepAdapter` (its main LM's
+//! prompt and the extraction signature). All are pure: they never call an
+//! LM. Calling an LM with an adapter, the Chat/XML → JSON fallback and the
+//! two-step extraction call live in `kestrel-lm`.
 
 mod chat;
 mod chat_format;
@@ -24,6 +27,11 @@ mod schema;
 mod schema_check;
 mod strict;
 mod structure;
+pub mod two_step;
+mod xml;
+mod xml_format;
+mod xml_parse;
+mod xml_tree;
 
 use std::fmt;
 
@@ -36,6 +44,7 @@ use crate::signature::SignatureSpec;
 
 pub use chat::ChatAdapter;
 pub use json::JsonAdapter;
+pub use xml::XmlAdapter;
 pub use structure::{OutputStructure, StructuredField, ValueShape};
 
 /// Python's `json.dumps(value, ensure_ascii=False)`, the text DSPy shows for
@@ -104,7 +113,7 @@ pub fn field_description_string<'a>(fields: impl IntoIterator<Item = &'a crate::
 
 /// Formats prompts for a signature and parses replies.
 pub trait Adapter: Send + Sync + fmt::Debug {
-    /// DSPy's class name (`ChatAdapter`, `JSONAdapter`), used in errors.
+    /// DSPy's class name (`ChatAdapter`, `JSONAdapter`, `XMLAdapter`), used in errors.
     fn name(&self) -> &'static str;
 
     /// The full message list: system message, two messages per usable demo,

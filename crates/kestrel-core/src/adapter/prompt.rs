@@ -17,7 +17,7 @@ pub(crate) const STRUCTURE_HEADER: &str =
     "All interactions will be structured in the following way, with the appropriate values filled in.";
 
 /// The first paragraph of an incomplete demo's user turn.
-const INCOMPLETE_DEMO_PREFIX: &str =
+pub(crate) const INCOMPLETE_DEMO_PREFIX: &str =
     "This is an example of the task, though some input or output fields are not supplied.";
 
 /// What an incomplete demo shows for a missing output.
@@ -31,6 +31,9 @@ pub(crate) struct Wording {
     pub assistant: fn(&SignatureSpec, &Example) -> String,
     /// The output reminder ending the last user message.
     pub reminder: fn(&SignatureSpec) -> String,
+    /// A user turn: (signature, values, prefix, reminder) → content
+    /// ([`user_content`] for the `[[ ## name ## ]]` adapters).
+    pub user: fn(&SignatureSpec, &Example, &str, Option<&str>) -> String,
 }
 
 /// DSPy's `Adapter.format`: the system message, two messages per usable demo
@@ -60,7 +63,7 @@ pub(crate) fn prefix(signature: &SignatureSpec, demos: &[Example], wording: &Wor
     messages.push(Message::system(system));
     for (demo, prefix) in incomplete.iter().map(|d| (d, INCOMPLETE_DEMO_PREFIX)).chain(complete.iter().map(|d| (d, "")))
     {
-        messages.push(Message::user(user_content(signature, demo, prefix, None)));
+        messages.push(Message::user((wording.user)(signature, demo, prefix, None)));
         messages.push(Message::assistant((wording.assistant)(signature, demo)));
     }
     messages
@@ -70,7 +73,7 @@ pub(crate) fn prefix(signature: &SignatureSpec, demos: &[Example], wording: &Wor
 /// reminder (none when it would be empty).
 pub(crate) fn request(signature: &SignatureSpec, inputs: &Example, wording: &Wording) -> Option<Message> {
     let reminder = (wording.reminder)(signature);
-    let content = user_content(signature, inputs, "", Some(&reminder));
+    let content = (wording.user)(signature, inputs, "", Some(&reminder));
     (!content.is_empty()).then(|| Message::user(content))
 }
 
@@ -197,7 +200,7 @@ pub(crate) fn user_content(
 /// Demos as DSPy orders them: (incomplete, complete). A demo is complete when
 /// every field is present and not null; an incomplete one is kept only when
 /// it has at least one input and one output.
-fn sort_demos<'a>(signature: &SignatureSpec, demos: &'a [Example]) -> (Vec<&'a Example>, Vec<&'a Example>) {
+pub(crate) fn sort_demos<'a>(signature: &SignatureSpec, demos: &'a [Example]) -> (Vec<&'a Example>, Vec<&'a Example>) {
     let mut incomplete = Vec::new();
     let mut complete = Vec::new();
     for demo in demos {

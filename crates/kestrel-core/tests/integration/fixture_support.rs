@@ -18,8 +18,10 @@ pub fn fixture_dir() -> PathBuf {
 pub const RUNNERS: &[(&str, Option<&str>, &str)] = &[
     ("format", Some("chat"), "kestrel-core: fixtures_format"),
     ("format", Some("json"), "kestrel-core: fixtures_format"),
+    ("format", Some("xml"), "kestrel-core: fixtures_format"),
     ("parse", Some("chat"), "kestrel-core: fixtures_parse"),
     ("parse", Some("json"), "kestrel-core: fixtures_parse"),
+    ("parse", Some("xml"), "kestrel-core: fixtures_parse"),
     ("module_call", Some("chat"), "kestrel-modules: module_fixtures, inference_fixtures"),
     ("saved_program", None, "kestrel-modules: saved_programs"),
     ("optimizer_call", Some("chat"), "kestrel-optimizers: optimizer_fixtures"),

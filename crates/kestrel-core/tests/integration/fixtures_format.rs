@@ -3,7 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 
-use kestrel_core::{Adapter, ChatAdapter, JsonAdapter, Message};
+use kestrel_core::{Adapter, ChatAdapter, JsonAdapter, Message, XmlAdapter};
 use serde_json::Value;
 
 use crate::fixture_support::{example, examples, fixtures, signature};
@@ -29,6 +29,7 @@ fn check_case(case: &Value) -> Result<(), String> {
     let adapter: Box<dyn Adapter> = match case["adapter"].as_str() {
         Some("chat") => Box::new(ChatAdapter),
         Some("json") => Box::new(JsonAdapter),
+        Some("xml") => Box::new(XmlAdapter),
         other => return Err(format!("unknown adapter {other:?}")),
     };
     let sig = signature(case);

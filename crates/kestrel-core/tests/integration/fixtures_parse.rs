@@ -3,7 +3,9 @@
 //! fixtures do not cover (garbage input, unions, tuples, nested containers,
 //! int literals, Enum member names).
 
-use kestrel_core::{Adapter, AdapterParseError, ChatAdapter, FieldSpec, FieldType, JsonAdapter, SignatureSpec};
+use kestrel_core::{
+    Adapter, AdapterParseError, ChatAdapter, FieldSpec, FieldType, JsonAdapter, SignatureSpec, XmlAdapter,
+};
 use serde_json::{Value, json};
 
 use crate::fixture_support::{fixtures, signature};
@@ -12,6 +14,7 @@ use crate::fixture_support::{fixtures, signature};
 fn adapter_for(case: &Value) -> &'static dyn Adapter {
     match case["adapter"].as_str() {
         Some("json") => &JsonAdapter,
+        Some("xml") => &XmlAdapter,
         _ => &ChatAdapter,
     }
 }
