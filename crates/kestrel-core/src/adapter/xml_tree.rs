@@ -13,6 +13,10 @@
 //!
 //! [`to_string`] is `ET.tostring(element, encoding="unicode")`.
 //!
+//! Elements nest at most [`MAX_NESTING`] deep (expat has no such limit; a
+//! deeper reply is refused with `elements nested too deeply`, so a hostile
+//! reply cannot exhaust the stack).
+//!
 //! Namespaces: a prefixed name must have its prefix declared (`xmlns:p`),
 //! else expat's `unbound prefix` error; a declared one is read as
 //! `{uri}local`, like ElementTree, and `xmlns` attributes are dropped.
@@ -52,6 +56,9 @@ impl fmt::Display for XmlError {
         write!(f, "{}: line {}, column {}", self.message, self.line, self.column)
     }
 }
+
+/// The deepest element nesting read (the wrapper counts as one).
+pub(crate) const MAX_NESTING: usize = 256;
 
 const INVALID: &str = "not well-formed (invalid token)";
 
@@ -219,7 +226,10 @@ impl Reader<'_> {
         let root = self.element()?;
         self.skip_space();
         if self.pos < self.s.len() {
-            // Text or markup after the root: expat rejects it at its markup.
+            // Markup or text after the root element.
+            if self.peek() == Some('<') && self.at(self.pos + 1).is_some_and(is_name_start) {
+                return Err(self.error("junk after document element", self.pos));
+            }
             let at = if self.starts_with("</") {
                 self.pos + 1
             } else {
@@ -232,6 +242,9 @@ impl Reader<'_> {
 
     /// An element starting at `<` (markup other than a start tag is the caller's).
     fn element(&mut self) -> Result<Element, XmlError> {
+        if self.namespaces.len() >= MAX_NESTING {
+            return Err(self.error("elements nested too deeply", self.pos));
+        }
         let start = self.start_tag()?;
         let mut declared = Vec::new();
         let mut attrs = Vec::new();

@@ -25,7 +25,7 @@ fn fixtures_format_match_dspy() {
     assert!(failures.is_empty(), "{} of {} format fixtures differ: {failures:?}", failures.len(), cases.len());
 }
 
-fn check_case(case: &Value) -> Result<(), String> {
+pub fn check_case(case: &Value) -> Result<(), String> {
     let adapter: Box<dyn Adapter> = match case["adapter"].as_str() {
         Some("chat") => Box::new(ChatAdapter),
         Some("json") => Box::new(JsonAdapter),

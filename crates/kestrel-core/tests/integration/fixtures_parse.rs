@@ -44,7 +44,7 @@ fn fixtures_parse_match_dspy() {
     );
 }
 
-fn check_case(case: &Value) -> Result<(), String> {
+pub fn check_case(case: &Value) -> Result<(), String> {
     let sig = signature(case);
     let completion = case["completion"].as_str().ok_or("fixture has no completion")?;
     let expected = &case["expected"];
@@ -87,7 +87,9 @@ fn check_type(value: &Value, python_type: &str, ty: &FieldType) -> Result<(), St
         "NoneType" => value.is_null(),
         class => match ty {
             FieldType::Enum { name, members } => name == class && members.iter().any(|(_, v)| v == value),
-            FieldType::Model { name, .. } => name == class && value.is_object(),
+            FieldType::Model { name, .. } => {
+                (name == class || *name == format!("Union[{class}, NoneType]")) && value.is_object()
+            }
             _ => false,
         },
     };

@@ -8,3 +8,4 @@ mod fixtures_all;
 mod fixtures_format;
 mod fixtures_parse;
 mod signatures;
+mod xml_adapter;
