@@ -1,6 +1,8 @@
 //! One signature call: format with an adapter, call the LM, parse each
-//! completion, and fall back from ChatAdapter to JSONAdapter on a parse
-//! failure, as DSPy does.
+//! completion, and fall back from ChatAdapter (or XMLAdapter, a ChatAdapter
+//! in DSPy) to JSONAdapter on a parse failure, as DSPy does. The two-step
+//! adapter's calls (main LM, then an extraction LM) are in
+//! [`crate::two_step_call`].
 //!
 //! The fallback is a second LM call. It is kept visible: the LM sees (and
 //! records) both requests, the returned usage is the sum of both, and
@@ -14,14 +16,19 @@ use std::sync::OnceLock;
 
 use kestrel_core::{
     Adapter, ChatAdapter, CoreError, Example, Fields, JsonAdapter, Message, Prediction, SignatureSpec, Usage,
+    XmlAdapter,
 };
 
 use crate::error::LmError;
 use crate::lm::SharedLm;
 use crate::request::{CallConfig, LmRequest};
+use crate::two_step_call::{TwoStep, call_two_step};
 
 /// Which adapter formats the prompt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// By name ([`AdapterChoice::from_name`]): `chat`, `json`, `xml`. The
+/// two-step adapter needs its extraction LM, so it has no name alone.
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum AdapterChoice {
     /// DSPy's ChatAdapter; on a parse failure, retry once with the JSON
@@ -32,6 +39,40 @@ pub enum AdapterChoice {
     },
     /// DSPy's JSONAdapter.
     Json,
+    /// DSPy's XMLAdapter (`<field>` tags). A subclass of ChatAdapter in
+    /// DSPy, so it has the same JSON fallback, on by default.
+    Xml {
+        /// Retry with JSONAdapter when the reply cannot be parsed.
+        json_fallback: bool,
+    },
+    /// DSPy's TwoStepAdapter: the LM in use answers a plain prompt, then
+    /// the [`TwoStep`]'s extraction LM fills the output fields from that
+    /// answer through the ChatAdapter.
+    TwoStep(TwoStep),
+}
+
+impl AdapterChoice {
+    /// The adapter called `name`: `chat` (or `ChatAdapter`), `json`
+    /// (`JSONAdapter`), `xml` (`XMLAdapter`), with DSPy's defaults (JSON
+    /// fallback on). `None` for any other name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "chat" | "ChatAdapter" => Some(AdapterChoice::Chat { json_fallback: true }),
+            "json" | "JSONAdapter" => Some(AdapterChoice::Json),
+            "xml" | "XMLAdapter" => Some(AdapterChoice::Xml { json_fallback: true }),
+            _ => None,
+        }
+    }
+
+    /// The short name: `chat`, `json`, `xml` or `two_step`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdapterChoice::Chat { .. } => "chat",
+            AdapterChoice::Json => "json",
+            AdapterChoice::Xml { .. } => "xml",
+            AdapterChoice::TwoStep(_) => "two_step",
+        }
+    }
 }
 
 impl Default for AdapterChoice {
@@ -48,8 +89,9 @@ pub struct AdapterCallOutput {
     pub prediction: Prediction,
     /// LM calls made (2 when the JSON fallback ran).
     pub lm_calls: u32,
-    /// True when the ChatAdapter reply failed to parse and the JSON adapter
-    /// produced the prediction.
+    /// True when the ChatAdapter (or XMLAdapter) reply failed to parse and
+    /// the JSON adapter produced the prediction (for the two-step adapter:
+    /// some extraction needed it).
     pub json_fallback: bool,
     /// True when every LM response came from a cache.
     pub cache_hit: bool,
@@ -64,6 +106,7 @@ pub struct AdapterCallOutput {
 pub struct PromptCache {
     chat: OnceLock<Vec<Message>>,
     json: OnceLock<Vec<Message>>,
+    xml: OnceLock<Vec<Message>>,
 }
 
 impl PromptCache {
@@ -112,20 +155,55 @@ pub async fn call_with_adapter_cached(
     let prompt = Prompt { signature, demos, inputs };
     match choice {
         AdapterChoice::Json => run_once(lm, &JsonAdapter, &prompt, json_slot, config).await.map_err(|(e, _)| e),
-        AdapterChoice::Chat { json_fallback } => match run_once(lm, &ChatAdapter, &prompt, chat_slot, config).await {
-            Ok(out) => Ok(out),
-            Err((LmError::Parse(_), spent)) if json_fallback => {
-                let mut out = run_once(lm, &JsonAdapter, &prompt, json_slot, config).await.map_err(|(e, _)| e)?;
-                let mut usage = out.prediction.usage();
-                usage += spent;
-                out.prediction.set_usage(usage);
-                out.lm_calls += 1;
-                out.json_fallback = true;
-                out.cache_hit = false;
-                Ok(out)
-            }
-            Err((e, _)) => Err(e),
-        },
+        AdapterChoice::TwoStep(two_step) => call_two_step(lm, &two_step, signature, demos, inputs, config).await,
+        AdapterChoice::Chat { json_fallback } => {
+            with_fallback(lm, &ChatAdapter, json_fallback, &prompt, chat_slot, json_slot, config).await
+        }
+        AdapterChoice::Xml { json_fallback } => {
+            with_fallback(lm, &XmlAdapter, json_fallback, &prompt, cache.map(|c| &c.xml), json_slot, config).await
+        }
+    }
+}
+
+/// The ChatAdapter call (with DSPy's JSON fallback, no demos, the LM's own
+/// default options) the two-step adapter extracts fields with.
+pub(crate) async fn extraction_call(
+    lm: &SharedLm,
+    signature: &SignatureSpec,
+    inputs: &Example,
+) -> Result<AdapterCallOutput, LmError> {
+    let config = match lm.get_call_defaults() {
+        Some(defaults) => CallConfig::default().over_lm_defaults(defaults),
+        None => CallConfig::default(),
+    };
+    let prompt = Prompt { signature, demos: &[], inputs };
+    with_fallback(lm, &ChatAdapter, true, &prompt, None, None, &config).await
+}
+
+/// One round with `first`; on a parse failure, when `json_fallback`, one
+/// more with the JSON adapter (usage summed, the fallback reported).
+async fn with_fallback(
+    lm: &SharedLm,
+    first: &dyn Adapter,
+    json_fallback: bool,
+    prompt: &Prompt<'_>,
+    slot: Option<&OnceLock<Vec<Message>>>,
+    json_slot: Option<&OnceLock<Vec<Message>>>,
+    config: &CallConfig,
+) -> Result<AdapterCallOutput, LmError> {
+    match run_once(lm, first, prompt, slot, config).await {
+        Ok(out) => Ok(out),
+        Err((LmError::Parse(_), spent)) if json_fallback => {
+            let mut out = run_once(lm, &JsonAdapter, prompt, json_slot, config).await.map_err(|(e, _)| e)?;
+            let mut usage = out.prediction.usage();
+            usage += spent;
+            out.prediction.set_usage(usage);
+            out.lm_calls += 1;
+            out.json_fallback = true;
+            out.cache_hit = false;
+            Ok(out)
+        }
+        Err((e, _)) => Err(e),
     }
 }
 

@@ -8,7 +8,9 @@
 //!   task-local one set by [`with_lm`], else the process default set (and
 //!   replaceable at any time) by [`set_default_lm`]. Nothing configured is [`LmError::NotConfigured`].
 //! - [`adapter_call`]: format a signature with an adapter, call the LM, parse
-//!   the reply, and fall back from ChatAdapter to JSONAdapter as DSPy does.
+//!   the reply, and fall back from ChatAdapter (or XMLAdapter) to
+//!   JSONAdapter as DSPy does; [`two_step_call`]: DSPy's TwoStepAdapter (a
+//!   main LM answers freely, an extraction LM fills the fields).
 //!
 //! - [`budget`] — [`Budget`] (`max_lm_calls`, `max_tokens`, `max_cost_usd`)
 //!   and its task-local scope [`with_budget`]; every call through a
@@ -35,6 +37,7 @@ pub mod request;
 pub mod retrieve;
 pub mod retry;
 pub mod scope;
+pub mod two_step_call;
 pub mod usage;
 
 pub use adapter_call::{AdapterCallOutput, AdapterChoice, PromptCache, call_with_adapter, call_with_adapter_cached};
@@ -52,6 +55,7 @@ pub use request::{CallConfig, Completion, FinishReason, LmRequest, LmResponse};
 pub use retrieve::{Passage, Retriever, SharedRetriever, current_retriever, with_retriever};
 pub use retry::RetryPolicy;
 pub use scope::{clear_default_lm, current_lm, default_lm, resolve_lm, set_default_lm, with_lm};
+pub use two_step_call::TwoStep;
 pub use usage::{Price, PriceTable, UsageMeter, UsageReport, track_usage, track_usage_live};
 
 /// Result alias for this crate.

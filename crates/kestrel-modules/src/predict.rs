@@ -47,7 +47,7 @@ impl<S: SignatureTypes> Clone for Predict<S> {
             prompts: Arc::clone(&self.prompts),
             lm: self.lm.clone(),
             config: self.config.clone(),
-            adapter: self.adapter,
+            adapter: self.adapter.clone(),
             saved_lm: self.saved_lm.clone(),
             decision_fields: self.decision_fields.clone(),
             _types: PhantomData,
@@ -193,7 +193,8 @@ impl<S: SignatureTypes> Predict<S> {
             Some((signature, inputs)) => (signature, inputs, None),
             None => (&*self.signature, inputs, Some(&*self.prompts)),
         };
-        let out = call_with_adapter_cached(&lm, self.adapter, signature, &self.demos, inputs, &config, prompts).await?;
+        let out = call_with_adapter_cached(&lm, self.adapter.clone(), signature, &self.demos, inputs, &config, prompts)
+            .await?;
         trace::record(|| TraceEntry {
             predictor: self.id,
             name: self.signature.to_string(),

@@ -44,8 +44,8 @@ use crate::signature::SignatureSpec;
 
 pub use chat::ChatAdapter;
 pub use json::JsonAdapter;
-pub use xml::XmlAdapter;
 pub use structure::{OutputStructure, StructuredField, ValueShape};
+pub use xml::XmlAdapter;
 
 /// Python's `json.dumps(value, ensure_ascii=False)`, the text DSPy shows for
 /// lists, dicts and JSON schemas: `", "` and `": "` separators, object keys

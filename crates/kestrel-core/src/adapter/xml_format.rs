@@ -118,17 +118,17 @@ fn value_to_xml(value: &Value, tag: &str, key: Option<&str>) -> String {
     match value {
         Value::Array(items) => {
             let children: String = items.iter().map(|item| value_to_xml(item, "item", None)).collect();
-            if children.is_empty() {
-                format!("<{tag}{attrs} />")
-            } else {
-                format!("<{tag}{attrs}>{children}</{tag}>")
-            }
+            if children.is_empty() { format!("<{tag}{attrs} />") } else { format!("<{tag}{attrs}>{children}</{tag}>") }
         }
         Value::Object(map) => {
             let children: String = map
                 .iter()
                 .map(|(name, child)| {
-                    if is_tag_name(name) { value_to_xml(child, name, None) } else { value_to_xml(child, "entry", Some(name)) }
+                    if is_tag_name(name) {
+                        value_to_xml(child, name, None)
+                    } else {
+                        value_to_xml(child, "entry", Some(name))
+                    }
                 })
                 .collect();
             format!("<{tag}{attrs}>{children}</{tag}>")
@@ -194,10 +194,8 @@ fn schema_to_xml(tag: &str, schema: &Value, defs: &Map<String, Value>, seen: &mu
         return out;
     }
     if let Some(choices) = schema.get("anyOf").and_then(Value::as_array).filter(|c| !c.is_empty()) {
-        let pick = choices
-            .iter()
-            .find(|c| c.get("type").and_then(Value::as_str) != Some("null"))
-            .unwrap_or(&choices[0]);
+        let pick =
+            choices.iter().find(|c| c.get("type").and_then(Value::as_str) != Some("null")).unwrap_or(&choices[0]);
         return schema_to_xml(tag, pick, defs, seen);
     }
     if schema.get("type").and_then(Value::as_str) == Some("array") {

@@ -143,7 +143,12 @@ fn is_name_start(c: char) -> bool {
 }
 
 fn is_name_char(c: char) -> bool {
-    is_name_start(c) || c.is_ascii_digit() || c == '-' || c == '.' || c == '\u{B7}' || (!c.is_ascii() && c.is_alphanumeric())
+    is_name_start(c)
+        || c.is_ascii_digit()
+        || c == '-'
+        || c == '.'
+        || c == '\u{B7}'
+        || (!c.is_ascii() && c.is_alphanumeric())
 }
 
 /// A start tag read: (name as written, attributes as written, self-closing, where it began).
@@ -581,7 +586,10 @@ mod tests {
             ("</>", "not well-formed (invalid token): line 1, column 13"),
             ("<a></a b>", "not well-formed (invalid token): line 1, column 18"),
             ("é<a>", "mismatched tag: line 1, column 17"),
-            ("<answer>x</answer>\n<year>1</year>\n<tags>a < b</tags>", "not well-formed (invalid token): line 3, column 9"),
+            (
+                "<answer>x</answer>\n<year>1</year>\n<tags>a < b</tags>",
+                "not well-formed (invalid token): line 3, column 9",
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(err(text), want, "{text:?}");
@@ -590,7 +598,8 @@ mod tests {
 
     #[test]
     fn tree_like_element_tree() {
-        let root = parse_root("a\r\nb\rc<!-- c --><x k='1\n2'>t<![CDATA[<y>]]><b/>u &#65;&#x42;</x>v<?pi x?>w").unwrap();
+        let root =
+            parse_root("a\r\nb\rc<!-- c --><x k='1\n2'>t<![CDATA[<y>]]><b/>u &#65;&#x42;</x>v<?pi x?>w").unwrap();
         assert_eq!(root.text, "a\nb\nc");
         let x = &root.children[0];
         assert_eq!((x.tag.as_str(), x.attr("k"), x.text.as_str(), x.tail.as_str()), ("x", Some("1 2"), "t<y>", "vw"));

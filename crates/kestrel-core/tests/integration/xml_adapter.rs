@@ -27,7 +27,11 @@ fn conversion_prefix(detail: &str) -> Option<&str> {
             || rest.starts_with("the value is not a valid ")
             || rest.split('\n').next().is_some_and(|line| line.contains(" is not a valid name or value for the enum "))
     };
-    detail[start..].match_indices(": ").map(|(i, _)| start + i).find(|&i| own_error(&detail[i + 2..])).map(|i| &detail[..i])
+    detail[start..]
+        .match_indices(": ")
+        .map(|(i, _)| start + i)
+        .find(|&i| own_error(&detail[i + 2..]))
+        .map(|i| &detail[..i])
 }
 
 #[test]
@@ -46,7 +50,13 @@ fn recorded_xml_cases_match_dspy() {
             failures.push(format!("{name}: {why}"));
         }
     }
-    assert!(failures.is_empty(), "{} of {} XML cases differ:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} XML cases differ:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }
 
 /// Parse errors: the whole message must be DSPy's, except the converter's
@@ -94,7 +104,8 @@ fn hostile_replies_never_panic() {
     }
     let deep = XmlAdapter.parse(&sig, &inputs[0]).unwrap_err().to_string();
     assert!(deep.starts_with("Failed to parse XML: elements nested too deeply: line 1, column "), "{deep}");
-    let nested = format!("<a>x</a><m><k>{}1{}</k></m><n>1</n><tags/><t>[1, \"a\"]</t>", "<x>".repeat(200), "</x>".repeat(200));
+    let nested =
+        format!("<a>x</a><m><k>{}1{}</k></m><n>1</n><tags/><t>[1, \"a\"]</t>", "<x>".repeat(200), "</x>".repeat(200));
     assert!(XmlAdapter.parse(&sig, &nested).is_err(), "a 200-deep value is read (and fails to convert), not refused");
 }
 

@@ -245,7 +245,7 @@ async fn a_prompt_cache_sends_what_formatting_each_call_sends() {
         for question in ["2+2?", "5+5?", "2+2?"] {
             let inputs = Example::from_pairs([("question", question)]);
             let choice = AdapterChoice::default();
-            let expected = call_with_adapter(&shared(&plain), choice, &sig, &demos, &inputs, &config).await;
+            let expected = call_with_adapter(&shared(&plain), choice.clone(), &sig, &demos, &inputs, &config).await;
             let got =
                 call_with_adapter_cached(&shared(&cached), choice, &sig, &demos, &inputs, &config, Some(&cache)).await;
             assert_eq!(got.as_ref().ok(), expected.as_ref().ok(), "{reply}");

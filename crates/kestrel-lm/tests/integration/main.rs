@@ -11,3 +11,5 @@ mod http;
 #[cfg(feature = "retrieval")]
 mod retrieval;
 mod retrieval_scope;
+mod two_step;
+mod xml_choice;
