@@ -1,5 +1,6 @@
-//! Fuzz target: the ChatAdapter's and the JSONAdapter's reply parsers (the
-//! JSON adapter's includes the JSON repair of broken replies), on a few
+//! Fuzz target: the ChatAdapter's, the JSONAdapter's and the XMLAdapter's
+//! reply parsers (the JSON adapter's includes the JSON repair of broken
+//! replies, the XML adapter's an XML reader), on a few
 //! signatures whose outputs are strings, numbers, booleans, lists, dicts,
 //! optionals and literals. The first byte picks the signature; the rest is
 //! the LM's reply. A reply must parse or fail with a typed error.
@@ -8,7 +9,7 @@
 
 use std::sync::OnceLock;
 
-use kestrel_core::{Adapter, ChatAdapter, JsonAdapter, SignatureSpec};
+use kestrel_core::{Adapter, ChatAdapter, JsonAdapter, SignatureSpec, XmlAdapter};
 use libfuzzer_sys::fuzz_target;
 
 const SIGNATURES: &[&str] = &[
@@ -33,4 +34,5 @@ fuzz_target!(|data: &[u8]| {
     let spec = &specs()[usize::from(pick) % SIGNATURES.len()];
     let _ = ChatAdapter.parse(spec, reply);
     let _ = JsonAdapter.parse(spec, reply);
+    let _ = XmlAdapter.parse(spec, reply);
 });

@@ -4,7 +4,7 @@
 use std::ops::{Deref, DerefMut};
 
 use kestrel_core::{Dynamic, Example, FieldSpec, FieldType, Prediction, Signature, SignatureSpec, SignatureTypes};
-use kestrel_lm::{CallConfig, SharedLm};
+use kestrel_lm::{AdapterChoice, CallConfig, SharedLm};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModuleError;
@@ -110,6 +110,13 @@ impl<S: SignatureTypes> ChainOfThought<S> {
     /// Builder: call options for the inner predictor.
     pub fn config(mut self, config: CallConfig) -> Self {
         self.predict = self.predict.config(config);
+        self
+    }
+
+    /// Builder: which adapter the inner predictor formats with
+    /// ([`Predict::adapter`]).
+    pub fn adapter(mut self, adapter: AdapterChoice) -> Self {
+        self.predict = self.predict.adapter(adapter);
         self
     }
 

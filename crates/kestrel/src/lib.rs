@@ -46,11 +46,12 @@ pub mod prelude {
     pub use crate::{Error, Result};
     pub use kestrel_core::{
         Adapter, ChatAdapter, Dynamic, Example, FieldType, JsonAdapter, Prediction, Signature, SignatureSpec,
-        SignatureTypes,
+        SignatureTypes, XmlAdapter,
     };
     pub use kestrel_eval::{Dataset, Evaluate, EvaluationResult, Metric, Score};
     pub use kestrel_lm::{
-        CallConfig, Lm, Retriever, SharedLm, SharedRetriever, set_default_lm, with_lm, with_retriever,
+        AdapterChoice, CallConfig, Lm, Retriever, SharedLm, SharedRetriever, TwoStep, set_default_lm, with_lm,
+        with_retriever,
     };
     pub use kestrel_macros::{Module, Signature};
     pub use kestrel_modules::{

@@ -1,8 +1,8 @@
-//! Predict: config (n, temperature), missing inputs, unparsable replies and
-//! the ChatAdapter → JSONAdapter fallback.
+//! Predict: config (n, temperature), missing inputs, unparsable replies,
+//! the ChatAdapter → JSONAdapter fallback, and the XML and two-step adapters.
 
 use kestrel_core::{CoreError, Example};
-use kestrel_lm::{AdapterChoice, CallConfig, LmError, with_lm};
+use kestrel_lm::{AdapterChoice, CallConfig, LmError, TwoStep, with_lm};
 use kestrel_modules::{ChainOfThought, Module, ModuleError, Predict};
 use kestrel_testkit::{Reply, ScriptedLm};
 use serde_json::json;
@@ -158,4 +158,29 @@ async fn the_cached_prompt_prefix_follows_every_change() {
     predict.set_signature(renamed).unwrap();
     call(predict.clone()).await;
     assert!(lm.requests()[5].messages[0].content.contains("Answer in digits."));
+}
+
+#[tokio::test]
+async fn chain_of_thought_with_the_xml_and_two_step_adapters() {
+    // XML: the reasoning field ChainOfThought adds is a tag like the others.
+    let lm = ScriptedLm::sequence(["<reasoning>2 and 2</reasoning>\n<answer>4</answer>"]);
+    let cot =
+        ChainOfThought::from_signature("question -> answer").unwrap().adapter(AdapterChoice::from_name("xml").unwrap());
+    let out = with_lm(lm.clone(), cot.forward_example(&question(), None)).await.unwrap();
+    assert_eq!((out.get_str("reasoning"), out.get_str("answer")), (Some("2 and 2"), Some("4")));
+    assert!(lm.requests()[0].messages[0].content.contains("<reasoning>\n{reasoning}\n</reasoning>"));
+
+    // Two-step: the LM in scope answers freely, the extraction LM fills
+    // `reasoning` and `answer`.
+    let main = ScriptedLm::sequence(["Two plus two makes four."]);
+    let extraction = ScriptedLm::sequence([
+        "[[ ## reasoning ## ]]\nTwo plus two.\n\n[[ ## answer ## ]]\n4\n\n[[ ## completed ## ]]",
+    ]);
+    let predict = Predict::from_signature("question -> reasoning, answer")
+        .unwrap()
+        .adapter(AdapterChoice::TwoStep(TwoStep::new(extraction.clone())));
+    let out = with_lm(main.clone(), predict.forward_example(&question(), None)).await.unwrap();
+    assert_eq!(out.get_str("answer"), Some("4"));
+    assert_eq!(main.requests()[0].messages.last().unwrap().content, "question: What is 2+2?");
+    assert!(extraction.requests()[0].messages[1].content.starts_with("[[ ## text ## ]]\nTwo plus two makes four."));
 }

@@ -97,6 +97,9 @@ fn public_types_are_send_and_sync() {
     check::<FieldType>();
     check::<ChatAdapter>();
     check::<JsonAdapter>();
+    check::<XmlAdapter>();
+    check::<kestrel::lm::AdapterChoice>();
+    check::<kestrel::lm::TwoStep>();
     check::<SharedLm>();
     check::<LmRequest>();
     check::<LmResponse>();
