@@ -1,12 +1,13 @@
 //! Per-call framework overhead that does not involve an LM: ChatAdapter
 //! format and parse of a 3-field signature (`context: list[str], question ->
-//! answer`) with 4 demos, apart and together, and a whole Predict call
-//! against the in-process scripted LM.
+//! answer`) with 4 demos, apart and together (and the XMLAdapter's format
+//! and parse of the same), and a whole Predict call against the in-process
+//! scripted LM.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kestrel_core::{Adapter, ChatAdapter, Example, SignatureSpec};
+use kestrel_core::{Adapter, ChatAdapter, Example, SignatureSpec, XmlAdapter};
 use kestrel_lm::with_lm;
 use kestrel_modules::Predict;
 use kestrel_testkit::ScriptedLm;
@@ -35,6 +36,7 @@ fn inputs() -> Example {
 }
 
 const REPLY: &str = "[[ ## answer ## ]]\nParis, France\n\n[[ ## completed ## ]]\n";
+const XML_REPLY: &str = "<answer>\nParis, France\n</answer>";
 
 fn adapter(c: &mut Criterion) {
     let sig = signature();
@@ -44,6 +46,10 @@ fn adapter(c: &mut Criterion) {
         b.iter(|| ChatAdapter.format(black_box(&sig), black_box(&demos), black_box(&inputs)))
     });
     c.bench_function("chat_parse_1_output", |b| b.iter(|| ChatAdapter.parse(black_box(&sig), black_box(REPLY))));
+    c.bench_function("xml_format_3_fields_4_demos", |b| {
+        b.iter(|| XmlAdapter.format(black_box(&sig), black_box(&demos), black_box(&inputs)))
+    });
+    c.bench_function("xml_parse_1_output", |b| b.iter(|| XmlAdapter.parse(black_box(&sig), black_box(XML_REPLY))));
     // Both halves of one call, as a Predict call pays them.
     c.bench_function("chat_format_parse_3_fields_4_demos", |b| {
         b.iter(|| {
