@@ -3,8 +3,10 @@
 //! (replies with surrounding text, malformed XML with expat's messages,
 //! entities, CDATA, repeated and nested tags, every scalar type, lists,
 //! dicts, unions, literals, tuples, models, Enums; demos whose values need
-//! nested XML). Formats must match byte for byte, parse errors in full up to
-//! pydantic's own wording, which is Python's.
+//! nested XML), and 750 seeded random replies in `xml_random_cases.json`
+//! (`tests/dspy_reference/xml_random.py`). Formats must match byte for
+//! byte, parse errors in full up to pydantic's own wording, which is
+//! Python's.
 
 use kestrel_core::{Adapter, SignatureSpec, XmlAdapter};
 use serde_json::{Value, json};
@@ -120,4 +122,42 @@ fn missing_optional_and_default_outputs() {
     let sig = SignatureSpec::new(fields, None).unwrap();
     let got = XmlAdapter.parse(&sig, "Thinking... <c> 4 </c> done.").unwrap();
     assert_eq!(Value::Object(got.into_iter().collect()), json!({"a": "dflt", "b": null, "c": 4}));
+}
+
+/// Seeded random replies (`tests/dspy_reference/xml_random.py`): outputs
+/// equal DSPy's, errors equal DSPy's message (up to pydantic's wording).
+#[test]
+fn random_replies_match_dspy() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/xml_random_cases.json");
+    let groups: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (mut total, mut parsed, mut mismatches) = (0, 0, Vec::new());
+    for group in &groups {
+        let sig = SignatureSpec::parse(group["signature"].as_str().unwrap()).unwrap();
+        for case in group["cases"].as_array().unwrap() {
+            total += 1;
+            let completion = case["completion"].as_str().unwrap();
+            let got = XmlAdapter.parse(&sig, completion);
+            let same = match (&case["outputs"], &got) {
+                (Value::Object(want), Ok(fields)) => {
+                    parsed += 1;
+                    Value::Object(fields.clone().into_iter().collect()) == Value::Object(want.clone())
+                }
+                (Value::Null, Err(e)) => {
+                    let (want, got) = (case["error"].as_str().unwrap(), e.to_string());
+                    match (conversion_prefix(want), conversion_prefix(&got)) {
+                        (Some(w), Some(g)) => w == g,
+                        (None, None) => want == got,
+                        _ => false,
+                    }
+                }
+                _ => false,
+            };
+            if !same {
+                mismatches
+                    .push(format!("{completion:?}\n  want: {case}\n  got:  {:?}", got.map_err(|e| e.to_string())));
+            }
+        }
+    }
+    assert!(total >= 750 && parsed >= 100, "{total} cases, {parsed} parsed");
+    assert!(mismatches.is_empty(), "{} of {total} differ:\n{}", mismatches.len(), mismatches.join("\n"));
 }
