@@ -15,6 +15,7 @@ Enums, and demos whose values need nested XML.
 
 import enum
 import json
+import random
 from typing import Any, Literal, Optional, Union
 
 import pydantic
@@ -220,5 +221,44 @@ fmt("mixed_types", G, [
     {"context": [], "data": {}, "n": 0, "summary": "x < y", "items": [], "maybe_tags": None, "flag": True},
     {"context": ["only"], "summary": "s"},
 ], {"context": ["alpha", "beta"], "data": {"q": "<&>"}, "n": 7})
+
+# Seeded random demo values for nested-XML rendering: keys that are and are
+# not tag names, escapes, None, empty containers, nested lists and dicts.
+rng = random.Random(31)
+KEYS = ["a", "new york", "x.y", "two-words", "3d", "_u", "\u00e9t\u00e9", "a\"b", "it's", "k\nl", "", "class", "a:b",
+        "-x", "x-", "\u4e2d"]
+TEXTS = ["plain", "a & b", "x < y > z", "", "  spaced  ", "line\nbreak", "quote \" ' ", "\u00e9\u00e8", "[1, 2]", "None"]
+
+
+def value(depth):
+    kind = rng.choice(["str", "int", "float", "bool", "none", "list", "dict"] if depth < 3 else ["str", "int", "none"])
+    if kind == "str":
+        return rng.choice(TEXTS)
+    if kind == "int":
+        return rng.randint(-5, 100)
+    if kind == "float":
+        return rng.choice([0.5, 1.0, -2.25, 1e16, 3.0])
+    if kind == "bool":
+        return rng.choice([True, False])
+    if kind == "none":
+        return None
+    if kind == "list":
+        return [value(depth + 1) for _ in range(rng.randint(0, 3))]
+    return {rng.choice(KEYS): value(depth + 1) for _ in range(rng.randint(0, 3))}
+
+
+R = dspy.Signature(
+    "doc, extra: dict[str, Any] -> summary, items: list[Any], table: dict[str, Any], maybe: Optional[list[Any]], "
+    "count: int"
+)
+for i in range(12):
+    demos = []
+    for _ in range(rng.randint(1, 3)):
+        demo = {"doc": rng.choice(TEXTS + [["a", "b & c"]]), "extra": value(1), "summary": rng.choice(TEXTS + [["x", "y"]]),
+                "items": value(1), "table": value(1), "maybe": rng.choice([None, [value(2)], []]), "count": rng.randint(0, 9)}
+        for k in rng.sample(list(demo), rng.randint(0, 2)):
+            del demo[k]
+        demos.append(demo)
+    fmt(f"random_values_{i}", R, demos, {"doc": rng.choice(TEXTS), "extra": value(1)})
 
 print(json.dumps(CASES, indent=1, ensure_ascii=False))

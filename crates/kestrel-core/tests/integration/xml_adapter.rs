@@ -1,12 +1,12 @@
-//! The XML adapter against DSPy 3.4.1 beyond the shared fixtures: the cases
-//! in `xml_cases.json`, recorded by `tests/dspy_reference/xml_cases.py`
+//! The XML adapter against DSPy 3.4.1 beyond the shared fixtures: the 75
+//! cases in `xml_cases.json`, recorded by `tests/dspy_reference/xml_cases.py`
 //! (replies with surrounding text, malformed XML with expat's messages,
 //! entities, CDATA, repeated and nested tags, every scalar type, lists,
-//! dicts, unions, literals, tuples, models, Enums; demos whose values need
-//! nested XML), and 750 seeded random replies in `xml_random_cases.json`
-//! (`tests/dspy_reference/xml_random.py`). Formats must match byte for
-//! byte, parse errors in full up to pydantic's own wording, which is
-//! Python's.
+//! dicts, unions, literals, tuples, models, Enums; prompts whose demo values
+//! need nested XML, 12 of them with seeded random values), and 750 seeded
+//! random replies in `xml_random_cases.json` (`tests/dspy_reference/
+//! xml_random.py`). Formats must match byte for byte, parse errors in full
+//! up to pydantic's own wording, which is Python's.
 
 use kestrel_core::{Adapter, SignatureSpec, XmlAdapter};
 use serde_json::{Value, json};
@@ -39,7 +39,7 @@ fn conversion_prefix(detail: &str) -> Option<&str> {
 #[test]
 fn recorded_xml_cases_match_dspy() {
     let cases = cases();
-    assert!(cases.len() >= 60, "only {} cases", cases.len());
+    assert!(cases.len() >= 75, "only {} cases", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
         let name = case["name"].as_str().unwrap_or_default();
