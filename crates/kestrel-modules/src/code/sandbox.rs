@@ -10,7 +10,7 @@ use futures::channel::mpsc;
 use serde_json::{Map, Value};
 
 use super::error::CodeError;
-use super::worker::{self, Event, Job, Outcome};
+use super::worker::{self, Answer, Event, Job, Outcome};
 use crate::error::ModuleError;
 use crate::tool::Tool;
 
@@ -185,11 +185,26 @@ impl PythonSandbox {
     }
 }
 
-/// Call the tool the code called; the `Err` text is raised in the code.
-async fn call_tool(tools: &[Tool], name: &str, args: Vec<Value>, kwargs: Map<String, Value>) -> Result<Value, String> {
+/// Call the tool the code called.
+async fn call_tool(tools: &[Tool], name: &str, args: Vec<Value>, kwargs: Map<String, Value>) -> Answer {
     let Some(tool) = tools.iter().find(|t| t.name() == name) else {
-        return Err(format!("no tool named {name}"));
+        return Answer::NotFound;
     };
+    match call_args(tool, name, args, kwargs) {
+        Ok(call_args) => match tool.call(call_args).await {
+            Ok(value) => Answer::Value(value),
+            Err(ModuleError::ToolArgs { message, .. } | ModuleError::ToolFailed { message, .. }) => {
+                Answer::Failed(message)
+            }
+            Err(other) => Answer::Failed(other.to_string()),
+        },
+        Err(message) => Answer::Failed(message),
+    }
+}
+
+/// Positional arguments named in the order of the tool's arguments, then
+/// the keyword arguments.
+fn call_args(tool: &Tool, name: &str, args: Vec<Value>, kwargs: Map<String, Value>) -> Result<Map<String, Value>, String> {
     let names: Vec<&String> = tool.args().keys().collect();
     if args.len() > names.len() {
         return Err(format!("{name}() takes {} positional argument(s) but {} were given", names.len(), args.len()));
@@ -204,8 +219,5 @@ async fn call_tool(tools: &[Tool], name: &str, args: Vec<Value>, kwargs: Map<Str
         }
         call_args.insert(key, value);
     }
-    tool.call(call_args).await.map_err(|e| match e {
-        ModuleError::ToolArgs { message, .. } | ModuleError::ToolFailed { message, .. } => message,
-        other => other.to_string(),
-    })
+    Ok(call_args)
 }

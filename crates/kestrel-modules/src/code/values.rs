@@ -5,10 +5,23 @@
 use monty_types::MontyObject;
 use serde_json::{Map, Number, Value};
 
+/// Deepest nesting kept when a value leaves the sandbox (deeper parts become
+/// `"..."`, as Python's `repr` of a recursive list): the host's threads
+/// then never recurse deeper than this over a value the code built.
+const MAX_DEPTH: usize = 100;
+
 /// A sandbox value as JSON. Tuples, sets and named tuples become arrays;
 /// dict keys that are not strings are written as their Python `repr`;
 /// objects with no JSON form (types, functions, paths) become their `repr`.
 pub(crate) fn to_json(value: &MontyObject) -> Value {
+    to_json_at(value, 0)
+}
+
+fn to_json_at(value: &MontyObject, depth: usize) -> Value {
+    if depth >= MAX_DEPTH {
+        return Value::String("...".into());
+    }
+    let to_json = |v: &MontyObject| to_json_at(v, depth + 1);
     match value {
         MontyObject::None | MontyObject::Ellipsis => Value::Null,
         MontyObject::Bool(b) => Value::Bool(*b),
@@ -25,13 +38,13 @@ pub(crate) fn to_json(value: &MontyObject) -> Value {
         | MontyObject::Set(items)
         | MontyObject::FrozenSet(items)
         | MontyObject::NamedTuple { values: items, .. } => Value::Array(items.iter().map(to_json).collect()),
-        MontyObject::Dict(pairs) => Value::Object(object_of(pairs)),
-        MontyObject::Dataclass { attrs, .. } => Value::Object(object_of(attrs)),
+        MontyObject::Dict(pairs) => Value::Object(object_of(pairs, depth)),
+        MontyObject::Dataclass { attrs, .. } => Value::Object(object_of(attrs, depth)),
         other => Value::String(other.to_string()),
     }
 }
 
-fn object_of<'a>(pairs: impl IntoIterator<Item = &'a (MontyObject, MontyObject)>) -> Map<String, Value> {
+fn object_of<'a>(pairs: impl IntoIterator<Item = &'a (MontyObject, MontyObject)>, depth: usize) -> Map<String, Value> {
     pairs
         .into_iter()
         .map(|(k, v)| {
@@ -39,7 +52,7 @@ fn object_of<'a>(pairs: impl IntoIterator<Item = &'a (MontyObject, MontyObject)>
                 MontyObject::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            (key, to_json(v))
+            (key, to_json_at(v, depth + 1))
         })
         .collect()
 }

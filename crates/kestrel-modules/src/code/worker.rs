@@ -11,7 +11,7 @@ use std::thread;
 use futures::channel::mpsc::UnboundedSender;
 use monty::{MontyRepl, ReplProgress};
 use monty_types::{
-    CompileOptions, ExcType, LimitedTracker, MontyException, MontyObject, NameLookupResult, PrintWriter,
+    CompileOptions, ExcType, ExtFunctionResult, LimitedTracker, MontyException, MontyObject, NameLookupResult, PrintWriter,
     ResourceLimits,
 };
 use serde_json::{Map, Value};
@@ -41,9 +41,19 @@ pub(crate) struct Job {
 pub(crate) enum Event {
     /// The code called a host function: answer on `reply` (an `Err` is
     /// raised in the code as a `RuntimeError`).
-    Call { name: String, args: Vec<Value>, kwargs: Map<String, Value>, reply: std_mpsc::Sender<Result<Value, String>> },
+    Call { name: String, args: Vec<Value>, kwargs: Map<String, Value>, reply: std_mpsc::Sender<Answer> },
     /// The snippet ended.
     Done(Result<Outcome, CodeError>),
+}
+
+/// The host's answer to a [`Event::Call`].
+pub(crate) enum Answer {
+    /// The tool's result.
+    Value(Value),
+    /// The tool failed: raised in the code as `RuntimeError(message)`.
+    Failed(String),
+    /// No such function in this run: the code gets a `NameError`.
+    NotFound,
 }
 
 /// How a snippet ended without error.
@@ -152,14 +162,20 @@ fn run_job(mut repl: Repl, job: &Job) -> (Repl, Result<Outcome, CodeError>) {
                     let (reply_tx, reply_rx) = std_mpsc::channel();
                     let event = Event::Call { name: call.function_name.clone(), args, kwargs, reply: reply_tx };
                     let answer = if job.events.unbounded_send(event).is_ok() {
-                        reply_rx.recv().unwrap_or_else(|_| Err("the host stopped waiting for the tool".into()))
+                        reply_rx.recv().unwrap_or_else(|_| Answer::Failed("the host stopped waiting for the tool".into()))
                     } else {
-                        Err("the host stopped waiting for the tool".into())
+                        Answer::Failed("the host stopped waiting for the tool".into())
                     };
                     let print = PrintWriter::CollectString(&mut stdout, max_out);
                     match answer {
-                        Ok(value) => call.resume(from_json(&value), print),
-                        Err(message) => call.resume(MontyException::new(ExcType::RuntimeError, Some(message)), print),
+                        Answer::Value(value) => call.resume(from_json(&value), print),
+                        Answer::Failed(message) => {
+                            call.resume(MontyException::new(ExcType::RuntimeError, Some(message)), print)
+                        }
+                        Answer::NotFound => {
+                            let name = call.function_name.clone();
+                            call.resume(ExtFunctionResult::NotFound(name), print)
+                        }
                     }
                 }
             }
