@@ -134,11 +134,13 @@ fn codeact_signature(signature: &SignatureSpec, tools: &[Tool]) -> Result<Signat
     let inputs: Vec<FieldSpec> = signature.input_fields().cloned().collect();
     Ok(SignatureSpec::new(inputs, Some(instructions(signature, tools)))?
         .append(FieldSpec::input("trajectory", FieldType::Str))?
-        .append(FieldSpec::output("generated_code", FieldType::Str).with_desc(
-            "Python code that when executed, produces output relevant to answering the question",
-        ))?
         .append(
-            FieldSpec::output("finished", FieldType::Bool).with_desc("a boolean flag to determine if the process is done"),
+            FieldSpec::output("generated_code", FieldType::Str)
+                .with_desc("Python code that when executed, produces output relevant to answering the question"),
+        )?
+        .append(
+            FieldSpec::output("finished", FieldType::Bool)
+                .with_desc("a boolean flag to determine if the process is done"),
         )?)
 }
 
@@ -239,8 +241,11 @@ impl<S: SignatureTypes> CodeAct<S> {
             max_iters = usize::try_from(n).unwrap_or(usize::MAX);
             inputs.remove("max_iters");
         }
-        let mut sandbox = PythonSandbox::with_limits(self.limits.clone())
-            .map_err(|error| ModuleError::Code { module: "CodeAct", attempts: 0, error })?;
+        let mut sandbox = PythonSandbox::with_limits(self.limits.clone()).map_err(|error| ModuleError::Code {
+            module: "CodeAct",
+            attempts: 0,
+            error,
+        })?;
         let mut trajectory = Map::new();
         let mut usage = Usage::default();
         for idx in 0..max_iters {
@@ -256,8 +261,10 @@ impl<S: SignatureTypes> CodeAct<S> {
             let code = match parse_code(&generated) {
                 Ok(code) => code,
                 Err(error) => {
-                    trajectory
-                        .insert(format!("observation_{idx}"), format!("Failed to parse the generated code: {error}").into());
+                    trajectory.insert(
+                        format!("observation_{idx}"),
+                        format!("Failed to parse the generated code: {error}").into(),
+                    );
                     continue;
                 }
             };
@@ -270,8 +277,10 @@ impl<S: SignatureTypes> CodeAct<S> {
                     return Err(ModuleError::Code { module: "CodeAct", attempts: idx + 1, error });
                 }
                 Err(error) => {
-                    trajectory
-                        .insert(format!("observation_{idx}"), format!("Failed to execute the generated code: {error}").into());
+                    trajectory.insert(
+                        format!("observation_{idx}"),
+                        format!("Failed to execute the generated code: {error}").into(),
+                    );
                 }
             }
             if step.get("finished").and_then(Value::as_bool) == Some(true) {

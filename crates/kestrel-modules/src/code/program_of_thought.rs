@@ -58,12 +58,9 @@ fn stage_fields(signature: &SignatureSpec, mode: Mode) -> Result<SignatureSpec, 
                 .append(generated)?;
         }
         Mode::Answer => {
-            spec = spec
-                .append(FieldSpec::input("final_generated_code", FieldType::Str).with_desc(CODE_DESC))?
-                .append(
-                    FieldSpec::input("code_output", FieldType::Str)
-                        .with_desc("output of previously-generated python code"),
-                )?;
+            spec = spec.append(FieldSpec::input("final_generated_code", FieldType::Str).with_desc(CODE_DESC))?.append(
+                FieldSpec::input("code_output", FieldType::Str).with_desc("output of previously-generated python code"),
+            )?;
             for field in signature.output_fields() {
                 spec = spec.append(field.clone())?;
             }
@@ -204,8 +201,11 @@ impl<S: SignatureTypes> ProgramOfThought<S> {
         inputs: &Example,
         overrides: Option<&CallConfig>,
     ) -> Result<Prediction, ModuleError> {
-        let mut sandbox = PythonSandbox::with_limits(self.limits.clone())
-            .map_err(|error| ModuleError::Code { module: "ProgramOfThought", attempts: 0, error })?;
+        let mut sandbox = PythonSandbox::with_limits(self.limits.clone()).map_err(|error| ModuleError::Code {
+            module: "ProgramOfThought",
+            attempts: 0,
+            error,
+        })?;
         let mut call_inputs = Example::default();
         for field in self.code_generate.predict.signature_spec().input_fields() {
             if let Some(value) = inputs.get(&field.name) {
@@ -261,7 +261,9 @@ pub(crate) async fn attempt(
     };
     match sandbox.execute(&code, &[]).await {
         Ok(execution) => Ok((code, Ok(python_json_dumps(&execution.output())))),
-        Err(e @ CodeError::Unavailable { .. }) => Err(ModuleError::Code { module: "ProgramOfThought", attempts: 0, error: e }),
+        Err(e @ CodeError::Unavailable { .. }) => {
+            Err(ModuleError::Code { module: "ProgramOfThought", attempts: 0, error: e })
+        }
         Err(e) => Ok((code, Err(e))),
     }
 }

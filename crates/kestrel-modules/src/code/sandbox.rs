@@ -204,7 +204,12 @@ async fn call_tool(tools: &[Tool], name: &str, args: Vec<Value>, kwargs: Map<Str
 
 /// Positional arguments named in the order of the tool's arguments, then
 /// the keyword arguments.
-fn call_args(tool: &Tool, name: &str, args: Vec<Value>, kwargs: Map<String, Value>) -> Result<Map<String, Value>, String> {
+fn call_args(
+    tool: &Tool,
+    name: &str,
+    args: Vec<Value>,
+    kwargs: Map<String, Value>,
+) -> Result<Map<String, Value>, String> {
     let names: Vec<&String> = tool.args().keys().collect();
     if args.len() > names.len() {
         return Err(format!("{name}() takes {} positional argument(s) but {} were given", names.len(), args.len()));

@@ -11,8 +11,8 @@ use std::thread;
 use futures::channel::mpsc::UnboundedSender;
 use monty::{MontyRepl, ReplProgress};
 use monty_types::{
-    CompileOptions, ExcType, ExtFunctionResult, LimitedTracker, MontyException, MontyObject, NameLookupResult, PrintWriter,
-    ResourceLimits,
+    CompileOptions, ExcType, ExtFunctionResult, LimitedTracker, MontyException, MontyObject, NameLookupResult,
+    PrintWriter, ResourceLimits,
 };
 use serde_json::{Map, Value};
 
@@ -71,7 +71,8 @@ pub(crate) struct Outcome {
 pub(crate) fn spawn(name: &str) -> std::io::Result<std_mpsc::Sender<Job>> {
     let (tx, rx) = std_mpsc::channel::<Job>();
     thread::Builder::new().name(format!("kestrel-sandbox-{name}")).stack_size(STACK_BYTES).spawn(move || {
-        let mut session = Some(MontyRepl::new("main.py", LimitedTracker::new(ResourceLimits::new()), CompileOptions::default()));
+        let mut session =
+            Some(MontyRepl::new("main.py", LimitedTracker::new(ResourceLimits::new()), CompileOptions::default()));
         while let Ok(job) = rx.recv() {
             let Some(repl) = session.take() else { break };
             let (repl, result) = run_job(repl, &job);
@@ -162,7 +163,9 @@ fn run_job(mut repl: Repl, job: &Job) -> (Repl, Result<Outcome, CodeError>) {
                     let (reply_tx, reply_rx) = std_mpsc::channel();
                     let event = Event::Call { name: call.function_name.clone(), args, kwargs, reply: reply_tx };
                     let answer = if job.events.unbounded_send(event).is_ok() {
-                        reply_rx.recv().unwrap_or_else(|_| Answer::Failed("the host stopped waiting for the tool".into()))
+                        reply_rx
+                            .recv()
+                            .unwrap_or_else(|_| Answer::Failed("the host stopped waiting for the tool".into()))
                     } else {
                         Answer::Failed("the host stopped waiting for the tool".into())
                     };

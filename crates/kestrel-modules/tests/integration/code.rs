@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use kestrel_core::Example;
 use kestrel_lm::with_lm;
-use kestrel_modules::{CodeAct, CodeError, ModuleError, PredictorsExt, ProgramOfThought, PythonSandbox, SandboxLimits, Tool};
+use kestrel_modules::{
+    CodeAct, CodeError, ModuleError, PredictorsExt, ProgramOfThought, PythonSandbox, SandboxLimits, Tool,
+};
 use kestrel_testkit::{Reply, ScriptedLm};
 use serde_json::{Value, json};
 
@@ -23,7 +25,10 @@ async fn bounded<T>(future: impl Future<Output = T>) -> T {
 }
 
 fn limits() -> SandboxLimits {
-    SandboxLimits::default().time_limit(Duration::from_millis(500)).memory_limit(8 * 1024 * 1024).max_recursion_depth(100)
+    SandboxLimits::default()
+        .time_limit(Duration::from_millis(500))
+        .memory_limit(8 * 1024 * 1024)
+        .max_recursion_depth(100)
 }
 
 async fn run(code: &str) -> Result<kestrel_modules::Execution, CodeError> {
@@ -38,7 +43,11 @@ struct CityArgs {
 
 fn weather_tool() -> Tool {
     Tool::new("get_weather", "Get the weather.", |args: CityArgs| async move {
-        if args.city == "Atlantis" { Err(format!("unknown city {}", args.city)) } else { Ok(format!("Sunny in {}.", args.city)) }
+        if args.city == "Atlantis" {
+            Err(format!("unknown city {}", args.city))
+        } else {
+            Ok(format!("Sunny in {}.", args.city))
+        }
     })
 }
 
@@ -87,7 +96,10 @@ async fn the_environment_is_refused() {
 async fn there_is_no_network_or_process_module() {
     for module in ["socket", "urllib.request", "http.client", "subprocess", "ctypes"] {
         let err = run(&format!("import {module}")).await.unwrap_err();
-        assert!(matches!(&err, CodeError::Exception { kind, .. } if kind == "ModuleNotFoundError"), "{module}: {err:?}");
+        assert!(
+            matches!(&err, CodeError::Exception { kind, .. } if kind == "ModuleNotFoundError"),
+            "{module}: {err:?}"
+        );
     }
 }
 
@@ -142,14 +154,19 @@ async fn deep_recursion_hits_the_recursion_limit() {
 async fn code_calls_tools_as_python_functions() {
     let mut sandbox = PythonSandbox::with_limits(limits()).unwrap();
     let tools = [weather_tool()];
-    let out = bounded(sandbox.execute("a = get_weather('Paris')\nb = get_weather(city='Oslo')\n[a, b]", &tools)).await.unwrap();
+    let out = bounded(sandbox.execute("a = get_weather('Paris')\nb = get_weather(city='Oslo')\n[a, b]", &tools))
+        .await
+        .unwrap();
     assert_eq!(out.value, json!(["Sunny in Paris.", "Sunny in Oslo."]));
     // A failing tool raises RuntimeError in the code, which may catch it.
     let code = "try:\n    get_weather('Atlantis')\nexcept RuntimeError as e:\n    print('caught', e)";
     let out = bounded(sandbox.execute(code, &tools)).await.unwrap();
     assert_eq!(out.stdout, "caught unknown city Atlantis\n");
     let err = bounded(sandbox.execute("get_weather('Atlantis')", &tools)).await.unwrap_err();
-    assert!(matches!(&err, CodeError::Exception { kind, message, .. } if kind == "RuntimeError" && message == "unknown city Atlantis"), "{err:?}");
+    assert!(
+        matches!(&err, CodeError::Exception { kind, message, .. } if kind == "RuntimeError" && message == "unknown city Atlantis"),
+        "{err:?}"
+    );
     // Tools not given to this run do not exist.
     let err = bounded(sandbox.execute("forecast('Paris')", &tools)).await.unwrap_err();
     assert!(matches!(&err, CodeError::Exception { kind, .. } if kind == "NameError"), "{err:?}");
@@ -194,7 +211,10 @@ async fn program_of_thought_runs_the_code_and_answers_from_its_output() {
     assert_eq!(system(&lm, 0), dspy_prompt("code_generate.predict"));
     assert_eq!(system(&lm, 1), dspy_prompt("generate_output.predict"));
     let answer_prompt = user(&lm, 1);
-    assert!(answer_prompt.contains("[[ ## final_generated_code ## ]]\nresult = sum(range(1, 11))\nresult"), "{answer_prompt}");
+    assert!(
+        answer_prompt.contains("[[ ## final_generated_code ## ]]\nresult = sum(range(1, 11))\nresult"),
+        "{answer_prompt}"
+    );
     assert!(answer_prompt.contains("[[ ## code_output ## ]]\n55"), "{answer_prompt}");
     let paths = pot.predictor_paths();
     assert_eq!(paths, ["code_generate.predict", "code_regenerate.predict", "generate_output.predict"]);
@@ -234,8 +254,16 @@ async fn program_of_thought_stops_after_max_iters_with_the_last_error() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(user(&lm, 1).contains("PermissionError: the sandbox has no access to the operating system (`open` was called)"), "{}", user(&lm, 1));
-    assert!(user(&lm, 2).contains("TimeoutError: the code ran longer than the sandbox's time limit of 200ms"), "{}", user(&lm, 2));
+    assert!(
+        user(&lm, 1).contains("PermissionError: the sandbox has no access to the operating system (`open` was called)"),
+        "{}",
+        user(&lm, 1)
+    );
+    assert!(
+        user(&lm, 2).contains("TimeoutError: the code ran longer than the sandbox's time limit of 200ms"),
+        "{}",
+        user(&lm, 2)
+    );
 }
 
 fn act_reply(code: &str, finished: bool) -> Reply {
@@ -256,7 +284,10 @@ async fn code_act_calls_tools_from_code_and_extracts_the_answer() {
     let t = out.get("trajectory").unwrap();
     assert_eq!(t["generated_code_0"], "forecast = get_weather('Paris')\nprint(forecast)");
     assert_eq!(t["code_output_0"], "\"Sunny in Paris.\\n\"");
-    assert!(t["observation_1"].as_str().unwrap().starts_with("Failed to execute the generated code: NameError:"), "{t}");
+    assert!(
+        t["observation_1"].as_str().unwrap().starts_with("Failed to execute the generated code: NameError:"),
+        "{t}"
+    );
     assert_eq!(t["code_output_2"], "\"SUNNY IN PARIS.\\n\"");
     assert_eq!(system(&lm, 0), dspy_prompt("codeact"));
     assert_eq!(system(&lm, 3), dspy_prompt("extractor.predict"));
@@ -284,5 +315,25 @@ async fn code_act_stops_at_max_iters_and_records_escape_attempts() {
     );
     assert_eq!(t["observation_1"], "Failed to parse the generated code: Error: Empty code after parsing.");
     assert_eq!(lm.requests().len(), 3);
-    assert!(CodeAct::from_signature("q -> a", [Tool::dynamic("SUBMIT", "x", Default::default(), |_| async { Ok::<_, std::convert::Infallible>(Value::Null) })]).is_err());
+    assert!(
+        CodeAct::from_signature(
+            "q -> a",
+            [Tool::dynamic("SUBMIT", "x", Default::default(), |_| async {
+                Ok::<_, std::convert::Infallible>(Value::Null)
+            })]
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<PythonSandbox>();
+    check::<SandboxLimits>();
+    check::<kestrel_modules::Execution>();
+    check::<CodeError>();
+    check::<ProgramOfThought>();
+    check::<CodeAct>();
+    check::<kestrel_modules::WithCodeTrajectory<Value>>();
 }
