@@ -337,3 +337,48 @@ fn public_types_are_send_and_sync() {
     check::<CodeAct>();
     check::<kestrel_modules::WithCodeTrajectory<Value>>();
 }
+
+/// The `CodeError` variant's name, and the exception type for exceptions.
+fn kind_of(result: &Result<kestrel_modules::Execution, CodeError>) -> String {
+    match result {
+        Ok(_) => "Ok".into(),
+        Err(CodeError::Exception { kind, .. }) => kind.clone(),
+        Err(CodeError::Forbidden { operation }) => format!("Forbidden({operation})"),
+        Err(CodeError::TimeLimit { .. }) => "TimeLimit".into(),
+        Err(CodeError::MemoryLimit { .. }) => "MemoryLimit".into(),
+        Err(CodeError::RecursionLimit { .. }) => "RecursionLimit".into(),
+        Err(CodeError::Syntax { .. }) => "Syntax".into(),
+        Err(other) => format!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn other_ways_out_are_closed_too() {
+    let deep_parens = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+    let cases: [(&str, &str); 17] = [
+        ("__import__('os').system('id')", "NameError"),
+        ("import os\nos.system('id')", "AttributeError"),
+        ("import os\nos.listdir('/')", "AttributeError"),
+        ("import os\nos.remove('/tmp/x')", "AttributeError"),
+        ("exec('import socket')", "NameError"),
+        ("eval('1+1')", "NameError"),
+        ("import sys\nsys.exit(1)", "AttributeError"),
+        ("import time\ntime.sleep(100)", "ModuleNotFoundError"),
+        ("import threading", "ModuleNotFoundError"),
+        ("import asyncio\nasync def f():\n    await asyncio.sleep(100)\nasyncio.run(f())", "AttributeError"),
+        ("import datetime\ndatetime.datetime.now()", "Forbidden(datetime.now)"),
+        ("import json\njson.loads('[' * 100000)", "json.JSONDecodeError"),
+        (&deep_parens, "Syntax"),
+        ("class A:\n    def __repr__(self):\n        return repr(self)\nrepr(A())", "RecursionLimit"),
+        ("sorted(range(10**8))", "MemoryLimit"),
+        ("sum(range(10**12))", "TimeLimit"),
+        ("x = 0\nfor i in range(10**12):\n    try:\n        x += i\n    finally:\n        x -= i", "TimeLimit"),
+    ];
+    for (code, expected) in cases {
+        let start = Instant::now();
+        let out = run(code).await;
+        let head: String = code.chars().take(40).collect();
+        assert_eq!(kind_of(&out), expected, "{head:?}: {out:?}");
+        assert!(start.elapsed() < Duration::from_secs(5), "{head:?} took {:?}", start.elapsed());
+    }
+}
