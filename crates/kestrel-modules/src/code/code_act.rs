@@ -3,7 +3,9 @@
 //! runs in one [`PythonSandbox`] session for the whole call, where the
 //! [`Tool`]s are Python functions; its output or error joins the
 //! trajectory; after `finished` or `max_iters` turns an `extractor` chain of
-//! thought produces the outputs from the trajectory. Prompts are DSPy 3.4.1's.
+//! thought produces the outputs from the trajectory (dropping its oldest
+//! entries if the prompt overflows the context window). Prompts are DSPy
+//! 3.4.1's.
 
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
@@ -13,7 +15,7 @@ use kestrel_core::adapter::{format_user_message_content, python_json_dumps};
 use kestrel_core::{
     Dynamic, Example, FieldSpec, FieldType, Fields, Prediction, Signature, SignatureSpec, SignatureTypes, Usage,
 };
-use kestrel_lm::{CallConfig, SharedLm};
+use kestrel_lm::{CallConfig, LmError, SharedLm};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -287,15 +289,61 @@ impl<S: SignatureTypes> CodeAct<S> {
                 break;
             }
         }
-        let mut extract_inputs = inputs;
-        extract_inputs.insert("trajectory", Value::String(render(&trajectory)));
-        let extracted = self.extractor.forward_example(&extract_inputs, overrides).await?;
+        let extracted = self.extract_truncating(&inputs, &mut trajectory, overrides).await?;
         usage += extracted.usage();
         let mut fields = Fields::with_capacity(extracted.fields().len() + 1);
         fields.insert("trajectory".into(), Value::Object(trajectory));
         fields.extend(extracted.into_fields());
         Ok(Prediction::new(fields).with_usage(usage))
     }
+}
+
+impl<S: SignatureTypes> CodeAct<S> {
+    /// Call the extractor; when the prompt overflows the context window, drop
+    /// the trajectory's oldest four entries and retry, three attempts in all
+    /// (DSPy's `_call_with_potential_trajectory_truncation`, inherited from
+    /// ReAct). The truncation is kept in the returned trajectory, as in DSPy.
+    async fn extract_truncating(
+        &self,
+        inputs: &Example,
+        trajectory: &mut Map<String, Value>,
+        overrides: Option<&CallConfig>,
+    ) -> Result<Prediction, ModuleError> {
+        let mut model = String::new();
+        for _ in 0..TRUNCATION_ATTEMPTS {
+            let mut call_inputs = inputs.clone();
+            call_inputs.insert("trajectory", Value::String(render(trajectory)));
+            match self.extractor.forward_example(&call_inputs, overrides).await {
+                Err(ModuleError::Lm(LmError::ContextWindowExceeded { model: m, .. })) => {
+                    tracing::warn!(
+                        "Trajectory exceeded the context window, truncating the oldest tool call information."
+                    );
+                    if trajectory.len() <= KEYS_PER_STEP {
+                        return Err(context_window(
+                            m,
+                            "The trajectory is too long so your prompt exceeded the context window, but the trajectory \
+                             cannot be truncated because it only has one tool call.",
+                        ));
+                    }
+                    *trajectory = std::mem::take(trajectory).into_iter().skip(KEYS_PER_STEP).collect();
+                    model = m;
+                }
+                other => return other,
+            }
+        }
+        Err(context_window(model, "The context window was exceeded even after 3 attempts to truncate the trajectory."))
+    }
+}
+
+/// Attempts at an extraction whose prompt overflows the context window.
+const TRUNCATION_ATTEMPTS: usize = 3;
+
+/// Entries DSPy's `truncate_trajectory` drops at a time (ReAct's four per
+/// step, applied as is to CodeAct's trajectory).
+const KEYS_PER_STEP: usize = 4;
+
+fn context_window(model: String, message: &str) -> ModuleError {
+    ModuleError::Lm(LmError::ContextWindowExceeded { model, message: message.to_string() })
 }
 
 /// The trajectory as the extractor sees it: one `[[ ## key ## ]]` block per

@@ -24,11 +24,10 @@ async fn bounded<T>(future: impl Future<Output = T>) -> T {
     }
 }
 
+/// Limits for the tests: 2 s leaves room on a loaded machine (the loops
+/// that must hit the memory limit take well under 0.5 s alone).
 fn limits() -> SandboxLimits {
-    SandboxLimits::default()
-        .time_limit(Duration::from_millis(500))
-        .memory_limit(8 * 1024 * 1024)
-        .max_recursion_depth(100)
+    SandboxLimits::default().time_limit(Duration::from_secs(2)).memory_limit(8 * 1024 * 1024).max_recursion_depth(100)
 }
 
 async fn run(code: &str) -> Result<kestrel_modules::Execution, CodeError> {
@@ -107,8 +106,8 @@ async fn there_is_no_network_or_process_module() {
 async fn an_infinite_loop_hits_the_time_limit() {
     let start = Instant::now();
     let err = run("while True:\n    pass").await.unwrap_err();
-    assert_eq!(err, CodeError::TimeLimit { limit: Duration::from_millis(500) });
-    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+    assert_eq!(err, CodeError::TimeLimit { limit: Duration::from_secs(2) });
+    assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
     // A loop that catches everything cannot swallow the limit.
     let err = run("while True:\n    try:\n        pass\n    except BaseException:\n        pass").await.unwrap_err();
     assert!(matches!(err, CodeError::TimeLimit { .. }), "{err:?}");
@@ -326,6 +325,52 @@ async fn code_act_stops_at_max_iters_and_records_escape_attempts() {
     );
 }
 
+/// Rejects, as a context-window error, any request still showing the
+/// trajectory's first step to the extractor.
+#[derive(Debug, Clone)]
+struct FirstStepTooLong(ScriptedLm);
+
+#[async_trait::async_trait]
+impl kestrel_lm::Lm for FirstStepTooLong {
+    fn model(&self) -> &str {
+        "test/window"
+    }
+    fn capabilities(&self) -> kestrel_lm::LmCapabilities {
+        kestrel_lm::LmCapabilities::default().uncacheable()
+    }
+    async fn call(&self, request: kestrel_lm::LmRequest) -> Result<kestrel_lm::LmResponse, kestrel_lm::LmError> {
+        let last = request.messages.last().map(|m| m.content.as_str()).unwrap_or("");
+        if last.contains("[[ ## generated_code_0 ## ]]") {
+            return Err(kestrel_lm::LmError::ContextWindowExceeded {
+                model: "test/window".into(),
+                message: "too long".into(),
+            });
+        }
+        self.0.call(request).await
+    }
+}
+
+#[tokio::test]
+async fn code_act_drops_the_oldest_entries_when_the_extraction_overflows() {
+    let script = ScriptedLm::sequence([
+        act_reply("print(1)", false),
+        act_reply("print(2)", false),
+        act_reply("print(3)", false),
+        answer_reply("3"),
+    ]);
+    let act = CodeAct::from_signature("question -> answer", [weather_tool()]).unwrap().max_iters(3);
+    let lm = FirstStepTooLong(script.clone());
+    let out = bounded(with_lm(lm, act.forward_example(&question("Count."), None))).await.unwrap();
+    assert_eq!(out.get_str("answer"), Some("3"));
+    let keys: Vec<&String> = out.get("trajectory").unwrap().as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["generated_code_2", "code_output_2"]);
+    // With one step only, there is nothing to drop: DSPy's error.
+    let script = ScriptedLm::sequence([act_reply("print(1)", true)]);
+    let err =
+        bounded(with_lm(FirstStepTooLong(script), act.forward_example(&question("Count."), None))).await.unwrap_err();
+    assert!(err.to_string().contains("cannot be truncated because it only has one tool call"), "{err}");
+}
+
 #[test]
 fn public_types_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
@@ -379,6 +424,6 @@ async fn other_ways_out_are_closed_too() {
         let out = run(code).await;
         let head: String = code.chars().take(40).collect();
         assert_eq!(kind_of(&out), expected, "{head:?}: {out:?}");
-        assert!(start.elapsed() < Duration::from_secs(5), "{head:?} took {:?}", start.elapsed());
+        assert!(start.elapsed() < Duration::from_secs(10), "{head:?} took {:?}", start.elapsed());
     }
 }
