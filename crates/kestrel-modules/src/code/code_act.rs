@@ -262,7 +262,7 @@ impl<S: SignatureTypes> CodeAct<S> {
             };
             let code = match parse_code(&generated) {
                 Ok(code) => code,
-                Err(error) => {
+                Err((_, error)) => {
                     trajectory.insert(
                         format!("observation_{idx}"),
                         format!("Failed to parse the generated code: {error}").into(),

@@ -3,17 +3,18 @@
 //! checks, and a last line `x = ...` followed by `x` so that its value is
 //! the snippet's value.
 
-/// The snippet to run, or DSPy's error text for an unusable one (the
-/// text is shown to the model).
-pub(crate) fn parse_code(generated: &str) -> Result<String, String> {
+/// The snippet to run, or, for an unusable one, the code as DSPy keeps it
+/// (cut at `---` and at two blank lines) and DSPy's error text (shown to
+/// the model).
+pub(crate) fn parse_code(generated: &str) -> Result<String, (String, String)> {
     let code = generated.split_once("---").map_or(generated, |(head, _)| head);
     let code = code.split_once("\n\n\n").map_or(code, |(head, _)| head);
     let block = fenced_python(code).unwrap_or(code);
     if block.is_empty() {
-        return Err("Error: Empty code after parsing.".into());
+        return Err((code.to_string(), "Error: Empty code after parsing.".into()));
     }
     if !block.contains('\n') && block.matches('=').count() > 1 {
-        return Err("Error: Code format is not correct.".into());
+        return Err((code.to_string(), "Error: Code format is not correct.".into()));
     }
     let mut out = block.to_string();
     let last = block.rsplit('\n').next().unwrap_or_default().trim();
@@ -60,19 +61,29 @@ fn assigned_name(line: &str) -> Option<&str> {
 mod tests {
     use super::parse_code;
 
+    /// Inputs and what DSPy 3.4.1's `ProgramOfThought._parse_code` returns
+    /// for them (recorded with its Python).
     #[test]
-    fn takes_the_fenced_block_and_echoes_a_final_assignment() {
-        assert_eq!(parse_code("```python\nx = 1 + 1\n```").unwrap(), "x = 1 + 1\nx");
-        assert_eq!(parse_code("Here:\n```python\nprint(2)\n```\nthanks").unwrap(), "print(2)");
-        assert_eq!(parse_code("y = 3\nprint(y)").unwrap(), "y = 3\nprint(y)");
-        assert_eq!(parse_code("a = 1\n---\nignored").unwrap(), "a = 1\na");
-        assert_eq!(parse_code("a == 1").unwrap(), "a == 1\na");
-    }
-
-    #[test]
-    fn rejects_what_dspy_rejects() {
-        assert_eq!(parse_code("").unwrap_err(), "Error: Empty code after parsing.");
-        assert_eq!(parse_code("a = b = 1").unwrap_err(), "Error: Code format is not correct.");
-        assert_eq!(parse_code("```python\n\n```").unwrap_err(), "Error: Empty code after parsing.");
+    fn parses_as_dspy_does() {
+        let ok = [
+            ("```python\nx = 1 + 1\n```", "x = 1 + 1\nx"),
+            ("Here:\n```python\nprint(2)\n```\nthanks", "print(2)"),
+            ("y = 3\nprint(y)", "y = 3\nprint(y)"),
+            ("a = 1\n---\nignored", "a = 1\n"),
+            ("```python x = 2 ```", "x = 2\nx"),
+            ("z=1\n\n\nmore", "z=1\nz"),
+        ];
+        for (input, code) in ok {
+            assert_eq!(parse_code(input).as_deref(), Ok(code), "{input:?}");
+        }
+        let err = [
+            ("a == 1", "a == 1", "Error: Code format is not correct."),
+            ("", "", "Error: Empty code after parsing."),
+            ("a = b = 1", "a = b = 1", "Error: Code format is not correct."),
+            ("```python\n\n```", "```python\n\n```", "Error: Empty code after parsing."),
+        ];
+        for (input, code, message) in err {
+            assert_eq!(parse_code(input), Err((code.to_string(), message.to_string())), "{input:?}");
+        }
     }
 }

@@ -257,7 +257,7 @@ pub(crate) async fn attempt(
     };
     let code = match parse_code(&generated) {
         Ok(code) => code,
-        Err(message) => return Ok((generated, Err(CodeError::Unparsable { message }))),
+        Err((code, message)) => return Ok((code, Err(CodeError::Unparsable { message }))),
     };
     match sandbox.execute(&code, &[]).await {
         Ok(execution) => Ok((code, Ok(python_json_dumps(&execution.output())))),
