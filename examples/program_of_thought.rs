@@ -6,7 +6,9 @@
 //! with no key and no network. The first program fails (a `NameError`),
 //! its error goes back to the model, the fix runs, and the answer comes from
 //! the code's output; then a CodeAct agent calls a Rust tool from its code;
-//! last, a sandbox refuses a file read and stops an infinite loop.
+//! last, a sandbox runs a snippet, refuses a file read and a network module,
+//! and stops an infinite loop, a memory bomb and runaway recursion, printing
+//! how long each took.
 //!
 //! ```sh
 //! cargo run -p kestrel-examples --features code --example program_of_thought
@@ -85,10 +87,22 @@ async fn main() -> anyhow::Result<()> {
     // The sandbox itself: escapes end in typed errors.
     let limits = SandboxLimits::default().time_limit(Duration::from_millis(200));
     let mut sandbox = PythonSandbox::with_limits(limits)?;
-    for attempt in ["open('/etc/passwd').read()", "import socket", "while True:\n    pass", "'x' * 10**10"] {
-        match sandbox.execute(attempt, &[]).await {
-            Ok(run) => println!("sandbox: {attempt:?} ran?! {run:?}"),
-            Err(error) => println!("sandbox: {:?} -> {error}", attempt.lines().next().unwrap_or_default()),
+    let attempts = [
+        "sum(i * i for i in range(1000))",
+        "open('/etc/passwd').read()",
+        "import socket",
+        "while True:\n    pass",
+        "'x' * 10**10",
+        "def f(n):\n    return f(n + 1)\nf(0)",
+    ];
+    for attempt in attempts {
+        let started = std::time::Instant::now();
+        let result = sandbox.execute(attempt, &[]).await;
+        let took = started.elapsed();
+        let head = attempt.lines().next().unwrap_or_default();
+        match result {
+            Ok(run) => println!("sandbox: {head:?} -> {} ({took:.1?})", run.output()),
+            Err(error) => println!("sandbox: {head:?} -> {error} ({took:.1?})"),
         }
     }
     Ok(())

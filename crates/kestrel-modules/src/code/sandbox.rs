@@ -25,7 +25,8 @@ pub struct SandboxLimits {
     /// Execution time of one snippet (time inside tools does not count).
     pub time_limit: Duration,
     /// Memory of the interpreter's heap in bytes (approximate: the engine's
-    /// accounting of its objects), also the most output a snippet may print.
+    /// accounting of its objects), over the whole session (variables kept
+    /// from earlier snippets count); also the most output a snippet may print.
     pub memory_limit: usize,
     /// Deepest call nesting.
     pub max_recursion_depth: usize,
@@ -121,7 +122,7 @@ impl PythonSandbox {
 
     /// A session with these limits.
     pub fn with_limits(limits: SandboxLimits) -> Result<Self, CodeError> {
-        let jobs = worker::spawn("python")
+        let jobs = worker::spawn("python", &limits)
             .map_err(|e| CodeError::Unavailable { message: format!("cannot start the interpreter thread: {e}") })?;
         Ok(Self { jobs: Some(jobs), limits, broken: None })
     }

@@ -67,12 +67,15 @@ pub(crate) struct Outcome {
     pub submitted: Option<Value>,
 }
 
-/// Start an interpreter thread; it runs jobs until `jobs`' sender is dropped.
-pub(crate) fn spawn(name: &str) -> std::io::Result<std_mpsc::Sender<Job>> {
+/// Start an interpreter thread with these limits; it runs jobs until
+/// `jobs`' sender is dropped. The session's memory accounting spans its
+/// snippets (what earlier snippets keep in variables counts); the time
+/// budget starts afresh with each snippet.
+pub(crate) fn spawn(name: &str, limits: &SandboxLimits) -> std::io::Result<std_mpsc::Sender<Job>> {
     let (tx, rx) = std_mpsc::channel::<Job>();
+    let tracker = tracker_for(limits);
     thread::Builder::new().name(format!("kestrel-sandbox-{name}")).stack_size(STACK_BYTES).spawn(move || {
-        let mut session =
-            Some(MontyRepl::new("main.py", LimitedTracker::new(ResourceLimits::new()), CompileOptions::default()));
+        let mut session = Some(MontyRepl::new("main.py", tracker, CompileOptions::default()));
         while let Ok(job) = rx.recv() {
             let Some(repl) = session.take() else { break };
             let (repl, result) = run_job(repl, &job);
@@ -93,7 +96,7 @@ fn tracker_for(limits: &SandboxLimits) -> LimitedTracker {
 }
 
 fn run_job(mut repl: Repl, job: &Job) -> (Repl, Result<Outcome, CodeError>) {
-    *repl.tracker_mut() = tracker_for(&job.limits);
+    repl.tracker_mut().set_max_duration(job.limits.time_limit);
     let mut stdout = String::new();
     let mut submitted: Option<Value> = None;
     let mut calls = 0usize;

@@ -125,6 +125,13 @@ async fn memory_bombs_hit_the_memory_limit() {
         let err = run(code).await.unwrap_err();
         assert!(matches!(err, CodeError::MemoryLimit { limit: 8388608 }), "{code}: {err:?}");
     }
+    // Memory kept in variables counts across snippets, and freed memory is given back.
+    let mut sandbox = PythonSandbox::with_limits(limits()).unwrap();
+    bounded(sandbox.execute("a = 'x' * 5_000_000", &[])).await.unwrap();
+    let err = bounded(sandbox.execute("b = 'y' * 5_000_000", &[])).await.unwrap_err();
+    assert!(matches!(err, CodeError::MemoryLimit { .. }), "{err:?}");
+    bounded(sandbox.execute("a = None", &[])).await.unwrap();
+    bounded(sandbox.execute("b = 'y' * 5_000_000", &[])).await.unwrap();
     // Printing is bounded by the same limit.
     let err = run("while True:\n    print('x' * 10000)").await.unwrap_err();
     assert!(matches!(err, CodeError::MemoryLimit { .. }), "{err:?}");
