@@ -434,3 +434,35 @@ async fn other_ways_out_are_closed_too() {
         assert!(start.elapsed() < Duration::from_secs(10), "{head:?} took {:?}", start.elapsed());
     }
 }
+
+/// Compute the answer.
+#[derive(kestrel_macros::Signature)]
+struct Arithmetic {
+    #[input]
+    question: String,
+    #[output]
+    answer: i64,
+}
+
+#[tokio::test]
+async fn typed_program_of_thought_and_code_act() {
+    use kestrel_modules::Module;
+    let lm = ScriptedLm::sequence([
+        code_reply("print(6 * 7)"),
+        Reply::fields([("reasoning", json!("It printed 42.")), ("answer", json!(42))]),
+    ]);
+    let pot = ProgramOfThought::<Arithmetic>::new().unwrap();
+    let out = bounded(with_lm(lm.clone(), pot.forward(ArithmeticInput { question: "6 * 7?".into() }))).await.unwrap();
+    assert_eq!((out.answer, out.reasoning.as_str()), (42, "It printed 42."));
+    assert!(user(&lm, 1).contains("[[ ## code_output ## ]]\n\"42\\n\""), "{}", user(&lm, 1));
+    let lm = ScriptedLm::sequence([
+        act_reply("print(6 * 7)", true),
+        Reply::fields([("reasoning", json!("42.")), ("answer", json!(42))]),
+    ]);
+    let act = CodeAct::<Arithmetic>::new([]).unwrap();
+    let out = bounded(with_lm(lm.clone(), act.forward(ArithmeticInput { question: "6 * 7?".into() }))).await.unwrap();
+    assert_eq!(out.answer, 42);
+    assert_eq!(out.trajectory["code_output_0"], "\"42\\n\"");
+    // The signature's instructions lead CodeAct's.
+    assert!(system(&lm, 0).contains("Compute the answer.\n"), "{}", system(&lm, 0));
+}
