@@ -160,3 +160,16 @@ fn typed_values_serialize_to_what_the_prompt_reads() {
     let bad = Example::from_pairs([("question", json!("q")), ("history", json!(3)), ("image", json!("u"))]);
     assert!(ChatAdapter.format(&sig, &[], &bad).is_err());
 }
+
+#[test]
+fn rust_types_map_to_the_custom_field_types() {
+    use kestrel_core::field_type_of;
+    assert_eq!(field_type_of::<History>(), FieldType::Custom(CustomType::History));
+    assert_eq!(field_type_of::<Image>(), FieldType::Custom(CustomType::Image));
+    assert_eq!(field_type_of::<ToolCalls>(), FieldType::Custom(CustomType::ToolCalls));
+    assert_eq!(field_type_of::<Vec<ToolSpec>>(), FieldType::List(Box::new(FieldType::Custom(CustomType::Tool))));
+    assert_eq!(
+        field_type_of::<Option<Image>>(),
+        FieldType::Union(vec![FieldType::Custom(CustomType::Image), FieldType::None])
+    );
+}

@@ -246,3 +246,45 @@ async fn history_and_images_reach_both_wires() {
         assert!(parts[2]["text"].as_str().unwrap().starts_with("\n\nRespond with"));
     }
 }
+
+/// Describe the picture.
+#[derive(Signature)]
+struct Describe {
+    #[input]
+    question: String,
+    #[input]
+    history: History,
+    #[input]
+    image: Image,
+    #[output]
+    answer: String,
+}
+
+/// Pick tools.
+#[derive(Signature)]
+struct PickTools {
+    #[input]
+    question: String,
+    #[input]
+    tools: Vec<ToolSpec>,
+    #[output]
+    tool_calls: ToolCalls,
+}
+
+#[tokio::test]
+async fn typed_signatures_carry_the_custom_types() {
+    let typed: Vec<FieldType> = Describe::spec().fields().map(|f| f.ty.clone()).collect();
+    let parsed = SignatureSpec::parse("question, history: History, image: Image -> answer").unwrap();
+    assert_eq!(typed, parsed.fields().map(|f| f.ty.clone()).collect::<Vec<_>>());
+
+    let server =
+        MockServer::start(Responder::replies([MockReply::call("get_weather", json!({"city": "Rome"}))])).await.unwrap();
+    let predict = Predict::<PickTools>::new().native_function_calling(true).lm(lm(Wire::OpenAi, &server));
+    let out = predict
+        .forward(PickToolsInput { question: "Weather in Rome?".into(), tools: vec![weather().spec()] })
+        .await
+        .unwrap();
+    assert_eq!(out.tool_calls.tool_calls[0].name, "get_weather");
+    assert_eq!(out.tool_calls.tool_calls[0].args["city"], "Rome");
+    assert_eq!(tool_names(Wire::OpenAi, &bodies(&server)[0]), ["get_weather"]);
+}
