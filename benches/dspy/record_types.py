@@ -157,6 +157,28 @@ def main() -> None:
             {"question": "Hi?", "history": dspy.History(messages=[])},
         )
         record_format(
+            f"history_{adapter_name}_tool_calls",
+            "a turn with tool calls and their results (text mode): calls in the assistant turn, results as a user turn",
+            adapter_name,
+            "question, history: dspy.History -> answer, tool_calls: dspy.ToolCalls",
+            [],
+            {
+                "question": "And tomorrow?",
+                "history": dspy.History(
+                    messages=[
+                        {
+                            "question": "Weather in Paris?",
+                            "tool_calls": {
+                                "tool_calls": [{"id": "c1", "name": "weather", "args": {"city": "Paris"}}],
+                                "tool_call_results": [{"call_id": "c1", "name": "weather", "value": "sunny"}],
+                            },
+                        },
+                        {"answer": "It is sunny."},
+                    ]
+                ),
+            },
+        )
+        record_format(
             f"image_{adapter_name}_url",
             "an image input splits the user message into text and image_url parts",
             adapter_name,

@@ -74,7 +74,10 @@ fn assistant_content(signature: &SignatureSpec, demo: &Example) -> String {
     let outputs: Map<String, Value> = signature
         .output_fields()
         .map(|f| {
-            let value = demo.get(&f.name).cloned().unwrap_or_else(|| Value::String(NOT_SUPPLIED.to_string()));
+            let value = demo
+                .get(&f.name)
+                .map(|v| crate::adapter::render::jsonable(&f.ty, v))
+                .unwrap_or_else(|| Value::String(NOT_SUPPLIED.to_string()));
             (f.name.clone(), value)
         })
         .collect();

@@ -22,6 +22,13 @@ pub(crate) fn field_value(ty: &FieldType, value: &Value) -> String {
     }
 }
 
+/// `value` as DSPy's `serialize_for_json` gives it for a field of type
+/// `ty`: custom types in their prompt form (see [`custom_jsonable`]), any
+/// other value as it is.
+pub(crate) fn jsonable(ty: &FieldType, value: &Value) -> Value {
+    if has_custom(ty) { custom_jsonable(ty, value) } else { value.clone() }
+}
+
 /// True when `ty` holds one of DSPy's custom types at any depth.
 fn has_custom(ty: &FieldType) -> bool {
     match ty {
