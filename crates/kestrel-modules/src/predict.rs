@@ -36,8 +36,9 @@ pub struct Predict<S: SignatureTypes = Dynamic> {
     config: CallConfig,
     adapter: AdapterChoice,
     /// DSPy's `use_native_function_calling`: a `ToolCalls` output is filled
-    /// through the provider's tool-calling API.
-    native_function_calling: bool,
+    /// through the provider's tool-calling API. `None`: the adapter's
+    /// default (JSONAdapter: on, ChatAdapter: off).
+    native_function_calling: Option<bool>,
     saved_lm: Option<Arc<SavedLm>>,
     /// A loaded state's `fields` entry, written back on save.
     decision_fields: Option<Arc<Map<String, Value>>>,
@@ -123,7 +124,7 @@ impl<S: SignatureTypes> Predict<S> {
             lm: None,
             config: CallConfig::default(),
             adapter: AdapterChoice::default(),
-            native_function_calling: false,
+            native_function_calling: None,
             saved_lm: None,
             decision_fields: None,
             _types: PhantomData,
@@ -180,15 +181,17 @@ impl<S: SignatureTypes> Predict<S> {
     /// Anthropic `tools`) and fills the `ToolCalls` output from the reply's
     /// tool calls ([`kestrel_lm::call_with_native_tools`]); LMs without
     /// function calling, and signatures without a `ToolCalls` output, are
-    /// called as usual.
+    /// called as usual. Unset, it follows DSPy's adapter defaults: on with
+    /// [`AdapterChoice::Json`] (DSPy's `JSONAdapter()`), off with the
+    /// ChatAdapter (whose JSON fallback then stays in text mode too).
     pub fn native_function_calling(mut self, on: bool) -> Self {
-        self.native_function_calling = on;
+        self.native_function_calling = Some(on);
         self
     }
 
-    /// Whether native function calling is on.
+    /// Whether native function calling is on (set, or the adapter's default).
     pub fn uses_native_function_calling(&self) -> bool {
-        self.native_function_calling
+        self.native_function_calling.unwrap_or(matches!(self.adapter, AdapterChoice::Json))
     }
 
     /// The signature in use (shared).
@@ -219,7 +222,7 @@ impl<S: SignatureTypes> Predict<S> {
             Some((signature, inputs)) => (signature, inputs, None),
             None => (&*self.signature, inputs, Some(&*self.prompts)),
         };
-        let out = if self.native_function_calling && native_tool_fields(signature).is_some() {
+        let out = if self.uses_native_function_calling() && native_tool_fields(signature).is_some() {
             call_with_native_tools(&lm, self.adapter, signature, &self.demos, inputs, &config).await?
         } else {
             call_with_adapter_cached(&lm, self.adapter, signature, &self.demos, inputs, &config, prompts).await?

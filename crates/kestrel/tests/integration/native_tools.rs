@@ -288,3 +288,22 @@ async fn typed_signatures_carry_the_custom_types() {
     assert_eq!(out.tool_calls.tool_calls[0].args["city"], "Rome");
     assert_eq!(tool_names(Wire::OpenAi, &bodies(&server)[0]), ["get_weather"]);
 }
+
+#[tokio::test]
+async fn the_json_adapter_calls_functions_natively_by_default_as_in_dspy() {
+    let server =
+        MockServer::start(Responder::replies([MockReply::call("get_weather", json!({"city": "Oslo"}))])).await.unwrap();
+    let predict = Predict::from_signature("question, tools: list[Tool] -> answer, tool_calls: ToolCalls")
+        .unwrap()
+        .adapter(kestrel::lm::AdapterChoice::Json)
+        .lm(lm(Wire::OpenAi, &server));
+    assert!(predict.uses_native_function_calling());
+    assert!(!Predict::from_signature("q -> a").unwrap().uses_native_function_calling(), "ChatAdapter: off");
+    let inputs = Example::from_pairs([
+        ("question", json!("Weather in Oslo?")),
+        ("tools", json!([serde_json::to_value(weather().spec()).unwrap()])),
+    ]);
+    let out = predict.forward_example(&inputs, None).await.unwrap();
+    assert_eq!(out.get("tool_calls").unwrap()["tool_calls"][0]["args"]["city"], "Oslo");
+    assert_eq!(tool_names(Wire::OpenAi, &bodies(&server)[0]), ["get_weather"]);
+}
