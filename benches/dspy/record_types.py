@@ -195,6 +195,17 @@ def main() -> None:
             {"question": "And here?", "image": dspy.Image("https://example.com/b.jpg")},
         )
         record_format(
+            f"image_{adapter_name}_list",
+            "list[Image]: the marked parts sit inside a JSON list and are split back into parts",
+            adapter_name,
+            "images: list[dspy.Image], caption: str -> same: bool",
+            [],
+            {
+                "images": [dspy.Image("https://example.com/1.png"), dspy.Image(PNG_DATA_URL)],
+                "caption": "two dots",
+            },
+        )
+        record_format(
             f"toolcalls_{adapter_name}_text_mode",
             "without native function calling, tools render as text and ToolCalls is an output field with a schema",
             adapter_name,
