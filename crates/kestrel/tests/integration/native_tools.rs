@@ -307,3 +307,41 @@ async fn the_json_adapter_calls_functions_natively_by_default_as_in_dspy() {
     assert_eq!(out.get("tool_calls").unwrap()["tool_calls"][0]["args"]["city"], "Oslo");
     assert_eq!(tool_names(Wire::OpenAi, &bodies(&server)[0]), ["get_weather"]);
 }
+
+#[tokio::test]
+async fn tool_call_replies_are_cached_on_disk_and_replayed() {
+    let server =
+        MockServer::start(Responder::replies([MockReply::call("get_weather", json!({"city": "Lima"}))])).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let client = || -> SharedLm {
+        let provider = OpenAiProvider::new("gpt-4o-mini").base_url(server.base_url()).api_key("sk-test");
+        kestrel::lm::LmBuilder::new(provider)
+            .cache(kestrel::lm::cache::CacheConfig::default().with_dir(dir.path().into()))
+            .retry(kestrel::lm::RetryPolicy::none())
+            .build()
+            .unwrap()
+            .into()
+    };
+    let inputs = Example::from_pairs([
+        ("question", json!("Weather in Lima?")),
+        ("tools", json!([serde_json::to_value(weather().spec()).unwrap()])),
+    ]);
+    let predict = Predict::from_signature("question, tools: list[Tool] -> answer, tool_calls: ToolCalls")
+        .unwrap()
+        .native_function_calling(true)
+        .lm(client());
+    let first = predict.forward_example(&inputs, None).await.unwrap();
+    // The script has one reply: the second call must come from the cache.
+    let second = predict.forward_example(&inputs, None).await.unwrap();
+    assert_eq!(first.get("tool_calls"), second.get("tool_calls"));
+    assert_eq!(second.get("tool_calls").unwrap()["tool_calls"][0]["args"]["city"], "Lima");
+    assert_eq!(server.request_count(), 1);
+    // A fresh client (empty memory level) reads the reply back from disk.
+    let from_disk = predict.clone().lm(client()).forward_example(&inputs, None).await.unwrap();
+    assert_eq!(from_disk.get("tool_calls"), first.get("tool_calls"));
+    assert_eq!(server.request_count(), 1);
+    // Another tool list is another request (tools are in the cache key).
+    let other = Example::from_pairs([("question", json!("Weather in Lima?")), ("tools", json!([]))]);
+    assert!(predict.forward_example(&other, None).await.is_err(), "the script ran out: it reached the server");
+    assert_eq!(server.request_count(), 2);
+}
