@@ -55,6 +55,7 @@ mod predict;
 mod predictor;
 mod react;
 mod react_format;
+mod react_native;
 mod refine;
 mod refine_feedback;
 mod retrieve;

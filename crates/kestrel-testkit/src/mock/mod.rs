@@ -23,6 +23,11 @@
 //! - [`Responder`]: a [`crate::ScriptedLm`] or any
 //!   `Fn(&LmRequest) -> Result<String, String>` ([`ReplyFn`]), or one that
 //!   also takes the choice index ([`ChoiceFn`]), so `n` choices can differ.
+//! - Tool calls (native function calling): [`Responder::replies`] (a
+//!   sequence of [`MockReply`]s) or [`Responder::from_turn_fn`] answer with
+//!   text and tool calls, written as OpenAI `tool_calls` or Anthropic
+//!   `tool_use` blocks; a request's `tools` are parsed into
+//!   [`kestrel_lm::LmRequest::tools`] (OpenAI's shape) for the responder.
 //! - Faults ([`Fault`]): queued with [`MockServer::push_fault`] (next request
 //!   to any route) or [`MockServer::push_fault_for`] (next request to one
 //!   [`Route`]), used first in, first out; [`MockServer::set_fault_always`]
@@ -74,6 +79,7 @@ mod fault_reply;
 mod faults;
 mod openai;
 mod record;
+mod reply;
 mod responder;
 mod routes;
 mod server;
@@ -83,6 +89,7 @@ mod wire;
 pub use embeddings::{DEFAULT_DIMENSIONS, embed};
 pub use faults::{Fault, FaultPlan, StatusFault};
 pub use record::RecordedRequest;
-pub use responder::{ChoiceFn, ReplyFn, Responder};
+pub use reply::MockReply;
+pub use responder::{ChoiceFn, ReplyFn, Responder, TurnFn};
 pub use routes::Route;
 pub use server::{MockServer, MockServerBuilder};

@@ -10,6 +10,7 @@ use kestrel_lm::LmRequest;
 
 use super::faults::FaultQueue;
 use super::record::Recorder;
+use super::reply::MockReply;
 use super::responder::Responder;
 use super::wire::{Flavor, JsonReply, error};
 
@@ -57,11 +58,11 @@ impl Shared {
 
     /// The responder's text for choice `index` of `request`, or the 500 (in
     /// `flavor`'s error shape) naming why it has none.
-    pub(super) fn reply(&self, flavor: Flavor, request: &LmRequest, index: u32) -> Result<String, JsonReply> {
+    pub(super) fn reply(&self, flavor: Flavor, request: &LmRequest, index: u32) -> Result<MockReply, JsonReply> {
         // Clone the (Arc-backed) responder out so the lock is not held while
         // user code runs: a responder may itself call `set_responder`.
         let responder = self.responder.read().unwrap_or_else(PoisonError::into_inner).clone();
-        responder.reply_choice(request, index).map_err(|problem| {
+        responder.reply_turn(request, index).map_err(|problem| {
             let message = format!("mock server: the responder has no reply: {problem}");
             error(flavor, StatusCode::INTERNAL_SERVER_ERROR, &message)
         })

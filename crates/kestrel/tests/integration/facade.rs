@@ -114,6 +114,12 @@ fn public_types_are_send_and_sync() {
     check::<ScriptedLm>();
     check::<ReAct<Qa>>();
     check::<Tool>();
+    check::<History>();
+    check::<Image>();
+    check::<ToolCalls>();
+    check::<ToolSpec>();
+    check::<kestrel::core::ContentPart>();
+    check::<kestrel_testkit::mock::MockReply>();
     check::<BestOfN<ChainOfThought<Qa>>>();
     check::<Refine<Predict<Qa>>>();
     check::<kestrel::modules::MultiChainComparison<Qa>>();
