@@ -1,13 +1,15 @@
 //! [`Evaluate`]: run a program over a devset with bounded async concurrency
 //! and score every prediction with a metric (DSPy's `dspy.Evaluate`).
 //!
-//! The pieces: the builder and `run` (here), the driver loop (`run.rs`), the
+//! The pieces: the builder and `run` (here), the driver loop (`run.rs`),
+//! resumable rows (`journal_rows.rs`), the
 //! result types (`result.rs`), the progress bar (`progress.rs`), the text
 //! table (`table.rs`) and the JSON / CSV exports (`export.rs`).
 
 mod example_error;
 mod example_ref;
 mod export;
+mod journal_rows;
 mod progress;
 mod result;
 mod run;

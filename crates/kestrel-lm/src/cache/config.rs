@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::redis_config::RedisConfig;
+use crate::journal::DurableHook;
 
 /// Environment variable that overrides the default cache directory.
 pub const CACHE_DIR_ENV: &str = "KESTREL_CACHE_DIR";
@@ -45,7 +46,18 @@ pub struct CacheConfig {
     /// atomic either way — a killed process never leaves a partial entry —
     /// this only guards recent entries against a power cut (without it such
     /// an entry may be lost, and is then a miss, never an error).
+    ///
+    /// It also makes the cache write-through: a fetched response is written
+    /// (and synced) on the calling thread before any caller sees it, with no
+    /// await point in between, so a process killed at any moment never loses
+    /// a response it used — what resumable compiles rely on
+    /// (`docs/RELIABILITY.md`, "Crash and resume"). The directory is synced
+    /// after the rename too.
     pub durable_writes: bool,
+    /// Called after each durable disk write (with `durable_writes`), before
+    /// the response is used (default `None`). Crash tests kill the process
+    /// here.
+    pub on_durable_write: Option<DurableHook>,
     /// Most bytes the disk level keeps (DSPy's `disk_size_limit_bytes`;
     /// default 10 GB, [`DEFAULT_DISK_SIZE_LIMIT_BYTES`]; `None`: no limit).
     /// Past it the least recently used entries are deleted by a background
@@ -66,6 +78,7 @@ impl Default for CacheConfig {
             disk: true,
             dir: None,
             durable_writes: false,
+            on_durable_write: None,
             disk_size_limit_bytes: Some(DEFAULT_DISK_SIZE_LIMIT_BYTES),
             redis: None,
         }
@@ -99,6 +112,13 @@ impl CacheConfig {
     /// [`CacheConfig::durable_writes`]).
     pub fn durable(mut self, on: bool) -> Self {
         self.durable_writes = on;
+        self
+    }
+
+    /// Builder: a hook called after each durable disk write (see
+    /// [`CacheConfig::on_durable_write`]).
+    pub fn on_durable_write(mut self, hook: DurableHook) -> Self {
+        self.on_durable_write = Some(hook);
         self
     }
 
