@@ -11,6 +11,7 @@ mod bootstrap;
 mod bootstrap_fill;
 mod budgets;
 mod copro;
+mod crash_resume;
 mod dyn_optimizer;
 mod ensemble;
 mod gepa;
