@@ -12,10 +12,11 @@
 //! - The compile runs inside [`with_journal`], so every `Evaluate` in it
 //!   records each scored row (program state × example) as it finishes, and
 //!   a rerun takes those rows back instead of running them. LM calls that
-//!   finished are served by the cache — durable before use when the LM's
-//!   cache has `CacheConfig::durable_writes` — so a rerun pays for none
-//!   twice. Everything else (bootstraps, proposals, trials, seeded draws)
-//!   is recomputed from those, deterministically: optimizers make the same
+//!   finished are served by the cache, on disk before use when the LM's
+//!   cache writes through (`CacheConfig::write_through`; `durable_writes`
+//!   to survive a power cut too), so a rerun pays for none twice.
+//!   Everything else (bootstraps, proposals, trials, seeded draws) is
+//!   recomputed from those, deterministically: optimizers make the same
 //!   choices from the same answers at any timing, so the resumed compile
 //!   ends with the same program as an uninterrupted one.
 //! - The compiled program's state is recorded last (`compiled`); a rerun of
@@ -54,12 +55,13 @@ pub struct JournalOptions {
     identity: Vec<(String, Value)>,
     cancel: Option<CancellationToken>,
     hook: Option<DurableHook>,
+    sync: bool,
 }
 
 impl JournalOptions {
     /// Journals in `dir` (created when needed).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), identity: Vec::new(), cancel: None, hook: None }
+        Self { dir: dir.into(), identity: Vec::new(), cancel: None, hook: None, sync: true }
     }
 
     /// Journals beside an LM cache: `<cache dir>/journal`.
@@ -82,7 +84,15 @@ impl JournalOptions {
         self
     }
 
-    /// Builder: a hook called after each journal line is synced (tests kill
+    /// Builder: sync each journal line to the device (default true; about
+    /// 5 ms a line). Off, lines are still written before the work goes on —
+    /// a killed process loses none — but a power cut may.
+    pub fn sync_each_line(mut self, on: bool) -> Self {
+        self.sync = on;
+        self
+    }
+
+    /// Builder: a hook called after each journal line is written (tests kill
     /// the process there).
     pub fn on_durable_write(mut self, hook: DurableHook) -> Self {
         self.hook = Some(hook);
@@ -190,7 +200,7 @@ async fn journaled<M: Module>(
     identity: &RunIdentity,
     compile: impl Future<Output = Result<Compiled<M>, OptimizerError>>,
 ) -> Result<Compiled<M>, OptimizerError> {
-    let journal = Journal::open(&options.dir, identity, options.hook.clone()).map_err(journal_error)?;
+    let journal = Journal::open(&options.dir, identity, options.sync, options.hook.clone()).map_err(journal_error)?;
     if journal.replayed() > 0 {
         tracing::info!(target: "kestrel_optimizers", journal = %journal.path().display(), units = journal.replayed(),
             "resuming the compile from its journal");

@@ -11,9 +11,9 @@
 //!   task), then disk (read on tokio's blocking pool, promoting into memory),
 //!   then one fetch per key however many callers miss at once. Disk writes
 //!   run on the blocking pool too — except with
-//!   [`CacheConfig::durable_writes`], where the cache is write-through: a
-//!   fetched response is written and synced on the calling thread before
-//!   any caller sees it (resumable runs: a kill never loses a used answer).
+//!   [`CacheConfig::write_through`] (or `durable_writes`): a fetched response
+//!   is written (and, durable, synced) on the calling thread before any
+//!   caller sees it (resumable runs: a kill never loses a used answer).
 //! - The Redis level (`redis.rs`): looked up after a local miss; a hit is
 //!   promoted into memory and disk. On a miss everywhere the fetching call
 //!   takes a short lock key (`SET NX PX`), so another process missing the
@@ -92,8 +92,9 @@ struct Inner {
     shared: SharedLevel,
     flights: Flights,
     counters: Counters,
-    /// Write-through (`CacheConfig::durable_writes`): fetched responses are
-    /// on disk before anyone uses them.
+    /// Write-through (`CacheConfig::write_through`, implied by
+    /// `durable_writes`): fetched responses are on disk before anyone uses
+    /// them.
     write_through: bool,
     on_durable_write: Option<crate::journal::DurableHook>,
 }
@@ -109,7 +110,7 @@ impl Cache {
             .map(|dir| DiskLevel::open(dir, config.durable_writes, config.disk_size_limit_bytes))
             .transpose()?;
         let shared = SharedLevel::open(config.redis.as_ref())?;
-        let write_through = config.durable_writes && disk.is_some();
+        let write_through = (config.write_through || config.durable_writes) && disk.is_some();
         let inner = Inner {
             memory,
             disk,
@@ -194,8 +195,8 @@ impl Cache {
                     match &outcome {
                         Ok(response) => {
                             if inner.write_through {
-                                // Durable before anyone uses it: written
-                                // and synced here, with no await point
+                                // On disk before anyone uses it: written
+                                // (synced if durable) here, no await point
                                 // between the answer and the write (a
                                 // cancelled caller cannot skip it).
                                 inner.write_disk(&key, response);

@@ -2,7 +2,7 @@
 //! per finished unit, each appended whole and synced.
 //!
 //! Replay reads every complete line. A kill can tear only the last line
-//! (lines are appended by one `write_all` and synced before the next); a
+//! (lines are appended by one `write_all` each, synced when asked); a
 //! line that does not parse ends the replay there, the file is cut back to
 //! the last good line and appending continues after it.
 
@@ -42,6 +42,7 @@ struct LineIn {
 /// Appends lines to an open journal file.
 pub(super) struct Writer {
     file: File,
+    sync: bool,
 }
 
 impl Writer {
@@ -50,12 +51,16 @@ impl Writer {
         let mut line = serde_json::to_vec(&LineOut { k: key, v: value })?;
         line.push(b'\n');
         self.file.write_all(&line)?;
-        self.file.sync_data()
+        if self.sync { self.file.sync_data() } else { Ok(()) }
     }
 }
 
 /// Open `path` for `identity`: its units and a writer appending after them.
-pub(super) fn open(path: &Path, identity: &RunIdentity) -> Result<(HashMap<String, Value>, Writer), LmError> {
+pub(super) fn open(
+    path: &Path,
+    identity: &RunIdentity,
+    sync: bool,
+) -> Result<(HashMap<String, Value>, Writer), LmError> {
     let fail = |e: io::Error| LmError::Config(format!("journal {}: {e}", path.display()));
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(fail)?;
@@ -66,9 +71,9 @@ pub(super) fn open(path: &Path, identity: &RunIdentity) -> Result<(HashMap<Strin
             let mut file = OpenOptions::new().write(true).open(path).map_err(fail)?;
             file.set_len(good_len).map_err(fail)?;
             file.seek(SeekFrom::End(0)).map_err(fail)?;
-            Ok((units, Writer { file }))
+            Ok((units, Writer { file, sync }))
         }
-        Replay::Fresh => Ok((HashMap::new(), create(path, &header).map_err(fail)?)),
+        Replay::Fresh => Ok((HashMap::new(), create(path, &header, sync).map_err(fail)?)),
     }
 }
 
@@ -124,7 +129,7 @@ fn replay(path: &Path, expected: &Header) -> io::Result<Replay> {
 
 /// Write a new journal holding only `header`, atomically (a temp file,
 /// synced, renamed; the directory synced), and open it for appending.
-fn create(path: &Path, header: &Header) -> io::Result<Writer> {
+fn create(path: &Path, header: &Header, sync: bool) -> io::Result<Writer> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut temp = tempfile::Builder::new().prefix(".tmp-").suffix(".partial").tempfile_in(dir)?;
     let mut line = serde_json::to_vec(header)?;
@@ -134,7 +139,7 @@ fn create(path: &Path, header: &Header) -> io::Result<Writer> {
     temp.persist(path).map_err(|e| e.error)?;
     sync_dir(dir);
     let file = OpenOptions::new().append(true).open(path)?;
-    Ok(Writer { file })
+    Ok(Writer { file, sync })
 }
 
 /// Sync a directory so a rename in it survives a power cut (best effort:

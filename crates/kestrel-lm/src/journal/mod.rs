@@ -8,9 +8,10 @@
 //!   from another's journal.
 //! - [`Journal`]: `<dir>/<run id>.jsonl`, a header line holding the identity,
 //!   then one line per finished unit (`{"k": key, "v": value}`). Each line is
-//!   written whole and synced (`sync_data`) before [`Journal::record`]
-//!   returns; on open a torn last line (a kill mid-write) is cut off, never
-//!   an error.
+//!   written whole (one `write` call; a killed process loses nothing
+//!   written) and, by default, synced (`sync_data`: a power cut loses
+//!   nothing either) before [`Journal::record`] returns; on open a torn last
+//!   line is cut off, never an error.
 //! - [`with_journal`] / [`current_journal`]: the task-local scope through
 //!   which `Evaluate` (kestrel-eval) and the optimizers find the journal of
 //!   the run they belong to. No process-wide state.
@@ -96,10 +97,15 @@ impl Journal {
     /// line is dropped); a file whose header names another identity (a hash
     /// collision, or a damaged header) is moved aside to `<run id>.jsonl.bad`
     /// and a new journal started.
-    pub fn open(dir: &Path, identity: &RunIdentity, hook: Option<DurableHook>) -> Result<Journal, LmError> {
+    ///
+    /// With `sync`, each line is synced to the device before
+    /// [`Journal::record`] returns (about 5 ms); without, it is only
+    /// written, which a killed process never loses but a power cut may.
+    /// `hook` runs after each line.
+    pub fn open(dir: &Path, identity: &RunIdentity, sync: bool, hook: Option<DurableHook>) -> Result<Journal, LmError> {
         let run_id = identity.run_id();
         let path = dir.join(format!("{run_id}.jsonl"));
-        let (units, writer) = file::open(&path, identity)?;
+        let (units, writer) = file::open(&path, identity, sync)?;
         let replayed = units.len();
         if replayed > 0 {
             tracing::info!(path = %path.display(), units = replayed, "journal: resuming");
@@ -138,8 +144,8 @@ impl Journal {
         self.units().get(key).cloned()
     }
 
-    /// Record a finished unit: the line is appended and synced before this
-    /// returns (a blocking write of about a millisecond). Recording a key
+    /// Record a finished unit: the line is appended (and synced, if the
+    /// journal syncs) before this returns — blocking file I/O. Recording a key
     /// again with the same value is a no-op; with another value the later
     /// one wins on replay.
     pub fn record(&self, key: &str, value: Value) -> Result<(), LmError> {
