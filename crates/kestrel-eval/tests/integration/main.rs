@@ -5,6 +5,7 @@
 mod dataset;
 mod evaluate_budget;
 mod evaluate_cancel;
+mod evaluate_journal;
 mod evaluate_concurrency;
 mod evaluate_order;
 mod evaluate_output;
