@@ -596,7 +596,7 @@ mod tests {
         assert_eq!(loaded.default_programs, [ProgramKind::Predict]);
         let programs = args.programs(&loaded.default_programs);
         let setup = setup_lm(&args, "openai/tiny", args.api_base_of(0)).await.unwrap();
-        let dirs = OutputDirs { programs: None, predictions: Some(predictions.join("openai_tiny")) };
+        let dirs = OutputDirs { predictions: Some(predictions.join("openai_tiny")), ..OutputDirs::default() };
         let (baselines, rows) = run_matrix(&args, &loaded, &programs, &setup, dirs).await.unwrap();
         let row = &rows[0];
         // 6 broken replies, 3 rescued by the JSON fallback: 15 of 18 right.
@@ -728,6 +728,57 @@ mod tests {
         let mut other = shards.clone();
         other[2].1.rows[2].demos_sha256 = "0".repeat(64);
         refused(other, "compiled a different predict bootstrap program");
+    }
+
+    /// A run on a lasting `--cache-dir` journals its compiles there; the
+    /// same command again resumes them: no HTTP request, the same programs
+    /// (`--save-dir` files, byte for byte).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rerun_on_the_same_cache_dir_resumes_and_saves_the_same_programs() {
+        let cache = tempfile::tempdir().unwrap();
+        let cache_dir = cache.path().to_str().unwrap();
+        let flags = [
+            "--train",
+            "12",
+            "--dev",
+            "10",
+            "--latency-ms",
+            "0",
+            "--candidates",
+            "1",
+            "--concurrency",
+            "1",
+            "--optimizer",
+            "bootstrap,random-search,copro",
+            "--cache-dir",
+            cache_dir,
+        ];
+        let args = Wrapper::try_parse_from(std::iter::once("bench").chain(flags)).unwrap().args;
+        let sizes = Sizes { train: args.train(), val: args.val(), dev: args.dev() };
+        let data = datasets::load(&args.dataset, sizes, args.seed, None).unwrap();
+        let programs = args.programs(&data.default_programs);
+        let mut saved = Vec::new();
+        let mut requests = Vec::new();
+        for _ in 0..2 {
+            let out = tempfile::tempdir().unwrap();
+            let setup = setup_lm(&args, &args.models()[0], None).await.unwrap();
+            assert!(setup.resumable);
+            let dirs = OutputDirs { saved: Some(out.path().to_path_buf()), ..OutputDirs::default() };
+            let (_, rows) = run_matrix(&args, &data, &programs, &setup, dirs).await.unwrap();
+            requests.push(rows.iter().map(|r| r.http_requests.unwrap()).sum::<u64>());
+            saved.push(out);
+        }
+        assert!(requests[0] > 100 && requests[1] == 0, "{requests:?}");
+        let names: Vec<String> = ["predict", "cot"]
+            .iter()
+            .flat_map(|p| ["bootstrap", "random-search", "copro"].map(|o| format!("generated-{p}-{o}.json")))
+            .collect();
+        for name in &names {
+            let first = std::fs::read(saved[0].path().join(name)).unwrap();
+            assert_eq!(first, std::fs::read(saved[1].path().join(name)).unwrap(), "{name}");
+        }
+        let journals = std::fs::read_dir(cache.path().join("journal")).unwrap().count();
+        assert_eq!(journals, names.len(), "one journal per compile");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use kestrel_lm::cache::{Cache, CacheConfig, CacheKey};
 use kestrel_core::Usage;
+use kestrel_lm::cache::{Cache, CacheConfig, CacheKey};
 use kestrel_lm::{
     Completion, DurableHook, DurableWrite, Journal, LmResponse, RunIdentity, current_journal, with_journal,
 };
@@ -69,7 +69,8 @@ fn another_identity_is_another_journal_and_a_bad_header_is_moved_aside() {
     // A file under the right name whose header is not this identity's.
     let path = first.path().to_path_buf();
     drop(first);
-    std::fs::write(&path, "{\"journal\":1,\"run_id\":\"other\",\"identity\":{}}\n{\"k\":\"x\",\"v\":\"wrong\"}\n").unwrap();
+    std::fs::write(&path, "{\"journal\":1,\"run_id\":\"other\",\"identity\":{}}\n{\"k\":\"x\",\"v\":\"wrong\"}\n")
+        .unwrap();
     let reopened = Journal::open(dir.path(), &identity(2), false, None).unwrap();
     assert_eq!((reopened.replayed(), reopened.get("x")), (0, None));
     assert!(path.with_extension("jsonl.bad").exists());
@@ -115,7 +116,8 @@ async fn a_write_through_cache_has_the_response_on_disk_before_the_caller_gets_i
     });
     for durable in [false, true] {
         let sub = dir.path().join(durable.to_string());
-        let config = CacheConfig::default().with_dir(sub).write_through(true).durable(durable).on_durable_write(hook.clone());
+        let config =
+            CacheConfig::default().with_dir(sub).write_through(true).durable(durable).on_durable_write(hook.clone());
         let cache = Cache::new(config).unwrap();
         let key = CacheKey::from_bytes([durable as u8; 32]);
         *cache_slot.lock().unwrap() = Some((cache.clone(), key));
