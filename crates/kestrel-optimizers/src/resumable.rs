@@ -161,20 +161,18 @@ impl<O: Optimizer + fmt::Debug> Optimizer for Resumable<O> {
         self.optimizer.program_runs_bound(trainset, valset, predictors)
     }
 
-    fn compile_with_valset<'a, M>(
+    async fn compile_with_valset<'a, M>(
         &'a self,
         student: &'a M,
         trainset: &'a [Example],
         valset: Option<&'a [Example]>,
-    ) -> impl Future<Output = Result<Compiled<M>, OptimizerError>> + Send + 'a
+    ) -> Result<Compiled<M>, OptimizerError>
     where
         M: Module + Clone + 'static,
     {
-        async move {
-            let settings = format!("{:?}", self.optimizer);
-            let identity = self.options.run_identity(self.name(), &settings, student, trainset, valset);
-            journaled(&self.options, &identity, self.optimizer.compile_with_valset(student, trainset, valset)).await
-        }
+        let settings = format!("{:?}", self.optimizer);
+        let identity = self.options.run_identity(self.name(), &settings, student, trainset, valset);
+        journaled(&self.options, &identity, self.optimizer.compile_with_valset(student, trainset, valset)).await
     }
 }
 
