@@ -24,5 +24,6 @@ mod mipro_steps;
 mod optimizer_fixtures;
 mod random_search;
 mod report_html;
+mod resumable;
 mod simba;
 mod support;
