@@ -22,8 +22,8 @@
 //! - The compiled program's state is recorded last (`compiled`); a rerun of
 //!   a finished compile checks that it compiles to the same state.
 //! - Cancellation ([`JournalOptions::cancel_token`], e.g. wired to Ctrl-C):
-//!   in-flight work is dropped (journal lines and cache entries are whole
-//!   and synced one by one, so the journal stays consistent) and the
+//!   in-flight work is dropped (journal lines and cache entries are each
+//!   written whole, so the journal stays consistent) and the
 //!   compile returns [`OptimizerError::Interrupted`], which names the
 //!   journal and says to run the same command again.
 
@@ -134,6 +134,33 @@ impl JournalOptions {
 /// An optimizer whose compiles resume from a journal (see the module
 /// documentation). Itself an [`Optimizer`], so it fits wherever the wrapped
 /// one does.
+///
+/// ```no_run
+/// use kestrel_core::{Example, Prediction};
+/// use kestrel_lm::cache::CacheConfig;
+/// use kestrel_lm::{LmBuilder, with_lm};
+/// use kestrel_modules::{ChainOfThought, ProgramState, Trace};
+/// use kestrel_optimizers::{BootstrapFewShotWithRandomSearch, JournalOptions, Optimizer, OptimizerError, Resumable};
+/// use tokio_util::sync::CancellationToken;
+///
+/// # async fn run(trainset: Vec<Example>) -> Result<(), Box<dyn std::error::Error>> {
+/// let cache_dir = std::path::PathBuf::from(".kestrel-cache");
+/// // Write-through and synced: no answered call is lost to a kill or a power cut.
+/// let cache = CacheConfig::default().with_dir(cache_dir.clone()).durable(true);
+/// let lm = LmBuilder::from_model("openai/gpt-4o-mini")?.cache(cache).build()?;
+/// let metric = |ex: &Example, pred: &Prediction, _: Option<&Trace>| ex.get("answer") == pred.get("answer");
+/// let cancel = CancellationToken::new(); // cancel it from a Ctrl-C handler
+/// let options = JournalOptions::beside_cache(&cache_dir).identity("run", "qa-v1").cancel_token(cancel.clone());
+/// let optimizer = Resumable::new(BootstrapFewShotWithRandomSearch::new(metric), options);
+/// let program = ChainOfThought::from_signature("question -> answer")?;
+/// match with_lm(lm, optimizer.compile(&program, &trainset)).await {
+///     Ok(compiled) => compiled.program.save("qa.json")?,
+///     // "interrupted; finished work is kept in the journal ...: run the same command again to resume"
+///     Err(e @ OptimizerError::Interrupted { .. }) => eprintln!("{e}"),
+///     Err(e) => return Err(e.into()),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Resumable<O> {
     optimizer: O,
