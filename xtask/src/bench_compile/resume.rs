@@ -36,8 +36,8 @@ pub async fn until_ctrl_c<T>(run: impl Future<Output = Result<T>>, resumable: bo
                 )
             }
             bail!(
-                "interrupted (Ctrl-C). The cache was temporary, so nothing is kept: pass --cache-dir DIR to make \
-                 runs resumable."
+                "interrupted (Ctrl-C). The cache was temporary or off, so nothing is kept: pass --cache-dir DIR to \
+                 make runs resumable."
             )
         }
     }
