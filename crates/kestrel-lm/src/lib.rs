@@ -13,6 +13,9 @@
 //! - [`budget`] — [`Budget`] (`max_lm_calls`, `max_tokens`, `max_cost_usd`)
 //!   and its task-local scope [`with_budget`]; every call through a
 //!   [`SharedLm`] is charged to the budgets in scope.
+//! - [`journal`] — [`Journal`]: a resumable run's finished units, appended
+//!   and synced line by line beside the cache, keyed by [`RunIdentity`], and
+//!   its task-local scope [`with_journal`].
 //! - [`retrieve`]: the [`Retriever`] trait and its task-local scope
 //!   ([`with_retriever`]); with the `retrieval` feature DSPy's `Embeddings`,
 //!   BM25 and the ColBERTv2 client.
@@ -27,6 +30,7 @@ pub mod client;
 pub mod embed;
 pub mod error;
 pub mod history;
+pub mod journal;
 pub mod limits;
 pub mod lm;
 pub mod native_tools;
@@ -46,6 +50,7 @@ pub use client::{LmBuilder, LmClient, lm};
 pub use embed::Embedder;
 pub use error::LmError;
 pub use history::{History, HistoryEntry, format_history};
+pub use journal::{DurableHook, DurableWrite, Journal, RunIdentity, current_journal, with_journal};
 pub use limits::RateLimits;
 pub use lm::{Lm, LmCapabilities, SharedLm};
 pub use native_tools::call_with_native_tools;

@@ -41,6 +41,11 @@
 //! example is skipped and counted against `max_errors`; it never aborts a
 //! compile.
 //!
+//! Any compile can be made resumable ([`Resumable`], [`compile_resumable`],
+//! [`JournalOptions`]): finished work is journaled beside the LM cache, a
+//! rerun of the same command resumes it and ends with the same program, and
+//! a cancellation token (Ctrl-C) stops it cleanly.
+//!
 //! ```no_run
 //! use kestrel_core::{Example, Prediction};
 //! use kestrel_modules::{ChainOfThought, Trace};
@@ -77,6 +82,7 @@ mod progress;
 mod random_search;
 mod report;
 mod report_html;
+mod resumable;
 mod schedule;
 pub mod simba;
 
@@ -103,6 +109,7 @@ pub use optimizer::{Compiled, Optimizer, demo_counts, has_demos, reset_copy};
 pub use phase_usage::PhaseUsage;
 pub use random_search::{BootstrapFewShotWithRandomSearch, DEFAULT_SEARCH_CONCURRENCY};
 pub use report::{CandidateKind, CandidateScore, CompileReport, SkippedExample, StopReason};
+pub use resumable::{JournalOptions, Resumable, compile_resumable};
 pub use simba::{DEFAULT_SIMBA_CONCURRENCY, Simba};
 
 /// Result alias for this crate.

@@ -254,6 +254,10 @@ pub struct BenchArgs {
     /// [default: target/bench-compile/programs with two or more --lm models, else not saved].
     #[arg(long, value_name = "DIR")]
     pub save_programs: Option<PathBuf>,
+    /// Save each compiled program (DSPy's JSON state, as `Module.save`) as
+    /// DIR/<dataset>-<program>-<optimizer>.json (in DIR/<model>/ with two or more --lm models).
+    #[arg(long, value_name = "DIR")]
+    pub save_dir: Option<PathBuf>,
     /// Write each evaluation's dev predictions (with the ChatAdapter request and reply) as
     /// DIR/<model>/<program>-<optimizer>.jsonl.
     #[arg(long, value_name = "DIR")]
@@ -283,7 +287,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub latency_ms: Option<u64>,
     /// Response cache folder [default: a fresh temporary folder for the simulated LM, the user cache for a
-    /// real LM].
+    /// real LM]. A cache folder that outlives the run (this one, or the user cache) also holds the compiles'
+    /// journals (DIR/journal): a run killed or interrupted (Ctrl-C) resumes when the same command runs
+    /// again, paying for no LM call twice (docs/BENCH_COMPILE.md, "Resuming").
     #[arg(long, conflicts_with = "no_cache")]
     pub cache_dir: Option<PathBuf>,
     /// A shared Redis cache level between memory and disk (`redis://host:port[/db]`, no TLS): shards or

@@ -10,13 +10,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use futures::future::BoxFuture;
 use kestrel_core::{Example, SignatureSpec};
 use kestrel_eval::{Evaluate, EvaluationResult, Metric};
 use kestrel_lm::{Budget, LmClient, LmError, SharedLm, with_budget};
 use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt, ProgramState};
 use kestrel_optimizers::{
-    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CallProfile, CompileReport, Copro, DynOptimizer, Gepa,
-    LabeledFewShot, MiproV2, Simba, demo_counts, estimate_compile,
+    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CallProfile, CompileReport, Compiled, Copro, DynOptimizer,
+    Gepa, JournalOptions, LabeledFewShot, MiproV2, OptimizerError, Simba, compile_resumable, demo_counts,
+    estimate_compile,
 };
 use kestrel_testkit::mock::MockServer;
 use sha2::{Digest, Sha256};
@@ -53,8 +55,13 @@ pub struct Runner<'a> {
     pub dev_offset: usize,
     /// Where compiled programs are saved (`<program>-<optimizer>.json`), if anywhere.
     pub save_dir: Option<std::path::PathBuf>,
+    /// `--save-dir`: where compiled programs are saved as
+    /// `<dataset>-<program>-<optimizer>.json`, if anywhere.
+    pub saved_dir: Option<std::path::PathBuf>,
     /// Where dev predictions are written (`<program>-<optimizer>.jsonl`), if anywhere.
     pub predictions_dir: Option<std::path::PathBuf>,
+    /// Compiles are resumable: their journals (in the cache directory).
+    pub journal: Option<JournalOptions>,
 }
 
 impl Runner<'_> {
@@ -138,7 +145,21 @@ impl Runner<'_> {
                             estimate_compile(optimizer.as_ref(), sizes, &profile, &self.model, prices, budget.as_ref());
                         eprintln!("  estimate {:<8} {estimate}", kind.name());
                     }
-                    let compile = optimizer.compile_boxed(program.as_ref(), train, self.data.val.as_deref());
+                    let valset = self.data.val.as_deref();
+                    let compile: BoxFuture<'_, Result<Compiled<Box<dyn DynModule>>, OptimizerError>> =
+                        match &self.journal {
+                            Some(journal) => {
+                                let options = journal
+                                    .clone()
+                                    .identity("program", kind.name())
+                                    .identity("optimizer", kind_of_optimizer.name());
+                                let (optimizer, student) = (optimizer.as_ref(), program.as_ref());
+                                Box::pin(
+                                    async move { compile_resumable(optimizer, student, train, valset, &options).await },
+                                )
+                            }
+                            None => optimizer.compile_boxed(program.as_ref(), train, valset),
+                        };
                     // `--max-lm-calls` / `--max-tokens` / `--max-cost-usd`:
                     // a fresh budget per compile (the dev evaluation after
                     // it is measurement, outside the budget).
@@ -158,6 +179,12 @@ impl Runner<'_> {
                     if let Some(dir) = &self.save_dir {
                         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
                         let file = dir.join(format!("{}-{}.json", kind.name(), kind_of_optimizer.name()));
+                        compiled.program.save(&file).with_context(|| format!("saving {}", file.display()))?;
+                    }
+                    if let Some(dir) = &self.saved_dir {
+                        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                        let dataset = super::file_name_of(&self.data.name);
+                        let file = dir.join(format!("{dataset}-{}-{}.json", kind.name(), kind_of_optimizer.name()));
                         compiled.program.save(&file).with_context(|| format!("saving {}", file.display()))?;
                     }
                     let name = format!("{}-{}", kind.name(), kind_of_optimizer.name());

@@ -8,6 +8,7 @@ mod budget;
 mod cache;
 mod client;
 mod http;
+mod journal;
 #[cfg(feature = "retrieval")]
 mod retrieval;
 mod retrieval_scope;

@@ -137,5 +137,11 @@ fn public_types_are_send_and_sync() {
     check::<kestrel::optimizers::CompileReport>();
     check::<kestrel::optimizers::OptimizerError>();
     check::<kestrel::lm::LmClient>();
+    check::<kestrel::lm::Journal>();
+    check::<kestrel::lm::RunIdentity>();
+    check::<kestrel::lm::DurableHook>();
+    check::<kestrel::lm::DurableWrite>();
+    check::<kestrel::optimizers::JournalOptions>();
+    check::<kestrel::optimizers::Resumable<LabeledFewShot>>();
     check::<kestrel_testkit::mock::MockServer>();
 }
