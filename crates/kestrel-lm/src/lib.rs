@@ -13,6 +13,9 @@
 //! - [`budget`] — [`Budget`] (`max_lm_calls`, `max_tokens`, `max_cost_usd`)
 //!   and its task-local scope [`with_budget`]; every call through a
 //!   [`SharedLm`] is charged to the budgets in scope.
+//! - [`finetune`] — fine-tuning backends ([`FinetuneBackend`]; the
+//!   OpenAI-compatible one with the `openai` feature), jobs and DSPy's
+//!   training-data formats.
 //! - [`retrieve`]: the [`Retriever`] trait and its task-local scope
 //!   ([`with_retriever`]); with the `retrieval` feature DSPy's `Embeddings`,
 //!   BM25 and the ColBERTv2 client.
@@ -26,6 +29,7 @@ pub mod cache;
 pub mod client;
 pub mod embed;
 pub mod error;
+pub mod finetune;
 pub mod history;
 pub mod limits;
 pub mod lm;
@@ -44,6 +48,10 @@ pub use budget::{
 pub use client::{LmBuilder, LmClient, lm};
 pub use embed::Embedder;
 pub use error::LmError;
+pub use finetune::{
+    FinetuneBackend, FinetuneJob, FinetuneRequest, FinetunedModel, JobEvent, JobProgress, SharedFinetuneBackend,
+    TrainDataFormat, TrainingData, TrainingStatus, start_finetune,
+};
 pub use history::{History, HistoryEntry, format_history};
 pub use limits::RateLimits;
 pub use lm::{Lm, LmCapabilities, SharedLm};
