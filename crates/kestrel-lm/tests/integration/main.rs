@@ -7,6 +7,7 @@ mod basics;
 mod budget;
 mod cache;
 mod client;
+mod finetune;
 mod http;
 #[cfg(feature = "retrieval")]
 mod retrieval;

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::faults::{Fault, FaultPlan};
+use super::finetune::{FinetuneBehavior, MockFile, MockJob};
 use super::record::RecordedRequest;
 use super::responder::Responder;
 use super::routes::{Route, handle};
@@ -113,6 +114,22 @@ impl MockServer {
             models: DEFAULT_MODELS.iter().map(|m| m.to_string()).collect(),
             colbert_corpus: Vec::new(),
         }
+    }
+
+    /// How fine-tuning jobs created from now on behave (default: one
+    /// `queued` and two `running` retrieves, then `succeeded`).
+    pub fn set_finetune_behavior(&self, behavior: FinetuneBehavior) {
+        self.shared.finetune.set_behavior(behavior);
+    }
+
+    /// Files uploaded with `POST /v1/files`, in upload order.
+    pub fn uploaded_files(&self) -> Vec<MockFile> {
+        self.shared.finetune.files()
+    }
+
+    /// Fine-tuning jobs created, by id.
+    pub fn finetune_jobs(&self) -> Vec<MockJob> {
+        self.shared.finetune.jobs()
     }
 
     /// The address it listens on (`127.0.0.1:<port>`).

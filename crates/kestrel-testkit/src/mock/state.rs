@@ -9,6 +9,7 @@ use hyper::StatusCode;
 use kestrel_lm::LmRequest;
 
 use super::faults::FaultQueue;
+use super::finetune::FinetuneState;
 use super::record::Recorder;
 use super::responder::Responder;
 use super::wire::{Flavor, JsonReply, error};
@@ -25,6 +26,7 @@ pub(super) struct Shared {
     pub(super) faults: FaultQueue,
     pub(super) models: Vec<String>,
     pub(super) colbert_corpus: Vec<String>,
+    pub(super) finetune: FinetuneState,
 }
 
 impl Shared {
@@ -45,6 +47,7 @@ impl Shared {
             faults: FaultQueue::default(),
             models,
             colbert_corpus,
+            finetune: FinetuneState::default(),
         };
         shared.set_latency(latency);
         shared
