@@ -38,6 +38,10 @@ pub enum OptimizerError {
         /// The I/O error.
         message: String,
     },
+    /// A fine-tuning job could not be started or ended without a model
+    /// (BootstrapFinetune).
+    #[error("fine-tuning: {0}")]
+    Finetune(kestrel_lm::LmError),
     /// The teacher program does not have the student's structure.
     #[error("teacher and student differ: {0}")]
     Structure(String),
