@@ -13,6 +13,7 @@ mod budgets;
 mod copro;
 mod dyn_optimizer;
 mod ensemble;
+mod finetune_data;
 mod gepa;
 mod knn_fewshot;
 mod labeled;

@@ -185,7 +185,10 @@ fn parse_upload(content_type: Option<&str>, bytes: &[u8]) -> Result<Call, String
 
 fn attribute(head: &str, name: &str) -> Option<String> {
     let key = format!("{name}=\"");
-    head.split(';').map(str::trim).find_map(|p| p.strip_prefix(&key)?.strip_suffix('"').map(str::to_string))
+    head.lines()
+        .flat_map(|line| line.split(';'))
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix(&key)?.strip_suffix('"').map(str::to_string))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
