@@ -14,6 +14,7 @@ mod copro;
 mod dyn_optimizer;
 mod ensemble;
 mod finetune_data;
+mod finetune_optimizers;
 mod gepa;
 mod knn_fewshot;
 mod labeled;
