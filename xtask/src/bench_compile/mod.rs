@@ -16,6 +16,7 @@ mod cli;
 mod datasets;
 mod download;
 mod fallbacks;
+mod finetune;
 mod matrix;
 mod merge;
 mod metrics;
@@ -63,6 +64,8 @@ pub fn run(args: BenchArgs, root: &Path) -> Result<()> {
 /// The LM every call goes through, and what keeps it alive.
 struct LmSetup {
     model: String,
+    /// `--api-base` of this model, if given.
+    api_base: Option<String>,
     client: LmClient,
     server: Option<MockServer>,
     cache: &'static str,
@@ -217,6 +220,7 @@ async fn run_matrix(
         lm: setup.client.clone(),
         counter: counter.clone(),
         server: setup.server.as_ref(),
+        api_base: setup.api_base.as_deref(),
         data,
         metric: data.metric.build(args.metric == MetricKind::Strict),
         args,
@@ -269,6 +273,7 @@ async fn setup_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Resu
                 .start()
                 .await
                 .context("starting the simulated LM's server on 127.0.0.1")?;
+            server.set_finetuned_responder(Some(finetune::simulated_hook()));
             let provider = OpenAiProvider::new(simulated::MODEL).base_url(server.base_url()).api_key("sk-simulated");
             // Costs are what the same (word-count) tokens would cost at gpt-4o-mini's list price.
             let mut prices = PriceTable::default();
@@ -313,7 +318,15 @@ async fn setup_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Resu
         None => (cache, config),
     };
     let client = builder.cache(config).build().context("building the LM client")?;
-    Ok(LmSetup { model: model.to_string(), client, server, cache, cache_dir, _temp: temp })
+    Ok(LmSetup {
+        model: model.to_string(),
+        api_base: api_base.map(str::to_string),
+        client,
+        server,
+        cache,
+        cache_dir,
+        _temp: temp,
+    })
 }
 
 /// The builder of a real model: `local/<name>` in process (feature `local`),

@@ -174,10 +174,7 @@ fn completion_error(map: &Map<String, Value>) -> Option<String> {
     }
     ["prompt", "completion"].iter().find_map(|key| match map.get(*key) {
         Some(Value::String(_)) => None,
-        other => Some(format!(
-            "Expected `{key}` to be of type `str`. Found: {}",
-            other.map_or("nothing", json_type)
-        )),
+        other => Some(format!("Expected `{key}` to be of type `str`. Found: {}", other.map_or("nothing", json_type))),
     })
 }
 
@@ -189,7 +186,10 @@ fn chat_error(map: &Map<String, Value>) -> Option<String> {
         let found = map.get("messages").map_or("nothing", json_type);
         return Some(format!("The value of the `messages` key should be a list instance. Found: {found}"));
     };
-    messages.iter().enumerate().find_map(|(i, m)| message_error(m).map(|e| format!("Error in message at index {i}: {e}")))
+    messages
+        .iter()
+        .enumerate()
+        .find_map(|(i, m)| message_error(m).map(|e| format!("Error in message at index {i}: {e}")))
 }
 
 fn message_error(message: &Value) -> Option<String> {

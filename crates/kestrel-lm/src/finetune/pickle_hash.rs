@@ -76,7 +76,8 @@ impl Pickler {
         let len = self.out.len() - self.frame_start - FRAME_HEADER;
         if len >= FRAME_MIN {
             self.out[self.frame_start] = FRAME;
-            self.out[self.frame_start + 1..self.frame_start + FRAME_HEADER].copy_from_slice(&(len as u64).to_le_bytes());
+            self.out[self.frame_start + 1..self.frame_start + FRAME_HEADER]
+                .copy_from_slice(&(len as u64).to_le_bytes());
         } else {
             self.out.drain(self.frame_start..self.frame_start + FRAME_HEADER);
         }

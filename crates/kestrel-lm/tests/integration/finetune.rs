@@ -9,8 +9,8 @@ use std::time::Duration;
 use kestrel_core::Message;
 use kestrel_lm::finetune::{FINETUNE_DIR_ENV, OpenAiFinetune, openai_status};
 use kestrel_lm::{
-    FinetuneJob, LmError, LmRequest, RetryPolicy, SharedFinetuneBackend, TrainDataFormat, TrainingData,
-    TrainingStatus, start_finetune,
+    FinetuneJob, LmError, LmRequest, RetryPolicy, SharedFinetuneBackend, TrainDataFormat, TrainingData, TrainingStatus,
+    start_finetune,
 };
 use kestrel_testkit::ScriptedLm;
 use kestrel_testkit::mock::{Fault, FinetuneBehavior, FinetuneOutcome, MockServer, Route};
@@ -47,9 +47,8 @@ async fn a_job_runs_to_a_usable_model() {
     let data = TrainingData::new(TrainDataFormat::Chat, records()).unwrap();
     let mut kwargs = Map::new();
     kwargs.insert("n_epochs".into(), json!(2));
-    let job = start_finetune(backend(&server), "openai/gpt-4o-mini", data.clone(), kwargs, Some(dir.path()))
-        .await
-        .unwrap();
+    let job =
+        start_finetune(backend(&server), "openai/gpt-4o-mini", data.clone(), kwargs, Some(dir.path())).await.unwrap();
     assert_eq!(job.progress().status, TrainingStatus::Pending);
     assert_eq!(job.progress().provider_status, "validating_files");
     // The file is where it was said to be, in DSPy's JSONL, named by DSPy's hash.

@@ -139,7 +139,10 @@ impl BetterTogether {
     /// The steps, checked against the optimizer names.
     pub fn parsed_strategy(&self) -> Result<Vec<String>, OptimizerError> {
         if self.strategy.trim().is_empty() {
-            return Err(OptimizerError::InvalidArgument { name: "strategy", message: "strategy cannot be empty".into() });
+            return Err(OptimizerError::InvalidArgument {
+                name: "strategy",
+                message: "strategy cannot be empty".into(),
+            });
         }
         let steps: Vec<String> = self.strategy.split(STRAT_SEP).map(str::to_string).collect();
         let invalid: Vec<&String> = steps.iter().filter(|s| !self.optimizers.iter().any(|(k, _)| k == *s)).collect();
@@ -153,7 +156,11 @@ impl BetterTogether {
         Ok(steps)
     }
 
-    async fn score<M: Module + ?Sized>(&self, program: &M, valset: Option<&[Example]>) -> Result<Option<f64>, OptimizerError> {
+    async fn score<M: Module + ?Sized>(
+        &self,
+        program: &M,
+        valset: Option<&[Example]>,
+    ) -> Result<Option<f64>, OptimizerError> {
         let Some(valset) = valset.filter(|v| !v.is_empty()) else { return Ok(None) };
         let mut evaluate = Evaluate::new(valset.to_vec()).display_progress(false);
         if let Some(n) = self.num_threads {
@@ -172,7 +179,10 @@ impl BetterTogether {
         M: Module + Clone + 'static,
     {
         if trainset.is_empty() {
-            return Err(OptimizerError::InvalidArgument { name: "trainset", message: "trainset cannot be empty".into() });
+            return Err(OptimizerError::InvalidArgument {
+                name: "trainset",
+                message: "trainset cannot be empty".into(),
+            });
         }
         if !(0.0..1.0).contains(&self.valset_ratio) {
             return Err(OptimizerError::InvalidArgument {
@@ -265,7 +275,9 @@ fn transfer<M: Predictors>(
     lms_before: &[Option<SharedLm>],
 ) -> Result<(), OptimizerError> {
     let mut states: Vec<(PredictorState, Option<SharedLm>, kestrel_lm::CallConfig)> = Vec::new();
-    from.visit_predictors("", &mut |_, p: &dyn Predictor| states.push((p.state(), p.lm().cloned(), p.config().clone())));
+    from.visit_predictors("", &mut |_, p: &dyn Predictor| {
+        states.push((p.state(), p.lm().cloned(), p.config().clone()))
+    });
     let mut index = 0;
     let mut failure = None;
     to.visit_predictors_mut("", &mut |_, p: &mut dyn Predictor| {

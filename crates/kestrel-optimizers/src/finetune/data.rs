@@ -121,7 +121,10 @@ pub fn finetune_records(
                 continue;
             }
             let (signature, demos) = predictors.get(&entry.predictor).ok_or_else(|| {
-                OptimizerError::Structure(format!("the trace names a predictor the teacher does not have: {}", entry.name))
+                OptimizerError::Structure(format!(
+                    "the trace names a predictor the teacher does not have: {}",
+                    entry.name
+                ))
             })?;
             let demos: &[Example] = if exclude_demos { &[] } else { demos };
             let outputs = Example::from_fields(entry.outputs.fields().clone());

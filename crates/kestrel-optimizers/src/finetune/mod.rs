@@ -296,7 +296,11 @@ impl BootstrapFinetune {
     }
 
     /// One job: save, start, wait; the report entry and the trained LM.
-    async fn train(&self, key: &TrainingKey, data: TrainingData) -> Result<(FinetuneJobReport, SharedLm), OptimizerError> {
+    async fn train(
+        &self,
+        key: &TrainingKey,
+        data: TrainingData,
+    ) -> Result<(FinetuneJobReport, SharedLm), OptimizerError> {
         let records = data.len();
         let job: FinetuneJob = start_finetune(
             self.backend.clone(),

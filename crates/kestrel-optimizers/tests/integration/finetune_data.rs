@@ -15,9 +15,9 @@ use kestrel_lm::finetune::OpenAiFinetune;
 use kestrel_lm::{RetryPolicy, SharedLm, with_lm};
 use kestrel_modules::{Module, ModuleError, Predict, Predictor, Predictors, Trace};
 use kestrel_optimizers::{BootstrapFinetune, Optimizer, OptimizerError};
+use kestrel_testkit::Reply;
 use kestrel_testkit::ScriptedLm;
 use kestrel_testkit::mock::MockServer;
-use kestrel_testkit::Reply;
 use serde_json::Value;
 
 const GOLDEN: &str = include_str!("finetune_golden/dspy_finetune_data.json");
@@ -36,8 +36,8 @@ impl Module for QaCheck {
         let question = input.get("question").cloned().unwrap_or_default();
         let asked = Example::from_pairs([("question", question.clone())]).with_inputs(["question"]);
         let answer = self.generate.forward_example(&asked, None).await?.get("answer").cloned().unwrap_or_default();
-        let checked =
-            Example::from_pairs([("question", question), ("answer", answer.clone())]).with_inputs(["question", "answer"]);
+        let checked = Example::from_pairs([("question", question), ("answer", answer.clone())])
+            .with_inputs(["question", "answer"]);
         let verdict = self.check.forward_example(&checked, None).await?.get("verdict").cloned().unwrap_or_default();
         Ok(Prediction::new([("answer".to_string(), answer), ("verdict".to_string(), verdict)].into_iter().collect()))
     }
@@ -89,11 +89,8 @@ async fn compile(multitask: bool) -> (Vec<(String, String)>, Vec<Option<String>>
         .poll_interval(Duration::from_millis(1))
         .data_dir(dir.path());
     let compiled = with_lm(lm, optimizer.compile(&program(), &trainset())).await.unwrap();
-    let files = server
-        .uploaded_files()
-        .into_iter()
-        .map(|f| (f.filename, String::from_utf8(f.bytes).unwrap()))
-        .collect();
+    let files =
+        server.uploaded_files().into_iter().map(|f| (f.filename, String::from_utf8(f.bytes).unwrap())).collect();
     // The files are also where the report says, with the same bytes.
     for job in &compiled.report.finetune.as_ref().unwrap().jobs {
         assert!(job.data_path.starts_with(dir.path()));
@@ -141,9 +138,8 @@ async fn an_adapter_without_a_finetune_format_is_a_config_error() {
 #[tokio::test]
 async fn more_jobs_than_threads_is_refused_before_training() {
     let server = MockServer::start(ScriptedLm::sequence(Vec::<String>::new())).await.unwrap();
-    let optimizer = BootstrapFinetune::new(Arc::new(OpenAiFinetune::new(server.base_url())))
-        .multitask(false)
-        .num_threads(1);
+    let optimizer =
+        BootstrapFinetune::new(Arc::new(OpenAiFinetune::new(server.base_url()))).multitask(false).num_threads(1);
     let err = with_lm(SharedLm::new(scripted()), optimizer.compile(&program(), &trainset())).await.unwrap_err();
     assert!(err.to_string().contains("num_threads"), "{err}");
     assert!(server.uploaded_files().is_empty());

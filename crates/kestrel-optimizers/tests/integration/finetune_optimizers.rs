@@ -43,9 +43,12 @@ impl Lm for TieredLm {
     }
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         let question = question_of(&request);
-        let has_demos =
-            request.messages.iter().filter(|m| m.role == Role::User && m.content.contains("[[ ## question ## ]]")).count()
-                > 1;
+        let has_demos = request
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::User && m.content.contains("[[ ## question ## ]]"))
+            .count()
+            > 1;
         let answer = match operands(&question) {
             Some((a, b)) if self.tuned || (a + b) % if has_demos { 9 } else { 3 } != 0 => a + b,
             Some((a, b)) => a + b + 1,
@@ -199,9 +202,10 @@ impl Optimizer for Recorder {
 async fn shuffles_and_the_valset_split_are_dspys() {
     let recorder = Recorder::default();
     let metric: Arc<dyn kestrel_eval::Metric> = Arc::new(exact);
-    let optimizer = BetterTogether::with_optimizers(metric, [("r", Arc::new(recorder.clone()) as Arc<dyn DynOptimizer>)])
-        .strategy("r -> r")
-        .seed(7);
+    let optimizer =
+        BetterTogether::with_optimizers(metric, [("r", Arc::new(recorder.clone()) as Arc<dyn DynOptimizer>)])
+            .strategy("r -> r")
+            .seed(7);
     // 20 examples, valset_ratio 0.1: the first two are the valset.
     let compiled = with_lm(base_lm(), optimizer.compile(&student(), &trainset(20))).await.unwrap();
     let seen = recorder.seen.lock().unwrap().clone();

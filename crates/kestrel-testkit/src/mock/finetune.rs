@@ -61,6 +61,16 @@ pub struct MockFile {
     pub deleted: bool,
 }
 
+/// The fine-tuned model name a succeeded mock job reports.
+pub fn fine_tuned_model_name(job: &MockJob) -> String {
+    format!("ft:{}:kestrel-testkit::{}", job.model, job.id)
+}
+
+/// Called when a mock job succeeds, with the job and its training file: a
+/// responder for the fine-tuned model's chat requests (`None`: the server's
+/// own responder answers it). See [`super::MockServer::set_finetuned_responder`].
+pub type FinetunedHook = std::sync::Arc<dyn Fn(&MockJob, &MockFile) -> Option<super::Responder> + Send + Sync>;
+
 /// A mock fine-tuning job, as the server holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MockJob {
@@ -222,12 +232,22 @@ impl FinetuneState {
         self.lock().jobs.values().cloned().collect()
     }
 
-    /// The normal answer to `call`.
-    pub(super) fn answer(&self, call: Call) -> JsonReply {
+    /// The normal answer to `call`, and the job (with its training file)
+    /// when this answer is the one that made it succeed.
+    pub(super) fn answer(&self, call: Call) -> (JsonReply, Option<(MockJob, MockFile)>) {
         let mut inner = self.lock();
-        let not_found = |what: &str, id: &str| {
-            error(Flavor::OpenAi, StatusCode::NOT_FOUND, &format!("No such {what}: {id}"))
-        };
+        let mut succeeded = None;
+        let reply = self.answer_locked(&mut inner, call, &mut succeeded);
+        let done = succeeded.and_then(|job: MockJob| {
+            let file = inner.files.iter().find(|f| f.id == job.training_file)?.clone();
+            Some((job, file))
+        });
+        (reply, done)
+    }
+
+    fn answer_locked(&self, inner: &mut Inner, call: Call, succeeded: &mut Option<MockJob>) -> JsonReply {
+        let not_found =
+            |what: &str, id: &str| error(Flavor::OpenAi, StatusCode::NOT_FOUND, &format!("No such {what}: {id}"));
         match call {
             Call::Upload { filename, purpose, bytes } => {
                 inner.next += 1;
@@ -273,6 +293,9 @@ impl FinetuneState {
                     job.polls += 1;
                     if !is_terminal(&job.status) {
                         job.status = status_after(&job.behavior, job.polls).into();
+                        if job.status == "succeeded" {
+                            *succeeded = Some(job.clone());
+                        }
                     }
                     ok(job_json(job))
                 }
@@ -322,7 +345,9 @@ fn status_after(behavior: &FinetuneBehavior, polls: u32) -> &'static str {
 fn job_json(job: &MockJob) -> Value {
     let succeeded = job.status == "succeeded";
     let error = match (&job.behavior.outcome, job.status.as_str()) {
-        (FinetuneOutcome::Fail(message), "failed") => json!({"code": "invalid_training_file", "message": message, "param": "training_file"}),
+        (FinetuneOutcome::Fail(message), "failed") => {
+            json!({"code": "invalid_training_file", "message": message, "param": "training_file"})
+        }
         _ => Value::Null,
     };
     json!({
@@ -333,7 +358,7 @@ fn job_json(job: &MockJob) -> Value {
         "status": job.status,
         "training_file": job.training_file,
         "hyperparameters": job.hyperparameters,
-        "fine_tuned_model": if succeeded { Value::from(format!("ft:{}:kestrel-testkit::{}", job.model, job.id)) } else { Value::Null },
+        "fine_tuned_model": if succeeded { Value::from(fine_tuned_model_name(job)) } else { Value::Null },
         "trained_tokens": if succeeded { Value::from(job.records * job.behavior.tokens_per_record) } else { Value::Null },
         "error": error,
         "estimated_finish": Value::Null,

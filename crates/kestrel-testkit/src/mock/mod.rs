@@ -84,7 +84,7 @@ mod wire;
 
 pub use embeddings::{DEFAULT_DIMENSIONS, embed};
 pub use faults::{Fault, FaultPlan, StatusFault};
-pub use finetune::{FinetuneBehavior, FinetuneOutcome, MockFile, MockJob};
+pub use finetune::{FinetuneBehavior, FinetuneOutcome, FinetunedHook, MockFile, MockJob, fine_tuned_model_name};
 pub use record::RecordedRequest;
 pub use responder::{ChoiceFn, ReplyFn, Responder};
 pub use routes::Route;

@@ -287,7 +287,13 @@ fn answer(shared: &Shared, route: Route, parsed: &Parsed, body: &Value) -> JsonR
         Parsed::Lm { model, request } => openai::chat(shared, model, request),
         Parsed::Embeddings => embeddings::embeddings(body),
         Parsed::Colbert(search) => colbert::answer(&shared.colbert_corpus, search.clone()),
-        Parsed::Finetune(call) => shared.finetune.answer(call.clone()),
+        Parsed::Finetune(call) => {
+            let (reply, succeeded) = shared.finetune.answer(call.clone());
+            if let Some((job, file)) = succeeded {
+                shared.finetuned(&job, &file);
+            }
+            reply
+        }
         Parsed::Models => ok(json!({
             "object": "list",
             "data": shared.models.iter().map(|id| json!({

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::faults::{Fault, FaultPlan};
-use super::finetune::{FinetuneBehavior, MockFile, MockJob};
+use super::finetune::{FinetuneBehavior, FinetunedHook, MockFile, MockJob};
 use super::record::RecordedRequest;
 use super::responder::Responder;
 use super::routes::{Route, handle};
@@ -120,6 +120,19 @@ impl MockServer {
     /// `queued` and two `running` retrieves, then `succeeded`).
     pub fn set_finetune_behavior(&self, behavior: FinetuneBehavior) {
         self.shared.finetune.set_behavior(behavior);
+    }
+
+    /// Answer chat requests for `model` (the body's `model`) with
+    /// `responder` instead of the server's own (`None` removes it).
+    pub fn set_model_responder(&self, model: &str, responder: Option<Responder>) {
+        self.shared.set_model_responder(model.to_string(), responder);
+    }
+
+    /// When a fine-tuning job succeeds, `hook` may give its fine-tuned model
+    /// a responder of its own (a simulated "better" model; see
+    /// `docs/BENCH_COMPILE.md`). `None` removes the hook.
+    pub fn set_finetuned_responder(&self, hook: Option<FinetunedHook>) {
+        self.shared.set_finetuned_hook(hook);
     }
 
     /// Files uploaded with `POST /v1/files`, in upload order.
