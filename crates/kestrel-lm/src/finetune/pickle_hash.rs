@@ -53,8 +53,11 @@ pub(crate) fn pickle_sha256(records: &[Value]) -> Option<String> {
 /// value) or a fresh object.
 #[derive(Clone, Copy, PartialEq)]
 enum Role {
+    /// A dict key (interned in DSPy's code).
     Key,
-    RoleValue,
+    /// A message's `role` value (interned).
+    Speaker,
+    /// Anything else (a fresh object).
     Other,
 }
 
@@ -163,7 +166,7 @@ impl Pickler {
         self.out.push(EMPTY_DICT);
         self.memoize();
         let entries: Vec<(&String, &Value)> = map.iter().collect();
-        let value_role = |k: &str| if k == "role" { Role::RoleValue } else { Role::Other };
+        let value_role = |k: &str| if k == "role" { Role::Speaker } else { Role::Other };
         if entries.len() == 1 {
             let (k, v) = entries[0];
             self.string(k, Role::Key)?;
