@@ -73,7 +73,10 @@ async fn a_job_runs_to_a_usable_model() {
 
     // The trained model is an LM on the same server.
     assert_eq!(model.lm.model(), format!("openai/{}", model.model));
-    let reply = model.lm.call(LmRequest::new(vec![Message::user("q9")])).await.unwrap();
+    // (Per-call cache opt-out: the default client has a disk cache.)
+    let mut ask = LmRequest::new(vec![Message::user("q9")]);
+    ask.use_cache = false;
+    let reply = model.lm.call(ask).await.unwrap();
     assert!(reply.completions[0].text.contains("fine"));
     let chat = server.requests_to(Route::ChatCompletions);
     assert_eq!(chat.last().unwrap().model.as_deref(), Some(model.model.as_str()));
@@ -187,4 +190,33 @@ fn openai_statuses_map_as_in_dspy() {
     assert_eq!(openai_status("cancelled"), Some(TrainingStatus::Cancelled));
     assert_eq!(openai_status("paused"), None);
     assert_eq!(FINETUNE_DIR_ENV, "DSPY_FINETUNEDIR");
+}
+
+#[tokio::test]
+async fn a_fine_tuned_model_can_answer_with_its_own_responder() {
+    let server = MockServer::start(ScriptedLm::keyed([("q", "base")])).await.unwrap();
+    server.set_finetuned_responder(Some(Arc::new(
+        |job: &kestrel_testkit::mock::MockJob, file: &kestrel_testkit::mock::MockFile| {
+            let lines = file.bytes.iter().filter(|b| **b == b'\n').count();
+            let reply = format!("tuned {} on {lines}", job.model);
+            Some(ScriptedLm::keyed([("q", reply)]).into())
+        },
+    )));
+    let dir = tempfile::tempdir().unwrap();
+    let data = TrainingData::new(TrainDataFormat::Chat, records()).unwrap();
+    let job = start_finetune(backend(&server), "gpt-4o-mini", data, Map::new(), Some(dir.path())).await.unwrap();
+    let model = job.wait(POLL).await.unwrap();
+    let ask = || {
+        let mut request = LmRequest::new(vec![Message::user("q")]);
+        request.use_cache = false;
+        request
+    };
+    assert_eq!(model.lm.call(ask()).await.unwrap().completions[0].text, "tuned gpt-4o-mini on 3");
+    let base = kestrel_lm::providers::OpenAiProvider::new("gpt-4o-mini").base_url(server.base_url());
+    assert_eq!(kestrel_lm::Lm::call(&base, ask()).await.unwrap().completions[0].text, "base");
+    // The upload kept DSPy's file name.
+    assert_eq!(
+        server.uploaded_files()[0].filename,
+        TrainingData::new(TrainDataFormat::Chat, records()).unwrap().file_name()
+    );
 }
