@@ -714,6 +714,36 @@ mod tests {
         refused(other, "compiled a different predict bootstrap program");
     }
 
+    /// `finetune` and `better-together` on the simulated server: the
+    /// fine-tuning routes run (the HTTP count includes them), the fine-tuned
+    /// model answers by rule 8, and both rows beat the baseline.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finetune_rows_train_on_the_simulated_server() {
+        let flags = [
+            "--train",
+            "30",
+            "--dev",
+            "40",
+            "--latency-ms",
+            "0",
+            "--candidates",
+            "1",
+            "--program",
+            "predict",
+            "--optimizer",
+            "none,finetune,better-together",
+        ];
+        let (baselines, rows) = matrix(&flags).await;
+        let row = |o: &str| rows.iter().find(|r| r.optimizer == o).unwrap();
+        let finetune = row("finetune");
+        assert!(finetune.bootstrapped > 0 && finetune.teacher_runs == 30, "{finetune:?}");
+        assert!(finetune.score_after > baselines[0].score, "{finetune:?}");
+        // Teacher runs + dev calls of the fine-tuned model + upload, create and polls.
+        assert!(finetune.http_requests.unwrap() > 30 + 40, "{finetune:?}");
+        let together = row("better-together");
+        assert!(together.score_after > baselines[0].score, "{together:?}");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_offline_matrix_runs_over_http_and_compiling_helps() {
         let flags = ["--train", "16", "--dev", "30", "--latency-ms", "0", "--candidates", "1", "--concurrency", "8"];
