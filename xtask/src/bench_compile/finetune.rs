@@ -16,6 +16,10 @@ use kestrel_lm::{LmBuilder, SharedLm};
 use kestrel_testkit::mock::{FinetunedHook, MockFile, MockJob, MockServer};
 use kestrel_testkit::simulated::SimulatedLm;
 
+/// Where simulated runs write training files, under the system's temporary
+/// directory (real runs: DSPy's place, `kestrel_lm::finetune::finetune_dir`).
+pub const SIMULATED_DATA_DIR: &str = "kestrel-bench-finetune";
+
 /// How often the simulated server's jobs are polled (real ones: DSPy's 20 s).
 pub const SIMULATED_POLL: Duration = Duration::from_millis(5);
 

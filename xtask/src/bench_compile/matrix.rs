@@ -280,7 +280,10 @@ impl Runner<'_> {
         let mut optimizer =
             BootstrapFinetune::new(backend).shared_metric(metric).num_threads(self.args.concurrency.max(1));
         if self.server.is_some() {
-            optimizer = optimizer.poll_interval(super::finetune::SIMULATED_POLL);
+            // Simulated runs keep their training files out of the user's cache.
+            optimizer = optimizer
+                .poll_interval(super::finetune::SIMULATED_POLL)
+                .data_dir(std::env::temp_dir().join(super::finetune::SIMULATED_DATA_DIR));
         }
         Ok(optimizer)
     }

@@ -220,3 +220,59 @@ async fn a_fine_tuned_model_can_answer_with_its_own_responder() {
         TrainingData::new(TrainDataFormat::Chat, records()).unwrap().file_name()
     );
 }
+
+/// A backend with no HTTP, as a local trainer would be: the trait is all
+/// `start_finetune` and `FinetuneJob` need.
+#[derive(Debug, Default)]
+struct InProcess {
+    polls: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl kestrel_lm::FinetuneBackend for InProcess {
+    fn name(&self) -> &str {
+        "in-process"
+    }
+    fn supports(&self, format: TrainDataFormat) -> bool {
+        format == TrainDataFormat::Chat
+    }
+    async fn start(&self, request: &kestrel_lm::FinetuneRequest) -> Result<kestrel_lm::JobProgress, LmError> {
+        let id = format!("local-{}", request.data.len());
+        Ok(kestrel_lm::JobProgress::new(id, TrainingStatus::Running, "training"))
+    }
+    async fn poll(&self, job_id: &str) -> Result<kestrel_lm::JobProgress, LmError> {
+        let n = self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut p = kestrel_lm::JobProgress::new(job_id, TrainingStatus::Running, "training");
+        p.events.push(kestrel_lm::JobEvent { id: n.to_string(), created_at: None, message: format!("step {n}") });
+        if n >= 2 {
+            p.status = TrainingStatus::Succeeded;
+            p.fine_tuned_model = Some(format!("adapters/{job_id}"));
+        }
+        Ok(p)
+    }
+    async fn cancel(&self, job_id: &str) -> Result<kestrel_lm::JobProgress, LmError> {
+        Ok(kestrel_lm::JobProgress::new(job_id, TrainingStatus::Cancelled, "cancelled"))
+    }
+    fn finetuned_lm(&self, model: &str) -> Result<kestrel_lm::SharedLm, LmError> {
+        Ok(kestrel_lm::SharedLm::new(ScriptedLm::sequence([model.to_string()])))
+    }
+}
+
+#[tokio::test]
+async fn a_backend_without_http_implements_the_same_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend: SharedFinetuneBackend = Arc::new(InProcess::default());
+    let data = TrainingData::new(TrainDataFormat::Chat, records()).unwrap();
+    let job = start_finetune(backend.clone(), "local/smollm2", data, Map::new(), Some(dir.path())).await.unwrap();
+    assert!(job.data_path().exists());
+    let model = job.wait(POLL).await.unwrap();
+    assert_eq!(model.model, "adapters/local-3");
+    assert_eq!(model.progress.events.len(), 1);
+    let reply = model.lm.call(LmRequest::new(vec![Message::user("hi")])).await.unwrap();
+    assert_eq!(reply.completions[0].text, "adapters/local-3");
+    // A format the backend does not take is refused before anything is written.
+    let completion = TrainingData::new(TrainDataFormat::Completion, vec![json!({"prompt": "p", "completion": "c"})]);
+    let err =
+        start_finetune(backend, "local/smollm2", completion.unwrap(), Map::new(), Some(dir.path())).await.unwrap_err();
+    assert!(matches!(err, LmError::FinetuneData(_)), "{err:?}");
+}
