@@ -94,7 +94,7 @@ pub use cost_estimate::{CallProfile, CompileEstimate, ProgramRuns, estimate_comp
 pub use dyn_optimizer::DynOptimizer;
 pub use ensemble::{Ensemble, Ensembled, majority_of};
 pub use error::OptimizerError;
-pub use finetune::better_together::{BetterTogether, BetterTogetherReport, StageReport};
+pub use finetune::better_together::{BetterTogether, BetterTogetherReport, StagePredictor, StageReport};
 pub use finetune::{BootstrapFinetune, FinetuneJobReport, FinetuneReport};
 pub use gepa::{
     CandidateSelection, ComponentSelection, DEFAULT_GEPA_CONCURRENCY, DEFAULT_GEPA_SEED, DEFAULT_MAX_MERGE_INVOCATIONS,

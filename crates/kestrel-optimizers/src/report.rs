@@ -302,6 +302,12 @@ impl fmt::Display for CompileReport {
         if let Some(gepa) = &self.gepa {
             write!(f, "{gepa}")?;
         }
+        if let Some(finetune) = &self.finetune {
+            write!(f, "{finetune}")?;
+        }
+        if let Some(together) = &self.better_together {
+            write!(f, "{together}")?;
+        }
         for c in &self.candidates {
             let best = if Some(c.seed) == self.best_seed { "  <- best" } else { "" };
             writeln!(f, "  seed {:>3} {:<12} score {:>6.2}  demos {:?}{best}", c.seed, c.kind, c.score, c.demos)?;

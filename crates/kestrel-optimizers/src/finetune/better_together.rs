@@ -37,6 +37,54 @@ pub struct StageReport {
     pub score: Option<f64>,
     /// Its last step's own compile report.
     pub report: Option<CompileReport>,
+    /// The program: each predictor's path, instructions, demo count and LM.
+    pub predictors: Vec<StagePredictor>,
+}
+
+/// One predictor of a stage's program (DSPy's `candidate_programs` keep the
+/// program itself; the report keeps what tells the stages apart).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StagePredictor {
+    /// Its path in the program.
+    pub path: String,
+    /// Its instructions.
+    pub instructions: String,
+    /// Its demos.
+    pub demos: usize,
+    /// Its own LM's model string (a fine-tuned model after a weight step).
+    pub lm: Option<String>,
+}
+
+impl std::fmt::Display for BetterTogetherReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "  strategy {}", self.strategy)?;
+        for (i, stage) in self.stages.iter().enumerate() {
+            let name = if stage.strategy.is_empty() { "(student)" } else { stage.strategy.as_str() };
+            let score = stage.score.map_or_else(|| "-".to_string(), |s| format!("{s:.2}"));
+            let best = if i == self.best { "  <- best" } else { "" };
+            let lms: Vec<&str> = stage.predictors.iter().map(|p| p.lm.as_deref().unwrap_or("(scope)")).collect();
+            let demos: Vec<usize> = stage.predictors.iter().map(|p| p.demos).collect();
+            writeln!(f, "  stage {name:<16} score {score:>6}  demos {demos:?}  lm {lms:?}{best}")?;
+        }
+        if let Some(error) = &self.compilation_error {
+            writeln!(f, "  stopped: {error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a stage's program is, predictor by predictor.
+fn stage_predictors<M: Predictors + ?Sized>(program: &M) -> Vec<StagePredictor> {
+    let mut out = Vec::new();
+    program.visit_predictors("", &mut |path, p: &dyn Predictor| {
+        out.push(StagePredictor {
+            path: path.to_string(),
+            instructions: p.signature().instructions().to_string(),
+            demos: p.demos().len(),
+            lm: p.lm().map(|lm| lm.model().to_string()),
+        });
+    });
+    out
 }
 
 /// BetterTogether's part of a [`CompileReport`].
@@ -207,7 +255,13 @@ impl BetterTogether {
         let mut report = BetterTogetherReport { strategy: self.strategy.clone(), ..Default::default() };
         let mut programs = vec![student.clone()];
         let score = self.score(student, valset).await?;
-        report.stages.push(StageReport { strategy: String::new(), optimizer: None, score, report: None });
+        report.stages.push(StageReport {
+            strategy: String::new(),
+            optimizer: None,
+            score,
+            report: None,
+            predictors: stage_predictors(student),
+        });
 
         let mut current = student.clone();
         for (i, step) in steps.iter().enumerate() {
@@ -233,6 +287,7 @@ impl BetterTogether {
                 optimizer: Some(optimizer.optimizer_name().to_string()),
                 score,
                 report: Some(compiled.report),
+                predictors: stage_predictors(&next),
             });
             programs.push(next.clone());
             current = next;

@@ -33,3 +33,17 @@ pub struct FinetuneJobReport {
     /// Cost in US dollars, when known.
     pub cost_usd: Option<f64>,
 }
+
+impl std::fmt::Display for FinetuneReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for job in &self.jobs {
+            let predictor = job.predictor.map_or_else(|| "all predictors".to_string(), |i| format!("predictor {i}"));
+            writeln!(
+                f,
+                "  job {} ({}, {predictor}): {} records -> {}",
+                job.job_id, job.base_model, job.records, job.fine_tuned_model
+            )?;
+        }
+        Ok(())
+    }
+}

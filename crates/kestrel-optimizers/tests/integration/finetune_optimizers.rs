@@ -148,6 +148,15 @@ async fn better_together_reports_every_stage_and_keeps_the_best() {
     assert_eq!(report.stages[1].optimizer.as_deref(), Some("BootstrapFewShotWithRandomSearch"));
     assert_eq!(report.stages[2].optimizer.as_deref(), Some("BootstrapFinetune"));
     assert!(report.stages[2].report.as_ref().unwrap().finetune.is_some());
+    // Each stage's program: p added demos, w swapped the LM.
+    let stage = |i: usize| &report.stages[i].predictors[0];
+    assert_eq!((stage(0).demos, stage(0).lm.as_deref()), (0, None));
+    assert!(stage(1).demos > 0 && stage(1).lm.is_none());
+    assert!(stage(2).lm.as_deref().is_some_and(|m| m.starts_with("ft:")) && stage(2).demos == stage(1).demos);
+    let text = compiled.report.to_string();
+    assert!(text.contains("stage p -> w") && text.contains("<- best"), "{text}");
+    let weights = report.stages[2].report.as_ref().unwrap().to_string();
+    assert!(weights.contains("records -> ft:test/tiered"), "{weights}");
     // The returned program is the last stage's: the fine-tuned LM and p's demos.
     assert!(lm_models(&compiled.program)[0].as_deref().is_some_and(|m| m.starts_with("ft:test/tiered")));
     assert!(!compiled.program.demos().is_empty());
