@@ -34,6 +34,7 @@ use serde_json::{Map, Value};
 pub use data::{TraceData, bootstrap_trace_data, finetune_records};
 pub use report::{FinetuneJobReport, FinetuneReport};
 
+use crate::cost_estimate::{ProgramRuns, n};
 use crate::error::OptimizerError;
 use crate::optimizer::{Compiled, Optimizer, measured};
 use crate::report::{CompileReport, SkippedExample};
@@ -355,6 +356,13 @@ fn check_structure(student: &[PredictorInfo], teacher: &[PredictorInfo]) -> Resu
 impl Optimizer for BootstrapFinetune {
     fn name(&self) -> &'static str {
         "BootstrapFinetune"
+    }
+
+    /// One teacher run per training example (the student as teacher);
+    /// training itself calls no LM. The fine-tuned model's own price is
+    /// not in the estimate.
+    fn program_runs_bound(&self, trainset: usize, _valset: usize, _predictors: usize) -> Option<ProgramRuns> {
+        Some(ProgramRuns { runs: n(trainset), extra_lm_calls: 0 })
     }
 
     /// DSPy's `BootstrapFinetune.compile` takes no valset: it is ignored.
