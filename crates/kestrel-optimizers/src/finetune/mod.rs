@@ -284,8 +284,8 @@ impl BootstrapFinetune {
         let mut index = 0;
         let exclude_demos = self.exclude_demos;
         program.visit_predictors_mut("", &mut |_, p: &mut dyn Predictor| {
-            if let Some(&key) = key_of_pred.get(index) {
-                p.set_lm(Some(started[key].1.clone()));
+            if let Some((_, lm)) = key_of_pred.get(index).and_then(|&key| started.get(key)) {
+                p.set_lm(Some(lm.clone()));
             }
             if exclude_demos {
                 p.set_demos(Vec::new());
