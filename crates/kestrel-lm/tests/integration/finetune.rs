@@ -276,3 +276,22 @@ async fn a_backend_without_http_implements_the_same_lifecycle() {
         start_finetune(backend, "local/smollm2", completion.unwrap(), Map::new(), Some(dir.path())).await.unwrap_err();
     assert!(matches!(err, LmError::FinetuneData(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn the_key_never_reaches_an_error_or_debug_output() {
+    const KEY: &str = "sk-test-finetune";
+    let server = MockServer::start(ScriptedLm::sequence(Vec::<String>::new())).await.unwrap();
+    server.push_fault_for(Route::FilesUpload, Fault::status(401).message(format!("Incorrect API key provided: {KEY}")));
+    let dir = tempfile::tempdir().unwrap();
+    let data = TrainingData::new(TrainDataFormat::Chat, records()).unwrap();
+    let backend = backend(&server);
+    assert!(!format!("{backend:?}").contains(KEY));
+    let err = start_finetune(backend, "gpt-4o-mini", data, Map::new(), Some(dir.path())).await.unwrap_err();
+    assert!(matches!(err, LmError::Auth { .. }), "{err:?}");
+    assert!(!err.to_string().contains(KEY) && !format!("{err:?}").contains(KEY), "{err}");
+    // A key a header cannot carry is a configuration error that does not quote it.
+    let bad: SharedFinetuneBackend = Arc::new(OpenAiFinetune::new(server.base_url()).api_key(format!("{KEY}\n")));
+    let data = TrainingData::new(TrainDataFormat::Chat, records()).unwrap();
+    let err = start_finetune(bad, "gpt-4o-mini", data, Map::new(), Some(dir.path())).await.unwrap_err();
+    assert!(matches!(err, LmError::Config(_)) && !err.to_string().contains(KEY), "{err}");
+}
