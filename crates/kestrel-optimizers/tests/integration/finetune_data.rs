@@ -13,7 +13,7 @@ use std::time::Duration;
 use kestrel_core::{Example, Prediction};
 use kestrel_lm::finetune::OpenAiFinetune;
 use kestrel_lm::{RetryPolicy, SharedLm, with_lm};
-use kestrel_modules::{Module, ModuleError, Predict, Predictor, Predictors, Trace};
+use kestrel_modules::{DynModule, Module, ModuleError, Predict, Predictor, Predictors, Trace};
 use kestrel_optimizers::{BootstrapFinetune, Optimizer, OptimizerError};
 use kestrel_testkit::Reply;
 use kestrel_testkit::ScriptedLm;
@@ -143,4 +143,57 @@ async fn more_jobs_than_threads_is_refused_before_training() {
     let err = with_lm(SharedLm::new(scripted()), optimizer.compile(&program(), &trainset())).await.unwrap_err();
     assert!(err.to_string().contains("num_threads"), "{err}");
     assert!(server.uploaded_files().is_empty());
+}
+
+#[tokio::test]
+async fn exclude_demos_drops_them_from_the_data_and_the_program() {
+    let server = MockServer::start(ScriptedLm::sequence(Vec::<String>::new())).await.unwrap();
+    let lm = SharedLm::new(scripted());
+    let tuned = lm.clone();
+    let backend = OpenAiFinetune::new(server.base_url()).lm_factory(Arc::new(move |_: &str| Ok(tuned.clone())));
+    let dir = tempfile::tempdir().unwrap();
+    let optimizer = BootstrapFinetune::new(Arc::new(backend))
+        .metric(exact)
+        .exclude_demos(true)
+        .poll_interval(Duration::from_millis(1))
+        .data_dir(dir.path());
+    let compiled = with_lm(lm, optimizer.compile(&program(), &trainset())).await.unwrap();
+    let file = String::from_utf8(server.uploaded_files()[0].bytes.clone()).unwrap();
+    assert_eq!(file.lines().count(), 4);
+    assert!(!file.contains("What is 1 + 1?"), "the demo is not in the records");
+    assert!(compiled.generate.demos().is_empty() && compiled.check.demos().is_empty());
+}
+
+#[tokio::test]
+async fn teachers_must_have_the_students_predictors() {
+    #[derive(Clone, Debug, kestrel_macros::Module)]
+    struct Single {
+        generate: Predict,
+    }
+    impl Module for Single {
+        type Input = Example;
+        type Output = Prediction;
+        async fn forward(&self, input: Example) -> Result<Prediction, ModuleError> {
+            self.generate.forward_example(&input, None).await
+        }
+    }
+    let server = MockServer::start(ScriptedLm::sequence(Vec::<String>::new())).await.unwrap();
+    let optimizer = BootstrapFinetune::new(Arc::new(OpenAiFinetune::new(server.base_url())))
+        .poll_interval(Duration::from_millis(1))
+        .data_dir(tempfile::tempdir().unwrap().path());
+    let student: Box<dyn DynModule> = Box::new(program());
+    let single: Box<dyn DynModule> =
+        Box::new(Single { generate: Predict::from_signature("question -> answer").unwrap() });
+    let (train, teachers) = (trainset(), [single]);
+    let run = optimizer.compile_with_teachers(&student, &train, &teachers);
+    let Err(err) = with_lm(SharedLm::new(scripted()), run).await else { panic!("a teacher of another shape") };
+    assert!(matches!(&err, OptimizerError::Structure(m) if m.contains("2 != 1")), "{err}");
+    assert!(server.uploaded_files().is_empty());
+    // A teacher of the same shape (here a clone) is run instead of the student.
+    let teacher: Box<dyn DynModule> = Box::new(program());
+    let teachers = [teacher];
+    let run = optimizer.compile_with_teachers(&student, &train, &teachers);
+    let compiled = with_lm(SharedLm::new(scripted()), run).await.unwrap();
+    assert_eq!(compiled.report.teacher_runs, 3);
+    assert_eq!(server.uploaded_files().len(), 1);
 }
