@@ -16,6 +16,9 @@
 //! - [`journal`] — [`Journal`]: a resumable run's finished units, appended
 //!   and synced line by line beside the cache, keyed by [`RunIdentity`], and
 //!   its task-local scope [`with_journal`].
+//! - [`finetune`] — fine-tuning backends ([`FinetuneBackend`]; the
+//!   OpenAI-compatible one with the `openai` feature), jobs and DSPy's
+//!   training-data formats.
 //! - [`retrieve`]: the [`Retriever`] trait and its task-local scope
 //!   ([`with_retriever`]); with the `retrieval` feature DSPy's `Embeddings`,
 //!   BM25 and the ColBERTv2 client.
@@ -29,6 +32,7 @@ pub mod cache;
 pub mod client;
 pub mod embed;
 pub mod error;
+pub mod finetune;
 pub mod history;
 pub mod journal;
 pub mod limits;
@@ -49,6 +53,10 @@ pub use budget::{
 pub use client::{LmBuilder, LmClient, lm};
 pub use embed::Embedder;
 pub use error::LmError;
+pub use finetune::{
+    FinetuneBackend, FinetuneJob, FinetuneRequest, FinetunedModel, JobEvent, JobProgress, SharedFinetuneBackend,
+    TrainDataFormat, TrainingData, TrainingStatus, start_finetune,
+};
 pub use history::{History, HistoryEntry, format_history};
 pub use journal::{DurableHook, DurableWrite, Journal, RunIdentity, current_journal, with_journal};
 pub use limits::RateLimits;

@@ -45,6 +45,10 @@ pub enum OptimizerError {
         /// The run's journal.
         journal: std::path::PathBuf,
     },
+    /// A fine-tuning job could not be started or ended without a model
+    /// (BootstrapFinetune).
+    #[error("fine-tuning: {0}")]
+    Finetune(kestrel_lm::LmError),
     /// The teacher program does not have the student's structure.
     #[error("teacher and student differ: {0}")]
     Structure(String),

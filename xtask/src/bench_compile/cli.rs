@@ -91,6 +91,14 @@ pub enum OptimizerKind {
     /// `Ensemble` of three BootstrapFewShot programs (one per third of the
     /// trainset), reduced by majority.
     Ensemble,
+    /// `BootstrapFinetune` on the OpenAI-compatible fine-tuning API (the
+    /// simulated LM's mock server, or `--api-base`); see
+    /// docs/BENCH_COMPILE.md for what the simulated fine-tuning is.
+    Finetune,
+    /// `BetterTogether`, strategy `p -> w -> p` (p = BootstrapFewShotWithRandomSearch
+    /// with `--candidates`, w = BootstrapFinetune), seeded by `--seed`,
+    /// scored on the validation split.
+    BetterTogether,
 }
 
 impl OptimizerKind {
@@ -111,6 +119,8 @@ impl OptimizerKind {
             OptimizerKind::Simba => "simba",
             OptimizerKind::Knn => "knn",
             OptimizerKind::Ensemble => "ensemble",
+            OptimizerKind::Finetune => "finetune",
+            OptimizerKind::BetterTogether => "better-together",
         }
     }
 
@@ -162,7 +172,9 @@ impl OptimizerKind {
             | OptimizerKind::GepaHeavy
             | OptimizerKind::Simba
             | OptimizerKind::Knn
-            | OptimizerKind::Ensemble => false,
+            | OptimizerKind::Ensemble
+            | OptimizerKind::Finetune
+            | OptimizerKind::BetterTogether => false,
             OptimizerKind::MiproLight | OptimizerKind::MiproMedium | OptimizerKind::MiproHeavy => true,
         }
     }

@@ -16,9 +16,9 @@ use kestrel_eval::{Evaluate, EvaluationResult, Metric};
 use kestrel_lm::{Budget, LmClient, LmError, SharedLm, with_budget};
 use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt, ProgramState};
 use kestrel_optimizers::{
-    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CallProfile, CompileReport, Compiled, Copro, DynOptimizer,
-    Gepa, JournalOptions, LabeledFewShot, MiproV2, OptimizerError, Simba, compile_resumable, demo_counts,
-    estimate_compile,
+    BetterTogether, BootstrapFewShot, BootstrapFewShotWithRandomSearch, BootstrapFinetune, CallProfile, CompileReport,
+    Compiled, Copro, DynOptimizer, Gepa, JournalOptions, LabeledFewShot, MiproV2, OptimizerError, Simba,
+    compile_resumable, demo_counts, estimate_compile,
 };
 use kestrel_testkit::mock::MockServer;
 use sha2::{Digest, Sha256};
@@ -43,6 +43,8 @@ pub struct Runner<'a> {
     pub counter: FallbackCounter,
     /// The simulated LM's server (request counts), if simulated.
     pub server: Option<&'a MockServer>,
+    /// `--api-base` of this model (the fine-tuning backend's), if given.
+    pub api_base: Option<&'a str>,
     /// The data.
     pub data: &'a Loaded,
     /// The metric.
@@ -278,8 +280,39 @@ impl Runner<'_> {
             OptimizerKind::Knn | OptimizerKind::Ensemble => {
                 anyhow::bail!("{} rows are built by per_call_row", kind.name())
             }
+            OptimizerKind::Finetune => Box::new(self.bootstrap_finetune(metric)?),
+            OptimizerKind::BetterTogether => {
+                let p = BootstrapFewShotWithRandomSearch::new(Arc::clone(&metric))
+                    .num_candidate_programs(a.candidates)
+                    .max_bootstrapped_demos(a.max_bootstrapped_demos)
+                    .max_labeled_demos(a.max_labeled_demos)
+                    .concurrency(a.concurrency)?
+                    .display_progress(false);
+                let w = self.bootstrap_finetune(Arc::clone(&metric))?;
+                let steps: [(&str, Arc<dyn DynOptimizer>); 2] = [("p", Arc::new(p)), ("w", Arc::new(w))];
+                Box::new(
+                    BetterTogether::with_optimizers(metric, steps)
+                        .seed(i64::try_from(a.seed).context("--seed must fit in an i64 for BetterTogether")?)
+                        .num_threads(a.concurrency),
+                )
+            }
         };
         Ok(Some((optimizer, counter)))
+    }
+
+    /// BootstrapFinetune on this model's fine-tuning backend (the
+    /// simulated server's routes, or the real endpoint).
+    fn bootstrap_finetune(&self, metric: Arc<dyn Metric>) -> Result<BootstrapFinetune> {
+        let backend = super::finetune::backend(self.server, self.api_base)?;
+        let mut optimizer =
+            BootstrapFinetune::new(backend).shared_metric(metric).num_threads(self.args.concurrency.max(1));
+        if self.server.is_some() {
+            // Simulated runs keep their training files out of the user's cache.
+            optimizer = optimizer
+                .poll_interval(super::finetune::SIMULATED_POLL)
+                .data_dir(std::env::temp_dir().join(super::finetune::SIMULATED_DATA_DIR));
+        }
+        Ok(optimizer)
     }
 
     pub(super) fn row<M: Predictors>(
@@ -366,7 +399,9 @@ fn trials(kind: OptimizerKind, report: &CompileReport) -> Option<usize> {
         | OptimizerKind::Labeled
         | OptimizerKind::Bootstrap
         | OptimizerKind::Knn
-        | OptimizerKind::Ensemble => None,
+        | OptimizerKind::Ensemble
+        | OptimizerKind::Finetune
+        | OptimizerKind::BetterTogether => None,
     }
 }
 

@@ -16,6 +16,7 @@ mod cli;
 mod datasets;
 mod download;
 mod fallbacks;
+mod finetune;
 mod matrix;
 mod merge;
 mod metrics;
@@ -65,6 +66,8 @@ pub fn run(args: BenchArgs, root: &Path) -> Result<()> {
 /// The LM every call goes through, and what keeps it alive.
 struct LmSetup {
     model: String,
+    /// `--api-base` of this model, if given.
+    api_base: Option<String>,
     client: LmClient,
     server: Option<MockServer>,
     cache: &'static str,
@@ -231,6 +234,7 @@ async fn run_matrix(
         lm: setup.client.clone(),
         counter: counter.clone(),
         server: setup.server.as_ref(),
+        api_base: setup.api_base.as_deref(),
         data,
         metric: data.metric.build(args.metric == MetricKind::Strict),
         args,
@@ -289,6 +293,7 @@ async fn setup_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Resu
                 .start()
                 .await
                 .context("starting the simulated LM's server on 127.0.0.1")?;
+            server.set_finetuned_responder(Some(finetune::simulated_hook()));
             let provider = OpenAiProvider::new(simulated::MODEL).base_url(server.base_url()).api_key("sk-simulated");
             // Costs are what the same (word-count) tokens would cost at gpt-4o-mini's list price.
             let mut prices = PriceTable::default();
@@ -334,7 +339,16 @@ async fn setup_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Resu
         None => (cache, config),
     };
     let client = builder.cache(config).build().context("building the LM client")?;
-    Ok(LmSetup { model: model.to_string(), client, server, cache, cache_dir, resumable, _temp: temp })
+    Ok(LmSetup {
+        model: model.to_string(),
+        api_base: api_base.map(str::to_string),
+        client,
+        server,
+        cache,
+        cache_dir,
+        resumable,
+        _temp: temp,
+    })
 }
 
 /// A cache that outlives the run (resumable runs): write-through, and synced
@@ -779,6 +793,36 @@ mod tests {
         }
         let journals = std::fs::read_dir(cache.path().join("journal")).unwrap().count();
         assert_eq!(journals, names.len(), "one journal per compile");
+    }
+
+    /// `finetune` and `better-together` on the simulated server: the
+    /// fine-tuning routes run (the HTTP count includes them), the fine-tuned
+    /// model answers by rule 8, and both rows beat the baseline.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finetune_rows_train_on_the_simulated_server() {
+        let flags = [
+            "--train",
+            "30",
+            "--dev",
+            "40",
+            "--latency-ms",
+            "0",
+            "--candidates",
+            "1",
+            "--program",
+            "predict",
+            "--optimizer",
+            "none,finetune,better-together",
+        ];
+        let (baselines, rows) = matrix(&flags).await;
+        let row = |o: &str| rows.iter().find(|r| r.optimizer == o).unwrap();
+        let finetune = row("finetune");
+        assert!(finetune.bootstrapped > 0 && finetune.teacher_runs == 30, "{finetune:?}");
+        assert!(finetune.score_after > baselines[0].score, "{finetune:?}");
+        // Teacher runs + dev calls of the fine-tuned model + upload, create and polls.
+        assert!(finetune.http_requests.unwrap() > 30 + 40, "{finetune:?}");
+        let together = row("better-together");
+        assert!(together.score_after > baselines[0].score, "{together:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,6 +37,19 @@ impl Adapter for ChatAdapter {
         Some(OutputStructure::for_signature(signature))
     }
 
+    fn format_finetune_data(
+        &self,
+        signature: &SignatureSpec,
+        demos: &[Example],
+        inputs: &Example,
+        outputs: &Example,
+    ) -> Option<Result<Vec<Message>>> {
+        Some(chat_format::format(signature, demos, inputs).map(|mut messages| {
+            messages.push(Message::assistant(chat_format::assistant_message_content(signature, outputs)));
+            messages
+        }))
+    }
+
     fn parse(&self, signature: &SignatureSpec, completion: &str) -> std::result::Result<Fields, AdapterParseError> {
         chat_parse::parse(signature, completion)
     }

@@ -32,6 +32,12 @@ pub(crate) fn format_request(signature: &SignatureSpec, inputs: &Example) -> Opt
 const WORDING: Wording =
     Wording { structure: field_structure, assistant: assistant_content, reminder: output_requirements };
 
+/// DSPy's `format_assistant_message_content`: the reply the adapter expects
+/// for `outputs` (each output field's section, then the completion marker).
+pub(crate) fn assistant_message_content(signature: &SignatureSpec, outputs: &Example) -> String {
+    assistant_content(signature, outputs)
+}
+
 /// The structure section: every field as `[[ ## name ## ]]\n{name}` (with
 /// type notes on outputs), then the completion marker.
 fn field_structure(signature: &SignatureSpec) -> String {

@@ -141,6 +141,21 @@ pub trait Adapter: Send + Sync + fmt::Debug {
         None
     }
 
+    /// DSPy's `format_finetune_data`: the messages this adapter would send
+    /// for `inputs` (with `demos`), then the assistant message it would
+    /// expect back for `outputs` — one fine-tuning record's `messages`.
+    /// `None` (the default): the adapter has no fine-tuning format (DSPy's
+    /// `JSONAdapter` raises `NotImplementedError`).
+    fn format_finetune_data(
+        &self,
+        _signature: &SignatureSpec,
+        _demos: &[Example],
+        _inputs: &Example,
+        _outputs: &Example,
+    ) -> Option<Result<Vec<Message>>> {
+        None
+    }
+
     /// Parse one completion into the signature's output fields (in signature
     /// order, converted to their types).
     fn parse(&self, signature: &SignatureSpec, completion: &str) -> std::result::Result<Fields, AdapterParseError>;

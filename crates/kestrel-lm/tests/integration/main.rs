@@ -7,6 +7,7 @@ mod basics;
 mod budget;
 mod cache;
 mod client;
+mod finetune;
 mod http;
 mod journal;
 #[cfg(feature = "retrieval")]

@@ -14,6 +14,8 @@ mod copro;
 mod crash_resume;
 mod dyn_optimizer;
 mod ensemble;
+mod finetune_data;
+mod finetune_optimizers;
 mod gepa;
 mod knn_fewshot;
 mod labeled;

@@ -21,7 +21,7 @@ pub(super) fn chat(shared: &Shared, model: &str, request: &LmRequest) -> JsonRep
     let mut choices = Vec::with_capacity(request.n as usize);
     let mut completion_tokens = 0;
     for index in 0..request.n {
-        let reply = match shared.reply(Flavor::OpenAi, request, index) {
+        let reply = match shared.reply_for_model(Flavor::OpenAi, model, request, index) {
             Ok(reply) => reply,
             Err(reply) => return reply,
         };

@@ -144,4 +144,17 @@ fn public_types_are_send_and_sync() {
     check::<kestrel::optimizers::JournalOptions>();
     check::<kestrel::optimizers::Resumable<LabeledFewShot>>();
     check::<kestrel_testkit::mock::MockServer>();
+    check::<kestrel::lm::finetune::SharedFinetuneBackend>();
+    check::<kestrel::lm::finetune::OpenAiFinetune>();
+    check::<kestrel::lm::FinetuneJob>();
+    check::<kestrel::lm::FinetunedModel>();
+    check::<kestrel::lm::FinetuneRequest>();
+    check::<kestrel::lm::JobProgress>();
+    check::<kestrel::lm::TrainingData>();
+    check::<kestrel::optimizers::BootstrapFinetune>();
+    check::<kestrel::optimizers::BetterTogether>();
+    check::<kestrel::optimizers::BetterTogetherReport>();
+    check::<kestrel::optimizers::FinetuneReport>();
+    check::<kestrel_testkit::mock::FinetuneBehavior>();
+    check::<kestrel_testkit::mock::MockJob>();
 }
