@@ -56,6 +56,10 @@ pub enum CoreError {
         /// serde's message.
         message: String,
     },
+    /// A value does not fit its custom field type (a `History`, `Image`,
+    /// `Tool` or `ToolCalls` that is not one).
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
 }
 
 impl From<AdapterParseError> for CoreError {

@@ -13,9 +13,13 @@
 //! It is pure data and text.
 
 pub mod adapter;
+pub mod content;
+pub mod custom_type;
+mod custom_values;
 pub mod error;
 pub mod example;
 pub mod field;
+mod image;
 pub mod message;
 pub mod pyrandom;
 pub mod schema_type;
@@ -27,9 +31,13 @@ mod type_parse;
 pub mod types;
 
 pub use adapter::{Adapter, ChatAdapter, JsonAdapter, OutputStructure, StructuredField, ValueShape, XmlAdapter};
+pub use content::ContentPart;
+pub use custom_type::CustomType;
+pub use custom_values::{History, ToolCall, ToolCalls, ToolSpec};
 pub use error::{AdapterParseError, CoreError, Result};
 pub use example::{Example, Fields, Prediction};
 pub use field::{FieldSpec, Io};
+pub use image::Image;
 pub use message::{Message, Role, Usage};
 pub use pyrandom::PyRandom;
 #[doc(hidden)]

@@ -47,6 +47,18 @@ impl Message {
     pub fn assistant(content: impl Into<String>) -> Self {
         Self { role: Role::Assistant, content: content.into() }
     }
+
+    /// The content parts a provider sends for this message: `None` for
+    /// plain text (every system and assistant message, and user messages
+    /// without DSPy's custom-type markers); for a user message holding an
+    /// [`crate::Image`], its text split around the image parts as DSPy
+    /// splits it (see [`crate::content`]).
+    pub fn parts(&self) -> Option<Vec<crate::content::ContentPart>> {
+        match self.role {
+            Role::User => crate::content::split_custom_types(&self.content),
+            Role::System | Role::Assistant => None,
+        }
+    }
 }
 
 /// Token usage of one or more LM calls.

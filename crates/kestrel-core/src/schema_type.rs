@@ -16,6 +16,7 @@
 //! | other `anyOf` / `oneOf` | `Union([..])` | `#[serde(untagged)]` enums of plain types |
 //! | `anyOf` / `oneOf` with inline objects | `Model { name: title, schema }` | enums with struct variants |
 //! | `object` with `properties` | `Model { name: title, schema }` | structs |
+//! | `"x-kestrel-type": "Image"` (also `History`, `Tool`, `ToolCalls`) | `Custom(..)` | [`crate::Image`], [`crate::History`], [`crate::ToolSpec`], [`crate::ToolCalls`] |
 //!
 //! Enum members are named by their serialized value (the schema gives no
 //! other name). Model schemas are put into pydantic's layout: no `$schema`
@@ -54,6 +55,9 @@ impl FieldType {
         let cleaned = pydantic_layout(schema);
         let defs = cleaned.get("$defs").and_then(Value::as_object).cloned().unwrap_or_default();
         let converter = Converter { defs: &defs };
+        if let Some(custom) = custom_marker(&cleaned) {
+            return FieldType::Custom(custom);
+        }
         match &cleaned {
             // The root model keeps its own `$defs`.
             Value::Object(map) if is_model(map) => converter.model(map, None, Some(&cleaned)),
@@ -157,6 +161,13 @@ fn is_null(schema: &Value) -> bool {
     schema.get("type").and_then(Value::as_str) == Some("null")
 }
 
+/// The custom type a schema names with `"x-kestrel-type"` (the schemas of
+/// [`crate::History`], [`crate::Image`], [`crate::ToolSpec`] and
+/// [`crate::ToolCalls`]), so typed signatures get DSPy's custom types.
+fn custom_marker(schema: &Value) -> Option<crate::CustomType> {
+    schema.get("x-kestrel-type").and_then(Value::as_str).and_then(crate::CustomType::from_name)
+}
+
 fn is_model(map: &Map<String, Value>) -> bool {
     map.contains_key("properties") && map.get("type").is_none_or(|t| t.as_str() == Some("object"))
 }
@@ -192,6 +203,9 @@ impl Converter<'_> {
                 Some(def) => self.convert(def, Some(key), depth + 1),
                 None => FieldType::Any,
             };
+        }
+        if let Some(custom) = custom_marker(node) {
+            return FieldType::Custom(custom);
         }
         let title = map.get("title").and_then(Value::as_str).or(name);
         if let Some(value) = map.get("const") {

@@ -38,7 +38,8 @@ impl Syntax {
 
 /// The type names the parser knows, as error messages list them.
 const KNOWN: &str = "str, int, float, bool, Any, None, list[T], dict[K, V], tuple[A, B], Optional[T], \
-                     Union[A, B], Literal[...] (also List, Dict, Tuple, NoneType)";
+                     Union[A, B], Literal[...] (also List, Dict, Tuple, NoneType), and DSPy's History, Image, \
+                     Tool, ToolCalls (also dspy.History...)";
 
 /// Deepest nesting accepted (keeps the recursive parser off the stack limit).
 const MAX_DEPTH: usize = 64;
@@ -385,7 +386,7 @@ fn build(name: &str, start: usize, args: Option<Vec<(usize, Arg)>>) -> std::resu
         "bool" => Some(FieldType::Bool),
         "Any" => Some(FieldType::Any),
         "None" | "NoneType" => Some(FieldType::None),
-        _ => None,
+        _ => crate::custom_type::CustomType::from_name(base).map(FieldType::Custom),
     };
     if let Some(ty) = scalar {
         return match args {

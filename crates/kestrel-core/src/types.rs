@@ -49,12 +49,23 @@ pub enum FieldType {
         /// `required`, `$defs`...).
         schema: Value,
     },
+    /// One of DSPy's custom types (`dspy.History`, `dspy.Image`,
+    /// `dspy.Tool`, `dspy.ToolCalls`).
+    Custom(crate::custom_type::CustomType),
 }
 
 impl FieldType {
     /// `Optional[inner]`, i.e. `Union[inner, NoneType]`.
     pub fn optional(inner: FieldType) -> FieldType {
         FieldType::Union(vec![inner, FieldType::None])
+    }
+
+    /// The custom type, if this is one.
+    pub fn custom(&self) -> Option<crate::custom_type::CustomType> {
+        match self {
+            FieldType::Custom(c) => Some(*c),
+            _ => None,
+        }
     }
 
     /// True for `str`.
@@ -87,6 +98,7 @@ impl FieldType {
                 format!("Literal[{}]", inner.join(", "))
             }
             FieldType::Enum { name, .. } | FieldType::Model { name, .. } => name.clone(),
+            FieldType::Custom(custom) => custom.name().to_string(),
         }
     }
 }

@@ -128,6 +128,25 @@ pub enum LmError {
     /// not sent. Never retried.
     #[error("LM call refused: {0}")]
     BudgetExhausted(crate::budget::BudgetExceeded),
+    /// A fine-tuning job ended without a usable model: it failed, was
+    /// cancelled, or succeeded without naming one. `status` is the
+    /// provider's own status word.
+    #[error("fine-tuning job {job_id} ({backend}) ended {status}: {message}")]
+    Finetune {
+        /// The backend (`openai http://…/v1`, `local`).
+        backend: String,
+        /// The provider's job id.
+        job_id: String,
+        /// The job's last status (`failed`, `cancelled`, `succeeded`).
+        status: String,
+        /// The provider's error message, or what was missing.
+        message: String,
+    },
+    /// Training data that breaks its format (DSPy's `validate_data_format`:
+    /// the first bad record and what is wrong), or a format the backend
+    /// cannot train on.
+    #[error("fine-tuning data: {0}")]
+    FinetuneData(String),
     /// A core error (missing inputs, conversion...).
     #[error(transparent)]
     Core(#[from] CoreError),

@@ -68,6 +68,19 @@ impl History {
     }
 }
 
+/// One content part as DSPy's `inspect_history` shows it: text stripped,
+/// an image as `<image_url: URL>`, a data URL without its payload.
+fn part_text(part: &kestrel_core::ContentPart) -> String {
+    match part {
+        kestrel_core::ContentPart::Text(text) => text.trim().to_string(),
+        kestrel_core::ContentPart::ImageUrl(url) => match url.split_once("base64,") {
+            Some((head, data)) => format!("<{head}base64,<IMAGE BASE 64 ENCODED({})>", data.len()),
+            None => format!("<image_url: {url}>"),
+        },
+        other => other.to_openai().to_string(),
+    }
+}
+
 /// The entries as readable text: for each call a header (time, model, cache
 /// hit, latency, tokens, cost), each message under its role, then the
 /// response (and how many other completions there were).
@@ -89,12 +102,32 @@ pub fn format_history(entries: &[HistoryEntry]) -> String {
         for message in &entry.request.messages {
             let role = message.role.as_str();
             let title = format!("{}{}", role[..1].to_uppercase(), &role[1..]);
-            let _ = write!(out, "\n{title} message:\n\n{}\n", message.content);
+            match message.parts() {
+                None => {
+                    let _ = write!(out, "\n{title} message:\n\n{}\n", message.content);
+                }
+                Some(parts) => {
+                    let _ = write!(out, "\n{title} message:\n\n");
+                    for part in &parts {
+                        out.push_str(&part_text(part));
+                        out.push('\n');
+                    }
+                }
+            }
         }
         match &entry.outcome {
             Ok(response) => {
                 let first = response.completions.first().map_or("", |c| c.text.as_str());
                 let _ = write!(out, "\nResponse:\n\n{first}\n");
+                let calls = response.completions.first().map_or(&[][..], |c| c.tool_calls.as_slice());
+                if !calls.is_empty() {
+                    out.push_str("Tool calls:\n");
+                    for call in calls {
+                        let args =
+                            kestrel_core::adapter::python_json_dumps(&serde_json::Value::Object(call.args.clone()));
+                        let _ = writeln!(out, "{}: {args}", call.name);
+                    }
+                }
                 if response.completions.len() > 1 {
                     let _ = writeln!(out, "\n\t (and {} other completions)", response.completions.len() - 1);
                 }
@@ -105,4 +138,41 @@ pub fn format_history(entries: &[HistoryEntry]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::Completion;
+    use kestrel_core::{Image, Message, ToolCall, Usage};
+
+    #[test]
+    fn images_and_tool_calls_are_shown_as_dspy_shows_them() {
+        let inline = Image::from_bytes_with_mime(b"12345678", "image/png");
+        let remote = Image::from_url("https://e.com/a.png").unwrap();
+        let request =
+            LmRequest::new(vec![Message::user(format!("look {}\nand {}", inline.marked_text(), remote.marked_text()))]);
+        let mut completion = Completion::stop("");
+        completion.tool_calls = vec![ToolCall {
+            id: Some("c".into()),
+            name: "search".into(),
+            args: serde_json::json!({"q": "x"}).as_object().cloned().unwrap_or_default(),
+        }];
+        let entry = HistoryEntry {
+            timestamp: SystemTime::UNIX_EPOCH,
+            model: "m".into(),
+            request,
+            outcome: Ok(LmResponse::new(vec![completion], Usage::default(), "m")),
+            latency: Duration::ZERO,
+        };
+        let text = format_history(&[entry]);
+        assert!(
+            text.contains(
+                "look\n<data:image/png;base64,<IMAGE BASE 64 ENCODED(12)>\nand\n<image_url: https://e.com/a.png>\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Tool calls:\nsearch: {\"q\": \"x\"}\n"), "{text}");
+        assert!(!text.contains("CUSTOM-TYPE"), "{text}");
+    }
 }

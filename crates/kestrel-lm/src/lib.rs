@@ -15,6 +15,12 @@
 //! - [`budget`] — [`Budget`] (`max_lm_calls`, `max_tokens`, `max_cost_usd`)
 //!   and its task-local scope [`with_budget`]; every call through a
 //!   [`SharedLm`] is charged to the budgets in scope.
+//! - [`journal`] — [`Journal`]: a resumable run's finished units, appended
+//!   and synced line by line beside the cache, keyed by [`RunIdentity`], and
+//!   its task-local scope [`with_journal`].
+//! - [`finetune`] — fine-tuning backends ([`FinetuneBackend`]; the
+//!   OpenAI-compatible one with the `openai` feature), jobs and DSPy's
+//!   training-data formats.
 //! - [`retrieve`]: the [`Retriever`] trait and its task-local scope
 //!   ([`with_retriever`]); with the `retrieval` feature DSPy's `Embeddings`,
 //!   BM25 and the ColBERTv2 client.
@@ -28,9 +34,12 @@ pub mod cache;
 pub mod client;
 pub mod embed;
 pub mod error;
+pub mod finetune;
 pub mod history;
+pub mod journal;
 pub mod limits;
 pub mod lm;
+pub mod native_tools;
 pub mod providers;
 pub mod registry;
 pub mod request;
@@ -47,9 +56,15 @@ pub use budget::{
 pub use client::{LmBuilder, LmClient, lm};
 pub use embed::Embedder;
 pub use error::LmError;
+pub use finetune::{
+    FinetuneBackend, FinetuneJob, FinetuneRequest, FinetunedModel, JobEvent, JobProgress, SharedFinetuneBackend,
+    TrainDataFormat, TrainingData, TrainingStatus, start_finetune,
+};
 pub use history::{History, HistoryEntry, format_history};
+pub use journal::{DurableHook, DurableWrite, Journal, RunIdentity, current_journal, with_journal};
 pub use limits::RateLimits;
 pub use lm::{Lm, LmCapabilities, SharedLm};
+pub use native_tools::call_with_native_tools;
 pub use registry::{EmbedderConstructor, LmConstructor, ProviderRegistry};
 pub use request::{CallConfig, Completion, FinishReason, LmRequest, LmResponse};
 pub use retrieve::{Passage, Retriever, SharedRetriever, current_retriever, with_retriever};

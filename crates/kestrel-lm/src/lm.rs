@@ -28,6 +28,11 @@ pub struct LmCapabilities {
     /// Responses must never be cached (scripted test LMs, whose replies
     /// depend on call order).
     pub no_cache: bool,
+    /// Takes [`crate::LmRequest::tools`] and answers with tool calls
+    /// (DSPy's `supports_function_calling`): native function calling is
+    /// used only with LMs that say so. The OpenAI and Anthropic providers
+    /// do.
+    pub function_calling: bool,
 }
 
 impl LmCapabilities {
@@ -40,6 +45,12 @@ impl LmCapabilities {
     /// Capabilities with constrained decoding on or off.
     pub fn with_constrained_decoding(mut self, on: bool) -> Self {
         self.constrained_decoding = on;
+        self
+    }
+
+    /// Capabilities with native function calling on or off.
+    pub fn with_function_calling(mut self, on: bool) -> Self {
+        self.function_calling = on;
         self
     }
 

@@ -1,6 +1,6 @@
 //! Request and response types of one LM call.
 
-use kestrel_core::{Message, OutputStructure, Usage};
+use kestrel_core::{Message, OutputStructure, ToolCall, Usage};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -36,6 +36,14 @@ pub struct LmRequest {
     /// reply differs from a free one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_structure: Option<OutputStructure>,
+    /// Tools offered to the model through the provider's tool-calling API,
+    /// each in OpenAI's shape (`{"type": "function", "function": {name,
+    /// description, parameters}}`, DSPy's `format_as_litellm_function_call`);
+    /// the Anthropic wire converts them. Set by native function calling
+    /// (`kestrel_lm::call_with_native_tools`); part of the cache key when
+    /// present.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Value>,
     /// DSPy's rollout id: distinguishes otherwise identical requests in the
     /// cache; never sent to the provider.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,6 +70,7 @@ impl LmRequest {
             stop: Vec::new(),
             response_format: None,
             output_structure: None,
+            tools: Vec::new(),
             rollout_id: None,
             use_cache: true,
         }
@@ -120,12 +129,21 @@ pub struct Completion {
     pub text: String,
     /// Why it ended, if the provider said.
     pub finish_reason: Option<FinishReason>,
+    /// The tool calls the model asked for through the provider's
+    /// tool-calling API (empty for text replies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 impl Completion {
     /// A completion that ended normally.
     pub fn stop(text: impl Into<String>) -> Self {
-        Self { text: text.into(), finish_reason: Some(FinishReason::Stop) }
+        Self { text: text.into(), finish_reason: Some(FinishReason::Stop), tool_calls: Vec::new() }
+    }
+
+    /// A completion with this text and finish reason (no tool calls).
+    pub fn new(text: impl Into<String>, finish_reason: Option<FinishReason>) -> Self {
+        Self { text: text.into(), finish_reason, tool_calls: Vec::new() }
     }
 }
 

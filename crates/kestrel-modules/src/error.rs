@@ -138,6 +138,18 @@ pub enum ModuleError {
         /// The last attempt's error.
         last: Box<ModuleError>,
     },
+    /// Model-written code could not be made to run (ProgramOfThought after
+    /// `max_iters` attempts), or the sandbox itself is unusable.
+    #[cfg(feature = "code")]
+    #[error("{module}: no working code after {attempts} attempt(s); the last error: {error}")]
+    Code {
+        /// `ProgramOfThought` or `CodeAct`.
+        module: &'static str,
+        /// Attempts made.
+        attempts: usize,
+        /// The last attempt's error.
+        error: crate::code::CodeError,
+    },
     /// A batch stopped because `max_errors` items failed.
     #[error("batch stopped after {errors} failed item(s) (max_errors = {max_errors}); the first error: {first}")]
     TooManyErrors {

@@ -30,6 +30,11 @@
 //!   bounded same-task concurrency, results in input order, per-item errors,
 //!   an optional error budget.
 //!
+//! - [`ProgramOfThought`] and [`CodeAct`] (feature `code`): the model writes
+//!   Python that runs in a [`PythonSandbox`] (pydantic's Monty interpreter:
+//!   no file system, network or environment; time, memory and recursion
+//!   limits), with DSPy's prompts; CodeAct's code calls [`Tool`]s.
+//!
 //! Invariant: modules know no provider and no HTTP; they reach an LM only
 //! through `kestrel-lm`'s `SharedLm` and scope rules.
 
@@ -37,6 +42,8 @@ mod attempt;
 mod best_of_n;
 mod call_scope;
 mod chain_of_thought;
+#[cfg(feature = "code")]
+pub mod code;
 mod dyn_module;
 mod error;
 mod hint_scope;
@@ -48,6 +55,7 @@ mod predict;
 mod predictor;
 mod react;
 mod react_format;
+mod react_native;
 mod refine;
 mod refine_feedback;
 mod retrieve;
@@ -60,6 +68,8 @@ pub mod trace;
 pub use best_of_n::BestOfN;
 pub use call_scope::{current_call_config, with_call_config};
 pub use chain_of_thought::{ChainOfThought, WithReasoning};
+#[cfg(feature = "code")]
+pub use code::{CodeAct, CodeError, Execution, ProgramOfThought, PythonSandbox, SandboxLimits, WithCodeTrajectory};
 pub use dyn_module::DynModule;
 pub use error::ModuleError;
 pub use majority::{Majority, Normalize, NormalizeFn, majority, normalize_text};

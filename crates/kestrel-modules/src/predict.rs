@@ -7,7 +7,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use kestrel_core::{Dynamic, Example, Prediction, PredictorId, Signature, SignatureSpec, SignatureTypes, TraceEntry};
-use kestrel_lm::{AdapterChoice, CallConfig, PromptCache, SharedLm, call_with_adapter_cached, resolve_lm};
+use kestrel_lm::native_tools::native_tool_fields;
+use kestrel_lm::{
+    AdapterChoice, CallConfig, PromptCache, SharedLm, call_with_adapter_cached, call_with_native_tools, resolve_lm,
+};
 use serde_json::{Map, Value};
 
 use crate::error::ModuleError;
@@ -32,6 +35,10 @@ pub struct Predict<S: SignatureTypes = Dynamic> {
     lm: Option<SharedLm>,
     config: CallConfig,
     adapter: AdapterChoice,
+    /// DSPy's `use_native_function_calling`: a `ToolCalls` output is filled
+    /// through the provider's tool-calling API. `None`: the adapter's
+    /// default (JSONAdapter: on, ChatAdapter: off).
+    native_function_calling: Option<bool>,
     saved_lm: Option<Arc<SavedLm>>,
     /// A loaded state's `fields` entry, written back on save.
     decision_fields: Option<Arc<Map<String, Value>>>,
@@ -48,6 +55,7 @@ impl<S: SignatureTypes> Clone for Predict<S> {
             lm: self.lm.clone(),
             config: self.config.clone(),
             adapter: self.adapter.clone(),
+            native_function_calling: self.native_function_calling,
             saved_lm: self.saved_lm.clone(),
             decision_fields: self.decision_fields.clone(),
             _types: PhantomData,
@@ -64,6 +72,7 @@ impl<S: SignatureTypes> fmt::Debug for Predict<S> {
             .field("lm", &self.lm.as_ref().map(SharedLm::model))
             .field("config", &self.config)
             .field("adapter", &self.adapter)
+            .field("native_function_calling", &self.native_function_calling)
             .field("saved_lm", &self.saved_lm.as_deref().map(SavedLm::model))
             .field("decision_fields", &self.decision_fields.as_deref())
             .finish()
@@ -115,6 +124,7 @@ impl<S: SignatureTypes> Predict<S> {
             lm: None,
             config: CallConfig::default(),
             adapter: AdapterChoice::default(),
+            native_function_calling: None,
             saved_lm: None,
             decision_fields: None,
             _types: PhantomData,
@@ -165,6 +175,25 @@ impl<S: SignatureTypes> Predict<S> {
         self
     }
 
+    /// Builder: DSPy's `use_native_function_calling`. With it on, a
+    /// signature with a `list[Tool]` input and a `ToolCalls` output sends
+    /// the tools through the provider's tool-calling API (OpenAI `tools`,
+    /// Anthropic `tools`) and fills the `ToolCalls` output from the reply's
+    /// tool calls ([`kestrel_lm::call_with_native_tools`]); LMs without
+    /// function calling, and signatures without a `ToolCalls` output, are
+    /// called as usual. Unset, it follows DSPy's adapter defaults: on with
+    /// [`AdapterChoice::Json`] (DSPy's `JSONAdapter()`), off with the
+    /// ChatAdapter (whose JSON fallback then stays in text mode too).
+    pub fn native_function_calling(mut self, on: bool) -> Self {
+        self.native_function_calling = Some(on);
+        self
+    }
+
+    /// Whether native function calling is on (set, or the adapter's default).
+    pub fn uses_native_function_calling(&self) -> bool {
+        self.native_function_calling.unwrap_or(matches!(self.adapter, AdapterChoice::Json))
+    }
+
     /// The signature in use (shared).
     pub fn signature_spec(&self) -> &SignatureSpec {
         &self.signature
@@ -193,8 +222,12 @@ impl<S: SignatureTypes> Predict<S> {
             Some((signature, inputs)) => (signature, inputs, None),
             None => (&*self.signature, inputs, Some(&*self.prompts)),
         };
-        let out = call_with_adapter_cached(&lm, self.adapter.clone(), signature, &self.demos, inputs, &config, prompts)
-            .await?;
+        let out = if self.uses_native_function_calling() && native_tool_fields(signature).is_some() {
+            call_with_native_tools(&lm, self.adapter.clone(), signature, &self.demos, inputs, &config).await?
+        } else {
+            call_with_adapter_cached(&lm, self.adapter.clone(), signature, &self.demos, inputs, &config, prompts)
+                .await?
+        };
         trace::record(|| TraceEntry {
             predictor: self.id,
             name: self.signature.to_string(),
@@ -202,6 +235,32 @@ impl<S: SignatureTypes> Predict<S> {
             outputs: out.prediction.clone(),
         });
         Ok(out.prediction)
+    }
+}
+
+impl<S: SignatureTypes> Predict<S> {
+    /// One native-function-calling call with this predictor's LM, config
+    /// and demos but another signature (ReAct's native step); not traced
+    /// (the caller records what it makes of the reply).
+    pub(crate) async fn forward_native(
+        &self,
+        signature: &SignatureSpec,
+        inputs: &Example,
+        overrides: Option<&CallConfig>,
+    ) -> Result<Prediction, ModuleError> {
+        let lm = resolve_lm(self.lm.as_ref())?;
+        let config = match overrides {
+            Some(o) => o.clone().or(&self.config),
+            None => self.config.clone(),
+        };
+        let config = crate::call_scope::fill_from_scope(config).with_dspy_sampling_rule();
+        let out = call_with_native_tools(&lm, self.adapter.clone(), signature, &self.demos, inputs, &config).await?;
+        Ok(out.prediction)
+    }
+
+    /// This predictor's id.
+    pub(crate) fn predictor_id(&self) -> PredictorId {
+        self.id
     }
 }
 

@@ -77,6 +77,7 @@ pub struct ReAct<S: SignatureTypes = Dynamic> {
     pub extract: ChainOfThought,
     tools: Arc<[Tool]>,
     max_iters: usize,
+    native_function_calling: bool,
     _types: PhantomData<fn() -> S>,
 }
 
@@ -87,6 +88,7 @@ impl<S: SignatureTypes> Clone for ReAct<S> {
             extract: self.extract.clone(),
             tools: Arc::clone(&self.tools),
             max_iters: self.max_iters,
+            native_function_calling: self.native_function_calling,
             _types: PhantomData,
         }
     }
@@ -99,6 +101,7 @@ impl<S: SignatureTypes> fmt::Debug for ReAct<S> {
             .field("extract", &self.extract)
             .field("tools", &self.tools.iter().map(Tool::name).collect::<Vec<_>>())
             .field("max_iters", &self.max_iters)
+            .field("native_function_calling", &self.native_function_calling)
             .finish()
     }
 }
@@ -147,12 +150,29 @@ impl<S: SignatureTypes> ReAct<S> {
         } else {
             ChainOfThought::with_spec(extract_spec)?
         };
-        Ok(Self { react, extract, tools: list.into(), max_iters: DEFAULT_MAX_ITERS, _types: PhantomData })
+        Ok(Self {
+            react,
+            extract,
+            tools: list.into(),
+            max_iters: DEFAULT_MAX_ITERS,
+            native_function_calling: false,
+            _types: PhantomData,
+        })
     }
 
     /// Builder: the most turns before extraction (DSPy's default is 20).
     pub fn max_iters(mut self, max_iters: usize) -> Self {
         self.max_iters = max_iters;
+        self
+    }
+
+    /// Builder: choose each step's tool through the provider's
+    /// tool-calling API (DSPy's `use_native_function_calling`) rather than
+    /// the `next_tool_name` / `next_tool_args` text fields. The trajectory
+    /// is the same as in text mode (see `react_native.rs`). LMs without
+    /// function calling fall back to text mode for every step.
+    pub fn native_function_calling(mut self, on: bool) -> Self {
+        self.native_function_calling = on;
         self
     }
 
@@ -256,6 +276,9 @@ impl<S: SignatureTypes> ReAct<S> {
             let mut call_inputs = inputs.clone();
             call_inputs.insert("trajectory", Value::String(trajectory.render()));
             let result = match stage {
+                Stage::React if self.native_function_calling && self.native_lm_ready() => {
+                    crate::react_native::step(&self.react, &self.tools, &call_inputs, overrides).await
+                }
                 Stage::React => self.react.forward_example(&call_inputs, overrides).await,
                 Stage::Extract => self.extract.forward_example(&call_inputs, overrides).await,
             };
@@ -277,6 +300,14 @@ impl<S: SignatureTypes> ReAct<S> {
             }
         }
         Err(context_window(model, "The context window was exceeded even after 3 attempts to truncate the trajectory."))
+    }
+}
+
+impl<S: SignatureTypes> ReAct<S> {
+    /// True when the LM the `react` step would use can call functions
+    /// (otherwise native mode falls back to text mode).
+    fn native_lm_ready(&self) -> bool {
+        kestrel_lm::resolve_lm(Predictor::lm(&self.react)).is_ok_and(|lm| lm.capabilities().function_calling)
     }
 }
 

@@ -161,6 +161,13 @@ impl Tool {
         &self.inner.args
     }
 
+    /// The tool as an LM sees it (name, description, argument schemas): the
+    /// value of a `Tool` / `list[Tool]` signature input, and what native
+    /// function calling sends as a provider `tools` entry.
+    pub fn spec(&self) -> kestrel_core::ToolSpec {
+        kestrel_core::ToolSpec { name: self.name().into(), desc: self.desc().into(), args: self.args().clone() }
+    }
+
     /// Check `args` as DSPy does, then run the tool. Returns the
     /// observation as JSON.
     pub async fn call(&self, args: Map<String, Value>) -> Result<Value, ModuleError> {

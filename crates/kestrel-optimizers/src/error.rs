@@ -38,6 +38,17 @@ pub enum OptimizerError {
         /// The I/O error.
         message: String,
     },
+    /// A resumable compile was cancelled (Ctrl-C): in-flight work was
+    /// dropped, finished work is in the journal and the LM cache.
+    #[error("interrupted; finished work is kept in the journal {}: run the same command again to resume", journal.display())]
+    Interrupted {
+        /// The run's journal.
+        journal: std::path::PathBuf,
+    },
+    /// A fine-tuning job could not be started or ended without a model
+    /// (BootstrapFinetune).
+    #[error("fine-tuning: {0}")]
+    Finetune(kestrel_lm::LmError),
     /// The teacher program does not have the student's structure.
     #[error("teacher and student differ: {0}")]
     Structure(String),

@@ -28,6 +28,13 @@
 //! - [`Ensemble`]: several programs behind one, their outputs combined by
 //!   a reduce function such as [`majority_of`], optionally a seeded random
 //!   subset per call.
+//! - [`BootstrapFinetune`]: DSPy's weight optimizer — successful teacher
+//!   traces become chat-format training data, one fine-tuning job per
+//!   distinct (LM, data) pair runs on a `kestrel_lm::FinetuneBackend`, the
+//!   predictors get the fine-tuned LMs.
+//! - [`BetterTogether`]: a strategy such as `p -> w -> p` over named
+//!   optimizers (prompt and weight), seeded trainset shuffles between
+//!   stages, the best stage on the validation set kept.
 //! - [`mipro::GroundedProposer`]: MIPROv2's instruction proposer (dataset
 //!   summary, program and module descriptions, demos, random tips).
 //! - [`TrialSearch`] and [`TpeSampler`]: MIPROv2's search over instruction
@@ -40,6 +47,11 @@
 //! cost, wall time, skipped examples. The student is never mutated. A failing
 //! example is skipped and counted against `max_errors`; it never aborts a
 //! compile.
+//!
+//! Any compile can be made resumable ([`Resumable`], [`compile_resumable`],
+//! [`JournalOptions`]): finished work is journaled beside the LM cache, a
+//! rerun of the same command resumes it and ends with the same program, and
+//! a cancellation token (Ctrl-C) stops it cleanly.
 //!
 //! ```no_run
 //! use kestrel_core::{Example, Prediction};
@@ -65,6 +77,7 @@ mod cost_estimate;
 mod dyn_optimizer;
 pub mod ensemble;
 mod error;
+pub mod finetune;
 pub mod gepa;
 mod in_order;
 mod instruction_report;
@@ -77,6 +90,7 @@ mod progress;
 mod random_search;
 mod report;
 mod report_html;
+mod resumable;
 mod schedule;
 pub mod simba;
 
@@ -86,6 +100,8 @@ pub use cost_estimate::{CallProfile, CompileEstimate, ProgramRuns, estimate_comp
 pub use dyn_optimizer::DynOptimizer;
 pub use ensemble::{Ensemble, Ensembled, majority_of};
 pub use error::OptimizerError;
+pub use finetune::better_together::{BetterTogether, BetterTogetherReport, StagePredictor, StageReport};
+pub use finetune::{BootstrapFinetune, FinetuneJobReport, FinetuneReport};
 pub use gepa::{
     CandidateSelection, ComponentSelection, DEFAULT_GEPA_CONCURRENCY, DEFAULT_GEPA_SEED, DEFAULT_MAX_MERGE_INVOCATIONS,
     DEFAULT_REFLECTION_MINIBATCH_SIZE, Gepa, GepaBudget, GepaCandidate, GepaOrigin, GepaRejected, GepaReport,
@@ -103,6 +119,7 @@ pub use optimizer::{Compiled, Optimizer, demo_counts, has_demos, reset_copy};
 pub use phase_usage::PhaseUsage;
 pub use random_search::{BootstrapFewShotWithRandomSearch, DEFAULT_SEARCH_CONCURRENCY};
 pub use report::{CandidateKind, CandidateScore, CompileReport, SkippedExample, StopReason};
+pub use resumable::{JournalOptions, Resumable, compile_resumable};
 pub use simba::{DEFAULT_SIMBA_CONCURRENCY, Simba};
 
 /// Result alias for this crate.

@@ -9,6 +9,8 @@ use kestrel_eval::ExampleError;
 use kestrel_lm::UsageReport;
 use serde::Serialize;
 
+use crate::finetune::FinetuneReport;
+use crate::finetune::better_together::BetterTogetherReport;
 use crate::gepa::GepaReport;
 use crate::instruction_report::{DepthStats, InstructionCandidate, ProposalFailure};
 use crate::mipro::MiproReport;
@@ -202,6 +204,13 @@ pub struct CompileReport {
     /// validation scores), rejected proposals and budget.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gepa: Option<Box<GepaReport>>,
+    /// BootstrapFinetune's jobs (data, job ids, fine-tuned models).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finetune: Option<Box<FinetuneReport>>,
+    /// BetterTogether's stages (strategy prefix, validation score, each
+    /// stage's own report).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub better_together: Option<Box<BetterTogetherReport>>,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -292,6 +301,12 @@ impl fmt::Display for CompileReport {
         }
         if let Some(gepa) = &self.gepa {
             write!(f, "{gepa}")?;
+        }
+        if let Some(finetune) = &self.finetune {
+            write!(f, "{finetune}")?;
+        }
+        if let Some(together) = &self.better_together {
+            write!(f, "{together}")?;
         }
         for c in &self.candidates {
             let best = if Some(c.seed) == self.best_seed { "  <- best" } else { "" };

@@ -45,8 +45,8 @@ pub use error::{Error, Result};
 pub mod prelude {
     pub use crate::{Error, Result};
     pub use kestrel_core::{
-        Adapter, ChatAdapter, Dynamic, Example, FieldType, JsonAdapter, Prediction, Signature, SignatureSpec,
-        SignatureTypes, XmlAdapter,
+        Adapter, ChatAdapter, Dynamic, Example, FieldType, History, Image, JsonAdapter, Prediction, Signature,
+        SignatureSpec, SignatureTypes, ToolCall, ToolCalls, ToolSpec, XmlAdapter,
     };
     pub use kestrel_eval::{Dataset, Evaluate, EvaluationResult, Metric, Score};
     pub use kestrel_lm::{

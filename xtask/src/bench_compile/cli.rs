@@ -91,6 +91,14 @@ pub enum OptimizerKind {
     /// `Ensemble` of three BootstrapFewShot programs (one per third of the
     /// trainset), reduced by majority.
     Ensemble,
+    /// `BootstrapFinetune` on the OpenAI-compatible fine-tuning API (the
+    /// simulated LM's mock server, or `--api-base`); see
+    /// docs/BENCH_COMPILE.md for what the simulated fine-tuning is.
+    Finetune,
+    /// `BetterTogether`, strategy `p -> w -> p` (p = BootstrapFewShotWithRandomSearch
+    /// with `--candidates`, w = BootstrapFinetune), seeded by `--seed`,
+    /// scored on the validation split.
+    BetterTogether,
 }
 
 impl OptimizerKind {
@@ -111,6 +119,8 @@ impl OptimizerKind {
             OptimizerKind::Simba => "simba",
             OptimizerKind::Knn => "knn",
             OptimizerKind::Ensemble => "ensemble",
+            OptimizerKind::Finetune => "finetune",
+            OptimizerKind::BetterTogether => "better-together",
         }
     }
 
@@ -162,7 +172,9 @@ impl OptimizerKind {
             | OptimizerKind::GepaHeavy
             | OptimizerKind::Simba
             | OptimizerKind::Knn
-            | OptimizerKind::Ensemble => false,
+            | OptimizerKind::Ensemble
+            | OptimizerKind::Finetune
+            | OptimizerKind::BetterTogether => false,
             OptimizerKind::MiproLight | OptimizerKind::MiproMedium | OptimizerKind::MiproHeavy => true,
         }
     }
@@ -254,6 +266,10 @@ pub struct BenchArgs {
     /// [default: target/bench-compile/programs with two or more --lm models, else not saved].
     #[arg(long, value_name = "DIR")]
     pub save_programs: Option<PathBuf>,
+    /// Save each compiled program (DSPy's JSON state, as `Module.save`) as
+    /// DIR/<dataset>-<program>-<optimizer>.json (in DIR/<model>/ with two or more --lm models).
+    #[arg(long, value_name = "DIR")]
+    pub save_dir: Option<PathBuf>,
     /// Write each evaluation's dev predictions (with the ChatAdapter request and reply) as
     /// DIR/<model>/<program>-<optimizer>.jsonl.
     #[arg(long, value_name = "DIR")]
@@ -283,7 +299,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub latency_ms: Option<u64>,
     /// Response cache folder [default: a fresh temporary folder for the simulated LM, the user cache for a
-    /// real LM].
+    /// real LM]. A cache folder that outlives the run (this one, or the user cache) also holds the compiles'
+    /// journals (DIR/journal): a run killed or interrupted (Ctrl-C) resumes when the same command runs
+    /// again, paying for no LM call twice (docs/BENCH_COMPILE.md, "Resuming").
     #[arg(long, conflicts_with = "no_cache")]
     pub cache_dir: Option<PathBuf>,
     /// A shared Redis cache level between memory and disk (`redis://host:port[/db]`, no TLS): shards or

@@ -10,13 +10,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use futures::future::BoxFuture;
 use kestrel_core::{Example, SignatureSpec};
 use kestrel_eval::{Evaluate, EvaluationResult, Metric};
 use kestrel_lm::{Budget, LmClient, LmError, SharedLm, with_budget};
 use kestrel_modules::{ChainOfThought, DynModule, Module, Predict, Predictors, PredictorsExt, ProgramState};
 use kestrel_optimizers::{
-    BootstrapFewShot, BootstrapFewShotWithRandomSearch, CallProfile, CompileReport, Copro, DynOptimizer, Gepa,
-    LabeledFewShot, MiproV2, Simba, demo_counts, estimate_compile,
+    BetterTogether, BootstrapFewShot, BootstrapFewShotWithRandomSearch, BootstrapFinetune, CallProfile, CompileReport,
+    Compiled, Copro, DynOptimizer, Gepa, JournalOptions, LabeledFewShot, MiproV2, OptimizerError, Simba,
+    compile_resumable, demo_counts, estimate_compile,
 };
 use kestrel_testkit::mock::MockServer;
 use sha2::{Digest, Sha256};
@@ -41,6 +43,8 @@ pub struct Runner<'a> {
     pub counter: FallbackCounter,
     /// The simulated LM's server (request counts), if simulated.
     pub server: Option<&'a MockServer>,
+    /// `--api-base` of this model (the fine-tuning backend's), if given.
+    pub api_base: Option<&'a str>,
     /// The data.
     pub data: &'a Loaded,
     /// The metric.
@@ -53,8 +57,13 @@ pub struct Runner<'a> {
     pub dev_offset: usize,
     /// Where compiled programs are saved (`<program>-<optimizer>.json`), if anywhere.
     pub save_dir: Option<std::path::PathBuf>,
+    /// `--save-dir`: where compiled programs are saved as
+    /// `<dataset>-<program>-<optimizer>.json`, if anywhere.
+    pub saved_dir: Option<std::path::PathBuf>,
     /// Where dev predictions are written (`<program>-<optimizer>.jsonl`), if anywhere.
     pub predictions_dir: Option<std::path::PathBuf>,
+    /// Compiles are resumable: their journals (in the cache directory).
+    pub journal: Option<JournalOptions>,
 }
 
 impl Runner<'_> {
@@ -138,7 +147,21 @@ impl Runner<'_> {
                             estimate_compile(optimizer.as_ref(), sizes, &profile, &self.model, prices, budget.as_ref());
                         eprintln!("  estimate {:<8} {estimate}", kind.name());
                     }
-                    let compile = optimizer.compile_boxed(program.as_ref(), train, self.data.val.as_deref());
+                    let valset = self.data.val.as_deref();
+                    let compile: BoxFuture<'_, Result<Compiled<Box<dyn DynModule>>, OptimizerError>> =
+                        match &self.journal {
+                            Some(journal) => {
+                                let options = journal
+                                    .clone()
+                                    .identity("program", kind.name())
+                                    .identity("optimizer", kind_of_optimizer.name());
+                                let (optimizer, student) = (optimizer.as_ref(), program.as_ref());
+                                Box::pin(
+                                    async move { compile_resumable(optimizer, student, train, valset, &options).await },
+                                )
+                            }
+                            None => optimizer.compile_boxed(program.as_ref(), train, valset),
+                        };
                     // `--max-lm-calls` / `--max-tokens` / `--max-cost-usd`:
                     // a fresh budget per compile (the dev evaluation after
                     // it is measurement, outside the budget).
@@ -158,6 +181,12 @@ impl Runner<'_> {
                     if let Some(dir) = &self.save_dir {
                         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
                         let file = dir.join(format!("{}-{}.json", kind.name(), kind_of_optimizer.name()));
+                        compiled.program.save(&file).with_context(|| format!("saving {}", file.display()))?;
+                    }
+                    if let Some(dir) = &self.saved_dir {
+                        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                        let dataset = super::file_name_of(&self.data.name);
+                        let file = dir.join(format!("{dataset}-{}-{}.json", kind.name(), kind_of_optimizer.name()));
                         compiled.program.save(&file).with_context(|| format!("saving {}", file.display()))?;
                     }
                     let name = format!("{}-{}", kind.name(), kind_of_optimizer.name());
@@ -251,8 +280,39 @@ impl Runner<'_> {
             OptimizerKind::Knn | OptimizerKind::Ensemble => {
                 anyhow::bail!("{} rows are built by per_call_row", kind.name())
             }
+            OptimizerKind::Finetune => Box::new(self.bootstrap_finetune(metric)?),
+            OptimizerKind::BetterTogether => {
+                let p = BootstrapFewShotWithRandomSearch::new(Arc::clone(&metric))
+                    .num_candidate_programs(a.candidates)
+                    .max_bootstrapped_demos(a.max_bootstrapped_demos)
+                    .max_labeled_demos(a.max_labeled_demos)
+                    .concurrency(a.concurrency)?
+                    .display_progress(false);
+                let w = self.bootstrap_finetune(Arc::clone(&metric))?;
+                let steps: [(&str, Arc<dyn DynOptimizer>); 2] = [("p", Arc::new(p)), ("w", Arc::new(w))];
+                Box::new(
+                    BetterTogether::with_optimizers(metric, steps)
+                        .seed(i64::try_from(a.seed).context("--seed must fit in an i64 for BetterTogether")?)
+                        .num_threads(a.concurrency),
+                )
+            }
         };
         Ok(Some((optimizer, counter)))
+    }
+
+    /// BootstrapFinetune on this model's fine-tuning backend (the
+    /// simulated server's routes, or the real endpoint).
+    fn bootstrap_finetune(&self, metric: Arc<dyn Metric>) -> Result<BootstrapFinetune> {
+        let backend = super::finetune::backend(self.server, self.api_base)?;
+        let mut optimizer =
+            BootstrapFinetune::new(backend).shared_metric(metric).num_threads(self.args.concurrency.max(1));
+        if self.server.is_some() {
+            // Simulated runs keep their training files out of the user's cache.
+            optimizer = optimizer
+                .poll_interval(super::finetune::SIMULATED_POLL)
+                .data_dir(std::env::temp_dir().join(super::finetune::SIMULATED_DATA_DIR));
+        }
+        Ok(optimizer)
     }
 
     pub(super) fn row<M: Predictors>(
@@ -339,7 +399,9 @@ fn trials(kind: OptimizerKind, report: &CompileReport) -> Option<usize> {
         | OptimizerKind::Labeled
         | OptimizerKind::Bootstrap
         | OptimizerKind::Knn
-        | OptimizerKind::Ensemble => None,
+        | OptimizerKind::Ensemble
+        | OptimizerKind::Finetune
+        | OptimizerKind::BetterTogether => None,
     }
 }
 

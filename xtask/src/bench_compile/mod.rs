@@ -16,6 +16,7 @@ mod cli;
 mod datasets;
 mod download;
 mod fallbacks;
+mod finetune;
 mod matrix;
 mod merge;
 mod metrics;
@@ -23,6 +24,7 @@ mod migration;
 mod per_call;
 mod predictions;
 mod report;
+mod resume;
 mod shard;
 
 use std::path::{Path, PathBuf};
@@ -57,16 +59,22 @@ pub const DATA_DIR_ENV: &str = "KESTREL_DATA_DIR";
 pub fn run(args: BenchArgs, root: &Path) -> Result<()> {
     args.check()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
-    runtime.block_on(run_async(args, root)).map(drop)
+    let resumable = resume::resumable(&args);
+    runtime.block_on(resume::until_ctrl_c(run_async(args, root), resumable)).map(drop)
 }
 
 /// The LM every call goes through, and what keeps it alive.
 struct LmSetup {
     model: String,
+    /// `--api-base` of this model, if given.
+    api_base: Option<String>,
     client: LmClient,
     server: Option<MockServer>,
     cache: &'static str,
     cache_dir: Option<PathBuf>,
+    /// The cache directory outlives the run: compiles are journaled there
+    /// and the cache writes through (durable before use).
+    resumable: bool,
     _temp: Option<TempDir>,
 }
 
@@ -124,7 +132,11 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<Report> {
         }
         let save_dir = save_root.as_ref().map(|dir| dir.join(file_name_of(model)));
         let predictions_dir = args.predictions.as_ref().map(|dir| dir.join(file_name_of(model)));
-        let dirs = OutputDirs { programs: save_dir, predictions: predictions_dir };
+        let saved = args
+            .save_dir
+            .as_ref()
+            .map(|dir| if args.models().len() > 1 { dir.join(file_name_of(model)) } else { dir.clone() });
+        let dirs = OutputDirs { programs: save_dir, saved, predictions: predictions_dir };
         let (model_baselines, model_rows) = run_matrix(&args, &data, &programs, &setup, dirs).await?;
         baselines.extend(model_baselines);
         rows.extend(model_rows);
@@ -169,6 +181,9 @@ async fn run_async(args: BenchArgs, root: &Path) -> Result<Report> {
     if let Some(dir) = &save_root {
         println!("compiled programs saved under {}", dir.display());
     }
+    if let Some(dir) = &args.save_dir {
+        println!("compiled programs saved in {}", dir.display());
+    }
 
     let report = Report {
         schema_version: report::SCHEMA_VERSION,
@@ -200,6 +215,8 @@ fn file_name_of(model: &str) -> String {
 #[derive(Debug, Default)]
 struct OutputDirs {
     programs: Option<PathBuf>,
+    /// `--save-dir`: `<dataset>-<program>-<optimizer>.json` files.
+    saved: Option<PathBuf>,
     predictions: Option<PathBuf>,
 }
 
@@ -217,13 +234,20 @@ async fn run_matrix(
         lm: setup.client.clone(),
         counter: counter.clone(),
         server: setup.server.as_ref(),
+        api_base: setup.api_base.as_deref(),
         data,
         metric: data.metric.build(args.metric == MetricKind::Strict),
         args,
         dev: Arc::from(&data.dev[args.dev_range(data.dev.len())]),
         dev_offset: args.dev_range(data.dev.len()).start,
         save_dir: dirs.programs,
+        saved_dir: dirs.saved,
         predictions_dir: dirs.predictions,
+        journal: setup
+            .cache_dir
+            .as_deref()
+            .filter(|_| setup.resumable)
+            .map(|dir| resume::journal_options(args, &data.name, &setup.model, dir)),
     };
     let mut baselines = Vec::new();
     let mut rows = Vec::new();
@@ -269,6 +293,7 @@ async fn setup_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Resu
                 .start()
                 .await
                 .context("starting the simulated LM's server on 127.0.0.1")?;
+            server.set_finetuned_responder(Some(finetune::simulated_hook()));
             let provider = OpenAiProvider::new(simulated::MODEL).base_url(server.base_url()).api_key("sk-simulated");
             // Costs are what the same (word-count) tokens would cost at gpt-4o-mini's list price.
             let mut prices = PriceTable::default();
@@ -291,16 +316,17 @@ async fn setup_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Resu
     let (cache, cache_dir, config) = if args.no_cache {
         ("off", None, CacheConfig::disabled())
     } else if let Some(dir) = &args.cache_dir {
-        ("directory", Some(dir.clone()), CacheConfig::default().with_dir(dir.clone()))
+        ("directory", Some(dir.clone()), lasting(CacheConfig::default().with_dir(dir.clone()), args))
     } else if server.is_some() {
         let dir = tempfile::Builder::new().prefix("kestrel-bench-cache-").tempdir()?;
         let path = dir.path().to_path_buf();
         temp = Some(dir);
         ("temporary", Some(path.clone()), CacheConfig::default().with_dir(path))
     } else {
-        let config = CacheConfig::default();
+        let config = lasting(CacheConfig::default(), args);
         ("directory", config.resolved_dir(), config)
     };
+    let resumable = cache == "directory" && cache_dir.is_some();
     if args.predictions.is_some() {
         // The predictions files read each evaluation's requests from the history.
         builder = builder.history_size(PREDICTIONS_HISTORY);
@@ -313,7 +339,24 @@ async fn setup_lm(args: &BenchArgs, model: &str, api_base: Option<&str>) -> Resu
         None => (cache, config),
     };
     let client = builder.cache(config).build().context("building the LM client")?;
-    Ok(LmSetup { model: model.to_string(), client, server, cache, cache_dir, _temp: temp })
+    Ok(LmSetup {
+        model: model.to_string(),
+        api_base: api_base.map(str::to_string),
+        client,
+        server,
+        cache,
+        cache_dir,
+        resumable,
+        _temp: temp,
+    })
+}
+
+/// A cache that outlives the run (resumable runs): write-through, and synced
+/// to the device for a real LM (a power cut loses no paid call; about 10 ms
+/// a call, small beside a real model's latency). The simulated LM's cache is
+/// only written through: a killed process still loses nothing.
+fn lasting(config: CacheConfig, args: &BenchArgs) -> CacheConfig {
+    config.write_through(true).durable(!args.simulated())
 }
 
 /// The builder of a real model: `local/<name>` in process (feature `local`),
@@ -567,7 +610,7 @@ mod tests {
         assert_eq!(loaded.default_programs, [ProgramKind::Predict]);
         let programs = args.programs(&loaded.default_programs);
         let setup = setup_lm(&args, "openai/tiny", args.api_base_of(0)).await.unwrap();
-        let dirs = OutputDirs { programs: None, predictions: Some(predictions.join("openai_tiny")) };
+        let dirs = OutputDirs { predictions: Some(predictions.join("openai_tiny")), ..OutputDirs::default() };
         let (baselines, rows) = run_matrix(&args, &loaded, &programs, &setup, dirs).await.unwrap();
         let row = &rows[0];
         // 6 broken replies, 3 rescued by the JSON fallback: 15 of 18 right.
@@ -699,6 +742,87 @@ mod tests {
         let mut other = shards.clone();
         other[2].1.rows[2].demos_sha256 = "0".repeat(64);
         refused(other, "compiled a different predict bootstrap program");
+    }
+
+    /// A run on a lasting `--cache-dir` journals its compiles there; the
+    /// same command again resumes them: no HTTP request, the same programs
+    /// (`--save-dir` files, byte for byte).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rerun_on_the_same_cache_dir_resumes_and_saves_the_same_programs() {
+        let cache = tempfile::tempdir().unwrap();
+        let cache_dir = cache.path().to_str().unwrap();
+        let flags = [
+            "--train",
+            "12",
+            "--dev",
+            "10",
+            "--latency-ms",
+            "0",
+            "--candidates",
+            "1",
+            "--concurrency",
+            "1",
+            "--optimizer",
+            "bootstrap,random-search,copro",
+            "--cache-dir",
+            cache_dir,
+        ];
+        let args = Wrapper::try_parse_from(std::iter::once("bench").chain(flags)).unwrap().args;
+        let sizes = Sizes { train: args.train(), val: args.val(), dev: args.dev() };
+        let data = datasets::load(&args.dataset, sizes, args.seed, None).unwrap();
+        let programs = args.programs(&data.default_programs);
+        let mut saved = Vec::new();
+        let mut requests = Vec::new();
+        for _ in 0..2 {
+            let out = tempfile::tempdir().unwrap();
+            let setup = setup_lm(&args, &args.models()[0], None).await.unwrap();
+            assert!(setup.resumable);
+            let dirs = OutputDirs { saved: Some(out.path().to_path_buf()), ..OutputDirs::default() };
+            let (_, rows) = run_matrix(&args, &data, &programs, &setup, dirs).await.unwrap();
+            requests.push(rows.iter().map(|r| r.http_requests.unwrap()).sum::<u64>());
+            saved.push(out);
+        }
+        assert!(requests[0] > 100 && requests[1] == 0, "{requests:?}");
+        let names: Vec<String> = ["predict", "cot"]
+            .iter()
+            .flat_map(|p| ["bootstrap", "random-search", "copro"].map(|o| format!("generated-{p}-{o}.json")))
+            .collect();
+        for name in &names {
+            let first = std::fs::read(saved[0].path().join(name)).unwrap();
+            assert_eq!(first, std::fs::read(saved[1].path().join(name)).unwrap(), "{name}");
+        }
+        let journals = std::fs::read_dir(cache.path().join("journal")).unwrap().count();
+        assert_eq!(journals, names.len(), "one journal per compile");
+    }
+
+    /// `finetune` and `better-together` on the simulated server: the
+    /// fine-tuning routes run (the HTTP count includes them), the fine-tuned
+    /// model answers by rule 8, and both rows beat the baseline.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finetune_rows_train_on_the_simulated_server() {
+        let flags = [
+            "--train",
+            "30",
+            "--dev",
+            "40",
+            "--latency-ms",
+            "0",
+            "--candidates",
+            "1",
+            "--program",
+            "predict",
+            "--optimizer",
+            "none,finetune,better-together",
+        ];
+        let (baselines, rows) = matrix(&flags).await;
+        let row = |o: &str| rows.iter().find(|r| r.optimizer == o).unwrap();
+        let finetune = row("finetune");
+        assert!(finetune.bootstrapped > 0 && finetune.teacher_runs == 30, "{finetune:?}");
+        assert!(finetune.score_after > baselines[0].score, "{finetune:?}");
+        // Teacher runs + dev calls of the fine-tuned model + upload, create and polls.
+        assert!(finetune.http_requests.unwrap() > 30 + 40, "{finetune:?}");
+        let together = row("better-together");
+        assert!(together.score_after > baselines[0].score, "{together:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

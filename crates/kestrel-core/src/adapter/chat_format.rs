@@ -16,7 +16,7 @@ const COMPLETED: &str = "[[ ## completed ## ]]";
 /// System message, two messages per usable demo (incomplete ones first),
 /// then the user message with `inputs` and the output reminder.
 pub(crate) fn format(signature: &SignatureSpec, demos: &[Example], inputs: &Example) -> Result<Vec<Message>> {
-    Ok(prompt::messages(signature, demos, inputs, &WORDING))
+    prompt::messages(signature, demos, inputs, &WORDING)
 }
 
 /// The system message and demo turns of [`format`].
@@ -35,6 +35,12 @@ const WORDING: Wording = Wording {
     reminder: output_requirements,
     user: prompt::user_content,
 };
+
+/// DSPy's `format_assistant_message_content`: the reply the adapter expects
+/// for `outputs` (each output field's section, then the completion marker).
+pub(crate) fn assistant_message_content(signature: &SignatureSpec, outputs: &Example) -> String {
+    assistant_content(signature, outputs)
+}
 
 /// The structure section: every field as `[[ ## name ## ]]\n{name}` (with
 /// type notes on outputs), then the completion marker.

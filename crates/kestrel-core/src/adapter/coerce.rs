@@ -249,6 +249,28 @@ pub(crate) fn validate(v: &Value, ty: &FieldType, mode: Mode, depth: usize) -> R
                 .ok_or_else(|| CoerceError::expected(&format!("a {name} value, {}", one_of(&values)), v))
         }
         FieldType::Model { schema, .. } => validate_schema(v, schema, schema, mode, depth + 1),
+        FieldType::Custom(custom) => validate_custom(v, *custom),
+    }
+}
+
+/// A custom type's value in its canonical JSON form.
+fn validate_custom(v: &Value, custom: crate::custom_type::CustomType) -> Result<Value, CoerceError> {
+    use crate::custom_type::CustomType;
+    let invalid = |e: crate::error::CoreError| CoerceError::new(e.to_string());
+    let json = |r: Result<Value, serde_json::Error>| r.map_err(|e| CoerceError::new(e.to_string()));
+    match custom {
+        CustomType::ToolCalls => crate::ToolCalls::from_value(v).map(|c| c.to_value()).map_err(invalid),
+        CustomType::Image => match crate::Image::from_value(v) {
+            Some(image) => json(serde_json::to_value(image)),
+            None => Err(CoerceError::expected("an image URL", v)),
+        },
+        CustomType::History => match crate::History::from_value(v).map_err(invalid)? {
+            Some(history) => json(serde_json::to_value(history)),
+            None => Ok(Value::Null),
+        },
+        CustomType::Tool => json(serde_json::from_value::<crate::ToolSpec>(v.clone()).and_then(serde_json::to_value)),
+        #[allow(unreachable_patterns)]
+        _ => Ok(v.clone()),
     }
 }
 

@@ -22,10 +22,16 @@ impl Adapter for JsonAdapter {
     }
 
     fn format_prefix(&self, signature: &SignatureSpec, demos: &[Example]) -> Option<Vec<Message>> {
+        if crate::adapter::prompt::unsplittable(signature) {
+            return None;
+        }
         Some(json_format::format_prefix(signature, demos))
     }
 
     fn format_request(&self, signature: &SignatureSpec, inputs: &Example) -> Option<Option<Message>> {
+        if crate::adapter::prompt::unsplittable(signature) {
+            return None;
+        }
         Some(json_format::format_request(signature, inputs))
     }
 

@@ -18,7 +18,7 @@ use crate::signature::SignatureSpec;
 /// System message, two messages per usable demo (incomplete ones first),
 /// then the user message with `inputs` and the output reminder.
 pub(crate) fn format(signature: &SignatureSpec, demos: &[Example], inputs: &Example) -> Result<Vec<Message>> {
-    Ok(prompt::messages(signature, demos, inputs, &WORDING))
+    prompt::messages(signature, demos, inputs, &WORDING)
 }
 
 /// The system message and demo turns of [`format`].
@@ -42,7 +42,10 @@ const WORDING: Wording = Wording {
 /// output fields, or `{"type": "json_object"}` when an output is an
 /// open-ended `dict[...]` (strict schemas must declare every property).
 pub(crate) fn response_format(signature: &SignatureSpec) -> Value {
-    if signature.output_fields().any(|f| is_open_mapping(&f.ty)) {
+    // A `ToolCalls` output outside native function calling: JSON mode, as DSPy.
+    let tool_calls =
+        |ty: &crate::types::FieldType| *ty == crate::types::FieldType::Custom(crate::CustomType::ToolCalls);
+    if signature.output_fields().any(|f| is_open_mapping(&f.ty) || tool_calls(&f.ty)) {
         return json!({"type": "json_object"});
     }
     strict::response_format(strict::outputs_schema(signature.output_fields()))
@@ -75,7 +78,10 @@ fn assistant_content(signature: &SignatureSpec, demo: &Example) -> String {
     let outputs: Map<String, Value> = signature
         .output_fields()
         .map(|f| {
-            let value = demo.get(&f.name).cloned().unwrap_or_else(|| Value::String(NOT_SUPPLIED.to_string()));
+            let value = demo
+                .get(&f.name)
+                .map(|v| crate::adapter::render::jsonable(&f.ty, v))
+                .unwrap_or_else(|| Value::String(NOT_SUPPLIED.to_string()));
             (f.name.clone(), value)
         })
         .collect();

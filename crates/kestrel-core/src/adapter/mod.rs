@@ -13,6 +13,7 @@ mod chat;
 mod chat_format;
 mod chat_parse;
 mod coerce;
+mod history;
 mod json;
 mod json_format;
 mod json_parse;
@@ -20,9 +21,9 @@ mod prompt;
 mod pyeq;
 pub(crate) mod pyfmt;
 mod pyliteral;
-mod pytext;
+pub(crate) mod pytext;
 mod render;
-mod repair;
+pub(crate) mod repair;
 mod schema;
 mod schema_check;
 mod strict;
@@ -146,6 +147,21 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     /// (the default): the adapter asks for none. It never changes the
     /// prompt.
     fn output_structure(&self, _signature: &SignatureSpec) -> Option<OutputStructure> {
+        None
+    }
+
+    /// DSPy's `format_finetune_data`: the messages this adapter would send
+    /// for `inputs` (with `demos`), then the assistant message it would
+    /// expect back for `outputs` — one fine-tuning record's `messages`.
+    /// `None` (the default): the adapter has no fine-tuning format (DSPy's
+    /// `JSONAdapter` raises `NotImplementedError`).
+    fn format_finetune_data(
+        &self,
+        _signature: &SignatureSpec,
+        _demos: &[Example],
+        _inputs: &Example,
+        _outputs: &Example,
+    ) -> Option<Result<Vec<Message>>> {
         None
     }
 

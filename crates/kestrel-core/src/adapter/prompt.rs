@@ -2,6 +2,7 @@
 //! 3.4.1 words them: the field lists, type notes, task description, user
 //! turns with `[[ ## name ## ]]` blocks, and the sorting of demos.
 
+use crate::adapter::history;
 use crate::adapter::pyfmt::{json_dumps, py_str};
 use crate::adapter::pytext::{py_dedent, py_splitlines, py_strip};
 use crate::adapter::render::field_value;
@@ -38,15 +39,30 @@ pub(crate) struct Wording {
 
 /// DSPy's `Adapter.format`: the system message, two messages per usable demo
 /// (incomplete ones first), then the user message with `inputs`.
+/// With a `History` input, its turns come after the demos and the last user
+/// message is formatted without it.
 pub(crate) fn messages(
     signature: &SignatureSpec,
     demos: &[Example],
     inputs: &Example,
     wording: &Wording,
-) -> Vec<Message> {
+) -> crate::error::Result<Vec<Message>> {
     let mut messages = prefix(signature, demos, wording);
-    messages.extend(request(signature, inputs, wording));
-    messages
+    match history::history_field(signature) {
+        None => messages.extend(request(signature, inputs, wording)),
+        Some(name) => {
+            let without = signature.clone().delete(name)?;
+            messages.extend(history::turns(&without, inputs.get(name), wording)?);
+            messages.extend(request(&without, inputs, wording));
+        }
+    }
+    Ok(messages)
+}
+
+/// True when the prompt cannot be split into a cached prefix and one
+/// request message (a `History` input adds turns before the request).
+pub(crate) fn unsplittable(signature: &SignatureSpec) -> bool {
+    history::history_field(signature).is_some()
 }
 
 /// The part of [`messages`] that depends only on the signature and demos:
@@ -103,12 +119,33 @@ pub(crate) fn field_list<'a>(fields: impl Iterator<Item = &'a FieldSpec>) -> Str
         if let Some(desc) = shown_desc(field) {
             out.push_str(desc);
         }
+        for custom in custom_types_in(&field.ty) {
+            let description = custom.description();
+            if !description.is_empty() {
+                out.push_str("\n    Type description of ");
+                out.push_str(custom.name());
+                out.push_str(": ");
+                out.push_str(description);
+            }
+        }
         if let Some(constraints) = field.constraints.as_deref().filter(|c| !c.is_empty()) {
             out.push_str("\nConstraints: ");
             out.push_str(constraints);
         }
     }
     py_strip(&out).to_string()
+}
+
+/// DSPy's `extract_custom_type_from_annotation`: the custom types in a
+/// type, at any depth, in order.
+fn custom_types_in(ty: &FieldType) -> Vec<crate::custom_type::CustomType> {
+    match ty {
+        FieldType::Custom(c) => vec![*c],
+        FieldType::List(t) => custom_types_in(t),
+        FieldType::Dict(k, v) => [custom_types_in(k), custom_types_in(v)].concat(),
+        FieldType::Tuple(items) | FieldType::Union(items) => items.iter().flat_map(custom_types_in).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The description shown in prompts (none for DSPy's `${name}` placeholder).
@@ -158,7 +195,9 @@ fn task_description(instructions: &str) -> String {
 
 /// ` (must be formatted as a valid Python T)` for a non-`str` output.
 pub(crate) fn type_info(field: &FieldSpec) -> String {
-    if field.ty.is_str() {
+    if field.ty == FieldType::Custom(crate::custom_type::CustomType::ToolCalls) {
+        crate::custom_type::TOOL_CALLS_TYPE_INFO.to_string()
+    } else if field.ty.is_str() {
         String::new()
     } else {
         format!(" (must be formatted as a valid Python {})", field.ty.python_name())

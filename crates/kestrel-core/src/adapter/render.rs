@@ -9,10 +9,66 @@ use crate::types::FieldType;
 
 /// Render `value` for a field of type `ty`.
 pub(crate) fn field_value(ty: &FieldType, value: &Value) -> String {
+    if has_custom(ty) {
+        return match custom_jsonable(ty, value) {
+            v @ (Value::Array(_) | Value::Object(_)) => json_dumps(&v),
+            other => py_str(&other),
+        };
+    }
     match value {
         Value::Array(items) if ty.is_str() => numbered_list(items),
         Value::Array(_) | Value::Object(_) => json_dumps(value),
         other => py_str(other),
+    }
+}
+
+/// `value` as DSPy's `serialize_for_json` gives it for a field of type
+/// `ty`: custom types in their prompt form (see [`custom_jsonable`]), any
+/// other value as it is.
+pub(crate) fn jsonable(ty: &FieldType, value: &Value) -> Value {
+    if has_custom(ty) { custom_jsonable(ty, value) } else { value.clone() }
+}
+
+/// True when `ty` holds one of DSPy's custom types at any depth.
+fn has_custom(ty: &FieldType) -> bool {
+    match ty {
+        FieldType::Custom(_) => true,
+        FieldType::List(t) => has_custom(t),
+        FieldType::Dict(k, v) => has_custom(k) || has_custom(v),
+        FieldType::Tuple(items) | FieldType::Union(items) => items.iter().any(has_custom),
+        _ => false,
+    }
+}
+
+/// DSPy's `serialize_for_json` of a value holding custom types: an image is
+/// its marked content parts, a tool its text, tool calls their
+/// `{"tool_calls": [{name, args}]}`; lists and dicts are walked.
+fn custom_jsonable(ty: &FieldType, value: &Value) -> Value {
+    use crate::CustomType;
+    match (ty, value) {
+        (FieldType::Custom(CustomType::Image), v) => {
+            crate::Image::from_value(v).map_or_else(|| v.clone(), |image| Value::String(image.marked_text()))
+        }
+        (FieldType::Custom(CustomType::Tool), v) => serde_json::from_value::<crate::ToolSpec>(v.clone())
+            .map_or_else(|_| v.clone(), |tool| Value::String(tool.text())),
+        (FieldType::Custom(CustomType::ToolCalls), v) => match crate::ToolCalls::from_value(v) {
+            Ok(calls) => {
+                let calls: Vec<Value> =
+                    calls.tool_calls.into_iter().map(|c| serde_json::json!({"name": c.name, "args": c.args})).collect();
+                serde_json::json!({"tool_calls": calls})
+            }
+            Err(_) => v.clone(),
+        },
+        (FieldType::List(item), Value::Array(items)) => {
+            Value::Array(items.iter().map(|x| custom_jsonable(item, x)).collect())
+        }
+        (FieldType::Dict(_, item), Value::Object(map)) => {
+            Value::Object(map.iter().map(|(k, x)| (k.clone(), custom_jsonable(item, x))).collect())
+        }
+        (FieldType::Union(members), v) => {
+            members.iter().find(|m| has_custom(m)).map_or_else(|| v.clone(), |m| custom_jsonable(m, v))
+        }
+        (_, v) => v.clone(),
     }
 }
 

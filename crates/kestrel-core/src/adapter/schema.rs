@@ -15,6 +15,7 @@ pub(crate) fn type_schema(ty: &FieldType) -> Value {
         // A top-level model or Enum is written inline, not as a `$ref`.
         FieldType::Model { schema, .. } => schema.clone(),
         FieldType::Enum { name, members } => enum_schema(name, members),
+        FieldType::Custom(crate::CustomType::ToolCalls) => crate::custom_type::tool_calls_schema(),
         _ => {
             let mut defs = Map::new();
             let mut schema = inner_schema(ty, &mut defs);
@@ -77,6 +78,16 @@ pub(crate) fn inner_schema(ty: &FieldType, defs: &mut Map<String, Value>) -> Val
             } else {
                 body
             }
+        }
+        FieldType::Custom(crate::CustomType::ToolCalls) => {
+            let mut schema = crate::custom_type::tool_calls_schema();
+            if let Value::Object(map) = &mut schema {
+                if let Some(Value::Object(nested)) = map.shift_remove("$defs") {
+                    defs.extend(nested);
+                }
+            }
+            defs.insert("ToolCalls".into(), schema);
+            reference("ToolCalls")
         }
         // Unknown future variants: accept anything.
         #[allow(unreachable_patterns)]

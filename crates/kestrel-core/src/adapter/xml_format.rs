@@ -26,7 +26,7 @@ use crate::types::FieldType;
 /// System message, two messages per usable demo (incomplete ones first),
 /// then the user message with `inputs` and the output reminder.
 pub(crate) fn format(signature: &SignatureSpec, demos: &[Example], inputs: &Example) -> Result<Vec<Message>> {
-    Ok(prompt::messages(signature, demos, inputs, &WORDING))
+    prompt::messages(signature, demos, inputs, &WORDING)
 }
 
 /// The system message and demo turns of [`format`].

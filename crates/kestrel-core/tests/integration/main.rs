@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod custom_types;
 mod example_prediction;
 mod fixture_support;
 mod fixtures_all;

@@ -1,13 +1,15 @@
 //! [`Evaluate`]: run a program over a devset with bounded async concurrency
 //! and score every prediction with a metric (DSPy's `dspy.Evaluate`).
 //!
-//! The pieces: the builder and `run` (here), the driver loop (`run.rs`), the
+//! The pieces: the builder and `run` (here), the driver loop (`run.rs`),
+//! resumable rows (`journal_rows.rs`), the
 //! result types (`result.rs`), the progress bar (`progress.rs`), the text
 //! table (`table.rs`) and the JSON / CSV exports (`export.rs`).
 
 mod example_error;
 mod example_ref;
 mod export;
+mod journal_rows;
 mod progress;
 mod result;
 mod run;
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kestrel_core::Example;
-use kestrel_lm::{Budget, track_usage, with_budget};
+use kestrel_lm::{Budget, Journal, track_usage, with_budget, with_journal};
 use kestrel_modules::Module;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -86,6 +88,7 @@ pub struct Evaluate {
     ctrl_c: bool,
     limiter: Option<Arc<Semaphore>>,
     budget: Option<Budget>,
+    journal: Option<Journal>,
 }
 
 impl Evaluate {
@@ -108,6 +111,7 @@ impl Evaluate {
             ctrl_c: false,
             limiter: None,
             budget: None,
+            journal: None,
         }
     }
 
@@ -185,6 +189,18 @@ impl Evaluate {
         self
     }
 
+    /// Builder: record each scored row in `journal` as it finishes, and take
+    /// rows it already holds back instead of running them — a rerun after a
+    /// crash or Ctrl-C resumes. Open the journal with a
+    /// [`kestrel_lm::RunIdentity`] naming what the run depends on (e.g.
+    /// beside the LM cache: `<cache dir>/journal`). Inside a compile made
+    /// resumable (`kestrel_optimizers::Resumable`) every evaluation already
+    /// uses the compile's journal ([`kestrel_lm::with_journal`]).
+    pub fn journal(mut self, journal: Journal) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
     /// Builder: stop when this token is cancelled.
     pub fn cancel_token(mut self, token: CancellationToken) -> Self {
         self.cancel = Some(token);
@@ -221,6 +237,12 @@ impl Evaluate {
         }
         let started = Instant::now();
         let drive = run::drive(self, program, metric);
+        let drive = async {
+            match &self.journal {
+                Some(journal) => with_journal(journal.clone(), drive).await,
+                None => drive.await,
+            }
+        };
         let (outcome, usage) = match &self.budget {
             Some(budget) => track_usage(with_budget(budget, drive)).await,
             None => track_usage(drive).await,

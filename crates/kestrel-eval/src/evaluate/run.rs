@@ -3,6 +3,8 @@
 //! its task-local scopes apply), keeps each finished row (sorted into devset
 //! order at the end, in place), counts errors against the budget and
 //! watches for cancellation and budget refusals (`kestrel_lm::with_budget`).
+//! With a journal in scope, rows already recorded are taken back instead of
+//! run (`journal_rows.rs`).
 
 use std::future::pending;
 use std::num::NonZeroUsize;
@@ -18,6 +20,7 @@ use kestrel_modules::{Module, ModuleExt};
 use crate::evaluate::Evaluate;
 use crate::evaluate::example_error::ExampleError;
 use crate::evaluate::example_ref::ExampleRef;
+use crate::evaluate::journal_rows::RowJournal;
 use crate::evaluate::progress::Progress;
 use crate::evaluate::result::{EvalRow, EvaluationResult, StopReason, round_to};
 use crate::metric::Metric;
@@ -62,12 +65,21 @@ impl Outcome {
 
 /// Run the program and the metric on one example (holding a permit of the
 /// shared limiter, if any, meanwhile).
-async fn evaluate_one<M, F>(example: ExampleRef, program: &M, metric: &F, eval: &Evaluate) -> EvalRow
+async fn evaluate_one<M, F>(
+    example: ExampleRef,
+    program: &M,
+    metric: &F,
+    eval: &Evaluate,
+    journal: Option<&RowJournal>,
+) -> EvalRow
 where
     M: Module + ?Sized,
     F: Metric + ?Sized,
 {
     let index = example.index();
+    if let Some((prediction, score)) = journal.and_then(|j| j.replay(&example)) {
+        return EvalRow { index, example, prediction: Some(prediction), score, error: None };
+    }
     let _permit = match &eval.limiter {
         Some(limiter) => limiter.acquire().await.ok(),
         None => None,
@@ -82,6 +94,9 @@ where
     };
     if let Some(message) = &error {
         tracing::warn!(target: "kestrel_eval", index, "example failed: {message}");
+    }
+    if let (Some(journal), Some(prediction), None) = (journal, &prediction, &error) {
+        journal.record(&example, prediction, &score);
     }
     EvalRow { index, example, prediction, score, error }
 }
@@ -128,6 +143,7 @@ where
     let mut stop = None;
     let mut progress = Progress::new(eval.display_progress, devset.len());
     let mut cancel = pin!(cancelled(eval));
+    let journal = RowJournal::in_scope(program, metric.name());
     let mut in_flight = FuturesUnordered::new();
     let mut next = 0usize;
 
@@ -145,7 +161,7 @@ where
         // (their calls were paid for).
         while stop.is_none() && in_flight.len() < eval.concurrency.get() {
             let Some(example) = ExampleRef::new(Arc::clone(devset), next) else { break };
-            in_flight.push(evaluate_one(example, program, metric, eval));
+            in_flight.push(evaluate_one(example, program, metric, eval, journal.as_ref()));
             next += 1;
         }
         let row = tokio::select! {

@@ -6,6 +6,7 @@ mod dataset;
 mod evaluate_budget;
 mod evaluate_cancel;
 mod evaluate_concurrency;
+mod evaluate_journal;
 mod evaluate_order;
 mod evaluate_output;
 mod evaluate_spend;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::redis_config::RedisConfig;
+use crate::journal::DurableHook;
 
 /// Environment variable that overrides the default cache directory.
 pub const CACHE_DIR_ENV: &str = "KESTREL_CACHE_DIR";
@@ -45,7 +46,20 @@ pub struct CacheConfig {
     /// atomic either way — a killed process never leaves a partial entry —
     /// this only guards recent entries against a power cut (without it such
     /// an entry may be lost, and is then a miss, never an error).
+    /// The directory is synced after the rename too. Implies
+    /// [`CacheConfig::write_through`].
     pub durable_writes: bool,
+    /// Write a fetched response to disk on the calling thread before any
+    /// caller sees it, with no await point in between (default false: the
+    /// write runs on the blocking pool while waiters are already served).
+    /// A process killed at any moment then never loses a response it used —
+    /// what resumable compiles rely on (`docs/RELIABILITY.md`, "Crash and
+    /// resume"); add [`CacheConfig::durable_writes`] to survive a power cut
+    /// too (a sync of about 5–10 ms per uncached call).
+    pub write_through: bool,
+    /// Called after each write-through disk write, before the response is
+    /// used (default `None`). Crash tests kill the process here.
+    pub on_durable_write: Option<DurableHook>,
     /// Most bytes the disk level keeps (DSPy's `disk_size_limit_bytes`;
     /// default 10 GB, [`DEFAULT_DISK_SIZE_LIMIT_BYTES`]; `None`: no limit).
     /// Past it the least recently used entries are deleted by a background
@@ -66,6 +80,8 @@ impl Default for CacheConfig {
             disk: true,
             dir: None,
             durable_writes: false,
+            write_through: false,
+            on_durable_write: None,
             disk_size_limit_bytes: Some(DEFAULT_DISK_SIZE_LIMIT_BYTES),
             redis: None,
         }
@@ -99,6 +115,20 @@ impl CacheConfig {
     /// [`CacheConfig::durable_writes`]).
     pub fn durable(mut self, on: bool) -> Self {
         self.durable_writes = on;
+        self
+    }
+
+    /// Builder: write fetched responses to disk before anyone uses them (see
+    /// [`CacheConfig::write_through`]).
+    pub fn write_through(mut self, on: bool) -> Self {
+        self.write_through = on;
+        self
+    }
+
+    /// Builder: a hook called after each write-through disk write (see
+    /// [`CacheConfig::on_durable_write`]).
+    pub fn on_durable_write(mut self, hook: DurableHook) -> Self {
+        self.on_durable_write = Some(hook);
         self
     }
 

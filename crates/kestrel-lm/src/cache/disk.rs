@@ -165,6 +165,9 @@ impl DiskLevel {
         }
         let len = if self.limit.is_some() { file.as_file().metadata()?.len() } else { 0 };
         file.persist(&path).map_err(|e| e.error)?;
+        if self.durable {
+            crate::journal::sync_dir(shard);
+        }
         if let Some(limit) = &self.limit {
             limit.note_written(&self.root, len);
         }

@@ -17,6 +17,7 @@
 //! | response_format | `opt`, then the canonical JSON text as a `str`                  |
 //! | `rollout_id`    | `opt`, then `u64`                                               |
 //! | output structure| only when present: `str` `output_structure`, then its canonical JSON as a `str` |
+//! | tools           | only when present: `str` `tools`, then the canonical JSON of the list as a `str` |
 //!
 //! where `u32`/`u64` are little-endian, `str` is a `u64` byte length followed
 //! by the UTF-8 bytes, `opt` is one byte (`0` absent — nothing follows — or
@@ -46,6 +47,9 @@ const KEY_VERSION_TAG: &[u8] = b"kestrel-lm/cache-key/v1";
 
 /// The tag before an output structure's canonical JSON (see the module docs).
 const OUTPUT_STRUCTURE_TAG: &str = "output_structure";
+
+/// The tag before the tools' canonical JSON (see the module docs).
+const TOOLS_TAG: &str = "tools";
 
 /// The cache key of one request: 32 bytes of SHA-256.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -88,6 +92,12 @@ impl CacheKey {
             let value = serde_json::to_value(structure).unwrap_or(Value::Null);
             let mut text = String::new();
             canonical_json(&value, &mut text);
+            h.str(&text);
+        }
+        if !request.tools.is_empty() {
+            h.str(TOOLS_TAG);
+            let mut text = String::new();
+            canonical_json(&Value::Array(request.tools.clone()), &mut text);
             h.str(&text);
         }
         CacheKey(h.0.finalize().into())

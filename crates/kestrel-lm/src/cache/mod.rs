@@ -10,7 +10,10 @@
 //! - [`Cache::get_or_fetch`]: memory (synchronous: a hit never leaves the
 //!   task), then disk (read on tokio's blocking pool, promoting into memory),
 //!   then one fetch per key however many callers miss at once. Disk writes
-//!   run on the blocking pool too.
+//!   run on the blocking pool too — except with
+//!   [`CacheConfig::write_through`] (or `durable_writes`): a fetched response
+//!   is written (and, durable, synced) on the calling thread before any
+//!   caller sees it (resumable runs: a kill never loses a used answer).
 //! - The Redis level (`redis.rs`): looked up after a local miss; a hit is
 //!   promoted into memory and disk. On a miss everywhere the fetching call
 //!   takes a short lock key (`SET NX PX`), so another process missing the
@@ -89,6 +92,11 @@ struct Inner {
     shared: SharedLevel,
     flights: Flights,
     counters: Counters,
+    /// Write-through (`CacheConfig::write_through`, implied by
+    /// `durable_writes`): fetched responses are on disk before anyone uses
+    /// them.
+    write_through: bool,
+    on_durable_write: Option<crate::journal::DurableHook>,
 }
 
 impl Cache {
@@ -102,7 +110,16 @@ impl Cache {
             .map(|dir| DiskLevel::open(dir, config.durable_writes, config.disk_size_limit_bytes))
             .transpose()?;
         let shared = SharedLevel::open(config.redis.as_ref())?;
-        let inner = Inner { memory, disk, shared, flights: Flights::default(), counters: Counters::default() };
+        let write_through = (config.write_through || config.durable_writes) && disk.is_some();
+        let inner = Inner {
+            memory,
+            disk,
+            shared,
+            flights: Flights::default(),
+            counters: Counters::default(),
+            write_through,
+            on_durable_write: config.on_durable_write.clone(),
+        };
         Ok(Cache { inner: Arc::new(inner) })
     }
 
@@ -177,6 +194,16 @@ impl Cache {
                     let outcome = fetch().await;
                     match &outcome {
                         Ok(response) => {
+                            if inner.write_through {
+                                // On disk before anyone uses it: written
+                                // (synced if durable) here, no await point
+                                // between the answer and the write (a
+                                // cancelled caller cannot skip it).
+                                inner.write_disk(&key, response);
+                                if let Some(hook) = &inner.on_durable_write {
+                                    hook.call(crate::journal::DurableWrite::CacheEntry);
+                                }
+                            }
                             let hit = as_hit(response.clone());
                             if let Some(memory) = &inner.memory {
                                 memory.insert(key, hit.clone());
@@ -188,7 +215,9 @@ impl Cache {
                             // are done.
                             inner.shared.store(&key, response).await;
                             release(lock).await;
-                            self.write_disk_off_thread(key, response).await;
+                            if !inner.write_through {
+                                self.write_disk_off_thread(key, response).await;
+                            }
                         }
                         Err(error) => {
                             leader.publish(Err(error.clone()));

@@ -14,7 +14,7 @@ use super::http_errors::json_reply;
 use super::secret::{check_key, redact};
 use super::{DEFAULT_TIMEOUT, check_tls, env_var, host_of};
 use crate::error::LmError;
-use crate::lm::Lm;
+use crate::lm::{Lm, LmCapabilities};
 use crate::request::{LmRequest, LmResponse};
 
 /// Anthropic's API.
@@ -158,6 +158,10 @@ impl fmt::Debug for AnthropicProvider {
 impl Lm for AnthropicProvider {
     fn model(&self) -> &str {
         &self.id
+    }
+
+    fn capabilities(&self) -> LmCapabilities {
+        LmCapabilities::default().with_function_calling(true)
     }
 
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {

@@ -231,7 +231,7 @@ fn shorten(text: &str) -> String {
 /// with the `Retry-After` wait), a body that could not be read, or one that
 /// is not JSON (quoted, cut to 500 characters). Shared by the providers and
 /// clients that talk to their server with reqwest directly.
-#[cfg(any(feature = "anthropic", feature = "retrieval"))]
+#[cfg(any(feature = "anthropic", feature = "retrieval", feature = "openai"))]
 pub(crate) async fn json_reply(sent: Result<reqwest::Response, reqwest::Error>, model: &str) -> Result<Value, LmError> {
     let name = || model.to_string();
     let response = sent.map_err(|e| {

@@ -30,7 +30,7 @@ mod openai_http;
 #[cfg(feature = "openai")]
 mod openai_wire;
 #[cfg(any(feature = "openai", feature = "anthropic"))]
-mod secret;
+pub(crate) mod secret;
 
 #[cfg(feature = "anthropic")]
 pub use anthropic::{AnthropicProvider, DEFAULT_ANTHROPIC_MAX_TOKENS};

@@ -185,7 +185,9 @@ impl Lm for OpenAiProvider {
 
     fn capabilities(&self) -> LmCapabilities {
         let default = self.is_openai_host() && openai_supports_structured_outputs(&self.name);
-        LmCapabilities::default().with_structured_outputs(self.structured_outputs.unwrap_or(default))
+        LmCapabilities::default()
+            .with_structured_outputs(self.structured_outputs.unwrap_or(default))
+            .with_function_calling(true)
     }
 
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {

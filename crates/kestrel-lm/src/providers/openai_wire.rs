@@ -2,7 +2,7 @@
 //! the exact JSON body Kestrel sends, and the response JSON read back into an
 //! [`LmResponse`] (or embedding vectors).
 
-use kestrel_core::Usage;
+use kestrel_core::{ToolCall, Usage};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -55,8 +55,17 @@ pub(crate) fn openai_supports_structured_outputs(model: &str) -> bool {
 /// (`n` only above 1; `max_completion_tokens` for reasoning models). The
 /// rollout id is never sent.
 pub(crate) fn chat_body(model: &str, request: &LmRequest) -> Value {
-    let messages: Vec<Value> =
-        request.messages.iter().map(|m| json!({"role": m.role.as_str(), "content": m.content})).collect();
+    let messages: Vec<Value> = request
+        .messages
+        .iter()
+        .map(|m| match m.parts() {
+            None => json!({"role": m.role.as_str(), "content": m.content}),
+            Some(parts) => {
+                let parts: Vec<Value> = parts.iter().map(kestrel_core::ContentPart::to_openai).collect();
+                json!({"role": m.role.as_str(), "content": parts})
+            }
+        })
+        .collect();
     let mut body = Map::new();
     body.insert("model".into(), model.into());
     body.insert("messages".into(), messages.into());
@@ -75,6 +84,9 @@ pub(crate) fn chat_body(model: &str, request: &LmRequest) -> Value {
     }
     if let Some(format) = &request.response_format {
         body.insert("response_format".into(), format.clone());
+    }
+    if !request.tools.is_empty() {
+        body.insert("tools".into(), Value::Array(request.tools.clone()));
     }
     Value::Object(body)
 }
@@ -101,6 +113,8 @@ struct Choice {
 struct ChoiceMessage {
     #[serde(default)]
     content: Option<Value>,
+    #[serde(default)]
+    tool_calls: Option<Vec<Value>>,
 }
 
 #[derive(Deserialize)]
@@ -124,9 +138,17 @@ pub(crate) fn parse_chat_response(requested_model: &str, body: Value) -> Result<
     let completions = choices
         .into_iter()
         .map(|choice| {
+            let tool_calls = choice
+                .message
+                .tool_calls
+                .unwrap_or_default()
+                .iter()
+                .map(|call| ToolCall::from_value(call).map_err(|e| format!("a tool call: {e}")))
+                .collect::<Result<Vec<_>, String>>()?;
             Ok(Completion {
                 text: content_text(choice.message.content)?,
                 finish_reason: choice.finish_reason.map(|r| finish_reason(&r)),
+                tool_calls,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -257,10 +279,7 @@ mod tests {
             {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}});
         let r = parse_chat_response("gpt-4o-mini", body).unwrap();
-        assert_eq!(
-            r.completions,
-            vec![Completion::stop("hi"), Completion { text: String::new(), finish_reason: Some(FinishReason::Length) }]
-        );
+        assert_eq!(r.completions, vec![Completion::stop("hi"), Completion::new("", Some(FinishReason::Length))]);
         assert_eq!((r.usage.prompt_tokens, r.usage.completion_tokens), (5, 2));
         assert_eq!(r.model, "gpt-4o-mini-2024-07-18");
         let bare = parse_chat_response("m", json!({"choices": []})).unwrap();
@@ -269,6 +288,33 @@ mod tests {
         assert!(parse_chat_response("m", json!({"error": {"message": "boom"}})).unwrap_err().contains("boom"));
         assert_eq!(finish_reason("tool_calls"), FinishReason::ToolCalls);
         assert_eq!(finish_reason("eos"), FinishReason::Other("eos".into()));
+    }
+
+    #[test]
+    fn images_become_parts_and_tools_round_trip() {
+        let image = kestrel_core::Image::from_url("https://e.com/a.png").unwrap();
+        let mut request = LmRequest::new(vec![
+            Message::system("s"),
+            Message::user(format!("look: {}", image.marked_text())),
+            Message::assistant("plain"),
+        ]);
+        request.tools = vec![json!({"type": "function", "function": {"name": "f", "parameters": {}}})];
+        let body = chat_body("m", &request);
+        assert_eq!(body["messages"][0]["content"], "s");
+        assert_eq!(
+            body["messages"][1]["content"],
+            json!([{"type": "text", "text": "look: "}, {"type": "image_url", "image_url": {"url": "https://e.com/a.png"}}])
+        );
+        assert_eq!(body["messages"][2]["content"], "plain");
+        assert_eq!(body["tools"], json!(request.tools));
+        let reply = json!({"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"content": null,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"x\": 2}"}}]}}]});
+        let r = parse_chat_response("m", reply).unwrap();
+        assert_eq!(r.completions[0].tool_calls[0].name, "f");
+        assert_eq!(r.completions[0].tool_calls[0].args["x"], 2);
+        assert_eq!(r.completions[0].finish_reason, Some(FinishReason::ToolCalls));
+        let broken = json!({"choices": [{"message": {"tool_calls": [{"function": {"arguments": "{}"}}]}}]});
+        assert!(parse_chat_response("m", broken).is_err());
     }
 
     #[test]

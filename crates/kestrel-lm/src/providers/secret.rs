@@ -61,6 +61,10 @@ pub(crate) fn redact(error: LmError, key: Option<&str>) -> LmError {
         LmError::Retrieval { retriever, message } => {
             LmError::Retrieval { retriever: s(retriever), message: s(message) }
         }
+        LmError::Finetune { backend, job_id, status, message } => {
+            LmError::Finetune { backend: s(backend), job_id: s(job_id), status: s(status), message: s(message) }
+        }
+        LmError::FinetuneData(m) => LmError::FinetuneData(s(m)),
         // No provider text: nothing a server sent.
         other @ (LmError::NotConfigured
         | LmError::NoRetriever

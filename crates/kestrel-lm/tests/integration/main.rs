@@ -7,7 +7,9 @@ mod basics;
 mod budget;
 mod cache;
 mod client;
+mod finetune;
 mod http;
+mod journal;
 #[cfg(feature = "retrieval")]
 mod retrieval;
 mod retrieval_scope;

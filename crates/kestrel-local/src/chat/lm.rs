@@ -281,12 +281,14 @@ impl LocalLm {
         let completions = output
             .choices
             .into_iter()
-            .map(|choice| Completion {
-                text: choice.text,
-                finish_reason: Some(match choice.finish {
-                    Finish::Stop => FinishReason::Stop,
-                    Finish::Length => FinishReason::Length,
-                }),
+            .map(|choice| {
+                Completion::new(
+                    choice.text,
+                    Some(match choice.finish {
+                        Finish::Stop => FinishReason::Stop,
+                        Finish::Length => FinishReason::Length,
+                    }),
+                )
             })
             .collect();
         let usage = Usage { prompt_tokens: output.prompt_tokens as u64, completion_tokens: completion_tokens as u64 };

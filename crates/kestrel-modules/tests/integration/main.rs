@@ -8,6 +8,8 @@ mod fixture_support;
 
 mod best_of_n;
 mod call_example;
+#[cfg(feature = "code")]
+mod code;
 mod inference_fixtures;
 mod lm_selection;
 mod majority;

@@ -6,25 +6,27 @@ use kestrel_core::{Message, Role};
 use kestrel_lm::LmRequest;
 use serde_json::{Value, json};
 
+use super::reply::{anthropic_content, anthropic_tools};
 use super::state::Shared;
 use super::wire::{Flavor, JsonReply, content_text, ok, optional_f32, optional_u32, required_str, string_list, words};
 
 /// Answer one parsed Messages API request from the responder, or a 500
 /// naming the problem when it has no reply.
 pub(super) fn messages(shared: &Shared, model: &str, request: &LmRequest) -> JsonReply {
-    let text = match shared.reply(Flavor::Anthropic, request, 0) {
-        Ok(text) => text,
+    let reply = match shared.reply(Flavor::Anthropic, request, 0) {
+        Ok(reply) => reply,
         Err(reply) => return reply,
     };
     let input_tokens: u64 = request.messages.iter().map(|m| words(&m.content)).sum();
-    let output_tokens = words(&text);
+    let output_tokens = words(&reply.text);
+    let (content, stop_reason) = anthropic_content(&reply, shared.next_id());
     ok(json!({
         "id": format!("msg_mock{}", shared.next_id()),
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": text}],
-        "stop_reason": "end_turn",
+        "content": content,
+        "stop_reason": stop_reason,
         "stop_sequence": null,
         "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
     }))
@@ -62,5 +64,6 @@ pub(super) fn parse_messages(body: &Value) -> Result<(String, LmRequest), String
     request.max_tokens = Some(max_tokens);
     request.temperature = optional_f32(body, "temperature")?;
     request.stop = string_list(body, "stop_sequences")?;
+    request.tools = anthropic_tools(body)?;
     Ok((model, request))
 }

@@ -90,6 +90,11 @@ pub(super) fn missing_fields(route: Route, model: Option<String>, id: u64) -> Re
         Route::Embeddings => json!({"object": "list", "model": model}),
         Route::Models => json!({"object": "list"}),
         Route::ColbertSearch | Route::ColbertSearchPost => json!({"query": ""}),
+        Route::FilesUpload | Route::FileDelete => json!({"object": "file"}),
+        Route::FineTuningJobCreate
+        | Route::FineTuningJobRetrieve
+        | Route::FineTuningJobEvents
+        | Route::FineTuningJobCancel => json!({"object": "fine_tuning.job"}),
     };
     json_response((StatusCode::OK, body))
 }

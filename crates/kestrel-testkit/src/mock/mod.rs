@@ -11,6 +11,7 @@
 //! | `POST /v1/embeddings` | deterministic unit vectors of each input ([`embed`]) |
 //! | `GET /v1/models` | the model ids given to [`MockServerBuilder::models`] |
 //! | `GET /colbert?query=..&k=..`, `POST /colbert` | a ColBERTv2 server's `topk` over [`MockServerBuilder::colbert_corpus`] (shared-word ranking; see `colbert.rs`) |
+//! | `POST /v1/files`, `DELETE /v1/files/{id}`, `POST /v1/fine_tuning/jobs`, `GET /v1/fine_tuning/jobs/{id}` (and `/events`), `POST /v1/fine_tuning/jobs/{id}/cancel` | OpenAI's fine-tuning API: jobs move `validating_files` → `queued` → `running` → `succeeded`/`failed` one step per retrieve ([`FinetuneBehavior`]); see `finetune.rs` |
 //! | anything else | 404 in OpenAI's error shape (405 for a known path with the wrong method) |
 //!
 //! A body that is not JSON or lacks what the API requires gets a 400 in the
@@ -23,6 +24,11 @@
 //! - [`Responder`]: a [`crate::ScriptedLm`] or any
 //!   `Fn(&LmRequest) -> Result<String, String>` ([`ReplyFn`]), or one that
 //!   also takes the choice index ([`ChoiceFn`]), so `n` choices can differ.
+//! - Tool calls (native function calling): [`Responder::replies`] (a
+//!   sequence of [`MockReply`]s) or [`Responder::from_turn_fn`] answer with
+//!   text and tool calls, written as OpenAI `tool_calls` or Anthropic
+//!   `tool_use` blocks; a request's `tools` are parsed into
+//!   [`kestrel_lm::LmRequest::tools`] (OpenAI's shape) for the responder.
 //! - Faults ([`Fault`]): queued with [`MockServer::push_fault`] (next request
 //!   to any route) or [`MockServer::push_fault_for`] (next request to one
 //!   [`Route`]), used first in, first out; [`MockServer::set_fault_always`]
@@ -72,8 +78,10 @@ mod colbert;
 mod embeddings;
 mod fault_reply;
 mod faults;
+mod finetune;
 mod openai;
 mod record;
+mod reply;
 mod responder;
 mod routes;
 mod server;
@@ -82,7 +90,9 @@ mod wire;
 
 pub use embeddings::{DEFAULT_DIMENSIONS, embed};
 pub use faults::{Fault, FaultPlan, StatusFault};
+pub use finetune::{FinetuneBehavior, FinetuneOutcome, FinetunedHook, MockFile, MockJob, fine_tuned_model_name};
 pub use record::RecordedRequest;
-pub use responder::{ChoiceFn, ReplyFn, Responder};
+pub use reply::MockReply;
+pub use responder::{ChoiceFn, ReplyFn, Responder, TurnFn};
 pub use routes::Route;
 pub use server::{MockServer, MockServerBuilder};

@@ -6,6 +6,7 @@ use kestrel_core::{Message, Role};
 use kestrel_lm::LmRequest;
 use serde_json::{Value, json};
 
+use super::reply::{openai_message, openai_tools};
 use super::state::Shared;
 use super::wire::{
     Flavor, JsonReply, content_text, ok, optional_f32, optional_u32, required_str, string_list, unix_now, words,
@@ -20,16 +21,17 @@ pub(super) fn chat(shared: &Shared, model: &str, request: &LmRequest) -> JsonRep
     let mut choices = Vec::with_capacity(request.n as usize);
     let mut completion_tokens = 0;
     for index in 0..request.n {
-        let text = match shared.reply(Flavor::OpenAi, request, index) {
-            Ok(text) => text,
+        let reply = match shared.reply_for_model(Flavor::OpenAi, model, request, index) {
+            Ok(reply) => reply,
             Err(reply) => return reply,
         };
-        completion_tokens += words(&text);
+        completion_tokens += words(&reply.text);
+        let (message, finish_reason) = openai_message(&reply, shared.next_id());
         choices.push(json!({
             "index": index,
-            "message": {"role": "assistant", "content": text, "refusal": null, "annotations": []},
+            "message": message,
             "logprobs": null,
-            "finish_reason": "stop",
+            "finish_reason": finish_reason,
         }));
     }
     let prompt_tokens: u64 = request.messages.iter().map(|m| words(&m.content)).sum();
@@ -79,6 +81,7 @@ pub(super) fn parse_chat(body: &Value) -> Result<(String, LmRequest), String> {
     request.max_tokens = max_tokens;
     request.stop = string_list(body, "stop")?;
     request.response_format = body.get("response_format").filter(|v| !v.is_null()).cloned();
+    request.tools = openai_tools(body)?;
     Ok((model, request))
 }
 

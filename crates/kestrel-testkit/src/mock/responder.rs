@@ -5,9 +5,11 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kestrel_lm::LmRequest;
 
+use super::reply::MockReply;
 use crate::ScriptedLm;
 
 /// A closure answering one parsed request with the reply text, or with a
@@ -17,6 +19,10 @@ pub type ReplyFn = Arc<dyn Fn(&LmRequest) -> Result<String, String> + Send + Syn
 /// A closure answering one choice of a parsed request: the request and the
 /// choice index (`0..n`), so the `n` choices of one request can differ.
 pub type ChoiceFn = Arc<dyn Fn(&LmRequest, u32) -> Result<String, String> + Send + Sync>;
+
+/// A closure answering one choice of a parsed request with a full
+/// [`MockReply`] (text and tool calls).
+pub type TurnFn = Arc<dyn Fn(&LmRequest, u32) -> Result<MockReply, String> + Send + Sync>;
 
 /// The source of every reply text the mock server sends.
 ///
@@ -37,6 +43,9 @@ pub enum Responder {
     /// A closure that also sees the choice index (the simulated LM: the `n`
     /// choices of a proposal request differ).
     Choices(ChoiceFn),
+    /// A closure giving full replies: text and tool calls (native function
+    /// calling).
+    Turns(TurnFn),
 }
 
 impl Responder {
@@ -56,6 +65,37 @@ impl Responder {
         Responder::Choices(Arc::new(reply))
     }
 
+    /// A responder from a closure giving full replies (text and tool calls).
+    pub fn from_turn_fn<F>(reply: F) -> Self
+    where
+        F: Fn(&LmRequest, u32) -> Result<MockReply, String> + Send + Sync + 'static,
+    {
+        Responder::Turns(Arc::new(reply))
+    }
+
+    /// A responder giving these replies in order, one per choice asked for
+    /// (a request with `n` choices takes `n`); running out is an error
+    /// reply naming the request.
+    pub fn replies(replies: impl IntoIterator<Item = MockReply>) -> Self {
+        let replies: Vec<MockReply> = replies.into_iter().collect();
+        let next = AtomicUsize::new(0);
+        Self::from_turn_fn(move |_, _| {
+            let i = next.fetch_add(1, Ordering::SeqCst);
+            replies
+                .get(i)
+                .cloned()
+                .ok_or_else(|| format!("the mock has {} scripted replies and got request #{}", replies.len(), i + 1))
+        })
+    }
+
+    /// The full reply of choice `index` of `request`.
+    pub fn reply_turn(&self, request: &LmRequest, index: u32) -> Result<MockReply, String> {
+        match self {
+            Responder::Turns(reply) => caught(|| reply(request, index)),
+            other => other.reply_choice(request, index).map(MockReply::text),
+        }
+    }
+
     /// The reply text for `request` (its first choice). A closure that
     /// panics is an `Err` naming the panic, never a crashed server.
     pub fn reply(&self, request: &LmRequest) -> Result<String, String> {
@@ -69,6 +109,7 @@ impl Responder {
             Responder::Scripted(script) => script.reply_for(request),
             Responder::Fn(reply) => caught(|| reply(request)),
             Responder::Choices(reply) => caught(|| reply(request, index)),
+            Responder::Turns(reply) => caught(|| reply(request, index)).map(|r| r.text),
         }
     }
 }
@@ -79,12 +120,13 @@ impl fmt::Debug for Responder {
             Responder::Scripted(script) => f.debug_tuple("Scripted").field(script).finish(),
             Responder::Fn(_) => f.write_str("Fn(..)"),
             Responder::Choices(_) => f.write_str("Choices(..)"),
+            Responder::Turns(_) => f.write_str("Turns(..)"),
         }
     }
 }
 
 /// Run a closure, turning a panic into an `Err` naming it.
-fn caught(reply: impl FnOnce() -> Result<String, String>) -> Result<String, String> {
+fn caught<T>(reply: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(reply)).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()

@@ -14,7 +14,7 @@ use super::faults::Fault;
 use super::record::RecordedRequest;
 use super::state::Shared;
 use super::wire::{Flavor, JsonReply, error, json_response, ok, unix_now};
-use super::{anthropic, colbert, embeddings, fault_reply, openai};
+use super::{anthropic, colbert, embeddings, fault_reply, finetune, openai};
 
 /// Largest request body read (bigger ones get a 413).
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -35,17 +35,35 @@ pub enum Route {
     ColbertSearch,
     /// `POST /colbert` with `{"query", "k"}` (DSPy's `post_requests`).
     ColbertSearchPost,
+    /// `POST /v1/files` (multipart upload, `purpose=fine-tune`).
+    FilesUpload,
+    /// `DELETE /v1/files/{id}`.
+    FileDelete,
+    /// `POST /v1/fine_tuning/jobs`.
+    FineTuningJobCreate,
+    /// `GET /v1/fine_tuning/jobs/{id}`.
+    FineTuningJobRetrieve,
+    /// `GET /v1/fine_tuning/jobs/{id}/events?limit=..`.
+    FineTuningJobEvents,
+    /// `POST /v1/fine_tuning/jobs/{id}/cancel`.
+    FineTuningJobCancel,
 }
 
 impl Route {
     /// Every route.
-    pub const ALL: [Route; 6] = [
+    pub const ALL: [Route; 12] = [
         Route::ChatCompletions,
         Route::Embeddings,
         Route::Messages,
         Route::Models,
         Route::ColbertSearch,
         Route::ColbertSearchPost,
+        Route::FilesUpload,
+        Route::FileDelete,
+        Route::FineTuningJobCreate,
+        Route::FineTuningJobRetrieve,
+        Route::FineTuningJobEvents,
+        Route::FineTuningJobCancel,
     ];
 
     /// The path it is served at.
@@ -56,13 +74,44 @@ impl Route {
             Route::Messages => "/v1/messages",
             Route::Models => "/v1/models",
             Route::ColbertSearch | Route::ColbertSearchPost => "/colbert",
+            Route::FilesUpload => "/v1/files",
+            Route::FileDelete => "/v1/files/{id}",
+            Route::FineTuningJobCreate => "/v1/fine_tuning/jobs",
+            Route::FineTuningJobRetrieve => "/v1/fine_tuning/jobs/{id}",
+            Route::FineTuningJobEvents => "/v1/fine_tuning/jobs/{id}/events",
+            Route::FineTuningJobCancel => "/v1/fine_tuning/jobs/{id}/cancel",
+        }
+    }
+
+    /// True for the fine-tuning routes (bodies read by `finetune.rs`).
+    pub(super) fn is_finetune(self) -> bool {
+        matches!(
+            self,
+            Route::FilesUpload
+                | Route::FileDelete
+                | Route::FineTuningJobCreate
+                | Route::FineTuningJobRetrieve
+                | Route::FineTuningJobEvents
+                | Route::FineTuningJobCancel
+        )
+    }
+
+    /// Whether `path` is this route's (an `{id}` segment matches any id).
+    fn serves(self, path: &str) -> bool {
+        let pattern = self.path();
+        match pattern.split_once("{id}") {
+            Some((prefix, suffix)) => finetune::path_id(path, prefix, suffix).is_some(),
+            None => pattern == path,
         }
     }
 
     /// The method it answers.
     pub fn method(self) -> Method {
         match self {
-            Route::Models | Route::ColbertSearch => Method::GET,
+            Route::Models | Route::ColbertSearch | Route::FineTuningJobRetrieve | Route::FineTuningJobEvents => {
+                Method::GET
+            }
+            Route::FileDelete => Method::DELETE,
             _ => Method::POST,
         }
     }
@@ -78,7 +127,7 @@ impl Route {
     /// The route at `path` answering `method`, else any route at `path`
     /// (answered 405).
     fn for_request(path: &str, method: &Method) -> Option<Route> {
-        let at_path = || Route::ALL.into_iter().filter(|route| route.path() == path.trim_end_matches('/'));
+        let at_path = || Route::ALL.into_iter().filter(|route| route.serves(path.trim_end_matches('/')));
         at_path().find(|route| route.method() == method).or_else(|| at_path().next())
     }
 }
@@ -94,6 +143,8 @@ enum Parsed {
     /// A ColBERTv2 search (or the reason it is invalid, answered as the
     /// server's error body).
     Colbert(Result<colbert::Search, String>),
+    /// A fine-tuning route's request.
+    Finetune(finetune::Call),
 }
 
 /// The service's error: the connection is closed without a response.
@@ -149,9 +200,21 @@ pub(super) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
             return Ok(json_response(error(flavor, StatusCode::BAD_REQUEST, &message)));
         }
     };
-    let body = parse_json(route, &bytes);
     let uri_query = head.uri.query();
-    let parsed = body.as_ref().map_err(String::clone).and_then(|body| parse(route, body, uri_query));
+    let (body, parsed) = if route.is_finetune() {
+        let content_type = head.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let call = finetune::parse(route, &path, uri_query, content_type, &bytes).map(Parsed::Finetune);
+        // The upload is multipart: no JSON body to record.
+        let body = match route {
+            Route::FineTuningJobCreate => serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
+            _ => Ok(Value::Null),
+        };
+        (body, call)
+    } else {
+        let body = parse_json(route, &bytes);
+        let parsed = body.as_ref().map_err(String::clone).and_then(|body| parse(route, body, uri_query));
+        (body, parsed)
+    };
     let lm_request = match &parsed {
         Ok(Parsed::Lm { request, .. }) => Some(&**request),
         _ => None,
@@ -213,6 +276,7 @@ fn parse(route: Route, body: &Value, uri_query: Option<&str>) -> Result<Parsed, 
         Route::Models => Ok(Parsed::Models),
         Route::ColbertSearch => Ok(Parsed::Colbert(colbert::from_query_string(uri_query))),
         Route::ColbertSearchPost => Ok(Parsed::Colbert(colbert::from_body(body))),
+        _ => Err(format!("{} is not answered here", route.path())),
     }
 }
 
@@ -223,6 +287,13 @@ fn answer(shared: &Shared, route: Route, parsed: &Parsed, body: &Value) -> JsonR
         Parsed::Lm { model, request } => openai::chat(shared, model, request),
         Parsed::Embeddings => embeddings::embeddings(body),
         Parsed::Colbert(search) => colbert::answer(&shared.colbert_corpus, search.clone()),
+        Parsed::Finetune(call) => {
+            let (reply, succeeded) = shared.finetune.answer(call.clone());
+            if let Some((job, file)) = succeeded {
+                shared.finetuned(&job, &file);
+            }
+            reply
+        }
         Parsed::Models => ok(json!({
             "object": "list",
             "data": shared.models.iter().map(|id| json!({

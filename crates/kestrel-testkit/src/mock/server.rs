@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::faults::{Fault, FaultPlan};
+use super::finetune::{FinetuneBehavior, FinetunedHook, MockFile, MockJob};
 use super::record::RecordedRequest;
 use super::responder::Responder;
 use super::routes::{Route, handle};
@@ -113,6 +114,35 @@ impl MockServer {
             models: DEFAULT_MODELS.iter().map(|m| m.to_string()).collect(),
             colbert_corpus: Vec::new(),
         }
+    }
+
+    /// How fine-tuning jobs created from now on behave (default: one
+    /// `queued` and two `running` retrieves, then `succeeded`).
+    pub fn set_finetune_behavior(&self, behavior: FinetuneBehavior) {
+        self.shared.finetune.set_behavior(behavior);
+    }
+
+    /// Answer chat requests for `model` (the body's `model`) with
+    /// `responder` instead of the server's own (`None` removes it).
+    pub fn set_model_responder(&self, model: &str, responder: Option<Responder>) {
+        self.shared.set_model_responder(model.to_string(), responder);
+    }
+
+    /// When a fine-tuning job succeeds, `hook` may give its fine-tuned model
+    /// a responder of its own (a simulated "better" model; see
+    /// `docs/BENCH_COMPILE.md`). `None` removes the hook.
+    pub fn set_finetuned_responder(&self, hook: Option<FinetunedHook>) {
+        self.shared.set_finetuned_hook(hook);
+    }
+
+    /// Files uploaded with `POST /v1/files`, in upload order.
+    pub fn uploaded_files(&self) -> Vec<MockFile> {
+        self.shared.finetune.files()
+    }
+
+    /// Fine-tuning jobs created, by id.
+    pub fn finetune_jobs(&self) -> Vec<MockJob> {
+        self.shared.finetune.jobs()
     }
 
     /// The address it listens on (`127.0.0.1:<port>`).

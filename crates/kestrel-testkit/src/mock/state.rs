@@ -1,6 +1,7 @@
 //! [`Shared`]: the state every connection of one mock server reads and
 //! updates — responder, latency, faults, recorder, in-flight counters.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
@@ -9,7 +10,9 @@ use hyper::StatusCode;
 use kestrel_lm::LmRequest;
 
 use super::faults::FaultQueue;
+use super::finetune::{FinetuneState, FinetunedHook, MockFile, MockJob, fine_tuned_model_name};
 use super::record::Recorder;
+use super::reply::MockReply;
 use super::responder::Responder;
 use super::wire::{Flavor, JsonReply, error};
 
@@ -25,6 +28,20 @@ pub(super) struct Shared {
     pub(super) faults: FaultQueue,
     pub(super) models: Vec<String>,
     pub(super) colbert_corpus: Vec<String>,
+    pub(super) finetune: FinetuneState,
+    /// Responders for single models (`model` of the request body).
+    model_responders: RwLock<HashMap<String, Responder>>,
+    finetuned_hook: RwLock<Hook>,
+}
+
+/// The fine-tuned-model hook (a closure: `Debug` by hand).
+#[derive(Default)]
+struct Hook(Option<FinetunedHook>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Hook(set)" } else { "Hook(none)" })
+    }
 }
 
 impl Shared {
@@ -45,6 +62,9 @@ impl Shared {
             faults: FaultQueue::default(),
             models,
             colbert_corpus,
+            finetune: FinetuneState::default(),
+            model_responders: RwLock::default(),
+            finetuned_hook: RwLock::default(),
         };
         shared.set_latency(latency);
         shared
@@ -57,14 +77,50 @@ impl Shared {
 
     /// The responder's text for choice `index` of `request`, or the 500 (in
     /// `flavor`'s error shape) naming why it has none.
-    pub(super) fn reply(&self, flavor: Flavor, request: &LmRequest, index: u32) -> Result<String, JsonReply> {
+    pub(super) fn reply(&self, flavor: Flavor, request: &LmRequest, index: u32) -> Result<MockReply, JsonReply> {
         // Clone the (Arc-backed) responder out so the lock is not held while
         // user code runs: a responder may itself call `set_responder`.
         let responder = self.responder.read().unwrap_or_else(PoisonError::into_inner).clone();
-        responder.reply_choice(request, index).map_err(|problem| {
+        responder.reply_turn(request, index).map_err(|problem| {
             let message = format!("mock server: the responder has no reply: {problem}");
             error(flavor, StatusCode::INTERNAL_SERVER_ERROR, &message)
         })
+    }
+
+    /// [`Shared::reply`] with the responder set for `model`, if any.
+    pub(super) fn reply_for_model(
+        &self,
+        flavor: Flavor,
+        model: &str,
+        request: &LmRequest,
+        index: u32,
+    ) -> Result<MockReply, JsonReply> {
+        let own = self.model_responders.read().unwrap_or_else(PoisonError::into_inner).get(model).cloned();
+        let Some(responder) = own else { return self.reply(flavor, request, index) };
+        responder.reply_turn(request, index).map_err(|problem| {
+            let message = format!("mock server: the responder of {model} has no reply: {problem}");
+            error(flavor, StatusCode::INTERNAL_SERVER_ERROR, &message)
+        })
+    }
+
+    pub(super) fn set_model_responder(&self, model: String, responder: Option<Responder>) {
+        let mut map = self.model_responders.write().unwrap_or_else(PoisonError::into_inner);
+        match responder {
+            Some(r) => map.insert(model, r),
+            None => map.remove(&model),
+        };
+    }
+
+    pub(super) fn set_finetuned_hook(&self, hook: Option<FinetunedHook>) {
+        *self.finetuned_hook.write().unwrap_or_else(PoisonError::into_inner) = Hook(hook);
+    }
+
+    /// A job just succeeded: give its model the hook's responder.
+    pub(super) fn finetuned(&self, job: &MockJob, file: &MockFile) {
+        let hook = self.finetuned_hook.read().unwrap_or_else(PoisonError::into_inner).0.clone();
+        if let Some(responder) = hook.and_then(|hook| hook(job, file)) {
+            self.set_model_responder(fine_tuned_model_name(job), Some(responder));
+        }
     }
 
     pub(super) fn set_responder(&self, responder: Responder) {

@@ -130,6 +130,7 @@ pub const MODEL: &str = "simulated";
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SimulatedLm {
     oracle: bool,
+    finetune_skill: f64,
 }
 
 /// Answer one request with the default [`SimulatedLm`]. An `Err` (a request
@@ -146,13 +147,19 @@ pub fn respond_choice(request: &LmRequest, index: u32) -> Result<String, String>
 impl SimulatedLm {
     /// The simulated LM with the documented rules.
     pub fn new() -> Self {
-        SimulatedLm { oracle: false }
+        SimulatedLm { oracle: false, finetune_skill: 0.0 }
+    }
+
+    /// The simulated LM as a model fine-tuned on `records` training records
+    /// (rule 8: [`skill::finetune_skill`] added to rule 2's skill).
+    pub fn finetuned(records: usize) -> Self {
+        SimulatedLm { oracle: false, finetune_skill: skill::finetune_skill(records) }
     }
 
     /// A simulated LM that answers every generated problem right (rule 2
     /// with `p = 1`); the other rules are unchanged.
     pub fn oracle() -> Self {
-        SimulatedLm { oracle: true }
+        SimulatedLm { oracle: true, finetune_skill: 0.0 }
     }
 
     /// The reply text for `request` (its first choice).
@@ -201,7 +208,8 @@ impl SimulatedLm {
             return 1.0;
         }
         let question = view.input_text();
-        skill::p_correct(skill::skill(view, problem, answer_field).total(), skill::difficulty(&question, problem))
+        let skill = skill::skill(view, problem, answer_field).total() + self.finetune_skill;
+        skill::p_correct(skill, skill::difficulty(&question, problem))
     }
 
     fn decide(&self, view: &PromptView, field: &OutputField, draw: &Draw) -> (String, Basis) {

@@ -62,6 +62,19 @@ pub fn similarity(problem: &Problem, demo: &Problem) -> f64 {
     }
 }
 
+/// Rule 8: the skill a fine-tuned model gains with a full training set.
+pub const FINETUNED: f64 = 1.5;
+
+/// Rule 8: training records for the full [`FINETUNED`] gain (fewer give a
+/// proportional share).
+pub const FINETUNE_FULL_RECORDS: usize = 64;
+
+/// Rule 8: the skill a model fine-tuned on `records` records gains on every
+/// generated problem: `FINETUNED × min(1, records / FINETUNE_FULL_RECORDS)`.
+pub fn finetune_skill(records: usize) -> f64 {
+    FINETUNED * (records.min(FINETUNE_FULL_RECORDS) as f64 / FINETUNE_FULL_RECORDS as f64)
+}
+
 /// The skill a prompt gives the model on `problem`, and what it is made of.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Skill {

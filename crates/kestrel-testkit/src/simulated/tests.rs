@@ -187,3 +187,18 @@ fn feedback_names_what_the_rules_reward() {
     // An instruction written from that feedback earns the instruction skill.
     assert!(skill::instruction_skill(&text, &p) > 0.9);
 }
+
+#[test]
+fn a_finetuned_model_gains_skill_with_its_training_records() {
+    assert_eq!(skill::finetune_skill(0), 0.0);
+    assert_eq!(skill::finetune_skill(32), 0.75);
+    assert_eq!(skill::finetune_skill(64), skill::FINETUNED);
+    assert_eq!(skill::finetune_skill(10_000), skill::FINETUNED);
+    let questions: Vec<Problem> = generate(5, 400);
+    let base = right(SimulatedLm::new(), &predict(), &[], &questions);
+    let half = right(SimulatedLm::finetuned(32), &predict(), &[], &questions);
+    let full = right(SimulatedLm::finetuned(64), &predict(), &[], &questions);
+    assert!(dominates(&half, &base) && dominates(&full, &half));
+    assert!(rate(&base) < rate(&half) && rate(&half) < rate(&full), "{} {} {}", rate(&base), rate(&half), rate(&full));
+    assert_eq!(SimulatedLm::finetuned(0), SimulatedLm::new());
+}

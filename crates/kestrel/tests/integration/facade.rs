@@ -117,6 +117,12 @@ fn public_types_are_send_and_sync() {
     check::<ScriptedLm>();
     check::<ReAct<Qa>>();
     check::<Tool>();
+    check::<History>();
+    check::<Image>();
+    check::<ToolCalls>();
+    check::<ToolSpec>();
+    check::<kestrel::core::ContentPart>();
+    check::<kestrel_testkit::mock::MockReply>();
     check::<BestOfN<ChainOfThought<Qa>>>();
     check::<Refine<Predict<Qa>>>();
     check::<kestrel::modules::MultiChainComparison<Qa>>();
@@ -134,5 +140,24 @@ fn public_types_are_send_and_sync() {
     check::<kestrel::optimizers::CompileReport>();
     check::<kestrel::optimizers::OptimizerError>();
     check::<kestrel::lm::LmClient>();
+    check::<kestrel::lm::Journal>();
+    check::<kestrel::lm::RunIdentity>();
+    check::<kestrel::lm::DurableHook>();
+    check::<kestrel::lm::DurableWrite>();
+    check::<kestrel::optimizers::JournalOptions>();
+    check::<kestrel::optimizers::Resumable<LabeledFewShot>>();
     check::<kestrel_testkit::mock::MockServer>();
+    check::<kestrel::lm::finetune::SharedFinetuneBackend>();
+    check::<kestrel::lm::finetune::OpenAiFinetune>();
+    check::<kestrel::lm::FinetuneJob>();
+    check::<kestrel::lm::FinetunedModel>();
+    check::<kestrel::lm::FinetuneRequest>();
+    check::<kestrel::lm::JobProgress>();
+    check::<kestrel::lm::TrainingData>();
+    check::<kestrel::optimizers::BootstrapFinetune>();
+    check::<kestrel::optimizers::BetterTogether>();
+    check::<kestrel::optimizers::BetterTogetherReport>();
+    check::<kestrel::optimizers::FinetuneReport>();
+    check::<kestrel_testkit::mock::FinetuneBehavior>();
+    check::<kestrel_testkit::mock::MockJob>();
 }

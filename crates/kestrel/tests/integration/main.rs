@@ -7,3 +7,4 @@
 
 mod compile_e2e;
 mod facade;
+mod native_tools;

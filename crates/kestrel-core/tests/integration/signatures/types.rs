@@ -221,9 +221,9 @@ fn type_errors_name_the_problem() {
     let (pos, msg) = type_err("list[int,,]");
     assert_eq!(pos, 9);
     assert!(msg.contains("expected a type"), "{msg}");
-    let (pos, msg) = type_err("dspy.Image");
+    let (pos, msg) = type_err("dspy.Audio");
     assert_eq!(pos, 0);
-    assert!(msg.contains("unknown type `dspy.Image`"), "{msg}");
+    assert!(msg.contains("unknown type `dspy.Audio`"), "{msg}");
     let deep = format!("{}int{}", "list[".repeat(200), "]".repeat(200));
     let (_, msg) = type_err(&deep);
     assert!(msg.contains("nested too deeply"), "{msg}");
