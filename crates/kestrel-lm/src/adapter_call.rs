@@ -12,6 +12,7 @@
 //! depends only on its signature and demos (system message, demo turns)
 //! once per adapter and reuse it for every call.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use kestrel_core::{
@@ -97,6 +98,30 @@ pub struct AdapterCallOutput {
     pub cache_hit: bool,
 }
 
+impl AdapterCallOutput {
+    /// This JSONAdapter output as the result of the JSON fallback, after a
+    /// ChatAdapter round that spent `spent` failed to parse: two calls, both
+    /// usages, not a cache hit.
+    pub(crate) fn after_failed_chat_round(mut self, spent: Usage) -> Self {
+        let mut usage = self.prediction.usage();
+        usage += spent;
+        self.prediction.set_usage(usage);
+        self.lm_calls += 1;
+        self.json_fallback = true;
+        self.cache_hit = false;
+        self
+    }
+}
+
+/// `config` over `lm`'s default call options ([`CallConfig::over_lm_defaults`]),
+/// borrowed as is when the LM has none.
+pub(crate) fn over_lm_defaults<'a>(lm: &SharedLm, config: &'a CallConfig) -> Cow<'a, CallConfig> {
+    match lm.get_call_defaults() {
+        Some(defaults) => Cow::Owned(config.clone().over_lm_defaults(defaults)),
+        None => Cow::Borrowed(config),
+    }
+}
+
 /// The formatted prompt prefixes (system message and demo turns) of one
 /// signature + demos pair, one per adapter, made on first use.
 ///
@@ -143,14 +168,7 @@ pub async fn call_with_adapter_cached(
     cache: Option<&PromptCache>,
 ) -> Result<AdapterCallOutput, LmError> {
     signature.check_inputs(inputs)?;
-    let merged;
-    let config = match lm.get_call_defaults() {
-        Some(defaults) => {
-            merged = config.clone().over_lm_defaults(defaults);
-            &merged
-        }
-        None => config,
-    };
+    let config: &CallConfig = &over_lm_defaults(lm, config);
     let (chat_slot, json_slot) = (cache.map(|c| &c.chat), cache.map(|c| &c.json));
     let prompt = Prompt { signature, demos, inputs };
     match choice {
@@ -194,14 +212,8 @@ async fn with_fallback(
     match run_once(lm, first, prompt, slot, config).await {
         Ok(out) => Ok(out),
         Err((LmError::Parse(_), spent)) if json_fallback => {
-            let mut out = run_once(lm, &JsonAdapter, prompt, json_slot, config).await.map_err(|(e, _)| e)?;
-            let mut usage = out.prediction.usage();
-            usage += spent;
-            out.prediction.set_usage(usage);
-            out.lm_calls += 1;
-            out.json_fallback = true;
-            out.cache_hit = false;
-            Ok(out)
+            let out = run_once(lm, &JsonAdapter, prompt, json_slot, config).await.map_err(|(e, _)| e)?;
+            Ok(out.after_failed_chat_round(spent))
         }
         Err((e, _)) => Err(e),
     }

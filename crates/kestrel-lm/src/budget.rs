@@ -14,7 +14,13 @@
 //!   resumed or repeated run stops at the same call, so it picks the same
 //!   best program). It is reserved before the call is sent, so it is never
 //!   overshot, even with many calls in flight; a call that fails gives its
-//!   reservation back.
+//!   reservation back. A call dropped before it is answered (a cancelled
+//!   candidate, a speculative run no longer needed) keeps it: its request
+//!   may already be with the provider, which may bill it, so handing the
+//!   slot to another call could send more requests than the limit. Only a
+//!   call dropped while it still waits inside an [`crate::LmClient`]
+//!   (for its rate limiter, or for another call fetching the same cache
+//!   key), before its provider was called, gives its reservation back.
 //! - `max_tokens` counts prompt + completion tokens paid for (a cache hit is
 //!   free).
 //! - `max_cost_usd` counts `LmResponse::cost_usd` (set by an
@@ -23,7 +29,8 @@
 //!
 //! Tokens and cost are known only once a call returns: a call starts while
 //! the amount spent is below the limit, so calls already in flight when it
-//! is reached can overshoot it by their own usage.
+//! is reached can overshoot it by their own usage (a dropped call's tokens
+//! and cost are unknown and not charged).
 //!
 //! A call that would go over a budget is not sent: it fails at once with
 //! [`LmError::BudgetExhausted`]. The budget remembers the first refusal
@@ -33,6 +40,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -275,16 +283,55 @@ impl Budget {
         Ok(())
     }
 
-    /// Settle a reserved call: charge an answer, or give the reservation back.
-    fn finish(&self, charge: Option<Charge>) {
+    /// Settle a reserved call: charge an answer, keep the reservation of a
+    /// call that may have been sent, or give it back.
+    fn finish(&self, settled: Settled) {
         let mut account = self.account();
         account.in_flight = account.in_flight.saturating_sub(1);
-        if let Some(charge) = charge {
-            let spent = &mut account.spent;
-            spent.lm_calls = spent.lm_calls.saturating_add(1);
-            spent.tokens = spent.tokens.saturating_add(charge.tokens);
-            spent.cost_usd += charge.cost_usd;
+        let spent = &mut account.spent;
+        match settled {
+            Settled::Answered(charge) => {
+                spent.lm_calls = spent.lm_calls.saturating_add(1);
+                spent.tokens = spent.tokens.saturating_add(charge.tokens);
+                spent.cost_usd += charge.cost_usd;
+            }
+            Settled::Abandoned => spent.lm_calls = spent.lm_calls.saturating_add(1),
+            Settled::NotCharged => {}
         }
+    }
+}
+
+/// How a reserved call ended.
+#[derive(Debug, Clone, Copy)]
+enum Settled {
+    /// Answered: charged in full.
+    Answered(Charge),
+    /// Dropped after its request may have been sent: the call counts, its
+    /// tokens and cost are unknown.
+    Abandoned,
+    /// Failed, or dropped before its request was sent: the reservation is
+    /// given back.
+    NotCharged,
+}
+
+/// How far a charged call has got, set by the layers below it: at first
+/// nothing is said (the LM is a provider itself, so once the call runs its
+/// request may be out); [`QUEUED`] while an [`crate::LmClient`] holds it and
+/// has not called its provider; [`SENT`] once the provider below is called.
+#[derive(Debug, Default)]
+struct Reach(AtomicU8);
+
+const QUEUED: u8 = 1;
+const SENT: u8 = 2;
+
+impl Reach {
+    fn set(&self, reach: u8) {
+        self.0.store(reach, Ordering::Relaxed);
+    }
+
+    /// What a drop before the answer costs.
+    fn if_dropped(&self) -> Settled {
+        if self.0.load(Ordering::Relaxed) == QUEUED { Settled::NotCharged } else { Settled::Abandoned }
     }
 }
 
@@ -307,8 +354,16 @@ impl Charge {
 tokio::task_local! {
     static BUDGETS: Vec<Budget>;
     /// Set while a charged call runs, so the LM layers below it (an LM
-    /// client's provider) are not charged again.
-    static CHARGING: ();
+    /// client's provider) are not charged again; they record how far the
+    /// call got.
+    static CHARGING: Arc<Reach>;
+}
+
+/// Called by an [`crate::LmClient`] when it takes a call, before its cache,
+/// rate limiter and provider: until the provider is called, dropping the
+/// call gives its budget reservation back.
+pub(crate) fn mark_queued() {
+    let _ = CHARGING.try_with(|reach| reach.set(QUEUED));
 }
 
 /// Run `future` with `budget` charged for every LM call made inside it (and
@@ -338,7 +393,7 @@ pub(crate) async fn charged<F>(call: F) -> Result<LmResponse, LmError>
 where
     F: Future<Output = Result<LmResponse, LmError>>,
 {
-    if CHARGING.try_with(|()| ()).is_ok() {
+    if CHARGING.try_with(|reach| reach.set(SENT)).is_ok() {
         return call.await;
     }
     let budgets = active_budgets();
@@ -348,29 +403,33 @@ where
     for (i, budget) in budgets.iter().enumerate() {
         if let Err(why) = budget.try_start() {
             for started in &budgets[..i] {
-                started.finish(None);
+                started.finish(Settled::NotCharged);
             }
             return Err(LmError::BudgetExhausted(why));
         }
     }
-    let mut settle = Settle { budgets: &budgets, charge: None };
-    let outcome = CHARGING.scope((), call).await;
-    settle.charge = outcome.as_ref().ok().map(Charge::of);
+    let reach = Arc::new(Reach::default());
+    let mut settle = Settle { budgets: &budgets, reach: Arc::clone(&reach), outcome: None };
+    let outcome = CHARGING.scope(reach, call).await;
+    settle.outcome = Some(outcome.as_ref().map_or(Settled::NotCharged, |r| Settled::Answered(Charge::of(r))));
     drop(settle);
     outcome
 }
 
-/// Settles the reservations even if the call is dropped midway (a dropped
-/// call gives its reservation back).
+/// Settles the reservations even if the call is dropped midway (see the
+/// module docs for what a dropped call costs).
 struct Settle<'a> {
     budgets: &'a [Budget],
-    charge: Option<Charge>,
+    reach: Arc<Reach>,
+    /// How the call ended; `None` while it runs (so when it is dropped).
+    outcome: Option<Settled>,
 }
 
 impl Drop for Settle<'_> {
     fn drop(&mut self) {
+        let settled = self.outcome.unwrap_or_else(|| self.reach.if_dropped());
         for budget in self.budgets {
-            budget.finish(self.charge);
+            budget.finish(settled);
         }
     }
 }

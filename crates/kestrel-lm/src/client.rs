@@ -274,6 +274,8 @@ impl Lm for LmClient {
     }
 
     async fn call(&self, mut request: LmRequest) -> Result<LmResponse, LmError> {
+        // Dropped before the provider is called, a call is not charged.
+        crate::budget::mark_queued();
         let started = Instant::now();
         // Before the cache key: the key is that of the request actually sent.
         if let Some(defaults) = &self.inner.defaults {

@@ -24,7 +24,7 @@ use kestrel_core::{
 };
 use serde_json::Value;
 
-use crate::adapter_call::{AdapterCallOutput, AdapterChoice, call_with_adapter};
+use crate::adapter_call::{AdapterCallOutput, AdapterChoice, call_with_adapter, over_lm_defaults};
 use crate::error::LmError;
 use crate::lm::SharedLm;
 use crate::request::{CallConfig, Completion, LmRequest};
@@ -70,14 +70,7 @@ pub async fn call_with_native_tools(
     signature.check_inputs(inputs)?;
     let tools = ToolSpec::list_from_value(inputs.get(tools_field).unwrap_or(&Value::Null))?;
     let processed = signature.clone().delete(calls_field)?.delete(tools_field)?;
-    let merged;
-    let config = match lm.get_call_defaults() {
-        Some(defaults) => {
-            merged = config.clone().over_lm_defaults(defaults);
-            &merged
-        }
-        None => config,
-    };
+    let config: &CallConfig = &over_lm_defaults(lm, config);
     let call = NativeCall {
         lm,
         original: signature,
@@ -120,14 +113,8 @@ impl NativeCall<'_> {
         match self.run(adapter).await {
             Ok(out) => Ok(out),
             Err((LmError::Parse(_), spent)) if json_fallback => {
-                let mut out = self.run(&JsonAdapter).await.map_err(|(e, _)| e)?;
-                let mut usage = out.prediction.usage();
-                usage += spent;
-                out.prediction.set_usage(usage);
-                out.lm_calls += 1;
-                out.json_fallback = true;
-                out.cache_hit = false;
-                Ok(out)
+                let out = self.run(&JsonAdapter).await.map_err(|(e, _)| e)?;
+                Ok(out.after_failed_chat_round(spent))
             }
             Err((e, _)) => Err(e),
         }

@@ -210,11 +210,7 @@ impl<S: SignatureTypes> Predict<S> {
         overrides: Option<&CallConfig>,
     ) -> Result<Prediction, ModuleError> {
         let lm = resolve_lm(self.lm.as_ref())?;
-        let config = match overrides {
-            Some(o) => o.clone().or(&self.config),
-            None => self.config.clone(),
-        };
-        let config = crate::call_scope::fill_from_scope(config).with_dspy_sampling_rule();
+        let config = self.call_config(overrides);
         // Inside a Refine retry: the `hint_` input is added (see `hint_scope`).
         let hinted = crate::hint_scope::hinted(self.id, &self.signature, inputs).transpose()?;
         // The cached prompt prefix belongs to the predictor's own signature.
@@ -239,6 +235,16 @@ impl<S: SignatureTypes> Predict<S> {
 }
 
 impl<S: SignatureTypes> Predict<S> {
+    /// The config of one call: `overrides` over the predictor's own config,
+    /// then the call scope's and DSPy's sampling rule.
+    fn call_config(&self, overrides: Option<&CallConfig>) -> CallConfig {
+        let config = match overrides {
+            Some(o) => o.clone().or(&self.config),
+            None => self.config.clone(),
+        };
+        crate::call_scope::fill_from_scope(config).with_dspy_sampling_rule()
+    }
+
     /// One native-function-calling call with this predictor's LM, config
     /// and demos but another signature (ReAct's native step); not traced
     /// (the caller records what it makes of the reply).
@@ -249,11 +255,7 @@ impl<S: SignatureTypes> Predict<S> {
         overrides: Option<&CallConfig>,
     ) -> Result<Prediction, ModuleError> {
         let lm = resolve_lm(self.lm.as_ref())?;
-        let config = match overrides {
-            Some(o) => o.clone().or(&self.config),
-            None => self.config.clone(),
-        };
-        let config = crate::call_scope::fill_from_scope(config).with_dspy_sampling_rule();
+        let config = self.call_config(overrides);
         let out = call_with_native_tools(&lm, self.adapter.clone(), signature, &self.demos, inputs, &config).await?;
         Ok(out.prediction)
     }

@@ -2,7 +2,8 @@
 //! later one), calls in flight never overshoot `max_lm_calls`, nested
 //! scopes charge every enclosing budget, an LM client is charged once per
 //! call (not again for its provider), cache hits cost calls but no tokens,
-//! and a failed or dropped call gives its reservation back.
+//! a failed call gives its reservation back, and a dropped one keeps it
+//! unless it was still queued in an LM client.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -204,12 +205,13 @@ async fn cache_hits_cost_a_call_but_no_tokens() {
 }
 
 #[tokio::test]
-async fn failed_and_dropped_calls_give_their_reservation_back() {
+async fn a_failed_call_gives_its_reservation_back_and_a_dropped_one_keeps_it() {
     let lm = SharedLm::new(CountingLm { delay_ms: 50, ..CountingLm::default() });
-    let budget = Budget::lm_calls(2);
+    let budget = Budget::lm_calls(3);
     with_budget(&budget, async {
         assert!(lm.call(ask("FAIL please")).await.is_err());
-        // Dropped before it is answered.
+        // Dropped before it is answered, after the provider got it: it may
+        // be billed, so it still counts.
         let slow = lm.call(ask("slow"));
         assert!(tokio::time::timeout(Duration::from_millis(5), slow).await.is_err());
         assert!(lm.call(ask("one")).await.is_ok());
@@ -217,7 +219,33 @@ async fn failed_and_dropped_calls_give_their_reservation_back() {
         assert!(matches!(lm.call(ask("three")).await, Err(LmError::BudgetExhausted(_))));
     })
     .await;
+    assert_eq!(budget.spent().lm_calls, 3);
+    assert_eq!(budget.spent().tokens, 30, "the dropped call's tokens are unknown");
+}
+
+#[tokio::test]
+async fn a_call_dropped_while_queued_in_a_client_gives_its_reservation_back() {
+    let provider = Arc::new(CountingLm { delay_ms: 50, ..CountingLm::default() });
+    let client = LmBuilder::new(SharedLm::from_arc(provider.clone()))
+        .cache(CacheConfig::disabled())
+        .rate_limits(kestrel_lm::RateLimits::default().max_in_flight(1))
+        .build()
+        .unwrap();
+    let lm = SharedLm::new(client);
+    let budget = Budget::lm_calls(2);
+    with_budget(&budget, async {
+        let first = lm.call(ask("first"));
+        // Waits for the client's one slot while `first` holds it.
+        let queued = lm.call(ask("queued"));
+        let (first, queued) = tokio::join!(first, tokio::time::timeout(Duration::from_millis(5), queued));
+        assert!(first.is_ok());
+        assert!(queued.is_err(), "dropped while queued");
+        assert!(lm.call(ask("second")).await.is_ok());
+        assert!(matches!(lm.call(ask("third")).await, Err(LmError::BudgetExhausted(_))));
+    })
+    .await;
     assert_eq!(budget.spent().lm_calls, 2);
+    assert_eq!(provider.calls.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use kestrel_core::adapter::{format_user_message_content, python_json_dumps};
+use kestrel_core::signature::is_identifier;
 use kestrel_core::{
     Dynamic, Example, FieldSpec, FieldType, Fields, Prediction, Signature, SignatureSpec, SignatureTypes, Usage,
 };
@@ -363,11 +364,6 @@ fn render(trajectory: &Map<String, Value>) -> String {
         // Keys are always identifiers.
         Err(_) => String::new(),
     }
-}
-
-fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_') && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
 impl<S: SignatureTypes> Predictors for CodeAct<S> {
