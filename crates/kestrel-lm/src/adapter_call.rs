@@ -19,6 +19,7 @@ use kestrel_core::{
 use crate::error::LmError;
 use crate::lm::SharedLm;
 use crate::request::{CallConfig, LmRequest};
+use crate::stream::{DeltaSink, StreamAdapter};
 
 /// Which adapter formats the prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +100,23 @@ pub async fn call_with_adapter_cached(
     config: &CallConfig,
     cache: Option<&PromptCache>,
 ) -> Result<AdapterCallOutput, LmError> {
+    call_with_adapter_streamed(lm, choice, signature, demos, inputs, config, cache, None).await
+}
+
+/// [`call_with_adapter_cached`], streaming each LM call's deltas to `sink`
+/// when given (tagged with the adapter that formatted the call, so a JSON
+/// fallback's tokens say they are JSON).
+#[allow(clippy::too_many_arguments)]
+pub async fn call_with_adapter_streamed(
+    lm: &SharedLm,
+    choice: AdapterChoice,
+    signature: &SignatureSpec,
+    demos: &[Example],
+    inputs: &Example,
+    config: &CallConfig,
+    cache: Option<&PromptCache>,
+    sink: Option<&DeltaSink>,
+) -> Result<AdapterCallOutput, LmError> {
     signature.check_inputs(inputs)?;
     let merged;
     let config = match lm.get_call_defaults() {
@@ -109,7 +127,7 @@ pub async fn call_with_adapter_cached(
         None => config,
     };
     let (chat_slot, json_slot) = (cache.map(|c| &c.chat), cache.map(|c| &c.json));
-    let prompt = Prompt { signature, demos, inputs };
+    let prompt = Prompt { signature, demos, inputs, sink };
     match choice {
         AdapterChoice::Json => run_once(lm, &JsonAdapter, &prompt, json_slot, config).await.map_err(|(e, _)| e),
         AdapterChoice::Chat { json_fallback } => match run_once(lm, &ChatAdapter, &prompt, chat_slot, config).await {
@@ -131,6 +149,7 @@ pub async fn call_with_adapter_cached(
 
 /// What one call formats.
 struct Prompt<'a> {
+    sink: Option<&'a DeltaSink>,
     signature: &'a SignatureSpec,
     demos: &'a [Example],
     inputs: &'a Example,
@@ -179,7 +198,14 @@ async fn run_once(
     if capabilities.constrained_decoding {
         request.output_structure = adapter.output_structure(signature);
     }
-    let response = lm.call(request).await.map_err(|e| (e, Usage::default()))?;
+    let sent = match prompt.sink {
+        None => lm.call(request).await,
+        Some(sink) => {
+            let kind = if adapter.name() == "JSONAdapter" { StreamAdapter::Json } else { StreamAdapter::Chat };
+            lm.call_streaming(request, &sink.with_adapter(kind)).await
+        }
+    };
+    let response = sent.map_err(|e| (e, Usage::default()))?;
     if response.completions.is_empty() {
         return Err((LmError::EmptyResponse { model: response.model }, response.usage));
     }

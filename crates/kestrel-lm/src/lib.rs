@@ -10,6 +10,9 @@
 //! - [`adapter_call`]: format a signature with an adapter, call the LM, parse
 //!   the reply, and fall back from ChatAdapter to JSONAdapter as DSPy does.
 //!
+//! - [`stream`]: streaming — [`StreamEvent`]s, the [`DeltaSink`] providers
+//!   push token deltas into ([`Lm::call_streaming`]), the task-local
+//!   [`stream::with_stream`] scope and DSPy's field listener.
 //! - [`budget`] — [`Budget`] (`max_lm_calls`, `max_tokens`, `max_cost_usd`)
 //!   and its task-local scope [`with_budget`]; every call through a
 //!   [`SharedLm`] is charged to the budgets in scope.
@@ -35,9 +38,12 @@ pub mod request;
 pub mod retrieve;
 pub mod retry;
 pub mod scope;
+pub mod stream;
 pub mod usage;
 
-pub use adapter_call::{AdapterCallOutput, AdapterChoice, PromptCache, call_with_adapter, call_with_adapter_cached};
+pub use adapter_call::{
+    AdapterCallOutput, AdapterChoice, PromptCache, call_with_adapter, call_with_adapter_cached, call_with_adapter_streamed,
+};
 pub use budget::{
     Budget, BudgetExceeded, BudgetKind, BudgetLimits, BudgetSpent, active_budgets, exhausted_in_scope, with_budget,
 };
@@ -51,6 +57,7 @@ pub use registry::{EmbedderConstructor, LmConstructor, ProviderRegistry};
 pub use request::{CallConfig, Completion, FinishReason, LmRequest, LmResponse};
 pub use retrieve::{Passage, Retriever, SharedRetriever, current_retriever, with_retriever};
 pub use retry::RetryPolicy;
+pub use stream::{DeltaSink, FieldChunk, FieldListener, StreamAdapter, StreamEvent, StreamScope, TokenDelta};
 pub use scope::{clear_default_lm, current_lm, default_lm, resolve_lm, set_default_lm, with_lm};
 pub use usage::{Price, PriceTable, UsageMeter, UsageReport, track_usage, track_usage_live};
 
