@@ -7,7 +7,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use kestrel_core::{Dynamic, Example, Prediction, PredictorId, Signature, SignatureSpec, SignatureTypes, TraceEntry};
-use kestrel_lm::{AdapterChoice, CallConfig, PromptCache, SharedLm, call_with_adapter_cached, resolve_lm};
+use kestrel_lm::{
+    AdapterChoice, CallConfig, PromptCache, SharedLm, call_with_adapter_cached, call_with_adapter_streamed, resolve_lm,
+};
 use serde_json::{Map, Value};
 
 use crate::error::ModuleError;
@@ -193,7 +195,26 @@ impl<S: SignatureTypes> Predict<S> {
             Some((signature, inputs)) => (signature, inputs, None),
             None => (&*self.signature, inputs, Some(&*self.prompts)),
         };
-        let out = call_with_adapter_cached(&lm, self.adapter, signature, &self.demos, inputs, &config, prompts).await?;
+        // Inside `streamify`: this predictor's LM call streams (when the
+        // listeners name it, or there are none).
+        let sink = match kestrel_lm::stream::streaming() {
+            true => kestrel_lm::stream::current_stream().and_then(|s| s.sink_for(self.id)),
+            false => None,
+        };
+        let out = match kestrel_lm::stream::streaming() {
+            false => call_with_adapter_cached(&lm, self.adapter, signature, &self.demos, inputs, &config, prompts)
+                .await
+                .map_err(ModuleError::from),
+            true => {
+                crate::streaming::status::module_start(signature, inputs).await;
+                let (demos, sink) = (&self.demos, sink.as_ref());
+                let out = call_with_adapter_streamed(&lm, self.adapter, signature, demos, inputs, &config, prompts, sink)
+                    .await
+                    .map_err(ModuleError::from);
+                crate::streaming::status::module_end(out.as_ref().map(|o| &o.prediction)).await;
+                out
+            }
+        }?;
         trace::record(|| TraceEntry {
             predictor: self.id,
             name: self.signature.to_string(),

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use crate::request::LmResponse;
 
 pub use listener::{FieldListener, StreamAdapter};
-pub use scope::{StreamScope, current_stream, emit_status, with_stream};
+pub use scope::{StreamScope, current_stream, emit_status, streaming, with_stream};
 
 /// How many pieces a cached reply is replayed in.
 pub const CACHE_REPLAY_PIECES: usize = 4;
