@@ -30,7 +30,9 @@ pub(crate) async fn read_message_stream(
     loop {
         let Some(event) = reader.next().await? else { return Err(reader.unfinished("`message_stop`")) };
         let data = event_json(&reader, &event)?;
-        let kind = data.get("type").and_then(Value::as_str).unwrap_or(event.event.as_str());
+        let Some(kind) = data.get("type").and_then(Value::as_str) else {
+            return Err(reader.bad(format!("a `{}` event has no `type`: {data}", event.event)));
+        };
         let count = |v: &Value, k: &str| v.get("usage").and_then(|u| u.get(k)).and_then(Value::as_u64);
         match kind {
             "message_start" => {

@@ -11,3 +11,4 @@ mod http;
 #[cfg(feature = "retrieval")]
 mod retrieval;
 mod retrieval_scope;
+mod streaming;

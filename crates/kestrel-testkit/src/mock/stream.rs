@@ -27,6 +27,10 @@ use super::faults::Fault;
 use super::state::Shared;
 use super::wire::{Flavor, JsonReply, unix_now, words};
 
+/// How long a cut stream pauses before the cut, so the events before it
+/// leave the server's buffers.
+const CUT_PAUSE: Duration = Duration::from_millis(20);
+
 /// How the server cuts a streamed reply: into pieces of a few characters
 /// (default 4), or by any function; and how long it waits between events
 /// (default none).
@@ -305,6 +309,8 @@ fn event_stream(shared: &Arc<Shared>, frames: Vec<Frame>, delay: Duration) -> Re
         match frame {
             Frame::Event(text) => Some((Ok(Bytes::from(text)), (frames, guard))),
             Frame::Cut => {
+                // Let what was written reach the client before the cut.
+                tokio::time::sleep(CUT_PAUSE).await;
                 guard.done = true;
                 let cut = io::Error::new(io::ErrorKind::ConnectionAborted, "mock server fault: stream cut");
                 Some((Err(cut), (Vec::new().into_iter(), guard)))
