@@ -19,6 +19,7 @@ mod react;
 mod refine;
 mod retrieve;
 mod saved_programs;
+mod streaming;
 mod test_lms;
 mod tools;
 mod traces;
