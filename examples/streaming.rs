@@ -44,9 +44,8 @@ async fn main() -> anyhow::Result<()> {
 
     // 1. Two output fields of a ChainOfThought, chunk by chunk.
     let program = ChainOfThought::<kestrel::core::Dynamic>::from_signature("question -> answer")?;
-    let options = StreamOptions::new()
-        .listener(StreamListener::new("reasoning"))
-        .listener(StreamListener::new("answer"));
+    let options =
+        StreamOptions::new().listener(StreamListener::new("reasoning")).listener(StreamListener::new("answer"));
     let question = Example::from_pairs([("question", "What is the capital of France?")]);
     let mut chunks = 0;
     with_lm(lm.clone(), async {
@@ -63,7 +62,9 @@ async fn main() -> anyhow::Result<()> {
                     std::io::stdout().flush()?;
                     chunks += 1;
                 }
-                StreamEvent::Prediction(p) => println!("\n\nprediction: answer = {}", p.get_str("answer").unwrap_or("?")),
+                StreamEvent::Prediction(p) => {
+                    println!("\n\nprediction: answer = {}", p.get_str("answer").unwrap_or("?"))
+                }
                 _ => {}
             }
         }
@@ -84,7 +85,11 @@ async fn main() -> anyhow::Result<()> {
             ("next_tool_name", json!("get_weather")),
             ("next_tool_args", json!({"city": "Paris"})),
         ]),
-        Reply::fields([("next_thought", json!("Done.")), ("next_tool_name", json!("finish")), ("next_tool_args", json!({}))]),
+        Reply::fields([
+            ("next_thought", json!("Done.")),
+            ("next_tool_name", json!("finish")),
+            ("next_tool_args", json!({})),
+        ]),
         Reply::fields([("reasoning", json!("The tool said so.")), ("answer", json!("Sunny"))]),
     ]);
     let question = Example::from_pairs([("question", "Weather in Paris?")]);

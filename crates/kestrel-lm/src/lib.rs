@@ -42,7 +42,8 @@ pub mod stream;
 pub mod usage;
 
 pub use adapter_call::{
-    AdapterCallOutput, AdapterChoice, PromptCache, call_with_adapter, call_with_adapter_cached, call_with_adapter_streamed,
+    AdapterCallOutput, AdapterChoice, PromptCache, call_with_adapter, call_with_adapter_cached,
+    call_with_adapter_streamed,
 };
 pub use budget::{
     Budget, BudgetExceeded, BudgetKind, BudgetLimits, BudgetSpent, active_budgets, exhausted_in_scope, with_budget,
@@ -57,8 +58,8 @@ pub use registry::{EmbedderConstructor, LmConstructor, ProviderRegistry};
 pub use request::{CallConfig, Completion, FinishReason, LmRequest, LmResponse};
 pub use retrieve::{Passage, Retriever, SharedRetriever, current_retriever, with_retriever};
 pub use retry::RetryPolicy;
-pub use stream::{DeltaSink, FieldChunk, FieldListener, StreamAdapter, StreamEvent, StreamScope, TokenDelta};
 pub use scope::{clear_default_lm, current_lm, default_lm, resolve_lm, set_default_lm, with_lm};
+pub use stream::{DeltaSink, FieldChunk, FieldListener, StreamAdapter, StreamEvent, StreamScope, TokenDelta};
 pub use usage::{Price, PriceTable, UsageMeter, UsageReport, track_usage, track_usage_live};
 
 /// Result alias for this crate.

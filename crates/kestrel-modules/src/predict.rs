@@ -208,9 +208,10 @@ impl<S: SignatureTypes> Predict<S> {
             true => {
                 crate::streaming::status::module_start(signature, inputs).await;
                 let (demos, sink) = (&self.demos, sink.as_ref());
-                let out = call_with_adapter_streamed(&lm, self.adapter, signature, demos, inputs, &config, prompts, sink)
-                    .await
-                    .map_err(ModuleError::from);
+                let out =
+                    call_with_adapter_streamed(&lm, self.adapter, signature, demos, inputs, &config, prompts, sink)
+                        .await
+                        .map_err(ModuleError::from);
                 crate::streaming::status::module_end(out.as_ref().map(|o| &o.prediction)).await;
                 out
             }

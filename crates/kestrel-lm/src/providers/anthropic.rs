@@ -17,8 +17,8 @@ use super::secret::{check_key, redact};
 use super::{DEFAULT_TIMEOUT, check_tls, env_var, host_of};
 use crate::error::LmError;
 use crate::lm::{Lm, LmCapabilities};
-use crate::stream::DeltaSink;
 use crate::request::{LmRequest, LmResponse};
+use crate::stream::DeltaSink;
 
 /// Anthropic's API.
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";

@@ -110,9 +110,6 @@ fn send_error(e: &reqwest::Error, model: &str) -> LmError {
 /// An event's data as JSON, or a bad-response error quoting it.
 pub(crate) fn event_json(reader: &EventReader, event: &SseEvent) -> Result<serde_json::Value, LmError> {
     serde_json::from_str(&event.data).map_err(|e| {
-        reader.bad(format!(
-            "an event's data is not JSON ({e}): {}",
-            event.data.chars().take(500).collect::<String>()
-        ))
+        reader.bad(format!("an event's data is not JSON ({e}): {}", event.data.chars().take(500).collect::<String>()))
     })
 }

@@ -208,7 +208,9 @@ impl Lm for OpenAiProvider {
 
     fn capabilities(&self) -> LmCapabilities {
         let default = self.is_openai_host() && openai_supports_structured_outputs(&self.name);
-        LmCapabilities::default().with_structured_outputs(self.structured_outputs.unwrap_or(default)).with_streaming(true)
+        LmCapabilities::default()
+            .with_structured_outputs(self.structured_outputs.unwrap_or(default))
+            .with_streaming(true)
     }
 
     async fn call_streaming(&self, request: LmRequest, sink: &DeltaSink) -> Result<LmResponse, LmError> {

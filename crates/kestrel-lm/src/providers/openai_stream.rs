@@ -39,7 +39,10 @@ pub(crate) async fn read_chat_stream(
         }
         let chunk = event_json(&reader, &event)?;
         if let Some(error) = chunk.get("error") {
-            return Err(LmError::Provider { model: model_id.to_string(), message: format!("error in the stream: {error}") });
+            return Err(LmError::Provider {
+                model: model_id.to_string(),
+                message: format!("error in the stream: {error}"),
+            });
         }
         if let Some(m) = chunk.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) {
             model = Some(m.to_string());

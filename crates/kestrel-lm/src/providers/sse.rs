@@ -37,7 +37,8 @@ impl SseParser {
                 b'\n' if after_cr => {}
                 b'\n' | b'\r' => {
                     let line = std::mem::take(&mut self.line);
-                    let line = String::from_utf8(line).map_err(|e| format!("an event-stream line is not UTF-8: {e}"))?;
+                    let line =
+                        String::from_utf8(line).map_err(|e| format!("an event-stream line is not UTF-8: {e}"))?;
                     if let Some(event) = self.line_done(&line) {
                         events.push(event);
                     }
@@ -97,7 +98,8 @@ mod tests {
 
     #[test]
     fn events_survive_any_cut() {
-        let body = "event: a\ndata: {\"x\": \"é\"}\n\n: comment\r\ndata: one\r\ndata:two\r\n\r\ndata: [DONE]\n\n".as_bytes();
+        let body =
+            "event: a\ndata: {\"x\": \"é\"}\n\n: comment\r\ndata: one\r\ndata:two\r\n\r\ndata: [DONE]\n\n".as_bytes();
         let want = vec![
             SseEvent { event: "a".into(), data: "{\"x\": \"é\"}".into() },
             SseEvent { event: String::new(), data: "one\ntwo".into() },

@@ -14,7 +14,7 @@ pub mod status;
 
 use std::collections::VecDeque;
 use std::pin::{Pin, pin};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use futures::future::{BoxFuture, Either, select};
@@ -161,8 +161,7 @@ fn bind<M: Predictors + ?Sized>(program: &M, listeners: &[StreamListener]) -> Re
                         (Some(_), Some(_)) => {
                             return Err(problem(
                                 &l.field,
-                                "is an output field of several predictors; name the predictor to listen to"
-                                    .to_string(),
+                                "is an output field of several predictors; name the predictor to listen to".to_string(),
                             ));
                         }
                     }
@@ -176,14 +175,17 @@ fn bind<M: Predictors + ?Sized>(program: &M, listeners: &[StreamListener]) -> Re
 /// The events of one streamed program call; ends after the
 /// [`StreamEvent::Prediction`] or after an error.
 pub struct ProgramStream<'a> {
-    inner: BoxStream<'a, Result<StreamEvent, ModuleError>>,
+    /// In a `Mutex` only to be `Sync`: polling takes `&mut self`, so it is
+    /// reached with `get_mut` and never locked.
+    inner: Mutex<BoxStream<'a, Result<StreamEvent, ModuleError>>>,
 }
 
 impl Stream for ProgramStream<'_> {
     type Item = Result<StreamEvent, ModuleError>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let inner = self.get_mut().inner.get_mut().unwrap_or_else(PoisonError::into_inner);
+        inner.as_mut().poll_next(cx)
     }
 }
 
@@ -196,7 +198,11 @@ impl std::fmt::Debug for ProgramStream<'_> {
 /// Run `program` on `inputs` as a stream of events (DSPy's
 /// `dspy.streamify(program)(**inputs)`). Fails at once when a listener's
 /// predictor cannot be found.
-pub fn streamify<'a, M>(program: &'a M, inputs: &Example, options: StreamOptions) -> Result<ProgramStream<'a>, ModuleError>
+pub fn streamify<'a, M>(
+    program: &'a M,
+    inputs: &Example,
+    options: StreamOptions,
+) -> Result<ProgramStream<'a>, ModuleError>
 where
     M: Module + ?Sized,
 {
@@ -219,7 +225,7 @@ where
         let item = run.next().await?;
         Some((item, run))
     });
-    Ok(ProgramStream { inner: Box::pin(inner) })
+    Ok(ProgramStream { inner: Mutex::new(Box::pin(inner)) })
 }
 
 /// What one wait gave.

@@ -96,7 +96,8 @@ async fn json_adapter_fields_stream() {
     let server = server(JSON_REPLY, StreamChunking::chars(3)).await;
     let lm = client(&server, CacheConfig::disabled());
     let program = Predict::from_signature("question -> reasoning, answer").unwrap().adapter(AdapterChoice::Json);
-    let options = StreamOptions::new().listener(StreamListener::new("reasoning")).listener(StreamListener::new("answer"));
+    let options =
+        StreamOptions::new().listener(StreamListener::new("reasoning")).listener(StreamListener::new("answer"));
     let events = with_lm(lm, collect(&program, options)).await;
     let of = |field: &str| -> String {
         events
@@ -159,7 +160,8 @@ fn react_script() -> ScriptedLm {
 async fn react_sends_tool_status_messages() {
     let agent = ReAct::from_signature("question -> answer", [weather_tool()]).unwrap();
     let events: Vec<_> =
-        with_lm(react_script(), streamify(&agent, &question(), StreamOptions::new()).unwrap().collect::<Vec<_>>()).await;
+        with_lm(react_script(), streamify(&agent, &question(), StreamOptions::new()).unwrap().collect::<Vec<_>>())
+            .await;
     let statuses: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
@@ -188,7 +190,8 @@ async fn a_whole_reply_in_one_chunk_still_ends_with_the_prediction() {
     let options = StreamOptions::new()
         .listener(StreamListener::new("answer").predictor("extract.predict"))
         .include_final_prediction(false);
-    let events: Vec<_> = with_lm(react_script(), streamify(&agent, &question(), options).unwrap().collect::<Vec<_>>()).await;
+    let events: Vec<_> =
+        with_lm(react_script(), streamify(&agent, &question(), options).unwrap().collect::<Vec<_>>()).await;
     assert!(events.iter().all(|e| !matches!(e, Ok(StreamEvent::Token(_) | StreamEvent::Field(_)))));
     assert!(matches!(events.last(), Some(Ok(StreamEvent::Prediction(_)))));
 }

@@ -10,8 +10,8 @@ use kestrel_lm::LmRequest;
 
 use super::faults::FaultQueue;
 use super::record::Recorder;
-use super::stream::StreamChunking;
 use super::responder::Responder;
+use super::stream::StreamChunking;
 use super::wire::{Flavor, JsonReply, error};
 
 /// One server's state, behind an `Arc`.

@@ -138,8 +138,8 @@ pub(super) fn respond(
     let id = shared.next_id();
     let frames = match flavor {
         Flavor::OpenAi => {
-            let usage = body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool)
-                == Some(true);
+            let usage =
+                body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool) == Some(true);
             let usage = usage.then_some((prompt_tokens, completion_tokens));
             openai_frames(id, model, &pieces, usage, mid)
         }
@@ -255,7 +255,8 @@ fn anthropic_frames(
     let content: Vec<Frame> = pieces
         .iter()
         .map(|piece| {
-            let delta = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}});
+            let delta =
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}});
             named("content_block_delta", &delta)
         })
         .collect();

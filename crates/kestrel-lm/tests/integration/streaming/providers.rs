@@ -5,8 +5,8 @@ use std::time::Duration;
 use kestrel_core::Message;
 use kestrel_lm::stream::DeltaSink;
 use kestrel_lm::{FinishReason, Lm, LmError, LmRequest};
-use kestrel_testkit::mock::{Fault, MockServer, Responder, Route, StreamChunking};
 use kestrel_testkit::ScriptedLm;
+use kestrel_testkit::mock::{Fault, MockServer, Responder, Route, StreamChunking};
 
 use super::{drain, roomy_sink};
 use crate::http::{anthropic, openai};
@@ -154,7 +154,9 @@ async fn dropping_the_call_closes_the_connection() {
         let (sink, mut rx) = roomy_sink();
         let provider_call = async {
             match route {
-                Route::ChatCompletions => openai(&server, "m").timeout(Duration::from_secs(30)).call_streaming(ask(), &sink).await,
+                Route::ChatCompletions => {
+                    openai(&server, "m").timeout(Duration::from_secs(30)).call_streaming(ask(), &sink).await
+                }
                 _ => anthropic(&server, "m").timeout(Duration::from_secs(30)).call_streaming(ask(), &sink).await,
             }
         };
