@@ -141,11 +141,7 @@ impl Scanner {
                         return true;
                     }
                 }
-                '"' => {
-                    if self.string().is_none() {
-                        return false;
-                    }
-                }
+                '"' if self.string().is_none() => return false,
                 _ => {}
             }
         }

@@ -253,7 +253,7 @@ impl Run<'_> {
             if self.done {
                 return None;
             }
-            let Some(future) = self.future.as_mut() else { return None };
+            let future = self.future.as_mut()?;
             // Events first: the program may be waiting for room in the channel.
             let step = {
                 let received = pin!(self.rx.recv());

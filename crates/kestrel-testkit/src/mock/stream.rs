@@ -43,8 +43,11 @@ pub struct StreamChunking {
 #[derive(Clone)]
 enum Split {
     Chars(usize),
-    Custom(Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>),
+    Custom(Arc<SplitFn>),
 }
+
+/// A custom way to cut a reply.
+type SplitFn = dyn Fn(&str) -> Vec<String> + Send + Sync;
 
 impl StreamChunking {
     /// Pieces of `n` characters (at least 1).

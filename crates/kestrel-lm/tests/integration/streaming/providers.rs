@@ -161,11 +161,10 @@ async fn dropping_the_call_closes_the_connection() {
             }
         };
         // Read until a few deltas arrived, then drop the call.
-        let first = tokio::select! {
+        tokio::select! {
             _ = provider_call => panic!("the 2,000-character reply finished too early"),
-            got = async { for _ in 0..3 { rx.recv().await; } } => got,
-        };
-        let _ = first;
+            () = async { for _ in 0..3 { rx.recv().await; } } => {}
+        }
         let cancelled_before = server.streams_cancelled();
         let mut waited = Duration::ZERO;
         while server.streams_cancelled() == cancelled_before && waited < Duration::from_secs(5) {
