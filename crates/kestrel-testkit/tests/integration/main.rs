@@ -5,5 +5,6 @@
 
 mod mock_faults;
 mod mock_server;
+mod mock_stream;
 mod rules;
 mod scripted;
