@@ -195,27 +195,20 @@ impl<S: SignatureTypes> Predict<S> {
             Some((signature, inputs)) => (signature, inputs, None),
             None => (&*self.signature, inputs, Some(&*self.prompts)),
         };
-        // Inside `streamify`: this predictor's LM call streams (when the
-        // listeners name it, or there are none).
-        let sink = match kestrel_lm::stream::streaming() {
-            true => kestrel_lm::stream::current_stream().and_then(|s| s.sink_for(self.id)),
-            false => None,
-        };
-        let out = match kestrel_lm::stream::streaming() {
-            false => call_with_adapter_cached(&lm, self.adapter, signature, &self.demos, inputs, &config, prompts)
+        // Inside `streamify` this predictor's LM call streams (when the
+        // listeners name it, or there are none); outside, the plain path.
+        let out = if kestrel_lm::stream::streaming() {
+            let sink = kestrel_lm::stream::current_stream().and_then(|s| s.sink_for(self.id));
+            crate::streaming::status::module_start(signature, inputs).await;
+            let (demos, sink) = (&self.demos, sink.as_ref());
+            let out = call_with_adapter_streamed(&lm, self.adapter, signature, demos, inputs, &config, prompts, sink)
                 .await
-                .map_err(ModuleError::from),
-            true => {
-                crate::streaming::status::module_start(signature, inputs).await;
-                let (demos, sink) = (&self.demos, sink.as_ref());
-                let out =
-                    call_with_adapter_streamed(&lm, self.adapter, signature, demos, inputs, &config, prompts, sink)
-                        .await
-                        .map_err(ModuleError::from);
-                crate::streaming::status::module_end(out.as_ref().map(|o| &o.prediction)).await;
-                out
-            }
-        }?;
+                .map_err(ModuleError::from);
+            crate::streaming::status::module_end(out.as_ref().map(|o| &o.prediction)).await;
+            out?
+        } else {
+            call_with_adapter_cached(&lm, self.adapter, signature, &self.demos, inputs, &config, prompts).await?
+        };
         trace::record(|| TraceEntry {
             predictor: self.id,
             name: self.signature.to_string(),
