@@ -23,6 +23,7 @@ use kestrel_core::{
 use crate::error::LmError;
 use crate::lm::SharedLm;
 use crate::request::{CallConfig, LmRequest};
+use crate::stream::{DeltaSink, StreamAdapter};
 use crate::two_step_call::{TwoStep, call_two_step};
 
 /// Which adapter formats the prompt.
@@ -167,10 +168,27 @@ pub async fn call_with_adapter_cached(
     config: &CallConfig,
     cache: Option<&PromptCache>,
 ) -> Result<AdapterCallOutput, LmError> {
+    call_with_adapter_streamed(lm, choice, signature, demos, inputs, config, cache, None).await
+}
+
+/// [`call_with_adapter_cached`], streaming each LM call's deltas to `sink`
+/// when given (tagged with the adapter that formatted the call, so a JSON
+/// fallback's tokens say they are JSON).
+#[allow(clippy::too_many_arguments)]
+pub async fn call_with_adapter_streamed(
+    lm: &SharedLm,
+    choice: AdapterChoice,
+    signature: &SignatureSpec,
+    demos: &[Example],
+    inputs: &Example,
+    config: &CallConfig,
+    cache: Option<&PromptCache>,
+    sink: Option<&DeltaSink>,
+) -> Result<AdapterCallOutput, LmError> {
     signature.check_inputs(inputs)?;
     let config: &CallConfig = &over_lm_defaults(lm, config);
     let (chat_slot, json_slot) = (cache.map(|c| &c.chat), cache.map(|c| &c.json));
-    let prompt = Prompt { signature, demos, inputs };
+    let prompt = Prompt { signature, demos, inputs, sink };
     match choice {
         AdapterChoice::Json => run_once(lm, &JsonAdapter, &prompt, json_slot, config).await.map_err(|(e, _)| e),
         AdapterChoice::TwoStep(two_step) => call_two_step(lm, &two_step, signature, demos, inputs, config).await,
@@ -194,7 +212,7 @@ pub(crate) async fn extraction_call(
         Some(defaults) => CallConfig::default().over_lm_defaults(defaults),
         None => CallConfig::default(),
     };
-    let prompt = Prompt { signature, demos: &[], inputs };
+    let prompt = Prompt { sink: None, signature, demos: &[], inputs };
     with_fallback(lm, &ChatAdapter, true, &prompt, None, None, &config).await
 }
 
@@ -221,6 +239,7 @@ async fn with_fallback(
 
 /// What one call formats.
 struct Prompt<'a> {
+    sink: Option<&'a DeltaSink>,
     signature: &'a SignatureSpec,
     demos: &'a [Example],
     inputs: &'a Example,
@@ -269,7 +288,14 @@ async fn run_once(
     if capabilities.constrained_decoding {
         request.output_structure = adapter.output_structure(signature);
     }
-    let response = lm.call(request).await.map_err(|e| (e, Usage::default()))?;
+    let sent = match prompt.sink {
+        None => lm.call(request).await,
+        Some(sink) => {
+            let kind = if adapter.name() == "JSONAdapter" { StreamAdapter::Json } else { StreamAdapter::Chat };
+            lm.call_streaming(request, &sink.with_adapter(kind)).await
+        }
+    };
+    let response = sent.map_err(|e| (e, Usage::default()))?;
     if response.completions.is_empty() {
         return Err((LmError::EmptyResponse { model: response.model }, response.usage));
     }

@@ -4,7 +4,9 @@
 //! gets all of them by wrapping. [`lm`] builds one from a DSPy model string.
 //!
 //! Order of the layers for one call: history and usage (outermost, so cache
-//! hits are counted) → cache → rate limits → retries → provider.
+//! hits are counted) → cache → rate limits → retries → provider. A streamed
+//! call ([`Lm::call_streaming`]) goes through the same layers; a cache hit is
+//! replayed as a few chunks, and a call is not retried once it sent text.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
@@ -18,6 +20,7 @@ use crate::limits::{Limiter, RateLimits};
 use crate::lm::{Lm, LmCapabilities, SharedLm};
 use crate::request::{CallConfig, LmRequest, LmResponse};
 use crate::retry::RetryPolicy;
+use crate::stream::{CACHE_REPLAY_PIECES, DeltaSink};
 use crate::usage::{PriceTable, UsageReport, record_in_scopes};
 
 /// Default number of calls kept in history.
@@ -238,15 +241,23 @@ impl LmClient {
         println!("{}", self.history_text(n));
     }
 
-    /// Limits, retries and the provider: one uncached call.
-    async fn call_provider(&self, request: &LmRequest) -> Result<LmResponse, LmError> {
+    /// Limits, retries and the provider: one uncached call, streamed to
+    /// `sink` when given (then never retried once text was sent).
+    async fn call_provider(&self, request: &LmRequest, sink: Option<&DeltaSink>) -> Result<LmResponse, LmError> {
         let inner = &self.inner;
+        let before = sink.map(DeltaSink::sent);
         let mut response = inner
             .retry
-            .run(|| async {
-                let _permit = inner.limiter.acquire(request).await;
-                inner.provider.call(request.clone()).await
-            })
+            .run_while(
+                || async {
+                    let _permit = inner.limiter.acquire(request).await;
+                    match sink {
+                        Some(sink) => inner.provider.call_streaming(request.clone(), sink).await,
+                        None => inner.provider.call(request.clone()).await,
+                    }
+                },
+                || sink.map(DeltaSink::sent) == before,
+            )
             .await?;
         if response.cost_usd.is_none() {
             response.cost_usd = inner.prices.cost(
@@ -256,6 +267,44 @@ impl LmClient {
             );
         }
         Ok(response)
+    }
+
+    /// One call through every layer; `sink` streams it.
+    async fn call_layers(&self, mut request: LmRequest, sink: Option<&DeltaSink>) -> Result<LmResponse, LmError> {
+        // Dropped before the provider is called, a call is not charged.
+        crate::budget::mark_queued();
+        let started = Instant::now();
+        // Before the cache key: the key is that of the request actually sent.
+        if let Some(defaults) = &self.inner.defaults {
+            request.fill_unset_from(defaults);
+        }
+        let model = self.model().to_string();
+        let before = sink.map(DeltaSink::sent);
+        let outcome = match (&self.inner.cache, request.use_cache) {
+            (Some(cache), true) => {
+                let key = CacheKey::for_request(&model, &request);
+                cache.get_or_fetch(key, || self.call_provider(&request, sink)).await
+            }
+            _ => self.call_provider(&request, sink).await,
+        };
+        if let Ok(response) = &outcome {
+            // A cache hit (or a join of an identical call in flight) sent
+            // nothing: replay the reply as a stream.
+            if let Some(sink) = sink.filter(|s| Some(s.sent()) == before) {
+                let pieces = if response.cache_hit { CACHE_REPLAY_PIECES } else { 1 };
+                sink.replay(response, pieces).await;
+            }
+            self.inner.totals.lock().unwrap_or_else(PoisonError::into_inner).record(&model, response);
+            record_in_scopes(&model, response);
+        }
+        self.inner.history.push(HistoryEntry {
+            timestamp: SystemTime::now(),
+            model,
+            request,
+            outcome: outcome.clone().map_err(|e| e.to_string()),
+            latency: started.elapsed(),
+        });
+        outcome
     }
 }
 
@@ -273,34 +322,12 @@ impl Lm for LmClient {
         self.inner.defaults.as_ref()
     }
 
-    async fn call(&self, mut request: LmRequest) -> Result<LmResponse, LmError> {
-        // Dropped before the provider is called, a call is not charged.
-        crate::budget::mark_queued();
-        let started = Instant::now();
-        // Before the cache key: the key is that of the request actually sent.
-        if let Some(defaults) = &self.inner.defaults {
-            request.fill_unset_from(defaults);
-        }
-        let model = self.model().to_string();
-        let outcome = match (&self.inner.cache, request.use_cache) {
-            (Some(cache), true) => {
-                let key = CacheKey::for_request(&model, &request);
-                cache.get_or_fetch(key, || self.call_provider(&request)).await
-            }
-            _ => self.call_provider(&request).await,
-        };
-        if let Ok(response) = &outcome {
-            self.inner.totals.lock().unwrap_or_else(PoisonError::into_inner).record(&model, response);
-            record_in_scopes(&model, response);
-        }
-        self.inner.history.push(HistoryEntry {
-            timestamp: SystemTime::now(),
-            model,
-            request,
-            outcome: outcome.clone().map_err(|e| e.to_string()),
-            latency: started.elapsed(),
-        });
-        outcome
+    async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
+        self.call_layers(request, None).await
+    }
+
+    async fn call_streaming(&self, request: LmRequest, sink: &DeltaSink) -> Result<LmResponse, LmError> {
+        self.call_layers(request, Some(sink)).await
     }
 
     fn usage(&self) -> Option<UsageReport> {

@@ -12,6 +12,9 @@
 //!   JSONAdapter as DSPy does; [`two_step_call`]: DSPy's TwoStepAdapter (a
 //!   main LM answers freely, an extraction LM fills the fields).
 //!
+//! - [`stream`]: streaming — [`StreamEvent`]s, the [`DeltaSink`] providers
+//!   push token deltas into ([`Lm::call_streaming`]), the task-local
+//!   [`stream::with_stream`] scope and DSPy's field listener.
 //! - [`budget`] — [`Budget`] (`max_lm_calls`, `max_tokens`, `max_cost_usd`)
 //!   and its task-local scope [`with_budget`]; every call through a
 //!   [`SharedLm`] is charged to the budgets in scope.
@@ -46,10 +49,14 @@ pub mod request;
 pub mod retrieve;
 pub mod retry;
 pub mod scope;
+pub mod stream;
 pub mod two_step_call;
 pub mod usage;
 
-pub use adapter_call::{AdapterCallOutput, AdapterChoice, PromptCache, call_with_adapter, call_with_adapter_cached};
+pub use adapter_call::{
+    AdapterCallOutput, AdapterChoice, PromptCache, call_with_adapter, call_with_adapter_cached,
+    call_with_adapter_streamed,
+};
 pub use budget::{
     Budget, BudgetExceeded, BudgetKind, BudgetLimits, BudgetSpent, active_budgets, exhausted_in_scope, with_budget,
 };
@@ -70,6 +77,7 @@ pub use request::{CallConfig, Completion, FinishReason, LmRequest, LmResponse};
 pub use retrieve::{Passage, Retriever, SharedRetriever, current_retriever, with_retriever};
 pub use retry::RetryPolicy;
 pub use scope::{clear_default_lm, current_lm, default_lm, resolve_lm, set_default_lm, with_lm};
+pub use stream::{DeltaSink, FieldChunk, FieldListener, StreamAdapter, StreamEvent, StreamScope, TokenDelta};
 pub use two_step_call::TwoStep;
 pub use usage::{Price, PriceTable, UsageMeter, UsageReport, track_usage, track_usage_live};
 

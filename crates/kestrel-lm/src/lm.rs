@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crate::error::LmError;
 use crate::history::{HistoryEntry, format_history};
 use crate::request::{CallConfig, LmRequest, LmResponse};
+use crate::stream::DeltaSink;
 use crate::usage::UsageReport;
 
 /// What a model can do beyond plain chat.
@@ -33,6 +34,9 @@ pub struct LmCapabilities {
     /// used only with LMs that say so. The OpenAI and Anthropic providers
     /// do.
     pub function_calling: bool,
+    /// [`Lm::call_streaming`] sends the reply as it is generated (token
+    /// deltas). When false the default sends the whole reply as one chunk.
+    pub streaming: bool,
 }
 
 impl LmCapabilities {
@@ -51,6 +55,12 @@ impl LmCapabilities {
     /// Capabilities with native function calling on or off.
     pub fn with_function_calling(mut self, on: bool) -> Self {
         self.function_calling = on;
+        self
+    }
+
+    /// Capabilities with streaming on or off.
+    pub fn with_streaming(mut self, on: bool) -> Self {
+        self.streaming = on;
         self
     }
 
@@ -76,6 +86,16 @@ pub trait Lm: Send + Sync + fmt::Debug {
 
     /// Send one request.
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError>;
+
+    /// Send one request, sending the reply's text to `sink` as it arrives,
+    /// and return the whole response as [`Lm::call`] does. Providers that
+    /// stream override it (and say so in [`LmCapabilities::streaming`]); the
+    /// default calls [`Lm::call`] and sends each completion as one chunk.
+    async fn call_streaming(&self, request: LmRequest, sink: &DeltaSink) -> Result<LmResponse, LmError> {
+        let response = self.call(request).await?;
+        sink.replay(&response, 1).await;
+        Ok(response)
+    }
 
     /// Call options this LM applies to every call, below the call's own
     /// (DSPy's `dspy.LM(model, temperature=0, max_tokens=256)`): a
@@ -127,6 +147,13 @@ impl SharedLm {
     /// when one is spent.
     pub async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         crate::budget::charged(self.0.call(request)).await
+    }
+
+    /// Send one request, streaming its deltas to `sink`
+    /// ([`Lm::call_streaming`]), charged to the budgets in scope like
+    /// [`SharedLm::call`].
+    pub async fn call_streaming(&self, request: LmRequest, sink: &DeltaSink) -> Result<LmResponse, LmError> {
+        crate::budget::charged(self.0.call_streaming(request, sink)).await
     }
 
     /// The LM's default call options, if it has any

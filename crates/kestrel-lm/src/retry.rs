@@ -73,6 +73,16 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, LmError>>,
     {
+        self.run_while(attempt, || true).await
+    }
+
+    /// [`RetryPolicy::run`], retrying only while `may_retry()` also holds
+    /// (a streamed call is not retried once it has sent text).
+    pub async fn run_while<T, F, Fut>(&self, attempt: F, may_retry: impl Fn() -> bool) -> Result<T, LmError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, LmError>>,
+    {
         if self.num_retries == 0 {
             let mut attempt = attempt;
             return attempt().await;
@@ -88,7 +98,7 @@ impl RetryPolicy {
         attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)
-            .when(LmError::is_retryable)
+            .when(|e: &LmError| e.is_retryable() && may_retry())
             .adjust(move |err: &LmError, planned: Option<Duration>| {
                 // `None` means the retries are spent: keep it that way.
                 planned.map(|d| err.retry_after().map_or(d, |ra| ra.min(cap)))

@@ -16,6 +16,14 @@ pub enum ModuleError {
     /// A core error (missing inputs, conversion...).
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// A stream listener's field cannot be tied to one predictor.
+    #[error("stream listener for field `{field}`: the field {message}")]
+    StreamListener {
+        /// The field listened to.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// No predictor at this path.
     #[error("no predictor at path `{path}`; the program has {available:?}")]
     UnknownPredictor {

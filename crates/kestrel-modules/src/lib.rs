@@ -61,6 +61,7 @@ mod refine_feedback;
 mod retrieve;
 mod reward;
 mod state;
+pub mod streaming;
 mod tool;
 mod tool_schema;
 pub mod trace;
@@ -87,6 +88,9 @@ pub use refine_feedback::inspect_modules;
 pub use retrieve::{Queries, Retrieve, RetrieveInput};
 pub use reward::{AsyncReward, Reward};
 pub use state::{DSPY_STATE_FORMAT, ProgramState, SavedLm};
+pub use streaming::{
+    DefaultStatusMessages, ProgramStream, StatusMessageProvider, StreamListener, StreamOptions, streamify,
+};
 pub use tool::Tool;
 pub use trace::{Trace, with_trace};
 

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use kestrel_core::{Dynamic, Example, Prediction, PredictorId, Signature, SignatureSpec, SignatureTypes, TraceEntry};
 use kestrel_lm::native_tools::native_tool_fields;
 use kestrel_lm::{
-    AdapterChoice, CallConfig, PromptCache, SharedLm, call_with_adapter_cached, call_with_native_tools, resolve_lm,
+    AdapterChoice, CallConfig, PromptCache, SharedLm, call_with_adapter_cached, call_with_adapter_streamed,
+    call_with_native_tools, resolve_lm,
 };
 use serde_json::{Map, Value};
 
@@ -218,7 +219,19 @@ impl<S: SignatureTypes> Predict<S> {
             Some((signature, inputs)) => (signature, inputs, None),
             None => (&*self.signature, inputs, Some(&*self.prompts)),
         };
-        let out = if self.uses_native_function_calling() && native_tool_fields(signature).is_some() {
+        // Inside `streamify` this predictor's LM call streams (when the
+        // listeners name it, or there are none); outside, the plain path.
+        let out = if kestrel_lm::stream::streaming() {
+            let sink = kestrel_lm::stream::current_stream().and_then(|s| s.sink_for(self.id));
+            crate::streaming::status::module_start(signature, inputs).await;
+            let (demos, sink) = (&self.demos, sink.as_ref());
+            let out =
+                call_with_adapter_streamed(&lm, self.adapter.clone(), signature, demos, inputs, &config, prompts, sink)
+                    .await
+                    .map_err(ModuleError::from);
+            crate::streaming::status::module_end(out.as_ref().map(|o| &o.prediction)).await;
+            out?
+        } else if self.uses_native_function_calling() && native_tool_fields(signature).is_some() {
             call_with_native_tools(&lm, self.adapter.clone(), signature, &self.demos, inputs, &config).await?
         } else {
             call_with_adapter_cached(&lm, self.adapter.clone(), signature, &self.demos, inputs, &config, prompts)

@@ -239,7 +239,12 @@ impl<S: SignatureTypes> ReAct<S> {
             let tool_name = text_of(step.get("next_tool_name"));
             let tool_args = step.get("next_tool_args").cloned().unwrap_or_else(|| Value::Object(Map::new()));
             let result = match self.tools.iter().find(|t| t.name() == tool_name) {
-                Some(tool) => tool.call_value(tool_args.clone()).await,
+                Some(tool) => {
+                    crate::streaming::status::tool_start(&tool_name, &tool_args).await;
+                    let result = tool.call_value(tool_args.clone()).await;
+                    crate::streaming::status::tool_end(&tool_name, result.as_ref()).await;
+                    result
+                }
                 None => Err(ModuleError::UnknownTool {
                     name: tool_name.clone(),
                     available: self.tools.iter().map(|t| t.name().to_string()).collect(),

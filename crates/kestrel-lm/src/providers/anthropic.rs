@@ -9,13 +9,16 @@ use async_trait::async_trait;
 use futures::future::try_join_all;
 use serde_json::Value;
 
+use super::anthropic_stream::read_message_stream;
 use super::anthropic_wire::{messages_body, parse_message};
+use super::event_stream::EventReader;
 use super::http_errors::json_reply;
 use super::secret::{check_key, redact};
 use super::{DEFAULT_TIMEOUT, check_tls, env_var, host_of};
 use crate::error::LmError;
 use crate::lm::{Lm, LmCapabilities};
 use crate::request::{LmRequest, LmResponse};
+use crate::stream::DeltaSink;
 
 /// Anthropic's API.
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
@@ -124,6 +127,23 @@ impl AnthropicProvider {
 
     async fn send_unredacted(&self, body: &Value) -> Result<LmResponse, LmError> {
         let model = || self.id.clone();
+        let request = self.post(body)?;
+        let value = json_reply(request.send().await, &self.id).await?;
+        parse_message(&self.name, value).map_err(|message| LmError::BadResponse { model: model(), message })
+    }
+
+    /// One streamed request as completion `choice`; the key scrubbed from
+    /// any failure.
+    async fn stream_one(&self, body: &Value, choice: u32, sink: &DeltaSink) -> Result<LmResponse, LmError> {
+        let run = async {
+            let reader = EventReader::open(self.post(body)?, &self.id).await?;
+            read_message_stream(reader, &self.name, &self.id, choice, sink).await
+        };
+        run.await.map_err(|e| redact(e, self.api_key.as_deref()))
+    }
+
+    /// The `POST /v1/messages` request for `body`, headers set.
+    fn post(&self, body: &Value) -> Result<reqwest::RequestBuilder, LmError> {
         let mut request = self
             .http
             .post(format!("{}/v1/messages", self.base_url))
@@ -137,8 +157,7 @@ impl AnthropicProvider {
             value.set_sensitive(true);
             request = request.header("x-api-key", value);
         }
-        let value = json_reply(request.send().await, &self.id).await?;
-        parse_message(&self.name, value).map_err(|message| LmError::BadResponse { model: model(), message })
+        Ok(request)
     }
 }
 
@@ -161,7 +180,7 @@ impl Lm for AnthropicProvider {
     }
 
     fn capabilities(&self) -> LmCapabilities {
-        LmCapabilities::default().with_function_calling(true)
+        LmCapabilities::default().with_function_calling(true).with_streaming(true)
     }
 
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
@@ -171,6 +190,24 @@ impl Lm for AnthropicProvider {
             return self.send_one(&body).await;
         }
         let responses = try_join_all((0..request.n).map(|_| self.send_one(&body))).await?;
+        Ok(self.merge(responses))
+    }
+
+    async fn call_streaming(&self, request: LmRequest, sink: &DeltaSink) -> Result<LmResponse, LmError> {
+        self.check()?;
+        let mut body = messages_body(&self.name, &request, self.default_max_tokens);
+        body["stream"] = Value::Bool(true);
+        if request.n <= 1 {
+            return self.stream_one(&body, 0, sink).await;
+        }
+        let responses = try_join_all((0..request.n).map(|i| self.stream_one(&body, i, sink))).await?;
+        Ok(self.merge(responses))
+    }
+}
+
+impl AnthropicProvider {
+    /// `n` one-completion responses as one, usage summed.
+    fn merge(&self, responses: Vec<LmResponse>) -> LmResponse {
         let mut merged = LmResponse::new(Vec::new(), Default::default(), self.name.clone());
         for (i, response) in responses.into_iter().enumerate() {
             if i == 0 {
@@ -179,6 +216,6 @@ impl Lm for AnthropicProvider {
             merged.completions.extend(response.completions);
             merged.usage += response.usage;
         }
-        Ok(merged)
+        merged
     }
 }

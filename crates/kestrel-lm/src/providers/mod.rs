@@ -6,6 +6,10 @@
 //!   Together, Groq, DeepSeek — by base URL; also an [`crate::Embedder`].
 //! - [`AnthropicProvider`] (feature `anthropic`): Anthropic's Messages API.
 //!
+//! Both stream ([`crate::Lm::call_streaming`]): server-sent events read as
+//! they arrive (`sse.rs`, `event_stream.rs`; `openai_stream.rs`,
+//! `anthropic_stream.rs` for each wire format).
+//!
 //! Providers send exactly one HTTP request per call (per completion for
 //! Anthropic with `n > 1`) and never retry: [`crate::LmClient`] retries once,
 //! above them, with backoff. Every failure is a typed [`LmError`] (see
@@ -22,15 +26,23 @@ pub(crate) mod http_errors;
 #[cfg(feature = "anthropic")]
 mod anthropic;
 #[cfg(feature = "anthropic")]
+mod anthropic_stream;
+#[cfg(feature = "anthropic")]
 mod anthropic_wire;
+#[cfg(any(feature = "openai", feature = "anthropic"))]
+mod event_stream;
 #[cfg(feature = "openai")]
 mod openai;
 #[cfg(feature = "openai")]
 mod openai_http;
 #[cfg(feature = "openai")]
+mod openai_stream;
+#[cfg(feature = "openai")]
 mod openai_wire;
 #[cfg(any(feature = "openai", feature = "anthropic"))]
 pub(crate) mod secret;
+#[cfg(any(feature = "openai", feature = "anthropic"))]
+mod sse;
 
 #[cfg(feature = "anthropic")]
 pub use anthropic::{AnthropicProvider, DEFAULT_ANTHROPIC_MAX_TOKENS};

@@ -14,7 +14,9 @@ use async_openai::error::OpenAIError;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::event_stream::EventReader;
 use super::openai_http::{map_openai_error, no_retry_client};
+use super::openai_stream::{read_chat_stream, stream_body};
 use super::openai_wire::{
     chat_body, embeddings_body, openai_supports_structured_outputs, parse_chat_response, parse_embeddings,
 };
@@ -24,6 +26,7 @@ use crate::embed::Embedder;
 use crate::error::LmError;
 use crate::lm::{Lm, LmCapabilities};
 use crate::request::{LmRequest, LmResponse};
+use crate::stream::DeltaSink;
 
 /// OpenAI's own API.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -46,6 +49,8 @@ pub struct OpenAiProvider {
     timeout: Duration,
     structured_outputs: Option<bool>,
     client: OnceLock<Client<OpenAIConfig>>,
+    /// Plain reqwest for streamed calls (made on first use).
+    http: OnceLock<reqwest::Client>,
 }
 
 impl OpenAiProvider {
@@ -63,6 +68,7 @@ impl OpenAiProvider {
             timeout: DEFAULT_TIMEOUT,
             structured_outputs: None,
             client: OnceLock::new(),
+            http: OnceLock::new(),
         }
     }
 
@@ -165,6 +171,23 @@ impl OpenAiProvider {
     }
 }
 
+impl OpenAiProvider {
+    /// The streamed `POST {base}/chat/completions`, key as a bearer token.
+    fn stream_request(&self, request: &LmRequest) -> Result<reqwest::RequestBuilder, LmError> {
+        let key = self.api_key.as_deref().unwrap_or(NO_KEY);
+        let mut bearer = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+            .map_err(|_| LmError::Config(format!("the API key for {} cannot be sent as a header", self.id)))?;
+        bearer.set_sensitive(true);
+        Ok(self
+            .http
+            .get_or_init(reqwest::Client::new)
+            .post(format!("{}/chat/completions", self.base_url))
+            .timeout(self.timeout)
+            .header(reqwest::header::AUTHORIZATION, bearer)
+            .json(&stream_body(&self.name, request)))
+    }
+}
+
 impl fmt::Debug for OpenAiProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiProvider")
@@ -188,6 +211,16 @@ impl Lm for OpenAiProvider {
         LmCapabilities::default()
             .with_structured_outputs(self.structured_outputs.unwrap_or(default))
             .with_function_calling(true)
+            .with_streaming(true)
+    }
+
+    async fn call_streaming(&self, request: LmRequest, sink: &DeltaSink) -> Result<LmResponse, LmError> {
+        self.check()?;
+        let run = async {
+            let reader = EventReader::open(self.stream_request(&request)?, &self.id).await?;
+            read_chat_stream(reader, &self.name, &self.id, sink).await
+        };
+        run.await.map_err(|e| redact(e, self.api_key.as_deref()))
     }
 
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {

@@ -13,5 +13,6 @@ mod journal;
 #[cfg(feature = "retrieval")]
 mod retrieval;
 mod retrieval_scope;
+mod streaming;
 mod two_step;
 mod xml_choice;

@@ -21,6 +21,7 @@ mod react;
 mod refine;
 mod retrieve;
 mod saved_programs;
+mod streaming;
 mod test_lms;
 mod tools;
 mod traces;

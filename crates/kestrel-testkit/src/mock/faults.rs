@@ -72,8 +72,24 @@ pub enum Fault {
     /// `200 OK` whose body is not valid JSON.
     MalformedBody,
     /// `200 OK` with valid JSON that lacks the fields the provider requires
-    /// (`choices`, `content`, `data`).
+    /// (`choices`, `content`, `data`); in a stream, an event without them.
     MissingFields,
+    /// A streamed answer sends this many content chunks, then the
+    /// connection is cut (a non-streamed answer is cut like
+    /// [`Fault::TruncatedBody`]). A streamed `TruncatedBody` cuts after half
+    /// the chunks.
+    StreamCut {
+        /// Content chunks sent before the cut.
+        after_chunks: usize,
+    },
+    /// A streamed answer sends this many content chunks, then an event whose
+    /// data is not JSON, then nothing more (a non-streamed answer gets
+    /// [`Fault::MalformedBody`]). A streamed `MalformedBody` breaks after one
+    /// chunk.
+    StreamMalformed {
+        /// Content chunks sent before the bad event.
+        after_chunks: usize,
+    },
 }
 
 impl Fault {

@@ -14,6 +14,14 @@
 //! | `POST /v1/files`, `DELETE /v1/files/{id}`, `POST /v1/fine_tuning/jobs`, `GET /v1/fine_tuning/jobs/{id}` (and `/events`), `POST /v1/fine_tuning/jobs/{id}/cancel` | OpenAI's fine-tuning API: jobs move `validating_files` → `queued` → `running` → `succeeded`/`failed` one step per retrieve ([`FinetuneBehavior`]); see `finetune.rs` |
 //! | anything else | 404 in OpenAI's error shape (405 for a known path with the wrong method) |
 //!
+//! With `"stream": true` the two LM routes answer with server-sent events
+//! as their providers do (OpenAI's `chat.completion.chunk`s and
+//! `data: [DONE]`, usage last when `stream_options.include_usage` is set;
+//! Anthropic's `message_start` … `message_stop`), the reply cut by
+//! [`StreamChunking`] ([`MockServerBuilder::stream_chunking`]); faults apply
+//! mid-stream ([`Fault::StreamCut`], [`Fault::StreamMalformed`]) and
+//! [`MockServer::streams_cancelled`] counts streams whose client went away.
+//!
 //! A body that is not JSON or lacks what the API requires gets a 400 in the
 //! route's provider error shape; a responder with no reply (a script that ran
 //! out, a closure returning `Err`) gets a 500 naming the problem. Usage is
@@ -86,6 +94,7 @@ mod responder;
 mod routes;
 mod server;
 mod state;
+mod stream;
 mod wire;
 
 pub use embeddings::{DEFAULT_DIMENSIONS, embed};
@@ -96,3 +105,4 @@ pub use reply::MockReply;
 pub use responder::{ChoiceFn, ReplyFn, Responder, TurnFn};
 pub use routes::Route;
 pub use server::{MockServer, MockServerBuilder};
+pub use stream::StreamChunking;

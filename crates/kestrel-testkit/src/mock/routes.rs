@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use super::faults::Fault;
 use super::record::RecordedRequest;
 use super::state::Shared;
-use super::wire::{Flavor, JsonReply, error, json_response, ok, unix_now};
-use super::{anthropic, colbert, embeddings, fault_reply, finetune, openai};
+use super::wire::{Flavor, JsonReply, error, json_response, ok, raw_response, unix_now};
+use super::{anthropic, colbert, embeddings, fault_reply, finetune, openai, stream};
 
 /// Largest request body read (bigger ones get a 413).
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -240,6 +240,27 @@ pub(super) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         (Ok(parsed), Ok(body)) => answer(&shared, route, parsed, body),
         (Err(message), _) | (_, Err(message)) => error(flavor, StatusCode::BAD_REQUEST, message),
     };
+    if let (Ok(Parsed::Lm { model, request }), Ok(body)) = (&parsed, &body)
+        && stream::wants_stream(body)
+    {
+        let mid = match &fault {
+            None => None,
+            Some(Fault::Delay(delay)) => {
+                tokio::time::sleep(*delay).await;
+                None
+            }
+            Some(
+                f @ (Fault::TruncatedBody
+                | Fault::MalformedBody
+                | Fault::MissingFields
+                | Fault::StreamCut { .. }
+                | Fault::StreamMalformed { .. }),
+            ) => Some(f.clone()),
+            Some(Fault::DropConnection) => return Err(DropConnection),
+            Some(_) => return Ok(before_stream(fault, flavor)),
+        };
+        return Ok(stream::respond(&shared, flavor, model, request, body, mid).unwrap_or_else(json_response));
+    }
     Ok(match fault {
         None => json_response(answer()),
         Some(Fault::Status(status)) => fault_reply::status(flavor, &status),
@@ -249,10 +270,20 @@ pub(super) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
             json_response(answer())
         }
         Some(Fault::DropConnection) => return Err(DropConnection),
-        Some(Fault::TruncatedBody) => fault_reply::truncated(answer()),
-        Some(Fault::MalformedBody) => fault_reply::malformed(),
+        Some(Fault::TruncatedBody | Fault::StreamCut { .. }) => fault_reply::truncated(answer()),
+        Some(Fault::MalformedBody | Fault::StreamMalformed { .. }) => fault_reply::malformed(),
         Some(Fault::MissingFields) => fault_reply::missing_fields(route, model(), shared.next_id()),
     })
+}
+
+/// A fault answered before a stream starts (an error status, the
+/// context-window error, a dropped connection).
+fn before_stream(fault: Option<Fault>, flavor: Flavor) -> Response<Body> {
+    match fault {
+        Some(Fault::Status(status)) => fault_reply::status(flavor, &status),
+        Some(Fault::ContextWindowExceeded) => fault_reply::context_window(flavor),
+        _ => raw_response(StatusCode::INTERNAL_SERVER_ERROR, "mock server: no such stream fault"),
+    }
 }
 
 /// The body as JSON (`GET` routes take none).

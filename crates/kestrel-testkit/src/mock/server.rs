@@ -20,6 +20,7 @@ use super::record::RecordedRequest;
 use super::responder::Responder;
 use super::routes::{Route, handle};
 use super::state::Shared;
+use super::stream::StreamChunking;
 
 /// Pending connections the listener queues (the OS may cap it).
 const BACKLOG: u32 = 4096;
@@ -39,9 +40,17 @@ pub struct MockServerBuilder {
     record: bool,
     models: Vec<String>,
     colbert_corpus: Vec<String>,
+    chunking: StreamChunking,
 }
 
 impl MockServerBuilder {
+    /// Builder: how streamed replies (`"stream": true`) are cut and paced
+    /// (default: 4-character pieces, no delay).
+    pub fn stream_chunking(mut self, chunking: StreamChunking) -> Self {
+        self.chunking = chunking;
+        self
+    }
+
     /// Builder: latency added to every response (default none).
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
@@ -76,6 +85,7 @@ impl MockServerBuilder {
         let listener = socket.listen(BACKLOG)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(self.responder, self.latency, self.record, self.models, self.colbert_corpus));
+        shared.set_stream_chunking(self.chunking);
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, Arc::clone(&shared), stopped));
         Ok(MockServer { addr, shared, stop, task })
@@ -113,6 +123,7 @@ impl MockServer {
             record: true,
             models: DEFAULT_MODELS.iter().map(|m| m.to_string()).collect(),
             colbert_corpus: Vec::new(),
+            chunking: StreamChunking::default(),
         }
     }
 
@@ -180,6 +191,27 @@ impl MockServer {
     /// Change the latency for the requests that follow.
     pub fn set_latency(&self, latency: Duration) {
         self.shared.set_latency(latency);
+    }
+
+    /// Change how streamed replies are cut and paced.
+    pub fn set_stream_chunking(&self, chunking: StreamChunking) {
+        self.shared.set_stream_chunking(chunking);
+    }
+
+    /// Streamed answers started so far.
+    pub fn streams_started(&self) -> usize {
+        self.shared.stream_counts()[0]
+    }
+
+    /// Streamed answers sent to their end.
+    pub fn streams_completed(&self) -> usize {
+        self.shared.stream_counts()[1]
+    }
+
+    /// Streamed answers abandoned before their end because the client
+    /// closed the connection (a cut fault is not counted here).
+    pub fn streams_cancelled(&self) -> usize {
+        self.shared.stream_counts()[2]
     }
 
     /// Turn request recording on or off (requests are always counted).

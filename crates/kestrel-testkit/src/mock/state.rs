@@ -14,6 +14,7 @@ use super::finetune::{FinetuneState, FinetunedHook, MockFile, MockJob, fine_tune
 use super::record::Recorder;
 use super::reply::MockReply;
 use super::responder::Responder;
+use super::stream::StreamChunking;
 use super::wire::{Flavor, JsonReply, error};
 
 /// One server's state, behind an `Arc`.
@@ -24,6 +25,8 @@ pub(super) struct Shared {
     latency_nanos: AtomicU64,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    streams: [AtomicUsize; 3],
+    chunking: RwLock<StreamChunking>,
     pub(super) recorder: Recorder,
     pub(super) faults: FaultQueue,
     pub(super) models: Vec<String>,
@@ -58,6 +61,8 @@ impl Shared {
             latency_nanos: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            streams: Default::default(),
+            chunking: RwLock::new(StreamChunking::default()),
             recorder: Recorder::new(record),
             faults: FaultQueue::default(),
             models,
@@ -134,6 +139,32 @@ impl Shared {
     pub(super) fn set_latency(&self, latency: Duration) {
         let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         self.latency_nanos.store(nanos, Ordering::Relaxed);
+    }
+
+    /// How streamed replies are cut.
+    pub(super) fn stream_chunking(&self) -> StreamChunking {
+        self.chunking.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub(super) fn set_stream_chunking(&self, chunking: StreamChunking) {
+        *self.chunking.write().unwrap_or_else(PoisonError::into_inner) = chunking;
+    }
+
+    pub(super) fn stream_started(&self) {
+        self.streams[0].fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(super) fn stream_completed(&self) {
+        self.streams[1].fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(super) fn stream_cancelled(&self) {
+        self.streams[2].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Streams started, completed and cancelled so far.
+    pub(super) fn stream_counts(&self) -> [usize; 3] {
+        [0, 1, 2].map(|i| self.streams[i].load(Ordering::SeqCst))
     }
 
     /// Count a request as in flight until the guard is dropped (also when

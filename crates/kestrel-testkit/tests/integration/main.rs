@@ -5,6 +5,7 @@
 
 mod mock_faults;
 mod mock_server;
+mod mock_stream;
 mod mock_tool_calls;
 mod rules;
 mod scripted;

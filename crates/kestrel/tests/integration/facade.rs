@@ -160,4 +160,12 @@ fn public_types_are_send_and_sync() {
     check::<kestrel::optimizers::FinetuneReport>();
     check::<kestrel_testkit::mock::FinetuneBehavior>();
     check::<kestrel_testkit::mock::MockJob>();
+    check::<kestrel_testkit::mock::StreamChunking>();
+    check::<kestrel::lm::StreamEvent>();
+    check::<kestrel::lm::DeltaSink>();
+    check::<kestrel::lm::StreamScope>();
+    check::<kestrel::lm::FieldListener>();
+    check::<kestrel::modules::StreamListener>();
+    check::<kestrel::modules::StreamOptions>();
+    check::<kestrel::modules::ProgramStream<'static>>();
 }
