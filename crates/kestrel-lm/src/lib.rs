@@ -13,6 +13,9 @@
 //! - [`budget`] — [`Budget`] (`max_lm_calls`, `max_tokens`, `max_cost_usd`)
 //!   and its task-local scope [`with_budget`]; every call through a
 //!   [`SharedLm`] is charged to the budgets in scope.
+//! - [`callback`]: DSPy-style callbacks ([`Callback`], registered for a
+//!   task-local scope with [`with_callbacks`]) and the `tracing` spans of
+//!   the same events.
 //! - [`retrieve`]: the [`Retriever`] trait and its task-local scope
 //!   ([`with_retriever`]); with the `retrieval` feature DSPy's `Embeddings`,
 //!   BM25 and the ColBERTv2 client.
@@ -23,6 +26,7 @@
 pub mod adapter_call;
 pub mod budget;
 pub mod cache;
+pub mod callback;
 pub mod client;
 pub mod embed;
 pub mod error;
@@ -40,6 +44,9 @@ pub mod usage;
 pub use adapter_call::{AdapterCallOutput, AdapterChoice, PromptCache, call_with_adapter, call_with_adapter_cached};
 pub use budget::{
     Budget, BudgetExceeded, BudgetKind, BudgetLimits, BudgetSpent, active_budgets, exhausted_in_scope, with_budget,
+};
+pub use callback::{
+    CallEnd, CallId, CallKind, CallStart, Callback, CallbackError, CallbackErrorPolicy, Callbacks, with_callbacks,
 };
 pub use client::{LmBuilder, LmClient, lm};
 pub use embed::Embedder;

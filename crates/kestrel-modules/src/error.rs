@@ -16,6 +16,10 @@ pub enum ModuleError {
     /// A core error (missing inputs, conversion...).
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// A callback in scope failed under
+    /// [`kestrel_lm::CallbackErrorPolicy::Fail`].
+    #[error(transparent)]
+    Callback(#[from] kestrel_lm::CallbackError),
     /// No predictor at this path.
     #[error("no predictor at path `{path}`; the program has {available:?}")]
     UnknownPredictor {

@@ -43,6 +43,7 @@ mod hint_scope;
 mod majority;
 mod module;
 mod multi_chain;
+mod observe;
 mod parallel;
 mod predict;
 mod predictor;

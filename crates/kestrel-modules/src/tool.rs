@@ -22,6 +22,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use kestrel_lm::callback::{CallKind, observer};
+
 use crate::error::ModuleError;
 use crate::tool_schema::{args_schema_of, parse_args, validate_args};
 
@@ -162,8 +164,16 @@ impl Tool {
     }
 
     /// Check `args` as DSPy does, then run the tool. Returns the
-    /// observation as JSON.
+    /// observation as JSON. The callbacks in scope see a `tool` call named
+    /// after the tool (inputs: the arguments; outputs: the observation).
     pub async fn call(&self, args: Map<String, Value>) -> Result<Value, ModuleError> {
+        let Some(mut observer) = observer(CallKind::Tool) else { return self.call_unobserved(args).await };
+        observer.start(&self.inner.name, || Value::Object(args.clone()))?;
+        let result = observer.run(self.call_unobserved(args)).await;
+        observer.finish(result, Value::clone)
+    }
+
+    async fn call_unobserved(&self, args: Map<String, Value>) -> Result<Value, ModuleError> {
         validate_args(&self.inner.name, &self.inner.args, self.inner.extra_args, &args)?;
         (self.inner.run)(args).await
     }
