@@ -46,7 +46,7 @@ pub trait ModuleExt: Module {
             let observer = if Self::REPORTS_CALLS { None } else { observer(CallKind::Module) };
             let Some(mut observer) = observer else { return self.forward(input).await };
             observer.start(&short_type_name(std::any::type_name::<Self>()), || to_json(&input))?;
-            let result = observer.run(self.forward(input)).await;
+            let result = observer.run(Box::pin(self.forward(input))).await;
             observer.finish(result, |output| to_json(output))
         }
     }
@@ -69,7 +69,7 @@ pub trait ModuleExt: Module {
                 None => self.forward(input).await?,
                 Some(mut observer) => {
                     observer.start(&short_type_name(std::any::type_name::<Self>()), || to_json(&input))?;
-                    let result = observer.run(self.forward(input)).await;
+                    let result = observer.run(Box::pin(self.forward(input))).await;
                     observer.finish(result, |output| to_json(output))?
                 }
             };

@@ -169,7 +169,7 @@ impl Tool {
     pub async fn call(&self, args: Map<String, Value>) -> Result<Value, ModuleError> {
         let Some(mut observer) = observer(CallKind::Tool) else { return self.call_unobserved(args).await };
         observer.start(&self.inner.name, || Value::Object(args.clone()))?;
-        let result = observer.run(self.call_unobserved(args)).await;
+        let result = observer.run(Box::pin(self.call_unobserved(args))).await;
         observer.finish(result, Value::clone)
     }
 

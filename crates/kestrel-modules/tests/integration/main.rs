@@ -8,6 +8,7 @@ mod fixture_support;
 
 mod best_of_n;
 mod call_example;
+mod callbacks;
 mod inference_fixtures;
 mod lm_selection;
 mod majority;
