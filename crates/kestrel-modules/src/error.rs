@@ -16,6 +16,41 @@ pub enum ModuleError {
     /// A core error (missing inputs, conversion...).
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// An MCP server could not be started or reached, or refused the
+    /// MCP handshake.
+    #[error("cannot connect to MCP server `{server}`: {message}")]
+    McpConnect {
+        /// The command or URL.
+        server: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An MCP server went away (its process ended, its connection closed).
+    #[error("MCP server `{server}` is gone: {message}")]
+    McpDisconnected {
+        /// The command or URL.
+        server: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An MCP request failed otherwise (a JSON-RPC error from the server,
+    /// e.g. an unknown tool; a timeout; an unexpected reply).
+    #[error("MCP server `{server}`: {message}")]
+    McpRequest {
+        /// The command or URL.
+        server: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An MCP tool answered with an error result (`isError`); the message is
+    /// its text contents, as DSPy's `RuntimeError` shows them.
+    #[error("Failed to call a MCP tool: {message}")]
+    McpToolError {
+        /// The tool.
+        tool: String,
+        /// The result's text contents.
+        message: String,
+    },
     /// A callback in scope failed under
     /// [`kestrel_lm::CallbackErrorPolicy::Fail`].
     #[error(transparent)]

@@ -41,6 +41,8 @@ mod dyn_module;
 mod error;
 mod hint_scope;
 mod majority;
+#[cfg(feature = "mcp")]
+mod mcp;
 mod module;
 mod multi_chain;
 mod observe;
@@ -63,6 +65,8 @@ pub use call_scope::{current_call_config, with_call_config};
 pub use chain_of_thought::{ChainOfThought, WithReasoning};
 pub use dyn_module::DynModule;
 pub use error::ModuleError;
+#[cfg(feature = "mcp")]
+pub use mcp::McpClient;
 pub use majority::{Majority, Normalize, NormalizeFn, majority, normalize_text};
 pub use module::{Module, ModuleExt};
 pub use multi_chain::{ComparisonInput, MultiChainComparison, WithRationale};

@@ -127,6 +127,25 @@ impl Tool {
         Self::from_parts(name, desc.into(), args, false, Arc::new(run))
     }
 
+    /// A dynamic tool whose function's errors are already typed (kept as
+    /// they are, not wrapped in [`ModuleError::ToolFailed`]).
+    #[cfg(feature = "mcp")]
+    pub(crate) fn dynamic_typed_errors<F, Fut>(
+        name: impl Into<String>,
+        desc: impl Into<String>,
+        args: Map<String, Value>,
+        f: F,
+    ) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ModuleError>> + Send + 'static,
+    {
+        let run = move |raw: Map<String, Value>| -> BoxFuture<'static, Result<Value, ModuleError>> {
+            f(Value::Object(raw)).boxed()
+        };
+        Self::from_parts(name.into(), desc.into(), args, false, Arc::new(run))
+    }
+
     fn from_parts(name: String, desc: String, args: Map<String, Value>, extra_args: bool, run: Arc<ToolFn>) -> Self {
         Self { inner: Arc::new(ToolInner { name, desc, args, extra_args, run }) }
     }
