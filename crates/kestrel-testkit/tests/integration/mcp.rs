@@ -65,6 +65,14 @@ async fn check_tools(client: &McpClient, expected_names: &[&str]) {
     assert!(matches!(&err, ModuleError::McpRequest { message, .. } if message.contains("unknown tool")), "{err:?}");
 }
 
+#[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<McpClient>();
+    check::<kestrel_testkit::mcp::McpHttpServer>();
+    check::<kestrel_testkit::mcp::TestMcpServer>();
+}
+
 #[tokio::test]
 async fn streamable_http_tools_list_and_call() {
     let server = serve_http().await.unwrap();
