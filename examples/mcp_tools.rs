@@ -38,7 +38,9 @@ impl Callback for PrintTools {
     fn on_tool_end(&self, call: &CallEnd<'_>) -> Result<(), CallbackError> {
         match (call.outputs, call.error) {
             (Some(outputs), _) => println!("  [callback] tool #{} {} returned {outputs}", call.call_id, call.name),
-            (None, error) => println!("  [callback] tool #{} {} failed: {}", call.call_id, call.name, error.unwrap_or("?")),
+            (None, error) => {
+                println!("  [callback] tool #{} {} failed: {}", call.call_id, call.name, error.unwrap_or("?"))
+            }
         }
         Ok(())
     }

@@ -65,9 +65,9 @@ pub use call_scope::{current_call_config, with_call_config};
 pub use chain_of_thought::{ChainOfThought, WithReasoning};
 pub use dyn_module::DynModule;
 pub use error::ModuleError;
+pub use majority::{Majority, Normalize, NormalizeFn, majority, normalize_text};
 #[cfg(feature = "mcp")]
 pub use mcp::McpClient;
-pub use majority::{Majority, Normalize, NormalizeFn, majority, normalize_text};
 pub use module::{Module, ModuleExt};
 pub use multi_chain::{ComparisonInput, MultiChainComparison, WithRationale};
 pub use parallel::{BatchExt, BatchResults, Parallel};

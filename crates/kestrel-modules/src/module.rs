@@ -47,7 +47,7 @@ pub trait ModuleExt: Module {
             let Some(mut observer) = observer else { return self.forward(input).await };
             observer.start(&short_type_name(std::any::type_name::<Self>()), || to_json(&input))?;
             let result = observer.run(Box::pin(self.forward(input))).await;
-            observer.finish(result, |output| to_json(output))
+            observer.finish(result, to_json)
         }
     }
 
@@ -70,7 +70,7 @@ pub trait ModuleExt: Module {
                 Some(mut observer) => {
                     observer.start(&short_type_name(std::any::type_name::<Self>()), || to_json(&input))?;
                     let result = observer.run(Box::pin(self.forward(input))).await;
-                    observer.finish(result, |output| to_json(output))?
+                    observer.finish(result, to_json)?
                 }
             };
             // A dynamic module already returns a `Prediction`: keep it whole

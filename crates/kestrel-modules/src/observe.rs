@@ -35,7 +35,7 @@ where
     Either::Right(Box::pin(async move {
         observer.start(name, || to_json(inputs))?;
         let result = observer.run(future).await;
-        observer.finish(result, |prediction| to_json(prediction))
+        observer.finish(result, to_json)
     }))
 }
 

@@ -223,7 +223,9 @@ impl Evaluate {
         if self.devset.is_empty() {
             return Err(EvalError::EmptyDevset);
         }
-        let Some(mut observer) = observer(CallKind::Evaluate) else { return self.run_unobserved(program, metric).await };
+        let Some(mut observer) = observer(CallKind::Evaluate) else {
+            return self.run_unobserved(program, metric).await;
+        };
         observer.start("Evaluate", || {
             serde_json::json!({
                 "program": std::any::type_name::<M>(),

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use kestrel_eval::metrics::AnswerExactMatch;
 use kestrel_eval::{EvalError, Evaluate};
-use kestrel_lm::{CallEnd, CallStart, Callback, CallbackError, CallbackErrorPolicy, Callbacks, with_callbacks, with_lm};
+use kestrel_lm::{
+    CallEnd, CallStart, Callback, CallbackError, CallbackErrorPolicy, Callbacks, with_callbacks, with_lm,
+};
 use kestrel_modules::Predict;
 use serde_json::{Value, json};
 
@@ -56,8 +58,9 @@ async fn evaluate_wraps_every_program_call() {
     let program = Predict::from_signature("question -> answer").unwrap();
     let evaluate = Evaluate::new(devset()).concurrency(1).unwrap();
     let callbacks = Callbacks::new().with_shared(trail.clone());
-    let result =
-        with_callbacks(callbacks, with_lm(FakeLm::new(), evaluate.run(&program, &AnswerExactMatch::new()))).await.unwrap();
+    let result = with_callbacks(callbacks, with_lm(FakeLm::new(), evaluate.run(&program, &AnswerExactMatch::new())))
+        .await
+        .unwrap();
     assert_eq!(result.score, 50.0);
     assert_eq!(
         trail.names(),
@@ -84,8 +87,8 @@ async fn a_failing_end_handler_fails_the_evaluation_only_under_the_fail_policy()
     for (policy, fails) in [(CallbackErrorPolicy::Warn, false), (CallbackErrorPolicy::Fail, true)] {
         let trail = Arc::new(Trail { fail_evaluate_end: true, ..Trail::default() });
         let callbacks = Callbacks::new().with_shared(trail.clone()).on_error(policy);
-        let result = with_callbacks(callbacks, with_lm(FakeLm::new(), evaluate.run(&program, &AnswerExactMatch::new())))
-            .await;
+        let result =
+            with_callbacks(callbacks, with_lm(FakeLm::new(), evaluate.run(&program, &AnswerExactMatch::new()))).await;
         match result {
             Err(EvalError::Callback(e)) if fails => assert_eq!(e.message(), "export failed"),
             Ok(result) if !fails => assert_eq!(result.score, 50.0),

@@ -25,7 +25,7 @@ use std::fmt;
 use serde_json::Value;
 
 pub use observer::{Observer, observer};
-pub use registry::{Callbacks, CallbackErrorPolicy, with_callbacks};
+pub use registry::{CallbackErrorPolicy, Callbacks, with_callbacks};
 
 /// What kind of call an event is about (which `on_*` method receives it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

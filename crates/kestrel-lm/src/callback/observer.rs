@@ -61,14 +61,8 @@ impl Observer {
         if let Err(error) = active.registry.start(&start) {
             let text = error.to_string();
             self.span.record("error", text.as_str());
-            let end = CallEnd {
-                call_id,
-                parent_id: active.parent,
-                kind: self.kind,
-                name,
-                outputs: None,
-                error: Some(&text),
-            };
+            let end =
+                CallEnd { call_id, parent_id: active.parent, kind: self.kind, name, outputs: None, error: Some(&text) };
             // Already failing: a second error from an end handler adds nothing.
             let _ = active.registry.end(&end);
             self.active = None;

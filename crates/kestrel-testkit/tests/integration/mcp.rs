@@ -50,7 +50,10 @@ async fn check_tools(client: &McpClient, expected_names: &[&str]) {
     assert!(matches!(err, ModuleError::ToolArgs { .. }), "{err:?}");
     // A missing argument reaches the server, whose JSON-RPC error is typed.
     let err = add.call_value(json!({"a": 2})).await.unwrap_err();
-    assert!(matches!(&err, ModuleError::McpRequest { message, .. } if message.contains("`b` must be an integer")), "{err:?}");
+    assert!(
+        matches!(&err, ModuleError::McpRequest { message, .. } if message.contains("`b` must be an integer")),
+        "{err:?}"
+    );
 
     let weather_in = weather.call_value(json!({"city": "Paris", "units": "F"})).await.unwrap();
     assert_eq!(weather_in, json!("Sunny in Paris, 70 °F."));
@@ -58,7 +61,9 @@ async fn check_tools(client: &McpClient, expected_names: &[&str]) {
     assert_eq!(parts, json!(["a", "b"]), "several text contents are a list");
 
     let err = by_name(&tools, "fail").call_value(json!({"reason": "out of coffee"})).await.unwrap_err();
-    assert!(matches!(&err, ModuleError::McpToolError { tool, message } if tool == "fail" && message == "out of coffee"));
+    assert!(
+        matches!(&err, ModuleError::McpToolError { tool, message } if tool == "fail" && message == "out of coffee")
+    );
     assert_eq!(err.to_string(), "Failed to call a MCP tool: out of coffee");
 
     let err = client.call("no_such_tool", json!({})).await.unwrap_err();
@@ -109,7 +114,8 @@ async fn an_http_server_that_stops_is_gone() {
 
 #[tokio::test]
 async fn servers_that_cannot_be_reached_are_connect_errors() {
-    let err = McpClient::connect_stdio(tokio::process::Command::new("/nonexistent/kestrel-mcp-server")).await.unwrap_err();
+    let err =
+        McpClient::connect_stdio(tokio::process::Command::new("/nonexistent/kestrel-mcp-server")).await.unwrap_err();
     assert!(matches!(&err, ModuleError::McpConnect { server, .. } if server == "/nonexistent/kestrel-mcp-server"));
 
     let server = serve_http().await.unwrap();
