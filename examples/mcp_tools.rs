@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use kestrel::lm::{CallEnd, CallKind, CallStart, Callback, CallbackError, Callbacks, with_callbacks};
+use kestrel::lm::{CallEnd, CallStart, Callback, CallbackError, Callbacks, with_callbacks};
 use kestrel::modules::{McpClient, ReAct};
 use kestrel::prelude::*;
 use kestrel_testkit::{Reply, ScriptedLm};
