@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kestrel_core::{Adapter, ChatAdapter, Example, SignatureSpec, XmlAdapter};
-use kestrel_lm::with_lm;
+use kestrel_lm::{Callback, Callbacks, with_callbacks, with_lm};
 use kestrel_modules::Predict;
 use kestrel_testkit::ScriptedLm;
 
@@ -67,7 +67,21 @@ fn predict_call(c: &mut Criterion) {
     c.bench_function("predict_call_scripted_lm", |b| {
         b.iter(|| runtime.block_on(with_lm(lm.clone(), predict.forward_example(black_box(&inputs), None))))
     });
+    // The same call with one callback in scope that does nothing: the cost
+    // of building the events (inputs and outputs as JSON, ids, scopes).
+    let callbacks = Callbacks::new().with(NoopCallback);
+    c.bench_function("predict_call_scripted_lm_noop_callback", |b| {
+        b.iter(|| {
+            let call = with_lm(lm.clone(), predict.forward_example(black_box(&inputs), None));
+            runtime.block_on(with_callbacks(callbacks.clone(), call))
+        })
+    });
 }
+
+/// A callback with every method left at its default (does nothing).
+struct NoopCallback;
+
+impl Callback for NoopCallback {}
 
 criterion_group!(benches, adapter, predict_call);
 criterion_main!(benches);

@@ -52,6 +52,10 @@ pub enum EvalError {
     /// A module call made by a metric (e.g. `SemanticF1`'s judge) failed.
     #[error(transparent)]
     Module(#[from] ModuleError),
+    /// A callback in scope failed under
+    /// [`kestrel_lm::CallbackErrorPolicy::Fail`].
+    #[error(transparent)]
+    Callback(#[from] kestrel_lm::CallbackError),
     /// Reading or writing a file failed.
     #[error("{action} {}: {source}", path.display())]
     Io {

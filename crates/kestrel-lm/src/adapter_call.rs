@@ -20,6 +20,9 @@ use kestrel_core::{
     XmlAdapter,
 };
 
+use serde_json::{Value, json};
+
+use crate::callback::{CallKind, observer};
 use crate::error::LmError;
 use crate::lm::SharedLm;
 use crate::request::{CallConfig, LmRequest};
@@ -279,7 +282,7 @@ async fn run_once(
     config: &CallConfig,
 ) -> Result<AdapterCallOutput, (LmError, Usage)> {
     let signature = prompt.signature;
-    let messages = prompt.messages(adapter, slot).map_err(|e| (e.into(), Usage::default()))?;
+    let messages = format_observed(adapter, prompt, slot).map_err(|e| (e, Usage::default()))?;
     let mut request = LmRequest::new(messages).with_config(config);
     let capabilities = lm.capabilities();
     if capabilities.structured_outputs {
@@ -301,7 +304,7 @@ async fn run_once(
     }
     let mut completions: Vec<Fields> = Vec::with_capacity(response.completions.len());
     for completion in &response.completions {
-        let fields = adapter.parse(signature, &completion.text).map_err(|e| (LmError::from(e), response.usage))?;
+        let fields = parse_observed(adapter, signature, &completion.text).map_err(|e| (e, response.usage))?;
         completions.push(fields);
     }
     Ok(AdapterCallOutput {
@@ -310,4 +313,36 @@ async fn run_once(
         json_fallback: false,
         cache_hit: response.cache_hit,
     })
+}
+
+/// The adapter's format, seen by the callbacks and span in scope as
+/// `adapter_format` (inputs: signature, demos, inputs; outputs: messages).
+fn format_observed(
+    adapter: &dyn Adapter,
+    prompt: &Prompt<'_>,
+    slot: Option<&OnceLock<Vec<Message>>>,
+) -> Result<Vec<Message>, LmError> {
+    let Some(mut observer) = observer(CallKind::AdapterFormat) else {
+        return prompt.messages(adapter, slot).map_err(LmError::from);
+    };
+    observer.start(adapter.name(), || {
+        json!({
+            "signature": prompt.signature.to_string(),
+            "demos": prompt.demos,
+            "inputs": prompt.inputs,
+        })
+    })?;
+    let result = prompt.messages(adapter, slot).map_err(LmError::from);
+    observer.finish(result, |messages| serde_json::to_value(messages).unwrap_or(Value::Null))
+}
+
+/// The adapter's parse of one completion, seen by the callbacks and span in
+/// scope as `adapter_parse` (inputs: signature, completion; outputs: fields).
+fn parse_observed(adapter: &dyn Adapter, signature: &SignatureSpec, completion: &str) -> Result<Fields, LmError> {
+    let Some(mut observer) = observer(CallKind::AdapterParse) else {
+        return adapter.parse(signature, completion).map_err(LmError::from);
+    };
+    observer.start(adapter.name(), || json!({ "signature": signature.to_string(), "completion": completion }))?;
+    let result = adapter.parse(signature, completion).map_err(LmError::from);
+    observer.finish(result, |fields| serde_json::to_value(fields).unwrap_or(Value::Null))
 }

@@ -150,6 +150,10 @@ pub enum LmError {
     /// A core error (missing inputs, conversion...).
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// A callback in scope failed under
+    /// [`crate::callback::CallbackErrorPolicy::Fail`].
+    #[error(transparent)]
+    Callback(#[from] crate::callback::CallbackError),
 }
 
 impl LmError {

@@ -24,6 +24,9 @@
 //! - [`finetune`] — fine-tuning backends ([`FinetuneBackend`]; the
 //!   OpenAI-compatible one with the `openai` feature), jobs and DSPy's
 //!   training-data formats.
+//! - [`callback`]: DSPy-style callbacks ([`Callback`], registered for a
+//!   task-local scope with [`with_callbacks`]) and the `tracing` spans of
+//!   the same events.
 //! - [`retrieve`]: the [`Retriever`] trait and its task-local scope
 //!   ([`with_retriever`]); with the `retrieval` feature DSPy's `Embeddings`,
 //!   BM25 and the ColBERTv2 client.
@@ -34,6 +37,7 @@
 pub mod adapter_call;
 pub mod budget;
 pub mod cache;
+pub mod callback;
 pub mod client;
 pub mod embed;
 pub mod error;
@@ -59,6 +63,9 @@ pub use adapter_call::{
 };
 pub use budget::{
     Budget, BudgetExceeded, BudgetKind, BudgetLimits, BudgetSpent, active_budgets, exhausted_in_scope, with_budget,
+};
+pub use callback::{
+    CallEnd, CallId, CallKind, CallStart, Callback, CallbackError, CallbackErrorPolicy, Callbacks, with_callbacks,
 };
 pub use client::{LmBuilder, LmClient, lm};
 pub use embed::Embedder;

@@ -145,8 +145,18 @@ impl SharedLm {
     /// Send one request, charged to the budgets in scope
     /// ([`crate::with_budget`]); refused with [`LmError::BudgetExhausted`]
     /// when one is spent.
+    /// Callbacks in scope see it as an LM call ([`crate::callback`]).
     pub async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
-        crate::budget::charged(self.0.call(request)).await
+        let Some(mut observer) = crate::callback::observer(crate::callback::CallKind::Lm) else {
+            return crate::budget::charged(self.0.call(request)).await;
+        };
+        observer.start(self.model(), || serde_json::to_value(&request).unwrap_or(serde_json::Value::Null))?;
+        let result = observer.run(crate::budget::charged(self.0.call(request))).await;
+        observer.finish(result, |response| {
+            serde_json::Value::Array(
+                response.completions.iter().map(|c| serde_json::Value::String(c.text.clone())).collect(),
+            )
+        })
     }
 
     /// Send one request, streaming its deltas to `sink`

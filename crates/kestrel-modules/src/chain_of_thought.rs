@@ -133,7 +133,7 @@ impl<S: SignatureTypes> ChainOfThought<S> {
         inputs: &Example,
         overrides: Option<&CallConfig>,
     ) -> Result<Prediction, ModuleError> {
-        self.predict.forward_example(inputs, overrides).await
+        crate::observe::module_call("ChainOfThought", inputs, self.predict.forward_example(inputs, overrides)).await
     }
 }
 
@@ -149,10 +149,11 @@ impl<S: SignatureTypes> Predictors for ChainOfThought<S> {
 impl<S: SignatureTypes> Module for ChainOfThought<S> {
     type Input = S::Input;
     type Output = WithReasoning<S::Output>;
+    const REPORTS_CALLS: bool = true;
 
     async fn forward(&self, input: S::Input) -> Result<Self::Output, ModuleError> {
         let inputs = Example::from_serialize(&input)?;
-        let prediction = self.predict.forward_example(&inputs, None).await?;
+        let prediction = self.forward_example(&inputs, None).await?;
         output_from_prediction::<Self::Output>(prediction)
     }
 }

@@ -68,6 +68,8 @@ impl Clone for Box<dyn DynModule> {
 impl Module for Box<dyn DynModule> {
     type Input = Example;
     type Output = Prediction;
+    // The boxed program's own `call_example` reports the call.
+    const REPORTS_CALLS: bool = true;
 
     async fn forward(&self, input: Example) -> Result<Prediction, ModuleError> {
         (**self).call_example_boxed(&input).await

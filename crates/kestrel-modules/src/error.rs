@@ -24,6 +24,45 @@ pub enum ModuleError {
         /// What is wrong.
         message: String,
     },
+    /// An MCP server could not be started or reached, or refused the
+    /// MCP handshake.
+    #[error("cannot connect to MCP server `{server}`: {message}")]
+    McpConnect {
+        /// The command or URL.
+        server: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An MCP server went away (its process ended, its connection closed).
+    #[error("MCP server `{server}` is gone: {message}")]
+    McpDisconnected {
+        /// The command or URL.
+        server: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An MCP request failed otherwise (a JSON-RPC error from the server,
+    /// e.g. an unknown tool; a timeout; an unexpected reply).
+    #[error("MCP server `{server}`: {message}")]
+    McpRequest {
+        /// The command or URL.
+        server: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An MCP tool answered with an error result (`isError`); the message is
+    /// its text contents, as DSPy's `RuntimeError` shows them.
+    #[error("Failed to call a MCP tool: {message}")]
+    McpToolError {
+        /// The tool.
+        tool: String,
+        /// The result's text contents.
+        message: String,
+    },
+    /// A callback in scope failed under
+    /// [`kestrel_lm::CallbackErrorPolicy::Fail`].
+    #[error(transparent)]
+    Callback(#[from] kestrel_lm::CallbackError),
     /// No predictor at this path.
     #[error("no predictor at path `{path}`; the program has {available:?}")]
     UnknownPredictor {

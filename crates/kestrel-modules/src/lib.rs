@@ -48,8 +48,11 @@ mod dyn_module;
 mod error;
 mod hint_scope;
 mod majority;
+#[cfg(feature = "mcp")]
+mod mcp;
 mod module;
 mod multi_chain;
+mod observe;
 mod parallel;
 mod predict;
 mod predictor;
@@ -74,6 +77,8 @@ pub use code::{CodeAct, CodeError, Execution, ProgramOfThought, PythonSandbox, S
 pub use dyn_module::DynModule;
 pub use error::ModuleError;
 pub use majority::{Majority, Normalize, NormalizeFn, majority, normalize_text};
+#[cfg(feature = "mcp")]
+pub use mcp::McpClient;
 pub use module::{Module, ModuleExt};
 pub use multi_chain::{ComparisonInput, MultiChainComparison, WithRationale};
 pub use parallel::{BatchExt, BatchResults, Parallel};

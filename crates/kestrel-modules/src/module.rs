@@ -7,7 +7,10 @@ use kestrel_core::{Example, Prediction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use kestrel_lm::callback::{CallKind, observer};
+
 use crate::error::ModuleError;
+use crate::observe::{short_type_name, to_json};
 use crate::predictor::Predictors;
 
 /// A program: `forward` from [`Module::Input`] to [`Module::Output`], and
@@ -22,15 +25,30 @@ pub trait Module: Predictors + Send + Sync {
     /// What a call returns.
     type Output: Serialize + DeserializeOwned + Send + Sync + 'static;
 
+    /// True when [`Module::forward`] itself reports the call to the
+    /// callbacks in scope (the built-in modules do), so that
+    /// [`ModuleExt::call`] does not report it twice. Leave it `false`: then
+    /// `call` and `call_example` report a `module` event named after the
+    /// type.
+    const REPORTS_CALLS: bool = false;
+
     /// Run the program once.
     fn forward(&self, input: Self::Input) -> impl Future<Output = Result<Self::Output, ModuleError>> + Send;
 }
 
 /// Calling helpers every [`Module`] gets.
 pub trait ModuleExt: Module {
-    /// Run the program (DSPy's `__call__`).
+    /// Run the program (DSPy's `__call__`): the callbacks in scope see a
+    /// `module` call ([`kestrel_lm::callback`]); `forward` called directly
+    /// is not reported (as DSPy's `forward`).
     fn call(&self, input: Self::Input) -> impl Future<Output = Result<Self::Output, ModuleError>> + Send {
-        self.forward(input)
+        async move {
+            let observer = if Self::REPORTS_CALLS { None } else { observer(CallKind::Module) };
+            let Some(mut observer) = observer else { return self.forward(input).await };
+            observer.start(&short_type_name(std::any::type_name::<Self>()), || to_json(&input))?;
+            let result = observer.run(Box::pin(self.forward(input))).await;
+            observer.finish(result, to_json)
+        }
     }
 
     /// Run the program on an [`Example`]'s fields and return the output as a
@@ -45,7 +63,16 @@ pub trait ModuleExt: Module {
             None => example.to_typed::<Self::Input>(),
         };
         async move {
-            let output = self.forward(input?).await?;
+            let input = input?;
+            let observer = if Self::REPORTS_CALLS { None } else { observer(CallKind::Module) };
+            let output = match observer {
+                None => self.forward(input).await?,
+                Some(mut observer) => {
+                    observer.start(&short_type_name(std::any::type_name::<Self>()), || to_json(&input))?;
+                    let result = observer.run(Box::pin(self.forward(input))).await;
+                    observer.finish(result, to_json)?
+                }
+            };
             // A dynamic module already returns a `Prediction`: keep it whole
             // (every completion and the usage), which serde would drop.
             let mut slot = Some(output);

@@ -205,7 +205,17 @@ impl<S: SignatureTypes> Predict<S> {
     ///
     /// `overrides` take precedence over the predictor's own config (DSPy's
     /// per-call `config=`).
+    ///
+    /// The callbacks in scope see it as a `module` call named `Predict`.
     pub async fn forward_example(
+        &self,
+        inputs: &Example,
+        overrides: Option<&CallConfig>,
+    ) -> Result<Prediction, ModuleError> {
+        crate::observe::module_call("Predict", inputs, self.forward_unobserved(inputs, overrides)).await
+    }
+
+    async fn forward_unobserved(
         &self,
         inputs: &Example,
         overrides: Option<&CallConfig>,
@@ -348,6 +358,7 @@ impl<S: SignatureTypes> Predictor for Predict<S> {
 impl<S: SignatureTypes> Module for Predict<S> {
     type Input = S::Input;
     type Output = S::Output;
+    const REPORTS_CALLS: bool = true;
 
     async fn forward(&self, input: S::Input) -> Result<S::Output, ModuleError> {
         let inputs = Example::from_serialize(&input)?;

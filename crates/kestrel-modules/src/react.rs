@@ -207,6 +207,14 @@ impl<S: SignatureTypes> ReAct<S> {
         inputs: &Example,
         overrides: Option<&CallConfig>,
     ) -> Result<Prediction, ModuleError> {
+        crate::observe::module_call("ReAct", inputs, self.forward_unobserved(inputs, overrides)).await
+    }
+
+    async fn forward_unobserved(
+        &self,
+        inputs: &Example,
+        overrides: Option<&CallConfig>,
+    ) -> Result<Prediction, ModuleError> {
         let mut inputs = inputs.clone();
         let mut max_iters = self.max_iters;
         if self.react.signature().field("max_iters").is_none()
@@ -362,6 +370,7 @@ impl<S: SignatureTypes> Predictors for ReAct<S> {
 impl<S: SignatureTypes> Module for ReAct<S> {
     type Input = S::Input;
     type Output = WithTrajectory<S::Output>;
+    const REPORTS_CALLS: bool = true;
 
     async fn forward(&self, input: S::Input) -> Result<Self::Output, ModuleError> {
         let inputs = Example::from_serialize(&input)?;

@@ -22,6 +22,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use kestrel_lm::callback::{CallKind, observer};
+
 use crate::error::ModuleError;
 use crate::tool_schema::{args_schema_of, parse_args, validate_args};
 
@@ -125,6 +127,25 @@ impl Tool {
         Self::from_parts(name, desc.into(), args, false, Arc::new(run))
     }
 
+    /// A dynamic tool whose function's errors are already typed (kept as
+    /// they are, not wrapped in [`ModuleError::ToolFailed`]).
+    #[cfg(feature = "mcp")]
+    pub(crate) fn dynamic_typed_errors<F, Fut>(
+        name: impl Into<String>,
+        desc: impl Into<String>,
+        args: Map<String, Value>,
+        f: F,
+    ) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ModuleError>> + Send + 'static,
+    {
+        let run = move |raw: Map<String, Value>| -> BoxFuture<'static, Result<Value, ModuleError>> {
+            f(Value::Object(raw)).boxed()
+        };
+        Self::from_parts(name.into(), desc.into(), args, false, Arc::new(run))
+    }
+
     fn from_parts(name: String, desc: String, args: Map<String, Value>, extra_args: bool, run: Arc<ToolFn>) -> Self {
         Self { inner: Arc::new(ToolInner { name, desc, args, extra_args, run }) }
     }
@@ -169,8 +190,16 @@ impl Tool {
     }
 
     /// Check `args` as DSPy does, then run the tool. Returns the
-    /// observation as JSON.
+    /// observation as JSON. The callbacks in scope see a `tool` call named
+    /// after the tool (inputs: the arguments; outputs: the observation).
     pub async fn call(&self, args: Map<String, Value>) -> Result<Value, ModuleError> {
+        let Some(mut observer) = observer(CallKind::Tool) else { return self.call_unobserved(args).await };
+        observer.start(&self.inner.name, || Value::Object(args.clone()))?;
+        let result = observer.run(Box::pin(self.call_unobserved(args))).await;
+        observer.finish(result, Value::clone)
+    }
+
+    async fn call_unobserved(&self, args: Map<String, Value>) -> Result<Value, ModuleError> {
         validate_args(&self.inner.name, &self.inner.args, self.inner.extra_args, &args)?;
         (self.inner.run)(args).await
     }

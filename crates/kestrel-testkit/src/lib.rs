@@ -19,9 +19,13 @@
 //! - [`RagReaderLm`]: the offline LM of the multi-hop RAG example — reads
 //!   the retrieved passages in the prompt and answers by documented
 //!   word-overlap rules (a simulation of the plumbing, not a model).
+//! - [`mcp`] (feature `mcp`): a small MCP server (stdio and streamable HTTP)
+//!   for the MCP client's tests and example.
 //!
 //! It is a dev-dependency: nothing here reaches a network beyond loopback.
 
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod mock;
 mod rag_reader;
 mod rules;

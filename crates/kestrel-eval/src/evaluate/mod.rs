@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kestrel_core::Example;
+use kestrel_lm::callback::{CallKind, observer};
 use kestrel_lm::{Budget, Journal, track_usage, with_budget, with_journal};
 use kestrel_modules::Module;
 use tokio::sync::Semaphore;
@@ -225,8 +226,11 @@ impl Evaluate {
 
     /// Run `program` on every example and score it with `metric`.
     ///
-    /// Fails only on an empty devset; program and metric errors are counted
-    /// in the result.
+    /// Fails only on an empty devset (or on a callback's error under
+    /// [`kestrel_lm::CallbackErrorPolicy::Fail`]); program and metric errors
+    /// are counted in the result. The callbacks in scope see an `evaluate`
+    /// call (inputs: program type, metric name, devset size; outputs: score,
+    /// total, errors, metric).
     pub async fn run<M, F>(&self, program: &M, metric: &F) -> Result<EvaluationResult, EvalError>
     where
         M: Module + ?Sized,
@@ -235,6 +239,32 @@ impl Evaluate {
         if self.devset.is_empty() {
             return Err(EvalError::EmptyDevset);
         }
+        let Some(mut observer) = observer(CallKind::Evaluate) else {
+            return self.run_unobserved(program, metric).await;
+        };
+        observer.start("Evaluate", || {
+            serde_json::json!({
+                "program": std::any::type_name::<M>(),
+                "metric": metric.name(),
+                "devset": self.devset.len(),
+            })
+        })?;
+        let result = observer.run(self.run_unobserved(program, metric)).await;
+        observer.finish(result, |result| {
+            serde_json::json!({
+                "score": result.score,
+                "total": result.total,
+                "errors": result.errors,
+                "metric": result.metric_name,
+            })
+        })
+    }
+
+    async fn run_unobserved<M, F>(&self, program: &M, metric: &F) -> Result<EvaluationResult, EvalError>
+    where
+        M: Module + ?Sized,
+        F: Metric + ?Sized,
+    {
         let started = Instant::now();
         let drive = run::drive(self, program, metric);
         let drive = async {

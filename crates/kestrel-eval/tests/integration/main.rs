@@ -4,6 +4,7 @@
 
 mod dataset;
 mod evaluate_budget;
+mod evaluate_callbacks;
 mod evaluate_cancel;
 mod evaluate_concurrency;
 mod evaluate_journal;

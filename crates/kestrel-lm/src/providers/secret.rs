@@ -70,7 +70,8 @@ pub(crate) fn redact(error: LmError, key: Option<&str>) -> LmError {
         | LmError::NoRetriever
         | LmError::BudgetExhausted(_)
         | LmError::Parse(_)
-        | LmError::Core(_)) => other,
+        | LmError::Core(_)
+        | LmError::Callback(_)) => other,
     }
 }
 

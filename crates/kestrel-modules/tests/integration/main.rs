@@ -8,6 +8,7 @@ mod fixture_support;
 
 mod best_of_n;
 mod call_example;
+mod callbacks;
 #[cfg(feature = "code")]
 mod code;
 mod inference_fixtures;

@@ -168,4 +168,15 @@ fn public_types_are_send_and_sync() {
     check::<kestrel::modules::StreamListener>();
     check::<kestrel::modules::StreamOptions>();
     check::<kestrel::modules::ProgramStream<'static>>();
+    check::<kestrel::lm::Callbacks>();
+    check::<kestrel::lm::CallbackError>();
+    check::<kestrel::lm::CallbackErrorPolicy>();
+    check::<kestrel::lm::CallKind>();
+    check::<kestrel::lm::CallId>();
+    check::<kestrel::lm::CallStart<'static>>();
+    check::<kestrel::lm::CallEnd<'static>>();
+    check::<kestrel::lm::callback::Observer>();
+    check::<std::sync::Arc<dyn kestrel::lm::Callback>>();
+    #[cfg(feature = "mcp")]
+    check::<kestrel::modules::McpClient>();
 }
