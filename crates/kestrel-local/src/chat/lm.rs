@@ -55,6 +55,11 @@ pub struct LocalLmOptions {
     /// the file's and greedy replies can differ from llama.cpp's or from
     /// this engine's without it.
     pub requantize_q8: bool,
+    /// Run the weight matrices through candle's `QMatMul` instead of the
+    /// engine's own weight-stationary kernels (default off). Both give the
+    /// same outputs (the kernels mirror candle's arithmetic); this exists to
+    /// measure one against the other (docs/PERFORMANCE.md, "Local models").
+    pub candle_kernels: bool,
 }
 
 impl Default for LocalLmOptions {
@@ -65,6 +70,7 @@ impl Default for LocalLmOptions {
             max_sequences: 16,
             constrained: true,
             requantize_q8: false,
+            candle_kernels: false,
         }
     }
 }
@@ -95,6 +101,13 @@ impl LocalLmOptions {
     #[must_use]
     pub fn requantize_q8(mut self, on: bool) -> Self {
         self.requantize_q8 = on;
+        self
+    }
+
+    /// Sets [`Self::candle_kernels`].
+    #[must_use]
+    pub fn candle_kernels(mut self, on: bool) -> Self {
+        self.candle_kernels = on;
         self
     }
 
@@ -181,7 +194,7 @@ impl LocalLm {
         let bos = file.opt_u32("tokenizer.ggml.bos_token_id")?;
         let add_bos = file.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
         let byte_level = file.opt_str("tokenizer.ggml.model")?.unwrap_or("gpt2") == "gpt2";
-        let loaded = Model::load(&mut file, options.requantize_q8)?;
+        let loaded = Model::load(&mut file, options.requantize_q8, !options.candle_kernels)?;
         let vocab = Vocab::from_gguf(&pieces, &types, eos, byte_level, loaded.config().vocab_size)
             .map_err(|error| invalid(&file_path, error.to_string()))?;
         let token_text = |id: Option<u32>| id.and_then(|id| pieces.get(id as usize)).cloned().unwrap_or_default();

@@ -1,0 +1,125 @@
+//! Activation rows quantized to 8 bits per value, the way candle 0.9
+//! (and ggml) does before a quantized dot product: `Q8_0` (32 values, one
+//! f16 scale), `Q8_1` (the same plus the scaled sum, for formats with a
+//! minimum) and `Q8_K` (256 values, an f32 scale and sums of 16). The
+//! rounding mirrors candle's `from_float` step by step, so that our kernels
+//! see the very integers candle's do.
+
+use half::f16;
+
+/// 32 activations as `round(x / d)` with `d = amax / 127` (f16-rounded).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ActQ8_0 {
+    /// The block scale, already rounded through f16.
+    pub(crate) d: f32,
+    /// The quantized values.
+    pub(crate) qs: [i8; 32],
+}
+
+/// [`ActQ8_0`] plus `s = sum(qs) * d` (f16-rounded), for Q4_1/Q5_1 weights.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ActQ8_1 {
+    /// The block scale, already rounded through f16.
+    pub(crate) d: f32,
+    /// The scaled sum of the quantized values, rounded through f16.
+    pub(crate) s: f32,
+    /// The quantized values.
+    pub(crate) qs: [i8; 32],
+}
+
+/// 256 activations scaled by `-128 / max` (f32 scale) with the sums of
+/// each 16 values, for the k-quant weight formats.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ActQ8K {
+    /// The block scale.
+    pub(crate) d: f32,
+    /// The quantized values.
+    pub(crate) qs: [i8; 256],
+    /// Sums of each 16 consecutive quantized values.
+    pub(crate) bsums: [i16; 16],
+}
+
+/// An activation block type: quantized from `N` floats.
+pub(crate) trait ActBlock: Copy + Send + Sync {
+    /// Values per block.
+    const N: usize;
+    /// The all-zero block.
+    const ZERO: Self;
+    /// Quantizes `xs` (exactly `Self::N` values).
+    fn quantize(xs: &[f32]) -> Self;
+}
+
+/// `amax / 127` and its inverse (0 for an all-zero block), as candle.
+fn scale_127(xs: &[f32]) -> (f32, f32) {
+    let amax = xs.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let d = amax / 127.0;
+    (d, if d != 0.0 { 1.0 / d } else { 0.0 })
+}
+
+impl ActBlock for ActQ8_0 {
+    const N: usize = 32;
+    const ZERO: Self = Self { d: 0.0, qs: [0; 32] };
+
+    fn quantize(xs: &[f32]) -> Self {
+        let (d, id) = scale_127(xs);
+        let mut qs = [0i8; 32];
+        for (q, &x) in qs.iter_mut().zip(xs) {
+            *q = (x * id).round() as i8;
+        }
+        Self { d: f16::from_f32(d).to_f32(), qs }
+    }
+}
+
+impl ActBlock for ActQ8_1 {
+    const N: usize = 32;
+    const ZERO: Self = Self { d: 0.0, s: 0.0, qs: [0; 32] };
+
+    fn quantize(xs: &[f32]) -> Self {
+        let (d, id) = scale_127(xs);
+        let d16 = f16::from_f32(d);
+        let mut qs = [0i8; 32];
+        let mut sum = 0i32;
+        for j in 0..16 {
+            qs[j] = (xs[j] * id).round() as i8;
+            qs[j + 16] = (xs[j + 16] * id).round() as i8;
+            sum += i32::from(qs[j]) + i32::from(qs[j + 16]);
+        }
+        let s = f16::from_f32(sum as f32) * d16;
+        Self { d: d16.to_f32(), s: s.to_f32(), qs }
+    }
+}
+
+impl ActBlock for ActQ8K {
+    const N: usize = 256;
+    const ZERO: Self = Self { d: 0.0, qs: [0; 256], bsums: [0; 16] };
+
+    fn quantize(xs: &[f32]) -> Self {
+        let (mut max, mut amax) = (0f32, 0f32);
+        for &x in xs {
+            if amax < x.abs() {
+                amax = x.abs();
+                max = x;
+            }
+        }
+        if amax == 0.0 {
+            return Self::ZERO;
+        }
+        let iscale = -128f32 / max;
+        let mut qs = [0i8; 256];
+        for (q, &x) in qs.iter_mut().zip(xs) {
+            *q = (iscale * x).round().min(127.0) as i8;
+        }
+        let mut bsums = [0i16; 16];
+        for (sum, chunk) in bsums.iter_mut().zip(qs.chunks_exact(16)) {
+            *sum = chunk.iter().map(|&q| i32::from(q)).sum::<i32>() as i16;
+        }
+        Self { d: 1.0 / iscale, qs, bsums }
+    }
+}
+
+/// Quantizes `m` rows of `k` values (`k` a multiple of `A::N`) into
+/// `m * k / A::N` blocks, row after row.
+pub(crate) fn quantize_rows<A: ActBlock>(xs: &[f32], out: &mut Vec<A>) {
+    out.clear();
+    out.extend(xs.chunks_exact(A::N).map(A::quantize));
+}
