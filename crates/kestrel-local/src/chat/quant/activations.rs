@@ -1,7 +1,7 @@
 //! Activation rows quantized to 8 bits per value, the way candle 0.9
 //! (and ggml) does before a quantized dot product: `Q8_0` (32 values, one
-//! f16 scale), `Q8_1` (the same plus the scaled sum, for formats with a
-//! minimum) and `Q8_K` (256 values, an f32 scale and sums of 16). The
+//! f16 scale) and `Q8_1` (the same plus the scaled sum, for formats with a
+//! minimum). The
 //! rounding mirrors candle's `from_float` step by step, so that our kernels
 //! see the very integers candle's do.
 
@@ -25,18 +25,6 @@ pub(crate) struct ActQ8_1 {
     pub(crate) s: f32,
     /// The quantized values.
     pub(crate) qs: [i8; 32],
-}
-
-/// 256 activations scaled by `-128 / max` (f32 scale) with the sums of
-/// each 16 values, for the k-quant weight formats.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ActQ8K {
-    /// The block scale.
-    pub(crate) d: f32,
-    /// The quantized values.
-    pub(crate) qs: [i8; 256],
-    /// Sums of each 16 consecutive quantized values.
-    pub(crate) bsums: [i16; 16],
 }
 
 /// An activation block type: quantized from `N` floats.
@@ -86,34 +74,6 @@ impl ActBlock for ActQ8_1 {
         }
         let s = f16::from_f32(sum as f32) * d16;
         Self { d: d16.to_f32(), s: s.to_f32(), qs }
-    }
-}
-
-impl ActBlock for ActQ8K {
-    const N: usize = 256;
-    const ZERO: Self = Self { d: 0.0, qs: [0; 256], bsums: [0; 16] };
-
-    fn quantize(xs: &[f32]) -> Self {
-        let (mut max, mut amax) = (0f32, 0f32);
-        for &x in xs {
-            if amax < x.abs() {
-                amax = x.abs();
-                max = x;
-            }
-        }
-        if amax == 0.0 {
-            return Self::ZERO;
-        }
-        let iscale = -128f32 / max;
-        let mut qs = [0i8; 256];
-        for (q, &x) in qs.iter_mut().zip(xs) {
-            *q = (iscale * x).round().min(127.0) as i8;
-        }
-        let mut bsums = [0i16; 16];
-        for (sum, chunk) in bsums.iter_mut().zip(qs.chunks_exact(16)) {
-            *sum = chunk.iter().map(|&q| i32::from(q)).sum::<i32>() as i16;
-        }
-        Self { d: 1.0 / iscale, qs, bsums }
     }
 }
 

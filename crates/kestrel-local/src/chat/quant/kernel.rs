@@ -14,12 +14,18 @@
 use rayon::prelude::*;
 
 use super::activations::{ActBlock, quantize_rows};
-use super::formats::{Acc, Format};
+use super::formats::Format;
 
-/// Activation rows that share one unpacking of a weight block.
-const ROW_TILE: usize = 16;
+/// Activation rows that share one unpacking of a weight block (the batch
+/// is padded with zero rows to a multiple, so that the tile loops have
+/// constant bounds and their sums stay in registers).
+const ROW_TILE: usize = 4;
 
-/// Outputs (weight rows) per rayon task.
+/// Weight rows unpacked and dotted side by side: independent sums for the
+/// CPU to overlap (one decoding row would otherwise wait on one chain).
+const COLS: usize = 4;
+
+/// Outputs (weight rows) per rayon task (a multiple of [`COLS`]).
 const OUTPUTS_PER_TASK: usize = 32;
 
 /// Computes `out[r * n + j] = x[r] · w[j]` for `m = x.len() / k` rows.
@@ -29,28 +35,53 @@ pub(crate) fn matmul<F: Format>(weights: &[u8], n: usize, k: usize, x: &[f32], o
     let blocks = k / F::Act::N;
     let m = x.len() / k;
     let row_bytes = blocks * F::BYTES;
-    let mut acts = Vec::with_capacity(m * blocks);
+    let tiles = m.div_ceil(ROW_TILE);
+    let mut acts = Vec::with_capacity(tiles * ROW_TILE * blocks);
     quantize_rows::<F::Act>(x, &mut acts);
+    acts.resize(tiles * ROW_TILE * blocks, <F::Act as ActBlock>::ZERO);
     // Outputs transposed (`[j][r]`) so that each task owns a contiguous slice.
     let mut transposed = vec![0f32; n * m];
     transposed.par_chunks_mut(OUTPUTS_PER_TASK * m).enumerate().for_each(|(task, chunk)| {
-        let first = task * OUTPUTS_PER_TASK;
-        let mut unpacked = F::EMPTY;
-        let mut accs = [Acc::default(); ROW_TILE];
-        for (offset, outputs) in chunk.chunks_mut(m).enumerate() {
-            let row = &weights[(first + offset) * row_bytes..][..row_bytes];
-            for tile in 0..m.div_ceil(ROW_TILE) {
-                let rows = tile * ROW_TILE..((tile + 1) * ROW_TILE).min(m);
-                let accs = &mut accs[..rows.len()];
-                accs.fill(Acc::default());
-                for (b, bytes) in row.chunks_exact(F::BYTES).enumerate() {
-                    F::unpack(bytes, &mut unpacked);
-                    for (acc, r) in accs.iter_mut().zip(rows.clone()) {
-                        F::accumulate(&unpacked, &acts[r * blocks + b], acc);
+        let mut unpacked = [F::EMPTY; COLS];
+        for (group, outputs) in chunk.chunks_mut(COLS * m).enumerate() {
+            let first = task * OUTPUTS_PER_TASK + group * COLS;
+            let cols = outputs.len() / m;
+            let rows_of: [&[u8]; COLS] = std::array::from_fn(|c| {
+                let j = first + c.min(cols - 1);
+                &weights[j * row_bytes..][..row_bytes]
+            });
+            if m == 1 {
+                // One row (single-stream decode): the sums stay in registers.
+                let mut sums = [0f32; COLS];
+                for (b, act) in acts[..blocks].iter().enumerate() {
+                    for (unpacked, row) in unpacked.iter_mut().zip(&rows_of) {
+                        F::unpack(&row[b * F::BYTES..][..F::BYTES], unpacked);
+                    }
+                    for (sum, unpacked) in sums.iter_mut().zip(&unpacked) {
+                        F::accumulate(unpacked, act, sum);
                     }
                 }
-                for (slot, acc) in outputs[rows].iter_mut().zip(accs.iter()) {
-                    *slot = F::finish(acc);
+                outputs.copy_from_slice(&sums[..cols]);
+                continue;
+            }
+            for tile in 0..tiles {
+                let first_row = tile * ROW_TILE;
+                let mut sums = [[0f32; COLS]; ROW_TILE];
+                for b in 0..blocks {
+                    for (unpacked, row) in unpacked.iter_mut().zip(&rows_of) {
+                        F::unpack(&row[b * F::BYTES..][..F::BYTES], unpacked);
+                    }
+                    for (t, sums) in sums.iter_mut().enumerate() {
+                        let act = &acts[(first_row + t) * blocks + b];
+                        for (sum, unpacked) in sums.iter_mut().zip(&unpacked) {
+                            F::accumulate(unpacked, act, sum);
+                        }
+                    }
+                }
+                for (t, sums) in sums.iter().enumerate().take(m - first_row) {
+                    for (c, &sum) in sums.iter().enumerate().take(cols) {
+                        outputs[c * m + first_row + t] = sum;
+                    }
                 }
             }
         }
