@@ -45,6 +45,8 @@ run_all() {
     for model in $MODELS; do
         for requantize in $REQUANTIZE; do
           for kernels in $KERNELS; do
+            # requantized weights are all Q8_0: both kernel settings run candle's
+            if [ "$kernels" = candle ] && [ "$requantize" = 1 ]; then continue; fi
             load=$(cut -d' ' -f1 /proc/loadavg)
             RAYON_NUM_THREADS=$THREADS KESTREL_BENCH_MODELS=local/$model KESTREL_BENCH_TOKENS=$TOKENS \
                 KESTREL_BENCH_REQUANTIZE=$requantize KESTREL_BENCH_CANDLE_KERNELS=$([ "$kernels" = candle ] && echo 1 || echo 0) \
