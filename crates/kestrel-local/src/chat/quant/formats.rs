@@ -65,9 +65,9 @@ impl Format for Q4_1 {
         out.d = half(bytes, 0);
         out.m = half(bytes, 2);
         let qs = &bytes[4..20];
-        for j in 0..16 {
-            out.q[j] = (qs[j] & 0x0F) as i8;
-            out.q[j + 16] = (qs[j] >> 4) as i8;
+        for (j, &byte) in qs.iter().enumerate() {
+            out.q[j] = (byte & 0x0F) as i8;
+            out.q[j + 16] = (byte >> 4) as i8;
         }
     }
 
@@ -93,11 +93,11 @@ impl Format for Q5_0 {
         out.d = half(bytes, 0);
         let qh = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
         let qs = &bytes[6..22];
-        for j in 0..16 {
+        for (j, &byte) in qs.iter().enumerate() {
             let h0 = (((qh >> j) & 1) << 4) as u8;
             let h1 = (((qh >> (j + 16)) & 1) << 4) as u8;
-            out.q[j] = ((qs[j] & 0x0F) | h0) as i8 - 16;
-            out.q[j + 16] = ((qs[j] >> 4) | h1) as i8 - 16;
+            out.q[j] = ((byte & 0x0F) | h0) as i8 - 16;
+            out.q[j + 16] = ((byte >> 4) | h1) as i8 - 16;
         }
     }
 
