@@ -49,8 +49,9 @@ pub struct LocalLmOptions {
     /// Convert, at load time, the weight matrices stored in block formats
     /// for which candle has no SIMD dot product (Q4_1, Q5_0, Q5_1: every
     /// matrix of SmolLM2-135M's Q4_1 file, 133 of Qwen2.5-0.5B Q4_K_M's)
-    /// to Q8_0, which has one (default off). Faster (see
-    /// docs/PERFORMANCE.md, "Local models"), but the weights are re-rounded
+    /// to Q8_0, which has one (default off). Faster for Qwen2.5-0.5B's
+    /// single stream (see docs/PERFORMANCE.md, "Local models"; for Q4_1 the
+    /// engine's own kernel is now cheaper), but the weights are re-rounded
     /// to 8 bits per 32-weight block, so the arithmetic is no longer exactly
     /// the file's and greedy replies can differ from llama.cpp's or from
     /// this engine's without it.
