@@ -12,7 +12,9 @@
 # missing: Kestrel only), MODELS (default "smollm2 qwen2.5-0.5b"), THREADS
 # (default 2: llama.cpp's n_threads and Kestrel's RAYON_NUM_THREADS),
 # TOKENS (default 128), REQUANTIZE (default "0 1": Kestrel with the file's
-# weights, then with LocalLmOptions::requantize_q8), KESTREL_MODEL_DIR (default ~/.cache/kestrel/models),
+# weights, then with LocalLmOptions::requantize_q8), KERNELS (default "own": the
+# engine's own matmul kernels; "own candle" also runs candle's QMatMul,
+# LocalLmOptions::candle_kernels, for comparison), KESTREL_MODEL_DIR (default ~/.cache/kestrel/models),
 # OUT (default target/local-speed/results.jsonl), LOCK (default /work/bench.lock).
 set -euo pipefail
 
@@ -21,6 +23,7 @@ MODELS=${MODELS:-smollm2 qwen2.5-0.5b}
 THREADS=${THREADS:-2}
 TOKENS=${TOKENS:-128}
 REQUANTIZE=${REQUANTIZE:-0 1}
+KERNELS=${KERNELS:-own}
 MODEL_DIR=${KESTREL_MODEL_DIR:-$HOME/.cache/kestrel/models}
 OUT=${OUT:-$ROOT/target/local-speed/results.jsonl}
 LOCK=${LOCK:-/work/bench.lock}
@@ -41,13 +44,17 @@ run_all() {
     stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     for model in $MODELS; do
         for requantize in $REQUANTIZE; do
+          for kernels in $KERNELS; do
+            # requantized weights are all Q8_0: both kernel settings run candle's
+            if [ "$kernels" = candle ] && [ "$requantize" = 1 ]; then continue; fi
             load=$(cut -d' ' -f1 /proc/loadavg)
             RAYON_NUM_THREADS=$THREADS KESTREL_BENCH_MODELS=local/$model KESTREL_BENCH_TOKENS=$TOKENS \
-                KESTREL_BENCH_REQUANTIZE=$requantize \
+                KESTREL_BENCH_REQUANTIZE=$requantize KESTREL_BENCH_CANDLE_KERNELS=$([ "$kernels" = candle ] && echo 1 || echo 0) \
                 cargo test --release -q -p kestrel-local --features full --test chat -- --ignored --exact \
                 real_models::engine_speed_figures --nocapture 2>/dev/null \
                 | sed -n 's/^RESULT //p' \
                 | python3 -c "import json,sys; [print(json.dumps({**json.loads(l), 'at': '$stamp', 'load_before': $load, 'rayon_threads': $THREADS})) for l in sys.stdin]"
+          done
         done
         if [ -n "$LLAMA_PY" ] && "$LLAMA_PY" -c 'import llama_cpp' 2>/dev/null; then
             gguf=$(ls "$MODEL_DIR/$model"/*.gguf | head -n 1)
@@ -64,5 +71,5 @@ run_all() {
 }
 
 export -f run_all
-export MODELS THREADS TOKENS REQUANTIZE MODEL_DIR LLAMA_PY
+export MODELS THREADS TOKENS REQUANTIZE KERNELS MODEL_DIR LLAMA_PY
 locked bash -c run_all | tee -a "$OUT"

@@ -49,12 +49,18 @@ pub struct LocalLmOptions {
     /// Convert, at load time, the weight matrices stored in block formats
     /// for which candle has no SIMD dot product (Q4_1, Q5_0, Q5_1: every
     /// matrix of SmolLM2-135M's Q4_1 file, 133 of Qwen2.5-0.5B Q4_K_M's)
-    /// to Q8_0, which has one (default off). Faster (see
-    /// docs/PERFORMANCE.md, "Local models"), but the weights are re-rounded
+    /// to Q8_0, which has one (default off). Faster for Qwen2.5-0.5B's
+    /// single stream (see docs/PERFORMANCE.md, "Local models"; for Q4_1 the
+    /// engine's own kernel is now cheaper), but the weights are re-rounded
     /// to 8 bits per 32-weight block, so the arithmetic is no longer exactly
     /// the file's and greedy replies can differ from llama.cpp's or from
     /// this engine's without it.
     pub requantize_q8: bool,
+    /// Run the weight matrices through candle's `QMatMul` instead of the
+    /// engine's own weight-stationary kernels (default off). Both give the
+    /// same outputs (the kernels mirror candle's arithmetic); this exists to
+    /// measure one against the other (docs/PERFORMANCE.md, "Local models").
+    pub candle_kernels: bool,
 }
 
 impl Default for LocalLmOptions {
@@ -65,6 +71,7 @@ impl Default for LocalLmOptions {
             max_sequences: 16,
             constrained: true,
             requantize_q8: false,
+            candle_kernels: false,
         }
     }
 }
@@ -95,6 +102,13 @@ impl LocalLmOptions {
     #[must_use]
     pub fn requantize_q8(mut self, on: bool) -> Self {
         self.requantize_q8 = on;
+        self
+    }
+
+    /// Sets [`Self::candle_kernels`].
+    #[must_use]
+    pub fn candle_kernels(mut self, on: bool) -> Self {
+        self.candle_kernels = on;
         self
     }
 
@@ -181,7 +195,7 @@ impl LocalLm {
         let bos = file.opt_u32("tokenizer.ggml.bos_token_id")?;
         let add_bos = file.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
         let byte_level = file.opt_str("tokenizer.ggml.model")?.unwrap_or("gpt2") == "gpt2";
-        let loaded = Model::load(&mut file, options.requantize_q8)?;
+        let loaded = Model::load(&mut file, options.requantize_q8, !options.candle_kernels)?;
         let vocab = Vocab::from_gguf(&pieces, &types, eos, byte_level, loaded.config().vocab_size)
             .map_err(|error| invalid(&file_path, error.to_string()))?;
         let token_text = |id: Option<u32>| id.and_then(|id| pieces.get(id as usize)).cloned().unwrap_or_default();

@@ -4,7 +4,8 @@
 //! - `gguf.rs` — reading the file (header checked before candle parses it).
 //! - `model.rs` — the forward pass over a ragged batch; `attention.rs` —
 //!   rotary embeddings and causal attention on plain slices; `kv_cache.rs` —
-//!   one sequence's keys and values.
+//!   one sequence's keys and values; `quant/` — the engine's own
+//!   weight-stationary quantized matmul (candle's as the fallback).
 //! - `tokenizer.rs` — the tokenizer (tokenizer.json, or built from the
 //!   GGUF metadata); `template.rs` — the Jinja chat template;
 //!   [`vocab`] — token bytes for detokenizing and constraints.
@@ -19,6 +20,7 @@ mod kv_cache;
 mod lm;
 mod model;
 mod prefix_cache;
+mod quant;
 mod sampler;
 mod template;
 mod tokenizer;

@@ -5,12 +5,15 @@
 //! any number of sequences, each with any number of new tokens — through
 //! every matmul at once, attention per sequence.
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use std::sync::Arc;
+
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 
 use super::attention::{Heads, Rope, RopeStyle, attend};
 use super::gguf::{GgufFile, invalid};
 use super::kv_cache::KvCache;
+use super::quant::Linear;
 use crate::LocalError;
 
 /// The largest context the rotary tables are built for.
@@ -91,17 +94,17 @@ impl ModelConfig {
 #[derive(Debug)]
 struct Layer {
     attn_norm: Tensor,
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
     bq: Option<Tensor>,
     bk: Option<Tensor>,
     bv: Option<Tensor>,
-    wo: QMatMul,
+    wo: Linear,
     ffn_norm: Tensor,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
 }
 
 /// The weights of one model.
@@ -111,7 +114,7 @@ pub(crate) struct Model {
     embed: Tensor,
     layers: Vec<Layer>,
     norm: Tensor,
-    output: QMatMul,
+    output: Linear,
     rope: Rope,
 }
 
@@ -126,27 +129,31 @@ pub(crate) struct SeqStep<'a> {
 impl Model {
     /// Loads the weights of a GGUF file. With `requantize`, matrices in a
     /// block format that candle has no SIMD dot product for
-    /// ([`needs_requantize`]) are converted to Q8_0 once, here.
-    pub(crate) fn load(file: &mut GgufFile, requantize: bool) -> Result<Self, LocalError> {
+    /// ([`needs_requantize`]) are converted to Q8_0 once, here. With
+    /// `own_kernels`, the matrices run through the engine's own
+    /// weight-stationary kernels ([`Linear`]) instead of candle's `QMatMul`.
+    pub(crate) fn load(file: &mut GgufFile, requantize: bool, own_kernels: bool) -> Result<Self, LocalError> {
         let config = ModelConfig::read(file)?;
         let path = file.path().to_owned();
         let candle = |error: candle_core::Error| invalid(&path, error.to_string());
-        let embed_q = std::sync::Arc::new(file.tensor("token_embd.weight")?);
+        let embed_q = Arc::new(file.tensor("token_embd.weight")?);
         let embed = embed_q.dequantize(&Device::Cpu).map_err(candle)?;
         let output = if file.has_tensor("output.weight") {
-            QMatMul::from_qtensor(file.tensor("output.weight")?).map_err(candle)?
+            Linear::new(Arc::new(file.tensor("output.weight")?), own_kernels).map_err(candle)?
         } else {
-            QMatMul::from_arc(embed_q).map_err(candle)?
+            Linear::new(embed_q, own_kernels).map_err(candle)?
         };
         let norm = dense(file, "output_norm.weight")?;
         let bias = config.architecture == Architecture::Qwen2;
         let mut layers = Vec::with_capacity(config.layers);
         for i in 0..config.layers {
             let name = |part: &str| format!("blk.{i}.{part}");
-            let mut matmul = |part: &str| -> Result<QMatMul, LocalError> {
+            let mut matmul = |part: &str| -> Result<Linear, LocalError> {
                 let tensor: QTensor = file.tensor(&name(part))?;
                 let tensor = if requantize && needs_requantize(&tensor) { to_q8_0(&tensor) } else { Ok(tensor) };
-                tensor.and_then(QMatMul::from_qtensor).map_err(|error| invalid(&path, error.to_string()))
+                tensor
+                    .and_then(|tensor| Linear::new(Arc::new(tensor), own_kernels))
+                    .map_err(|error| invalid(&path, error.to_string()))
             };
             let wq = matmul("attn_q.weight")?;
             let wk = matmul("attn_k.weight")?;
@@ -225,7 +232,7 @@ impl Model {
         let mut x = self.embed.index_select(&ids, 0)?;
         for (l, layer) in self.layers.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.config.rms_eps)?;
-            let project = |w: &QMatMul, b: &Option<Tensor>| -> candle_core::Result<Vec<f32>> {
+            let project = |w: &Linear, b: &Option<Tensor>| -> candle_core::Result<Vec<f32>> {
                 let y = h.apply(w)?;
                 let y = match b {
                     Some(b) => y.broadcast_add(b)?,

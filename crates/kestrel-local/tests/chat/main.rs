@@ -156,6 +156,30 @@ async fn concurrent_requests_decode_together_with_the_sequential_output() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn own_kernels_decode_the_tokens_of_candles_kernels() {
+    // The tiny model's Q4_1 and Q5_0 matrices run through the engine's own
+    // kernels by default and through candle's QMatMul with `candle_kernels`.
+    let dir = TempDir::new().unwrap();
+    for architecture in ["llama", "qwen2"] {
+        let own = load(&dir, architecture, LocalLmOptions::default());
+        let candle = load(&dir, architecture, LocalLmOptions::default().candle_kernels(true));
+        let users = ["hello", "world", "hello world", "a much longer question about the world"];
+        let together: Vec<_> = users
+            .iter()
+            .map(|user| {
+                let own = own.clone();
+                let request = request(user, 24);
+                tokio::spawn(async move { own.call(request).await.unwrap().completions })
+            })
+            .collect();
+        for (user, batched) in users.iter().zip(together) {
+            let expected = candle.call(request(user, 24)).await.unwrap().completions;
+            assert_eq!(batched.await.unwrap(), expected, "{architecture}: {user}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_prefix_cache_hit_gives_the_cold_output() {
     let dir = TempDir::new().unwrap();

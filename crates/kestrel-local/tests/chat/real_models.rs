@@ -160,7 +160,9 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// 3 runs are those of `benches/local/llama_speed.py`.
 /// `KESTREL_BENCH_MODELS` (comma-separated model strings),
 /// `KESTREL_BENCH_TOKENS` (default 128) and `KESTREL_BENCH_REQUANTIZE=1`
-/// (`LocalLmOptions::requantize_q8`) change what is measured.
+/// (`LocalLmOptions::requantize_q8`) and `KESTREL_BENCH_CANDLE_KERNELS=1`
+/// (`LocalLmOptions::candle_kernels`: candle's matmul instead of ours)
+/// change what is measured.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs the real models (cargo xtask fetch-models); a benchmark: run in release"]
 async fn engine_speed_figures() {
@@ -169,9 +171,10 @@ async fn engine_speed_figures() {
         .unwrap_or_else(|_| vec![SMOLLM2.to_owned(), QWEN.to_owned()]);
     let decode_tokens: u32 = std::env::var("KESTREL_BENCH_TOKENS").ok().and_then(|v| v.parse().ok()).unwrap_or(128);
     let requantize = std::env::var("KESTREL_BENCH_REQUANTIZE").is_ok_and(|v| v == "1");
+    let candle_kernels = std::env::var("KESTREL_BENCH_CANDLE_KERNELS").is_ok_and(|v| v == "1");
     let repeats = 3;
     for model in models {
-        let options = LocalLmOptions::default().requantize_q8(requantize);
+        let options = LocalLmOptions::default().requantize_q8(requantize).candle_kernels(candle_kernels);
         let lm = load(&model, options.clone().prefix_cache_bytes(0));
         let mut system = SYSTEM_SENTENCE.to_owned();
         while lm.tokenizer().encode(system.as_str(), false).unwrap().len() < 500 {
@@ -240,6 +243,7 @@ async fn engine_speed_figures() {
             "side": "kestrel",
             "model": model,
             "requantize_q8": requantize,
+            "kernels": if candle_kernels { "candle" } else { "own" },
             "threads": std::thread::available_parallelism().map_or(0, |n| n.get()),
             "tokens": decode_tokens,
             "single_tokens": produced_single,

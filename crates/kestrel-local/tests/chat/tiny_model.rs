@@ -1,4 +1,4 @@
-//! A tiny GGUF chat model written by the tests: random Q8_0 weights
+//! A tiny GGUF chat model written by the tests: random Q8_0, Q5_0 and Q4_1 weights
 //! (llama or qwen2 layout), a byte-level BPE vocabulary with a few merges,
 //! ChatML special tokens and a chat template in the metadata.
 
@@ -50,7 +50,11 @@ fn random(shape: (usize, usize), seed: u64, scale: f32) -> Tensor {
 }
 
 fn q8(t: &Tensor) -> QTensor {
-    QTensor::quantize(t, GgmlDType::Q8_0).unwrap()
+    quantize(t, GgmlDType::Q8_0)
+}
+
+fn quantize(t: &Tensor, dtype: GgmlDType) -> QTensor {
+    QTensor::quantize(t, dtype).unwrap()
 }
 
 fn f32_vec(values: Vec<f32>) -> QTensor {
@@ -73,12 +77,13 @@ pub fn write_tiny_model(dir: &Path, architecture: &str) -> PathBuf {
         let name = |part: &str| format!("blk.{l}.{part}");
         tensors.push((name("attn_norm.weight"), f32_vec(vec![1.0; HIDDEN])));
         tensors.push((name("ffn_norm.weight"), f32_vec(vec![1.0; HIDDEN])));
-        tensors.push((name("attn_q.weight"), q8(&random((HIDDEN, HIDDEN), seed, 0.5))));
+        // Q5_0 and Q4_1 (the engine's own kernels) as in Qwen2.5-0.5B's and SmolLM2's files.
+        tensors.push((name("attn_q.weight"), quantize(&random((HIDDEN, HIDDEN), seed, 0.5), GgmlDType::Q5_0)));
         tensors.push((name("attn_k.weight"), q8(&random((kv, HIDDEN), seed + 1, 0.5))));
         tensors.push((name("attn_v.weight"), q8(&random((kv, HIDDEN), seed + 2, 0.5))));
-        tensors.push((name("attn_output.weight"), q8(&random((HIDDEN, HIDDEN), seed + 3, 0.3))));
-        tensors.push((name("ffn_gate.weight"), q8(&random((FFN, HIDDEN), seed + 4, 0.3))));
-        tensors.push((name("ffn_up.weight"), q8(&random((FFN, HIDDEN), seed + 5, 0.3))));
+        tensors.push((name("attn_output.weight"), quantize(&random((HIDDEN, HIDDEN), seed + 3, 0.3), GgmlDType::Q5_0)));
+        tensors.push((name("ffn_gate.weight"), quantize(&random((FFN, HIDDEN), seed + 4, 0.3), GgmlDType::Q4_1)));
+        tensors.push((name("ffn_up.weight"), quantize(&random((FFN, HIDDEN), seed + 5, 0.3), GgmlDType::Q4_1)));
         tensors.push((name("ffn_down.weight"), q8(&random((HIDDEN, FFN), seed + 6, 0.3))));
         if architecture == "qwen2" {
             let bias = |n: usize, s: u64| f32_vec(random((1, n), s, 0.1).flatten_all().unwrap().to_vec1().unwrap());
