@@ -8,6 +8,8 @@
 
 #[cfg(feature = "constrained")]
 mod constrained;
+#[cfg(feature = "finetune")]
+mod finetune;
 mod real_models;
 mod tiny_model;
 
