@@ -10,6 +10,8 @@
 mod constrained;
 #[cfg(feature = "finetune")]
 mod finetune;
+#[cfg(feature = "finetune")]
+mod finetune_bench;
 mod real_models;
 mod tiny_model;
 
