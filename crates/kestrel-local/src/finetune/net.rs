@@ -117,7 +117,7 @@ impl LoraNet {
         let device = Device::Cpu;
         let config = &self.dense.config;
         let heads = config.heads;
-        let eps = f64::from(config.rms_eps);
+        let eps = config.rms_eps;
         let input = Tensor::from_vec(ids.to_vec(), t, &device)?;
         let mut x = self.dense.embed.index_select(&input, 0)?;
         let mask: Vec<f32> = (0..t * t).map(|i| if i % t > i / t { f32::NEG_INFINITY } else { 0.0 }).collect();
@@ -125,7 +125,7 @@ impl LoraNet {
         let cos = self.cos.narrow(0, 0, t)?;
         let sin = self.sin.narrow(0, 0, t)?;
         for (layer, lora) in self.dense.layers.iter().zip(&self.lora) {
-            let h = candle_nn::ops::rms_norm_slow(&x, &layer.attn_norm, eps as f32)?;
+            let h = candle_nn::ops::rms_norm_slow(&x, &layer.attn_norm, eps)?;
             let project = |module: usize, x: &Tensor, rng: &mut Option<&mut Rng>| -> candle_core::Result<Tensor> {
                 let mut y = x.matmul(&layer.weights[module].t()?)?;
                 if let Some(bias) = layer.biases.get(module).and_then(Option::as_ref) {
@@ -163,7 +163,7 @@ impl LoraNet {
             let attn = candle_nn::ops::softmax(&scores, D::Minus1)?.matmul(&v)?;
             let attn = attn.transpose(0, 1)?.contiguous()?.reshape((t, heads.n_head * heads.head_dim))?;
             x = (x + project(3, &attn, &mut rng)?)?;
-            let h = candle_nn::ops::rms_norm_slow(&x, &layer.ffn_norm, eps as f32)?;
+            let h = candle_nn::ops::rms_norm_slow(&x, &layer.ffn_norm, eps)?;
             let gate = project(4, &h, &mut rng)?.silu()?;
             let up = project(5, &h, &mut rng)?;
             x = (x + project(6, &(gate * up)?, &mut rng)?)?;
@@ -172,7 +172,7 @@ impl LoraNet {
         let targets: Vec<u32> = ids[first_target..].to_vec();
         let n = targets.len();
         let x = x.index_select(&Tensor::from_vec(rows, n, &device)?, 0)?;
-        let x = candle_nn::ops::rms_norm_slow(&x, &self.dense.norm, eps as f32)?;
+        let x = candle_nn::ops::rms_norm_slow(&x, &self.dense.norm, eps)?;
         let logits = x.matmul(&self.dense.output.t()?)?;
         let targets = Tensor::from_vec(targets, n, &device)?;
         candle_nn::loss::cross_entropy(&logits, &targets)? * n as f64

@@ -61,12 +61,12 @@ impl LoraTrainer {
         if targets.is_empty() || config.rank == 0 || config.epochs == 0 || config.batch_size == 0 {
             return Err(failed("rank, epochs, batch size and target modules must be non-zero"));
         }
-        if !(0.0..1.0).contains(&config.dropout) || config.max_seq_len < 2 || !(config.learning_rate > 0.0) {
+        if !(0.0..1.0).contains(&config.dropout) || config.max_seq_len < 2 || config.learning_rate.is_nan() || config.learning_rate <= 0.0 {
             return Err(failed("dropout must be in [0, 1), max_seq_len at least 2, the learning rate positive"));
         }
         targets.sort_unstable();
         let lm = LocalLm::load(path, LocalLmOptions::default().prefix_cache_bytes(0).constrained(false))?;
-        let file_path = lm_file(path)?;
+        let file_path = crate::chat::lm::gguf_in(path)?;
         let mut file = GgufFile::open(&file_path)?;
         let base_model = file
             .opt_str("general.name")?
@@ -217,10 +217,4 @@ impl LoraTrainer {
         }
         Ok((samples, skipped))
     }
-}
-
-/// The GGUF file a model path names (the file, or the only one in a
-/// directory).
-fn lm_file(path: &Path) -> Result<PathBuf, LocalError> {
-    crate::chat::lm::gguf_in(path)
 }

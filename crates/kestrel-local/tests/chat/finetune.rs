@@ -203,3 +203,13 @@ fn bad_data_and_settings_are_typed_errors() {
     let mut trainer = LoraTrainer::new(&model, LoraConfig::default().max_seq_len(4)).unwrap();
     assert!(matches!(trainer.train(&examples(), |_| {}), Err(LocalError::Finetune { .. })));
 }
+
+#[test]
+fn public_finetune_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<LoraTrainer>();
+    check::<LoraConfig>();
+    check::<ChatExample>();
+    check::<kestrel_local::finetune::TrainReport>();
+    check::<kestrel_local::finetune::StepProgress>();
+}
