@@ -61,7 +61,11 @@ impl LoraTrainer {
         if targets.is_empty() || config.rank == 0 || config.epochs == 0 || config.batch_size == 0 {
             return Err(failed("rank, epochs, batch size and target modules must be non-zero"));
         }
-        if !(0.0..1.0).contains(&config.dropout) || config.max_seq_len < 2 || config.learning_rate.is_nan() || config.learning_rate <= 0.0 {
+        if !(0.0..1.0).contains(&config.dropout)
+            || config.max_seq_len < 2
+            || config.learning_rate.is_nan()
+            || config.learning_rate <= 0.0
+        {
             return Err(failed("dropout must be in [0, 1), max_seq_len at least 2, the learning rate positive"));
         }
         targets.sort_unstable();

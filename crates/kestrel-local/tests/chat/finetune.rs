@@ -117,6 +117,9 @@ fn the_saved_adapter_has_peft_keys_shapes_and_config() {
     LocalLm::load(&model, LocalLmOptions::default().lora_adapter(&out)).unwrap();
 }
 
+/// An adapter's tensors by PEFT key.
+type Tensors = Vec<(String, Tensor)>;
+
 /// Writes an adapter directory with the given tensors and config.
 fn write_adapter(dir: &std::path::Path, tensors: &[(String, Tensor)], config: Value) {
     std::fs::create_dir_all(dir).unwrap();
@@ -133,7 +136,7 @@ fn mismatched_or_malformed_adapters_are_typed_errors() {
     let zeros = |shape: (usize, usize)| Tensor::zeros(shape, candle_core::DType::F32, &Device::Cpu).unwrap();
     let key =
         |layer: usize, ab: &str| format!("base_model.model.model.layers.{layer}.self_attn.q_proj.lora_{ab}.weight");
-    let cases: Vec<(&str, Vec<(String, Tensor)>, Value)> = vec![
+    let cases: Vec<(&str, Tensors, Value)> = vec![
         (
             "layer out of range",
             vec![(key(9, "A"), zeros((2, HIDDEN))), (key(9, "B"), zeros((HIDDEN, 2)))],

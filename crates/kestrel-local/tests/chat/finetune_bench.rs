@@ -71,7 +71,12 @@ fn chat(adapter: &ChatAdapter, signature: &SignatureSpec, text: &str, label: &st
     (prompt, reply)
 }
 
-async fn accuracy(lm: &LocalLm, adapter: &ChatAdapter, signature: &SignatureSpec, dev: &[(Vec<Message>, String)]) -> f64 {
+async fn accuracy(
+    lm: &LocalLm,
+    adapter: &ChatAdapter,
+    signature: &SignatureSpec,
+    dev: &[(Vec<Message>, String)],
+) -> f64 {
     let mut correct = 0;
     for (prompt, label) in dev {
         let mut request = LmRequest::new(prompt.clone());
