@@ -68,6 +68,21 @@ pub enum LocalError {
         /// What is wrong.
         message: String,
     },
+    /// A LoRA adapter (PEFT format) that cannot be read or does not fit
+    /// the model (layers, shapes, rank, unsupported options).
+    #[error("LoRA adapter {path}: {message}")]
+    Adapter {
+        /// The adapter directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Fine-tuning failed: unusable training data or a failing step.
+    #[error("fine-tuning: {message}")]
+    Finetune {
+        /// What failed.
+        message: String,
+    },
     /// Tokenizing or running the model failed.
     #[error("local model {model}: {message}")]
     Inference {

@@ -12,6 +12,10 @@
 //!   and a [`constraint::TokenConstraint`] hook, implementing kestrel-lm's
 //!   [`kestrel_lm::Lm`].
 //!
+//! - [`finetune`] (cargo feature `finetune`): LoRA fine-tuning of those
+//!   chat models on the CPU, saving PEFT adapters that
+//!   [`LocalLmOptions::lora_adapter`] loads.
+//!
 //! - [`register`]: routes `local/…` model strings through a kestrel-lm
 //!   [`kestrel_lm::ProviderRegistry`].
 //!
@@ -25,6 +29,8 @@ pub mod constrain;
 #[cfg(feature = "chat")]
 pub mod constraint;
 mod error;
+#[cfg(feature = "finetune")]
+pub mod finetune;
 pub mod model_dir;
 pub mod registry;
 

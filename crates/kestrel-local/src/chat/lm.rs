@@ -61,6 +61,14 @@ pub struct LocalLmOptions {
     /// same outputs (the kernels mirror candle's arithmetic); this exists to
     /// measure one against the other (docs/PERFORMANCE.md, "Local models").
     pub candle_kernels: bool,
+    /// A LoRA adapter in PEFT's format (a directory holding
+    /// `adapter_config.json` and `adapter_model.safetensors`, as
+    /// `finetune::LoraTrainer` or Hugging Face PEFT write it),
+    /// merged into the weights at load time: each adapted projection
+    /// becomes the dense `f32` matrix `W + B·A·alpha/r` (not re-quantized:
+    /// a LoRA update is mostly below one quantization step). An adapter
+    /// that does not fit the model is [`LocalError::Adapter`].
+    pub lora_adapter: Option<PathBuf>,
 }
 
 impl Default for LocalLmOptions {
@@ -72,6 +80,7 @@ impl Default for LocalLmOptions {
             constrained: true,
             requantize_q8: false,
             candle_kernels: false,
+            lora_adapter: None,
         }
     }
 }
@@ -109,6 +118,13 @@ impl LocalLmOptions {
     #[must_use]
     pub fn candle_kernels(mut self, on: bool) -> Self {
         self.candle_kernels = on;
+        self
+    }
+
+    /// Sets [`Self::lora_adapter`].
+    #[must_use]
+    pub fn lora_adapter(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.lora_adapter = Some(dir.into());
         self
     }
 
@@ -195,7 +211,10 @@ impl LocalLm {
         let bos = file.opt_u32("tokenizer.ggml.bos_token_id")?;
         let add_bos = file.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
         let byte_level = file.opt_str("tokenizer.ggml.model")?.unwrap_or("gpt2") == "gpt2";
-        let loaded = Model::load(&mut file, options.requantize_q8, !options.candle_kernels)?;
+        let mut loaded = Model::load(&mut file, options.requantize_q8, !options.candle_kernels)?;
+        if let Some(dir) = &options.lora_adapter {
+            loaded.merge_lora(&super::peft::load(dir)?, dir)?;
+        }
         let vocab = Vocab::from_gguf(&pieces, &types, eos, byte_level, loaded.config().vocab_size)
             .map_err(|error| invalid(&file_path, error.to_string()))?;
         let token_text = |id: Option<u32>| id.and_then(|id| pieces.get(id as usize)).cloned().unwrap_or_default();
@@ -351,7 +370,7 @@ fn default_constraints(_options: &LocalLmOptions) -> Option<ConstraintFactory> {
 
 /// The `.gguf` file a path names: the file itself, or the only `.gguf` file
 /// in a directory.
-fn gguf_in(path: &Path) -> Result<PathBuf, LocalError> {
+pub(crate) fn gguf_in(path: &Path) -> Result<PathBuf, LocalError> {
     if path.is_file() {
         return Ok(path.to_owned());
     }

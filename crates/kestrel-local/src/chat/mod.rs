@@ -12,13 +12,16 @@
 //! - `engine.rs` — the engine thread (batching, chunked prefill, `n > 1`,
 //!   stop sequences); `prefix_cache.rs`; `sampler.rs`.
 //! - `lm.rs` — [`LocalLm`], kestrel-lm's `Lm`.
+//! - [`peft`] — LoRA adapters in PEFT's format, merged at load
+//!   ([`LocalLmOptions::lora_adapter`]; `model/lora.rs`).
 
 mod attention;
 mod engine;
-mod gguf;
+pub(crate) mod gguf;
 mod kv_cache;
-mod lm;
-mod model;
+pub(crate) mod lm;
+pub(crate) mod model;
+pub mod peft;
 mod prefix_cache;
 mod quant;
 mod sampler;

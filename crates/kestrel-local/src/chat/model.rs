@@ -16,6 +16,10 @@ use super::kv_cache::KvCache;
 use super::quant::Linear;
 use crate::LocalError;
 
+mod lora;
+#[cfg(feature = "finetune")]
+pub(crate) use lora::DenseModel;
+
 /// The largest context the rotary tables are built for.
 const MAX_POSITIONS: usize = 32_768;
 

@@ -8,6 +8,10 @@
 
 #[cfg(feature = "constrained")]
 mod constrained;
+#[cfg(feature = "finetune")]
+mod finetune;
+#[cfg(feature = "finetune")]
+mod finetune_bench;
 mod real_models;
 mod tiny_model;
 

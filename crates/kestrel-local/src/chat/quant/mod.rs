@@ -55,6 +55,20 @@ impl Linear {
         QMatMul::from_arc(tensor).map(Self::Candle)
     }
 
+    /// The matrix as dense `f32` (`[n, k]`; LoRA merging and training).
+    pub(crate) fn dequantize(&self) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Own(matrix) => matrix.tensor.dequantize(&candle_core::Device::Cpu),
+            Self::Candle(QMatMul::QTensor(q)) => q.dequantize(&candle_core::Device::Cpu),
+            Self::Candle(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => t.to_dtype(candle_core::DType::F32),
+        }
+    }
+
+    /// A dense `f32` matrix, through candle's matmul.
+    pub(crate) fn dense(weight: Tensor) -> Self {
+        Self::Candle(QMatMul::Tensor(weight))
+    }
+
     /// Whether our kernel runs this matrix.
     #[cfg(test)]
     pub(crate) fn is_own(&self) -> bool {
