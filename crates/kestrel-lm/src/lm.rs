@@ -147,23 +147,33 @@ impl SharedLm {
     /// when one is spent.
     /// Callbacks in scope see it as an LM call ([`crate::callback`]).
     pub async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
+        self.observed(request, |request| self.0.call(request)).await
+    }
+
+    /// Send one request, streaming its deltas to `sink`
+    /// ([`Lm::call_streaming`]), charged to the budgets in scope and seen by
+    /// callbacks like [`SharedLm::call`].
+    pub async fn call_streaming(&self, request: LmRequest, sink: &DeltaSink) -> Result<LmResponse, LmError> {
+        self.observed(request, |request| self.0.call_streaming(request, sink)).await
+    }
+
+    /// `send` charged to the budgets in scope and reported to the callbacks
+    /// in scope as one LM call.
+    async fn observed<'a, F, Fut>(&self, request: LmRequest, send: F) -> Result<LmResponse, LmError>
+    where
+        F: FnOnce(LmRequest) -> Fut,
+        Fut: std::future::Future<Output = Result<LmResponse, LmError>> + 'a,
+    {
         let Some(mut observer) = crate::callback::observer(crate::callback::CallKind::Lm) else {
-            return crate::budget::charged(self.0.call(request)).await;
+            return crate::budget::charged(send(request)).await;
         };
         observer.start(self.model(), || serde_json::to_value(&request).unwrap_or(serde_json::Value::Null))?;
-        let result = observer.run(crate::budget::charged(self.0.call(request))).await;
+        let result = observer.run(crate::budget::charged(send(request))).await;
         observer.finish(result, |response| {
             serde_json::Value::Array(
                 response.completions.iter().map(|c| serde_json::Value::String(c.text.clone())).collect(),
             )
         })
-    }
-
-    /// Send one request, streaming its deltas to `sink`
-    /// ([`Lm::call_streaming`]), charged to the budgets in scope like
-    /// [`SharedLm::call`].
-    pub async fn call_streaming(&self, request: LmRequest, sink: &DeltaSink) -> Result<LmResponse, LmError> {
-        crate::budget::charged(self.0.call_streaming(request, sink)).await
     }
 
     /// The LM's default call options, if it has any

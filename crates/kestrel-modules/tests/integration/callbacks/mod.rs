@@ -227,3 +227,19 @@ async fn callback_errors_are_logged_by_default_and_fail_the_call_when_asked() {
     assert!(matches!(err, ModuleError::Callback(_)), "{err:?}");
     assert_eq!(scripted.request_count(), 1, "the call ran; its result was replaced");
 }
+
+/// A streamed call (`streamify`) is reported like a plain one: the LM call
+/// goes through `SharedLm::call_streaming`, which the callbacks see too.
+#[tokio::test]
+async fn a_streamed_predict_reports_the_same_events() {
+    use futures::StreamExt;
+    let recorder = Arc::new(Recorder::default());
+    let lm = ScriptedLm::sequence([Reply::fields([("answer", json!("4"))])]);
+    let predict = Predict::from_signature("question -> answer").unwrap();
+    let callbacks = Callbacks::new().with_shared(recorder.clone());
+    let inputs = question();
+    let stream = kestrel_modules::streamify(&predict, &inputs, kestrel_modules::StreamOptions::new()).unwrap();
+    let events: Vec<_> = with_callbacks(callbacks, with_lm(lm, stream.collect::<Vec<_>>())).await;
+    assert!(events.iter().all(Result::is_ok), "{events:?}");
+    assert_eq!(recorder.trail(), predictor_trail("Predict"));
+}
