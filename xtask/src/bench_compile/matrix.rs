@@ -303,7 +303,8 @@ impl Runner<'_> {
     /// BootstrapFinetune on this model's fine-tuning backend (the
     /// simulated server's routes, or the real endpoint).
     fn bootstrap_finetune(&self, metric: Arc<dyn Metric>) -> Result<BootstrapFinetune> {
-        let backend = super::finetune::backend(self.server, self.api_base)?;
+        let constrained = self.args.constrained == super::Constrained::On;
+        let backend = super::finetune::backend(self.server, self.api_base, &self.model, constrained)?;
         let mut optimizer =
             BootstrapFinetune::new(backend).shared_metric(metric).num_threads(self.args.concurrency.max(1));
         if self.server.is_some() {
