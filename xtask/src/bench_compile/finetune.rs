@@ -25,6 +25,9 @@ pub const SIMULATED_DATA_DIR: &str = "kestrel-bench-finetune";
 /// How often the simulated server's jobs are polled (real ones: DSPy's 20 s).
 pub const SIMULATED_POLL: Duration = Duration::from_millis(5);
 
+/// How often a local LoRA job is polled (a poll reads a lock, no request).
+pub const LOCAL_POLL: Duration = Duration::from_millis(200);
+
 /// The simulated server's hook: a succeeded job's model is the simulated
 /// LM fine-tuned on the job's training records (rule 8).
 pub fn simulated_hook() -> FinetunedHook {

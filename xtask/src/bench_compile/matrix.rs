@@ -312,6 +312,9 @@ impl Runner<'_> {
             optimizer = optimizer
                 .poll_interval(super::finetune::SIMULATED_POLL)
                 .data_dir(std::env::temp_dir().join(super::finetune::SIMULATED_DATA_DIR));
+        } else if self.model.starts_with("local/") {
+            // Training in process: no request to spare, so no reason to wait 20 s.
+            optimizer = optimizer.poll_interval(super::finetune::LOCAL_POLL);
         }
         Ok(optimizer)
     }
