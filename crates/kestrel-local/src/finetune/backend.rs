@@ -251,7 +251,7 @@ impl FinetuneBackend for LocalFinetune {
 /// The training thread: load, train (stopping when cancelled), save.
 fn run(job: &Job, config: LoraConfig, examples: &[ChatExample]) {
     let cancelled = || lock(&job.progress).status == TrainingStatus::Cancelled;
-    let outcome = (|| -> Result<Option<usize>, crate::LocalError> {
+    let train = || -> Result<Option<usize>, crate::LocalError> {
         let mut trainer = LoraTrainer::new(&job.base_path, config)?;
         {
             let mut progress = lock(&job.progress);
@@ -275,7 +275,10 @@ fn run(job: &Job, config: LoraConfig, examples: &[ChatExample]) {
         }
         trainer.save_adapter(&job.adapter_dir)?;
         Ok(Some(report.target_tokens * trainer.config().epochs))
-    })();
+    };
+    // A panic inside candle must not leave the job `running` forever.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(train))
+        .unwrap_or_else(|_| Err(crate::LocalError::Finetune { message: "the training thread panicked".to_owned() }));
     let mut progress = lock(&job.progress);
     match outcome {
         _ if progress.status == TrainingStatus::Cancelled => progress.provider_status = "cancelled".to_owned(),
