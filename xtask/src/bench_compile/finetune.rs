@@ -3,7 +3,9 @@
 //! fine-tuning routes train nothing: a succeeded job's model is answered by
 //! the simulated LM's rule 8, see docs/BENCH_COMPILE.md) or on a real
 //! OpenAI-compatible endpoint (`--api-base`, else `OPENAI_BASE_URL` /
-//! `OPENAI_API_KEY`).
+//! `OPENAI_API_KEY`); for `--lm local/<model>` (feature `local`),
+//! kestrel-local's LoRA trainer on the CPU (`LocalFinetune`, adapters under
+//! DSPy's fine-tune directory).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,9 @@ pub const SIMULATED_DATA_DIR: &str = "kestrel-bench-finetune";
 /// How often the simulated server's jobs are polled (real ones: DSPy's 20 s).
 pub const SIMULATED_POLL: Duration = Duration::from_millis(5);
 
+/// How often a local LoRA job is polled (a poll reads a lock, no request).
+pub const LOCAL_POLL: Duration = Duration::from_millis(200);
+
 /// The simulated server's hook: a succeeded job's model is the simulated
 /// LM fine-tuned on the job's training records (rule 8).
 pub fn simulated_hook() -> FinetunedHook {
@@ -32,9 +37,19 @@ pub fn simulated_hook() -> FinetunedHook {
     })
 }
 
-/// The backend for one model's rows: the simulated server's routes, or the
-/// real endpoint.
-pub fn backend(server: Option<&MockServer>, api_base: Option<&str>) -> Result<SharedFinetuneBackend> {
+/// The backend for one model's rows: the simulated server's routes, the
+/// local LoRA trainer for `local/<model>`, or the real endpoint.
+/// `constrained`: the fine-tuned local model decodes under llguidance, as
+/// `--constrained on` loads the base one.
+pub fn backend(
+    server: Option<&MockServer>,
+    api_base: Option<&str>,
+    model: &str,
+    constrained: bool,
+) -> Result<SharedFinetuneBackend> {
+    if model.starts_with("local/") {
+        return local_backend(model, constrained);
+    }
     if let Some(server) = server {
         let base = server.base_url();
         let lm_base = base.clone();
@@ -57,4 +72,22 @@ pub fn backend(server: Option<&MockServer>, api_base: Option<&str>) -> Result<Sh
         None => OpenAiFinetune::from_env().context("configuring the OpenAI fine-tuning backend")?,
     };
     Ok(Arc::new(backend))
+}
+
+/// `local/<model>`: LoRA on the CPU, the fine-tuned model in process.
+#[cfg(feature = "local")]
+fn local_backend(_model: &str, constrained: bool) -> Result<SharedFinetuneBackend> {
+    use kestrel_local::LocalLmOptions;
+    use kestrel_local::finetune::LocalFinetune;
+    let options = LocalLmOptions::default().constrained(constrained);
+    Ok(Arc::new(LocalFinetune::default().lm_options(options)))
+}
+
+/// `local/<model>`: not in this build.
+#[cfg(not(feature = "local"))]
+fn local_backend(model: &str, _constrained: bool) -> Result<SharedFinetuneBackend> {
+    anyhow::bail!(
+        "fine-tuning --lm {model} trains it in process, which this xtask was built without: \
+         `cargo run -p xtask --features local -- bench-compile --lm {model} --optimizer finetune ...`"
+    )
 }

@@ -303,7 +303,8 @@ impl Runner<'_> {
     /// BootstrapFinetune on this model's fine-tuning backend (the
     /// simulated server's routes, or the real endpoint).
     fn bootstrap_finetune(&self, metric: Arc<dyn Metric>) -> Result<BootstrapFinetune> {
-        let backend = super::finetune::backend(self.server, self.api_base)?;
+        let constrained = self.args.constrained == super::Constrained::On;
+        let backend = super::finetune::backend(self.server, self.api_base, &self.model, constrained)?;
         let mut optimizer =
             BootstrapFinetune::new(backend).shared_metric(metric).num_threads(self.args.concurrency.max(1));
         if self.server.is_some() {
@@ -311,6 +312,9 @@ impl Runner<'_> {
             optimizer = optimizer
                 .poll_interval(super::finetune::SIMULATED_POLL)
                 .data_dir(std::env::temp_dir().join(super::finetune::SIMULATED_DATA_DIR));
+        } else if self.model.starts_with("local/") {
+            // Training in process: no request to spare, so no reason to wait 20 s.
+            optimizer = optimizer.poll_interval(super::finetune::LOCAL_POLL);
         }
         Ok(optimizer)
     }

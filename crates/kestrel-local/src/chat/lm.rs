@@ -185,12 +185,7 @@ impl LocalLm {
 
     /// [`Self::from_model_string`] with engine options.
     pub fn from_model_string_with(model: &str, options: LocalLmOptions) -> Result<Self, LocalError> {
-        let path = match model.strip_prefix(PREFIX) {
-            Some(name) if !name.is_empty() && !name.contains(['/', '\\']) && !name.ends_with(".gguf") => {
-                resolve(model, &model_dir()?)?
-            }
-            _ => resolve(model, Path::new(""))?,
-        };
+        let path = model_path(model)?;
         Self::load_as(model.to_owned(), &path, options)
     }
 
@@ -201,7 +196,8 @@ impl LocalLm {
         Self::load_as(format!("{PREFIX}{}", path.display()), path, options)
     }
 
-    fn load_as(model: String, path: &Path, options: LocalLmOptions) -> Result<Self, LocalError> {
+    /// Loads `path` under the model string `model`.
+    pub(crate) fn load_as(model: String, path: &Path, options: LocalLmOptions) -> Result<Self, LocalError> {
         let file_path = gguf_in(path)?;
         let mut file = GgufFile::open(&file_path)?;
         let tokenizer = load_tokenizer(&file, file_path.parent())?;
@@ -370,6 +366,17 @@ fn default_constraints(_options: &LocalLmOptions) -> Option<ConstraintFactory> {
 
 /// The `.gguf` file a path names: the file itself, or the only `.gguf` file
 /// in a directory.
+/// The file or directory a model string names (see
+/// [`LocalLm::from_model_string`]).
+pub(crate) fn model_path(model: &str) -> Result<PathBuf, LocalError> {
+    match model.strip_prefix(PREFIX) {
+        Some(name) if !name.is_empty() && !name.contains(['/', '\\']) && !name.ends_with(".gguf") => {
+            resolve(model, &model_dir()?)
+        }
+        _ => resolve(model, Path::new("")),
+    }
+}
+
 pub(crate) fn gguf_in(path: &Path) -> Result<PathBuf, LocalError> {
     if path.is_file() {
         return Ok(path.to_owned());

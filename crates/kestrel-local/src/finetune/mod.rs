@@ -34,13 +34,18 @@
 //! - `data.rs` — parsing and tokenizing chat examples.
 //! - `net.rs` — the differentiable forward pass with LoRA.
 //! - `train.rs` — [`LoraTrainer`]: batches, AdamW, evaluation, saving.
+//! - `backend.rs` — [`LocalFinetune`]: the trainer as a
+//!   [`kestrel_lm::finetune::FinetuneBackend`] (jobs on a blocking thread,
+//!   `train_kwargs`, cancelling, the fine-tuned [`crate::LocalLm`]).
 
+mod backend;
 mod data;
 mod net;
 mod train;
 
 use std::time::Duration;
 
+pub use backend::LocalFinetune;
 pub use data::ChatExample;
 pub use train::LoraTrainer;
 
@@ -186,4 +191,7 @@ pub struct TrainReport {
     pub tokens: usize,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// The progress callback of [`LoraTrainer::train_while`] stopped the
+    /// run before its last step.
+    pub stopped_early: bool,
 }

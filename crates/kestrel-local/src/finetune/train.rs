@@ -97,6 +97,21 @@ impl LoraTrainer {
         examples: &[ChatExample],
         mut progress: impl FnMut(&StepProgress),
     ) -> Result<TrainReport, LocalError> {
+        self.train_while(examples, |step| {
+            progress(step);
+            true
+        })
+    }
+
+    /// [`Self::train`], stopping after the step at which `progress` returns
+    /// `false` (the report then says [`TrainReport::stopped_early`]; the
+    /// adapter keeps the updates made so far). A fine-tuning backend
+    /// cancels a job this way, between steps.
+    pub fn train_while(
+        &mut self,
+        examples: &[ChatExample],
+        mut progress: impl FnMut(&StepProgress) -> bool,
+    ) -> Result<TrainReport, LocalError> {
         let start = Instant::now();
         let (samples, skipped) = self.samples(examples)?;
         if samples.is_empty() {
@@ -110,7 +125,8 @@ impl LoraTrainer {
         let total_steps = steps_per_epoch * self.config.epochs;
         let mut losses = Vec::with_capacity(total_steps);
         let mut order: Vec<usize> = (0..samples.len()).collect();
-        for epoch in 0..self.config.epochs {
+        let mut stopped_early = false;
+        'epochs: for epoch in 0..self.config.epochs {
             self.rng.shuffle(&mut order);
             for chunk in order.chunks(batch) {
                 let batch_tokens: usize = chunk.iter().map(|&i| samples[i].ids.len() - samples[i].first_target).sum();
@@ -144,13 +160,17 @@ impl LoraTrainer {
                 }
                 optimizer.step(&grads).map_err(failed)?;
                 losses.push(loss_total);
-                progress(&StepProgress {
+                let go_on = progress(&StepProgress {
                     step: losses.len(),
                     total_steps,
                     epoch,
                     loss: loss_total,
                     elapsed: start.elapsed(),
                 });
+                if !go_on {
+                    stopped_early = losses.len() < total_steps;
+                    break 'epochs;
+                }
             }
         }
         let target_tokens = samples.iter().map(|s| s.ids.len() - s.first_target).sum();
@@ -161,6 +181,7 @@ impl LoraTrainer {
             target_tokens,
             tokens: samples.iter().map(|s| s.ids.len()).sum(),
             elapsed: start.elapsed(),
+            stopped_early,
         })
     }
 

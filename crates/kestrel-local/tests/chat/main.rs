@@ -11,6 +11,8 @@ mod constrained;
 #[cfg(feature = "finetune")]
 mod finetune;
 #[cfg(feature = "finetune")]
+mod finetune_backend;
+#[cfg(feature = "finetune")]
 mod finetune_bench;
 mod real_models;
 mod tiny_model;
