@@ -48,6 +48,8 @@ pub(crate) struct PeftAdapter {
 }
 
 /// What `adapter_config.json` records besides the weights.
+// Writing adapters is the trainer's (feature `finetune`); loading is always built.
+#[cfg_attr(not(feature = "finetune"), allow(dead_code))]
 #[derive(Debug, Clone)]
 pub(crate) struct AdapterMeta {
     pub(crate) r: usize,
@@ -143,6 +145,7 @@ pub(crate) fn load(dir: &Path) -> Result<PeftAdapter, LocalError> {
 }
 
 /// Writes an adapter directory (created if needed).
+#[cfg_attr(not(feature = "finetune"), allow(dead_code))]
 pub(crate) fn save(dir: &Path, meta: &AdapterMeta, pairs: &[LoraPair]) -> Result<(), LocalError> {
     std::fs::create_dir_all(dir).map_err(|error| io_error(dir, error))?;
     let mut tensors = HashMap::new();
@@ -187,6 +190,7 @@ pub(crate) fn gguf_rows_from_hf(b: &Tensor, head_dim: usize) -> candle_core::Res
 }
 
 /// The inverse of [`gguf_rows_from_hf`].
+#[cfg_attr(not(feature = "finetune"), allow(dead_code))]
 pub(crate) fn hf_rows_from_gguf(b: &Tensor, head_dim: usize) -> candle_core::Result<Tensor> {
     permute_rows(b, head_dim, |j, half| 2 * (j % half) + j / half)
 }
